@@ -1,0 +1,39 @@
+# servegym: the two commands of README, plus helpers. Everything runs inside .venv (created on demand).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP_CORE := $(VENV)/.installed-core
+STAMP_DEV := $(VENV)/.installed-dev
+
+.PHONY: run test test-all lint bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(STAMP_CORE): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+# torch==2.13.0 is pinned in the rl extra: pip takes the CPU build from local disk, never a CUDA download.
+$(STAMP_DEV): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[dev,rl]'
+	touch $@ $(STAMP_CORE)
+
+## The main job: evaluate the baselines on the shipped Azure-calibrated default day, print the table, write the plot.
+run: $(STAMP_CORE)
+	$(BIN)/servegym evaluate --out results/evaluate
+
+## The default test suite (fast; slow tests are marked and excluded).
+test: $(STAMP_DEV)
+	$(BIN)/python -m pytest -q
+
+test-all: $(STAMP_DEV)
+	$(BIN)/python -m pytest -q -m ''
+
+lint: $(STAMP_DEV)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache

@@ -1,0 +1,346 @@
+"""The hardware and model catalog: GPU types, LLMs, quality and quantisation, read from sourced CSV files.
+
+Every data file lives in ``envs/data/`` and every row carries a ``source`` column. The loader validates
+units and ranges and raises :class:`CatalogError` naming the file, row and field on bad input.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from types import MappingProxyType
+
+import pandas as pd
+
+PRECISIONS: tuple[str, ...] = ("fp16", "int8", "int4")
+"""Weight precisions: fp16 = BF16/FP16 weights, int8 = 8-bit weights and activations (FP8 on Ada/Hopper,
+INT8 on Ampere), int4 = 4-bit weight-only (W4A16, AWQ/GPTQ) computing in BF16."""
+
+TASK_FAMILIES: tuple[str, ...] = ("general", "code", "math", "instruction", "multilingual", "reasoning")
+
+
+class CatalogError(ValueError):
+    """A catalog file is missing, malformed or has a value out of its allowed range."""
+
+
+@dataclass(frozen=True)
+class GpuType:
+    """One GPU type as rented from a cloud.
+
+    Attributes:
+        name: Catalog key, e.g. ``"H100-SXM"``.
+        memory_gb: Device memory in GB (1e9 bytes).
+        memory_bandwidth_gb_s: Peak HBM/GDDR bandwidth in GB/s.
+        bf16_dense_tflops: Dense BF16 tensor throughput in TFLOP/s.
+        eight_bit_dense_tflops: Dense 8-bit tensor throughput (FP8 where supported, else INT8) in TFLOP/s.
+        gpus_per_node: Largest number of GPUs in one node; bounds the tensor-parallel degree.
+        interconnect: ``"nvlink"`` or ``"pcie"``.
+        interconnect_gb_s: Per-GPU unidirectional GPU-to-GPU bandwidth in GB/s.
+        price_per_gpu_hour: On-demand list price in $/GPU-hour.
+        default_availability: Maximum GPUs of this type rentable at once.
+        source: Where the hardware figures come from.
+        price_source: Where the price comes from (provider, URL, date).
+    """
+
+    name: str
+    memory_gb: float
+    memory_bandwidth_gb_s: float
+    bf16_dense_tflops: float
+    eight_bit_dense_tflops: float
+    gpus_per_node: int
+    interconnect: str
+    interconnect_gb_s: float
+    price_per_gpu_hour: float
+    default_availability: int
+    source: str
+    price_source: str
+
+    def compute_tflops(self, precision: str) -> float:
+        """Usable dense TFLOP/s for a weight precision: 8-bit tiers run W8A8, int4 is weight-only (BF16 math)."""
+        return self.eight_bit_dense_tflops if precision == "int8" else self.bf16_dense_tflops
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One open LLM.
+
+    Attributes:
+        name: Catalog key, e.g. ``"Llama-3.1-8B"``.
+        total_params_b: All parameters in billions (what must sit in memory).
+        active_params_b: Parameters used per token in billions (equals total for dense models).
+        layers: Transformer layers.
+        hidden_size: Model width (activation elements per token exchanged by tensor-parallel all-reduces).
+        kv_heads: Key/value heads (grouped-query attention).
+        head_dim: Dimension of one attention head.
+        precisions: Weight precisions with published checkpoints or engine support.
+        source: Where the architecture figures come from.
+    """
+
+    name: str
+    total_params_b: float
+    active_params_b: float
+    layers: int
+    hidden_size: int
+    kv_heads: int
+    head_dim: int
+    precisions: tuple[str, ...]
+    source: str
+
+    @property
+    def kv_bytes_per_token(self) -> float:
+        """KV-cache bytes per token: keys and values, every layer, FP16 cache (2 bytes per element)."""
+        return 2.0 * self.layers * self.kv_heads * self.head_dim * 2.0
+
+    def weight_bytes(self, precision: str, bytes_per_param: Mapping[str, float]) -> float:
+        """Bytes of weights at a precision."""
+        return self.total_params_b * 1e9 * bytes_per_param[precision]
+
+
+@dataclass(frozen=True)
+class Quantisation:
+    """How a weight precision changes memory, compute and quality.
+
+    Attributes:
+        precision: One of :data:`PRECISIONS`.
+        weight_bytes_per_param: Bytes per parameter of the stored weights.
+        error_factor: Multiplier m_q ≥ 1 on the FP16 error rate.
+        source: Published study the factor comes from.
+    """
+
+    precision: str
+    weight_bytes_per_param: float
+    error_factor: float
+    source: str
+
+
+@dataclass(frozen=True)
+class Catalog:
+    """Everything the instance builder may choose from, keyed by name."""
+
+    gpus: Mapping[str, GpuType]
+    models: Mapping[str, ModelSpec]
+    quantisation: Mapping[str, Quantisation]
+    accuracy: Mapping[tuple[str, str], float] = field(repr=False)
+    """(model, task family) → benchmark accuracy in [0, 1] at FP16."""
+
+    def error_rate(self, model: str, task_family: str, precision: str) -> float:
+        """Error rate e = (1 − accuracy) · m_q of a model on a task family at a precision."""
+        key = (model, task_family)
+        if key not in self.accuracy:
+            raise CatalogError(f"quality.csv: no accuracy for model {model!r} on task family {task_family!r}")
+        return (1.0 - self.accuracy[key]) * self.quantisation[precision].error_factor
+
+    @property
+    def bytes_per_param(self) -> Mapping[str, float]:
+        return MappingProxyType({q.precision: q.weight_bytes_per_param for q in self.quantisation.values()})
+
+
+def _data_path(name: str) -> Path:
+    return Path(str(resources.files("servegym.envs") / "data" / name))
+
+
+def read_table(path: Path, columns: tuple[str, ...]) -> pd.DataFrame:
+    """Read a catalog CSV, checking that it exists, is non-empty, has the columns and a source on every row."""
+    if not path.is_file():
+        raise CatalogError(f"{path}: catalog file not found")
+    try:
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False, comment="#")
+    except (pd.errors.EmptyDataError, pd.errors.ParserError) as exc:
+        raise CatalogError(f"{path}: cannot be parsed as CSV ({exc})") from None
+    if frame.empty:
+        raise CatalogError(f"{path}: no data rows")
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise CatalogError(f"{path}: missing column(s) {missing}; found {list(frame.columns)}")
+    for row_number, value in enumerate(frame["source"], start=1):
+        if not value.strip():
+            raise CatalogError(f"{path}: row {row_number}, field 'source': empty (every row must be sourced)")
+    return frame
+
+
+def number(
+    frame: pd.DataFrame,
+    path: Path,
+    row: int,
+    column: str,
+    low: float,
+    high: float,
+    *,
+    optional: bool = False,
+) -> float | None:
+    """Parse ``frame[column][row]`` as a float in [low, high]; the error names file, 1-based row and field."""
+    raw = frame[column].iloc[row].strip()
+    if not raw:
+        if optional:
+            return None
+        raise CatalogError(f"{path}: row {row + 1}, field {column!r}: empty, expected a number in [{low}, {high}]")
+    try:
+        value = float(raw)
+    except ValueError:
+        raise CatalogError(
+            f"{path}: row {row + 1}, field {column!r}: {raw!r} is not a number (allowed [{low}, {high}])"
+        ) from None
+    if not low <= value <= high:
+        raise CatalogError(f"{path}: row {row + 1}, field {column!r}: {value} outside allowed range [{low}, {high}]")
+    return value
+
+
+_GPU_COLUMNS = (
+    "name",
+    "memory_gb",
+    "memory_bandwidth_gb_s",
+    "bf16_dense_tflops",
+    "fp8_dense_tflops",
+    "int8_dense_tops",
+    "gpus_per_node",
+    "interconnect",
+    "interconnect_gb_s",
+    "price_per_gpu_hour",
+    "default_availability",
+    "source",
+    "price_source",
+)
+
+
+def load_gpus(path: Path) -> dict[str, GpuType]:
+    """Load and validate ``gpus.csv``."""
+    frame = read_table(path, _GPU_COLUMNS)
+    gpus: dict[str, GpuType] = {}
+    for row in range(len(frame)):
+        name = frame["name"].iloc[row].strip()
+        if not name or name in gpus:
+            raise CatalogError(f"{path}: row {row + 1}, field 'name': empty or duplicate {name!r}")
+        interconnect = frame["interconnect"].iloc[row].strip()
+        if interconnect not in ("nvlink", "pcie"):
+            raise CatalogError(
+                f"{path}: row {row + 1}, field 'interconnect': {interconnect!r} not one of ['nvlink', 'pcie']"
+            )
+        bf16 = number(frame, path, row, "bf16_dense_tflops", 10.0, 5000.0)
+        fp8 = number(frame, path, row, "fp8_dense_tflops", 10.0, 10000.0, optional=True)
+        int8 = number(frame, path, row, "int8_dense_tops", 10.0, 10000.0, optional=True)
+        eight_bit = fp8 if fp8 is not None else int8
+        gpus[name] = GpuType(
+            name=name,
+            memory_gb=number(frame, path, row, "memory_gb", 8.0, 300.0),
+            memory_bandwidth_gb_s=number(frame, path, row, "memory_bandwidth_gb_s", 100.0, 10000.0),
+            bf16_dense_tflops=bf16,
+            eight_bit_dense_tflops=eight_bit if eight_bit is not None else bf16,
+            gpus_per_node=int(number(frame, path, row, "gpus_per_node", 1, 16)),
+            interconnect=interconnect,
+            interconnect_gb_s=number(frame, path, row, "interconnect_gb_s", 1.0, 2000.0),
+            price_per_gpu_hour=number(frame, path, row, "price_per_gpu_hour", 0.05, 20.0),
+            default_availability=int(number(frame, path, row, "default_availability", 1, 10000)),
+            source=frame["source"].iloc[row],
+            price_source=frame["price_source"].iloc[row],
+        )
+    return gpus
+
+
+_MODEL_COLUMNS = (
+    "name",
+    "total_params_b",
+    "active_params_b",
+    "layers",
+    "hidden_size",
+    "attention_heads",
+    "kv_heads",
+    "head_dim",
+    "precisions",
+    "source",
+)
+
+
+def load_models(path: Path) -> dict[str, ModelSpec]:
+    """Load and validate ``models.csv``."""
+    frame = read_table(path, _MODEL_COLUMNS)
+    models: dict[str, ModelSpec] = {}
+    for row in range(len(frame)):
+        name = frame["name"].iloc[row].strip()
+        if not name or name in models:
+            raise CatalogError(f"{path}: row {row + 1}, field 'name': empty or duplicate {name!r}")
+        total = number(frame, path, row, "total_params_b", 0.1, 2000.0)
+        active = number(frame, path, row, "active_params_b", 0.1, total)
+        heads = int(number(frame, path, row, "attention_heads", 1, 1024))
+        kv_heads = int(number(frame, path, row, "kv_heads", 1, heads))
+        if heads % kv_heads:
+            raise CatalogError(
+                f"{path}: row {row + 1}, field 'kv_heads': {kv_heads} does not divide attention_heads {heads}"
+            )
+        precisions = tuple(p.strip() for p in frame["precisions"].iloc[row].split(";") if p.strip())
+        bad = [p for p in precisions if p not in PRECISIONS]
+        if bad or not precisions:
+            raise CatalogError(
+                f"{path}: row {row + 1}, field 'precisions': {bad or 'empty'} not in allowed {list(PRECISIONS)}"
+            )
+        models[name] = ModelSpec(
+            name=name,
+            total_params_b=total,
+            active_params_b=active,
+            layers=int(number(frame, path, row, "layers", 1, 512)),
+            hidden_size=int(number(frame, path, row, "hidden_size", 256, 65536)),
+            kv_heads=kv_heads,
+            head_dim=int(number(frame, path, row, "head_dim", 16, 1024)),
+            precisions=precisions,
+            source=frame["source"].iloc[row],
+        )
+    return models
+
+
+def load_quantisation(path: Path) -> dict[str, Quantisation]:
+    """Load and validate ``quantization.csv``: one row per precision in :data:`PRECISIONS`."""
+    frame = read_table(path, ("precision", "weight_bytes_per_param", "error_factor", "source"))
+    table: dict[str, Quantisation] = {}
+    for row in range(len(frame)):
+        precision = frame["precision"].iloc[row].strip()
+        if precision not in PRECISIONS:
+            raise CatalogError(f"{path}: row {row + 1}, field 'precision': {precision!r} not in {list(PRECISIONS)}")
+        table[precision] = Quantisation(
+            precision=precision,
+            weight_bytes_per_param=number(frame, path, row, "weight_bytes_per_param", 0.25, 4.0),
+            error_factor=number(frame, path, row, "error_factor", 1.0, 5.0),
+            source=frame["source"].iloc[row],
+        )
+    missing = [p for p in PRECISIONS if p not in table]
+    if missing:
+        raise CatalogError(f"{path}: no row for precision(s) {missing}")
+    return table
+
+
+def load_accuracy(path: Path, models: Mapping[str, ModelSpec]) -> dict[tuple[str, str], float]:
+    """Load and validate ``quality.csv`` (long format: model, task_family, accuracy)."""
+    frame = read_table(path, ("model", "task_family", "benchmark", "accuracy", "source"))
+    accuracy: dict[tuple[str, str], float] = {}
+    for row in range(len(frame)):
+        model = frame["model"].iloc[row].strip()
+        family = frame["task_family"].iloc[row].strip()
+        if model not in models:
+            raise CatalogError(f"{path}: row {row + 1}, field 'model': {model!r} is not in models.csv")
+        if family not in TASK_FAMILIES:
+            raise CatalogError(f"{path}: row {row + 1}, field 'task_family': {family!r} not in {list(TASK_FAMILIES)}")
+        accuracy[(model, family)] = number(frame, path, row, "accuracy", 0.0, 1.0)
+    for model in models:
+        for family in ("general", "code", "math"):
+            if (model, family) not in accuracy:
+                raise CatalogError(f"{path}: model {model!r} has no accuracy for required family {family!r}")
+    return accuracy
+
+
+def load_catalog(data_dir: Path | None = None) -> Catalog:
+    """Load the catalog from ``data_dir`` (default: the files shipped in the package)."""
+    locate = (lambda name: data_dir / name) if data_dir is not None else _data_path
+    models = load_models(locate("models.csv"))
+    return Catalog(
+        gpus=MappingProxyType(load_gpus(locate("gpus.csv"))),
+        models=MappingProxyType(models),
+        quantisation=MappingProxyType(load_quantisation(locate("quantization.csv"))),
+        accuracy=MappingProxyType(load_accuracy(locate("quality.csv"), models)),
+    )
+
+
+@functools.cache
+def default_catalog() -> Catalog:
+    """The shipped catalog, loaded once."""
+    return load_catalog()

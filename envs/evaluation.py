@@ -1,0 +1,224 @@
+"""Plans and their evaluation: the single place where every constraint of MODEL.md §3 is checked and priced.
+
+GH, AGH, the MILP's post-check, the environment and the tests all call :func:`evaluate_plan`; nothing else
+re-implements a constraint.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from servegym.envs.instance import Instance
+
+FEASIBILITY_TOLERANCE = 1e-6
+"""Relative tolerance of every constraint check (solvers return values within ~1e-9 of their bounds)."""
+
+
+class PlanError(ValueError):
+    """A plan is malformed (wrong shape, NaN, negative or fractional replicas): not a constraint violation."""
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Decisions for one period.
+
+    Attributes:
+        replicas: (C,) int, n_c replicas of each configuration.
+        routing: (I, C) requests/hour of type i sent to configuration c (x).
+        unserved: (I,) requests/hour of type i dropped (u).
+    """
+
+    replicas: np.ndarray
+    routing: np.ndarray
+    unserved: np.ndarray
+
+    @staticmethod
+    def empty(instance: Instance) -> Plan:
+        """No replicas, everything unserved."""
+        return Plan(
+            replicas=np.zeros(instance.num_configurations, dtype=np.int64),
+            routing=np.zeros((instance.num_query_types, instance.num_configurations)),
+            unserved=np.array(instance.demand_per_hour, dtype=float),
+        )
+
+    def stored_models(self, instance: Instance) -> np.ndarray:
+        """(J,) bool, s_j: a model's weights are stored iff it has a replica."""
+        stored = np.zeros(len(instance.models), dtype=bool)
+        stored[instance.config_model[self.replicas > 0]] = True
+        return stored
+
+
+@dataclass(frozen=True)
+class Violation:
+    """One violated constraint, quantified.
+
+    Attributes:
+        constraint: Family name: ``demand``, ``unmet_cap``, ``capacity``, ``error_slo``, ``delay_slo``,
+            ``budget``, ``availability``, ``storage``, ``max_replicas``.
+        subject: What it is about (query type, configuration, GPU type, or ``"total"``).
+        value: Left-hand side.
+        limit: Right-hand side.
+        unit: Unit of value and limit.
+    """
+
+    constraint: str
+    subject: str
+    value: float
+    limit: float
+    unit: str
+
+    @property
+    def excess(self) -> float:
+        return self.value - self.limit
+
+    def __str__(self) -> str:
+        return f"{self.constraint}[{self.subject}]: {self.value:.6g} > {self.limit:.6g} {self.unit}"
+
+
+@dataclass(frozen=True)
+class CostBreakdown:
+    """Cost parts of one period in $ (rates × Δt)."""
+
+    rental: float
+    storage: float
+    delay_penalty: float
+    unmet_penalty: float
+
+    @property
+    def total(self) -> float:
+        return self.rental + self.storage + self.delay_penalty + self.unmet_penalty
+
+    def as_dict(self) -> dict[str, float]:
+        return {
+            "rental": self.rental,
+            "storage": self.storage,
+            "delay_penalty": self.delay_penalty,
+            "unmet_penalty": self.unmet_penalty,
+        }
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """Feasibility and cost of a plan.
+
+    Attributes:
+        feasible: True iff no constraint is violated.
+        violations: Every violated constraint, quantified.
+        cost: Cost parts over the period.
+        utilisation: (C,) share of each configuration's replica capacity in use (0 where no replica).
+        error_rate: (I,) demand-weighted average error of each query type's served requests.
+        delay_slack_s: (I,) Δ_i minus the largest delay of a route carrying type i (Δ_i where nothing is served).
+        gpus_used: (G,) GPUs rented per GPU type.
+        spend_per_hour: Rental plus storage, $/hour (what the budget limits).
+    """
+
+    feasible: bool
+    violations: tuple[Violation, ...]
+    cost: CostBreakdown
+    utilisation: np.ndarray
+    error_rate: np.ndarray
+    delay_slack_s: np.ndarray
+    gpus_used: np.ndarray
+    spend_per_hour: float
+
+    def summary(self) -> str:
+        """One line per violation, or ``"feasible"``."""
+        return "feasible" if self.feasible else "; ".join(str(v) for v in self.violations)
+
+
+def _check_shapes(instance: Instance, plan: Plan) -> None:
+    expected = {
+        "replicas": (instance.num_configurations,),
+        "routing": (instance.num_query_types, instance.num_configurations),
+        "unserved": (instance.num_query_types,),
+    }
+    for name, shape in expected.items():
+        array = np.asarray(getattr(plan, name))
+        if array.shape != shape:
+            raise PlanError(f"Plan.{name} has shape {array.shape}, expected {shape}")
+        if not np.all(np.isfinite(array)):
+            raise PlanError(f"Plan.{name} contains NaN or infinite values")
+        if np.any(array < -FEASIBILITY_TOLERANCE):
+            raise PlanError(f"Plan.{name} has negative entries (min {array.min():.6g})")
+    replicas = np.asarray(plan.replicas)
+    if np.any(np.abs(replicas - np.round(replicas)) > 1e-6):
+        raise PlanError("Plan.replicas must be whole numbers of replicas")
+
+
+def _slack_tolerance(limit: np.ndarray | float) -> np.ndarray | float:
+    return FEASIBILITY_TOLERANCE * np.maximum(1.0, np.abs(limit))
+
+
+def evaluate_plan(instance: Instance, plan: Plan) -> Evaluation:
+    """Check every constraint of MODEL.md §3 and price every cost part.
+
+    Raises:
+        PlanError: if the plan is malformed (shapes, NaN, negative or fractional replica counts).
+    """
+    _check_shapes(instance, plan)
+    n = np.round(np.asarray(plan.replicas)).astype(np.int64)
+    x = np.asarray(plan.routing, dtype=float)
+    u = np.asarray(plan.unserved, dtype=float)
+    demand = instance.demand_per_hour
+    names_i = [q.name for q in instance.query_types]
+    names_c = [c.name for c in instance.configurations]
+    violations: list[Violation] = []
+
+    def check(constraint: str, subjects: list[str], value: np.ndarray, limit: np.ndarray, unit: str) -> None:
+        value, limit = np.broadcast_arrays(np.asarray(value, dtype=float), np.asarray(limit, dtype=float))
+        for index in np.flatnonzero(value > limit + _slack_tolerance(limit)):
+            violations.append(Violation(constraint, subjects[index], float(value[index]), float(limit[index]), unit))
+
+    served = x.sum(axis=1)
+    imbalance = np.abs(served + u - demand)
+    check("demand", names_i, imbalance, np.zeros_like(demand), "requests/hour |Σx + u − λ|")
+    check("unmet_cap", names_i, u, instance.max_unmet_fraction * demand, "requests/hour")
+
+    mu = instance.capacity_per_hour
+    forbidden = (~instance.route_allowed) & (x > FEASIBILITY_TOLERANCE)
+    for i, c in zip(*np.nonzero(forbidden), strict=True):
+        reason = "cannot serve" if mu[i, c] <= 0 else f"delay {instance.delay_s[i, c]:.3g} s"
+        violations.append(
+            Violation("delay_slo", f"{names_i[i]}→{names_c[c]} ({reason})", float(x[i, c]), 0.0, "requests/hour")
+        )
+    load = np.divide(x, mu, out=np.zeros_like(x), where=mu > 0).sum(axis=0)  # replica-equivalents (C,)
+    check("capacity", names_c, load, instance.design_utilisation * n, "replica-loads")
+    utilisation = np.divide(load, n, out=np.zeros_like(load), where=n > 0)
+
+    error_sum = (instance.error_rate * x).sum(axis=1)
+    check("error_slo", names_i, error_sum, instance.error_slo * served, "error-weighted requests/hour")
+    error_rate = np.divide(error_sum, served, out=np.zeros_like(served), where=served > 0)
+    used_routes = x > FEASIBILITY_TOLERANCE
+    worst_delay = np.where(used_routes, instance.delay_s, 0.0).max(axis=1, initial=0.0)
+    delay_slack = instance.delay_slo_s - worst_delay
+
+    check("max_replicas", names_c, n, instance.max_replicas, "replicas")
+    gpus_used = np.bincount(instance.config_gpu, weights=n * instance.gpus_per_replica, minlength=len(instance.gpus))
+    check("availability", list(instance.gpus), gpus_used, instance.gpu_availability, "GPUs")
+    stored = plan.stored_models(instance)
+    storage_gb = float(instance.model_storage_gb[stored].sum())
+    check("storage", ["total"], np.array([storage_gb]), np.array([instance.storage_capacity_gb]), "GB")
+    rental_per_hour = float(n @ instance.replica_price_per_hour)
+    storage_per_hour = storage_gb * instance.storage_price_per_gb_hour
+    spend = rental_per_hour + storage_per_hour
+    check("budget", ["total"], np.array([spend]), np.array([instance.budget_per_hour]), "$/hour")
+
+    dt = instance.period_hours
+    cost = CostBreakdown(
+        rental=dt * rental_per_hour,
+        storage=dt * storage_per_hour,
+        delay_penalty=dt * float((instance.delay_penalty_per_request_s[:, None] * instance.delay_s * x).sum()),
+        unmet_penalty=dt * float(instance.unmet_penalty_per_request @ u),
+    )
+    return Evaluation(
+        feasible=not violations,
+        violations=tuple(violations),
+        cost=cost,
+        utilisation=utilisation,
+        error_rate=error_rate,
+        delay_slack_s=delay_slack,
+        gpus_used=gpus_used,
+        spend_per_hour=spend,
+    )

@@ -1,0 +1,164 @@
+"""The routing LP: for fixed replica counts, route demand optimally (x, u) with HiGHS.
+
+    minimise   Σ_{i,c} ρ_i·D_{i,c}·x_{i,c} + Σ_i φ_i·u_i          ($/hour)
+    s.t.       Σ_c x_{i,c} + u_i = λ_i                              ∀i
+               Σ_i x_{i,c}/μ_{i,c} ≤ ρ_max·n_c                      ∀c
+               Σ_c (e_{i,c} − ε_i)·x_{i,c} ≤ 0                       ∀i
+               0 ≤ u_i ≤ ζ_i·λ_i   (or ≤ λ_i when the unmet cap is relaxed, as the environment's router does)
+               x_{i,c} ≥ 0 only on allowed routes (μ_{i,c} > 0 and D_{i,c} ≤ Δ_i)
+
+A :class:`Router` builds the LP once per instance; each :meth:`Router.route` only changes bounds, so HiGHS
+warm-starts from the previous basis (tens to hundreds of microseconds on the shipped scenarios).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+
+import highspy
+import numpy as np
+
+from servegym.envs.evaluation import Plan
+from servegym.envs.instance import Instance
+
+
+def new_highs() -> highspy.Highs:
+    """A silent single-threaded HiGHS instance.
+
+    HiGHS prints its banner from the C++ constructor before any option can be set, so standard output is
+    pointed at /dev/null for the construction only (the banner is printed once per process).
+    """
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 1)
+            highs = highspy.Highs()
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+    highs.setOptionValue("output_flag", False)
+    highs.setOptionValue("threads", 1)
+    return highs
+
+
+@dataclass(frozen=True)
+class RoutingResult:
+    """Outcome of one routing LP.
+
+    Attributes:
+        feasible: False iff the LP is infeasible (only possible with the unmet cap enforced).
+        plan: The replicas with the optimal routing (all demand unserved when infeasible).
+        objective_per_hour: Delay plus unmet penalty, $/hour (inf when infeasible).
+    """
+
+    feasible: bool
+    plan: Plan
+    objective_per_hour: float
+
+
+class Router:
+    """Routing LP for one instance's configurations and coefficients; demand and replicas vary per call."""
+
+    def __init__(self, instance: Instance) -> None:
+        self.instance = instance
+        num_types, num_configs = instance.num_query_types, instance.num_configurations
+        self._route_type, self._route_config = np.nonzero(instance.route_allowed)
+        num_routes = len(self._route_type)
+        mu = instance.capacity_per_hour[self._route_type, self._route_config]
+        error_excess = instance.error_rate[self._route_type, self._route_config] - instance.error_slo[self._route_type]
+        # Column order: x routes, then u per type. Row order: demand (I), capacity (C), error (I).
+        route_index = np.arange(num_routes)
+        rows = np.concatenate(
+            [self._route_type, num_types + self._route_config, num_types + num_configs + self._route_type]
+        )
+        cols = np.concatenate([route_index, route_index, route_index])
+        values = np.concatenate([np.ones(num_routes), 1.0 / mu, error_excess])
+        unmet_index = num_routes + np.arange(num_types)
+        rows = np.concatenate([rows, np.arange(num_types)])
+        cols = np.concatenate([cols, unmet_index])
+        values = np.concatenate([values, np.ones(num_types)])
+        order = np.lexsort((rows, cols))
+        rows, cols, values = rows[order], cols[order], values[order]
+        num_cols = num_routes + num_types
+        starts = np.searchsorted(cols, np.arange(num_cols + 1))
+
+        lp = highspy.HighsLp()
+        lp.num_col_ = num_cols
+        lp.num_row_ = 2 * num_types + num_configs
+        lp.col_cost_ = np.concatenate(
+            [
+                instance.delay_penalty_per_request_s[self._route_type]
+                * instance.delay_s[self._route_type, self._route_config],
+                instance.unmet_penalty_per_request,
+            ]
+        )
+        lp.col_lower_ = np.zeros(num_cols)
+        lp.col_upper_ = np.full(num_cols, highspy.kHighsInf)
+        lp.row_lower_ = np.concatenate([np.zeros(num_types), np.full(num_configs + num_types, -highspy.kHighsInf)])
+        lp.row_upper_ = np.zeros(2 * num_types + num_configs)
+        lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+        lp.a_matrix_.start_ = starts
+        lp.a_matrix_.index_ = rows
+        lp.a_matrix_.value_ = values
+        self._highs = new_highs()
+        self._highs.passModel(lp)
+        self._num_routes = num_routes
+        self._demand_rows = np.arange(num_types, dtype=np.int32)
+        self._capacity_rows = np.arange(num_types, num_types + num_configs, dtype=np.int32)
+        self._unmet_cols = unmet_index.astype(np.int32)
+
+    def route(
+        self,
+        replicas: np.ndarray,
+        demand_per_hour: np.ndarray | None = None,
+        *,
+        relax_unmet_cap: bool = False,
+    ) -> RoutingResult:
+        """Route ``demand_per_hour`` (default the instance's λ) over ``replicas`` (C,) optimally.
+
+        Args:
+            replicas: Replica counts n (C,).
+            demand_per_hour: Demand λ (I,), requests/hour.
+            relax_unmet_cap: Allow dropping any share of the demand (the LP is then always feasible); the
+                environment's router does this and reports the excess as an SLO violation.
+        """
+        instance = self.instance
+        n = np.asarray(replicas, dtype=float)
+        demand = instance.demand_per_hour if demand_per_hour is None else np.asarray(demand_per_hour, dtype=float)
+        if n.shape != (instance.num_configurations,) or demand.shape != (instance.num_query_types,):
+            raise ValueError(
+                f"route: replicas shape {n.shape} / demand shape {demand.shape}, expected "
+                f"({instance.num_configurations},) / ({instance.num_query_types},)"
+            )
+        highs = self._highs
+        num_types = instance.num_query_types
+        highs.changeRowsBounds(num_types, self._demand_rows, demand, demand)
+        capacity = instance.design_utilisation * n
+        highs.changeRowsBounds(len(capacity), self._capacity_rows, np.full(len(capacity), -highspy.kHighsInf), capacity)
+        unmet_upper = demand if relax_unmet_cap else instance.max_unmet_fraction * demand
+        highs.changeColsBounds(num_types, self._unmet_cols, np.zeros(num_types), unmet_upper)
+        highs.run()
+        status = highs.getModelStatus()
+        if status != highspy.HighsModelStatus.kOptimal:
+            if status == highspy.HighsModelStatus.kInfeasible:
+                empty = Plan(
+                    replicas=n.astype(np.int64),
+                    routing=np.zeros((num_types, instance.num_configurations)),
+                    unserved=demand.copy(),
+                )
+                return RoutingResult(False, empty, float("inf"))
+            raise RuntimeError(f"routing LP ended with HiGHS status {highs.modelStatusToString(status)}")
+        values = np.asarray(highs.getSolution().col_value)
+        routing = np.zeros((num_types, instance.num_configurations))
+        routing[self._route_type, self._route_config] = np.maximum(values[: self._num_routes], 0.0)
+        unserved = np.maximum(values[self._num_routes :], 0.0)
+        plan = Plan(replicas=np.round(n).astype(np.int64), routing=routing, unserved=unserved)
+        return RoutingResult(True, plan, float(highs.getInfo().objective_function_value))
+
+
+def route(instance: Instance, replicas: np.ndarray, *, relax_unmet_cap: bool = False) -> RoutingResult:
+    """One-off convenience: build a :class:`Router` and route the instance's demand over ``replicas``."""
+    return Router(instance).route(replicas, relax_unmet_cap=relax_unmet_cap)

@@ -1,0 +1,309 @@
+"""Named scenarios that build instances: ``azure`` (default), ``paper``, ``random`` and ``toy``.
+
+How SLOs, penalties and budgets are set is documented in docs/scenarios.md; the constants below carry the
+reasoning in short.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from types import MappingProxyType
+
+import numpy as np
+
+from servegym.envs.catalog import Catalog, default_catalog
+from servegym.envs.instance import Instance, InstanceError, QueryType, Tier, build_instance
+from servegym.envs.toy import toy_instance
+
+STORAGE_PRICE_PER_GB_HOUR = 0.10 / 730.0
+"""$0.10 per GB-month (standard cloud block storage list price) over 730 hours a month."""
+STORAGE_CAPACITY_GB = 1000.0
+"""Shared model storage, as in the paper (C^s = 1,000 GB)."""
+MAX_UNMET_FRACTION = 0.05
+"""ζ: at most 5 % of a type's requests may be dropped."""
+UNMET_PENALTY_PER_REQUEST = 0.05
+"""φ: $0.05 per dropped request, two to four orders of magnitude above the GPU cost of serving one."""
+DELAY_PENALTY_PER_REQUEST_S = 1e-4
+"""ρ: $1e-4 per request-second, so a 5 s request pays about what a mid-size model's GPUs cost to serve it."""
+TTFT_ALLOWANCE_S = 1.5
+"""Delay SLO rule: Δ_i = 1.5 s + 0.25 ms per prompt token (time to first token) + 50 ms per output token."""
+TTFT_PER_PROMPT_TOKEN_S = 0.25e-3
+TPOT_TARGET_S = 0.05
+BUDGET_FACTOR = 1.5
+"""Budget δ = 1.5 × the fluid rental estimate (see :func:`fluid_rental_per_hour`)."""
+AZURE_DEMAND_SCALE = 1.0
+"""The real Azure 2024 magnitude (peak ~10^5 requests/hour per service): the cost-optimal fleet is tens of GPUs,
+large enough for GPU availability to bind and small enough for integrality to matter."""
+
+
+def delay_slo_s(prompt_tokens: float, output_tokens: float) -> float:
+    """Δ_i from the TTFT + TPOT rule above (interactive serving targets as in Splitwise and DistServe)."""
+    return TTFT_ALLOWANCE_S + TTFT_PER_PROMPT_TOKEN_S * prompt_tokens + TPOT_TARGET_S * output_tokens
+
+
+def fluid_rental_per_hour(instance: Instance) -> float:
+    """Rental of a fluid plan: each type on its cheapest $/capacity route that meets Δ_i and ε_i on its own.
+
+    Types with no such route use their cheapest allowed route. A scale reference for budgets, not a bound.
+    """
+    total = 0.0
+    for i in range(instance.num_query_types):
+        allowed = instance.route_allowed[i]
+        if not allowed.any():
+            continue
+        good = allowed & (instance.error_rate[i] <= instance.error_slo[i])
+        routes = good if good.any() else allowed
+        cost_per_request = instance.replica_price_per_hour[routes] / (
+            instance.design_utilisation * instance.capacity_per_hour[i, routes]
+        )
+        total += instance.demand_per_hour[i] * float(cost_per_request.min())
+    return total
+
+
+def _with_budget(instance: Instance, budget_factor: float) -> Instance:
+    return instance.with_changes(budget_per_hour=budget_factor * fluid_rental_per_hour(instance))
+
+
+PAPER_MODELS = ("Llama-3.2-1B", "Llama-3.2-3B", "Llama-3.1-8B", "Llama-3.2-11B-Vision", "Qwen2.5-32B", "Llama-3.1-70B")
+PAPER_TIERS = (
+    Tier("A6000", "fp16", 0.65),
+    Tier("A6000", "int8", 0.65),
+    Tier("A6000", "int4", 0.65),
+    Tier("RTX4090", "fp16", 0.35),
+    Tier("RTX4090", "int8", 0.35),
+    Tier("RTX4090", "int4", 0.35),
+    Tier("A100-80GB", "fp16", 1.20),
+    Tier("A100-80GB", "int8", 1.20),
+    Tier("H100-SXM", "fp16", 2.50),
+    Tier("H100-SXM", "int8", 2.50),
+)
+"""The paper's 10 tiers (A6000, RTX 4090, A100, H100 × precisions) at its prices ($0.35–$2.50/GPU-hour)."""
+_PAPER_TYPES = (
+    # name, task family (label only), λ req/h, prompt tokens, output tokens, base error, ε
+    ("Summarization", "instruction", 12000.0, 512.0, 256.0, 0.04, 0.03),
+    ("Code_Gen", "code", 25000.0, 256.0, 512.0, 0.025, 0.02),
+    ("Translation", "multilingual", 8000.0, 128.0, 128.0, 0.025, 0.02),
+    ("Math_Solving", "math", 5000.0, 64.0, 256.0, 0.06, 0.03),
+    ("Image_Gen", "reasoning", 2000.0, 32.0, 1024.0, 0.07, 0.05),
+    ("Video_Gen", "general", 1000.0, 48.0, 2048.0, 0.09, 0.06),
+)
+_PAPER_MODEL_CAPABILITY = (0.5, 1.5, 3.0, 2.5, 5.0, 8.0)
+"""Predecessor paper's capability divisors (1B, 3B, 8B, 11B-V, "31B", 70B): e = base_error / capability × m_q."""
+_PAPER_ERROR_FACTOR = MappingProxyType({"fp16": 1.0, "int8": 1.15, "int4": 1.35})
+
+
+def paper_instance(catalog: Catalog | None = None, *, budget_factor: float = BUDGET_FACTOR) -> Instance:
+    """The paper's setting: 6 query types, 6 Llama-3.x-class models (1B–70B), 10 tiers, its error model."""
+    catalog = catalog or default_catalog()
+    query_types = [
+        QueryType(
+            name,
+            family,
+            rate,
+            prompt,
+            output,
+            delay_slo_s(prompt, output),
+            error_slo,
+            MAX_UNMET_FRACTION,
+            UNMET_PENALTY_PER_REQUEST,
+            DELAY_PENALTY_PER_REQUEST_S,
+        )
+        for name, family, rate, prompt, output, _, error_slo in _PAPER_TYPES
+    ]
+    base_error = np.array([row[5] for row in _PAPER_TYPES])
+    error_fp16 = np.minimum(base_error[:, None] / np.array(_PAPER_MODEL_CAPABILITY)[None, :], 1.0)
+    instance = build_instance(
+        "paper",
+        catalog,
+        query_types,
+        PAPER_MODELS,
+        PAPER_TIERS,
+        budget_per_hour=np.inf,
+        storage_capacity_gb=STORAGE_CAPACITY_GB,
+        storage_price_per_gb_hour=STORAGE_PRICE_PER_GB_HOUR,
+        error_rate_fp16=error_fp16,
+        error_factor=_PAPER_ERROR_FACTOR,
+        description="paper preset: 6 query types, 6 models (1B-70B), 10 GPU tiers, predecessor error model",
+    )
+    return _with_budget(instance, budget_factor)
+
+
+AZURE_MODELS = ("Llama-3.2-3B", "Llama-3.1-8B", "Qwen2.5-7B", "Qwen2.5-32B", "Llama-3.1-70B", "Qwen2.5-72B")
+AZURE_ERROR_SLO = MappingProxyType({"code": 0.30, "general": 0.25})
+"""ε per task family: between the 8B-class and 70B-class FP16 error rates, so cheap models alone fail it."""
+
+
+def azure_instance(
+    catalog: Catalog | None = None,
+    *,
+    demand_scale: float = AZURE_DEMAND_SCALE,
+    budget_factor: float = BUDGET_FACTOR,
+) -> Instance:
+    """Azure-derived query types (service × prompt-length class) on the whole GPU catalog at every precision.
+
+    The nominal demand is the busiest hour of the validation day times ``demand_scale``.
+    """
+    from servegym.traces import VALIDATION_DAY, azure_demand, load_query_types
+
+    catalog = catalog or default_catalog()
+    types = load_query_types()
+    peak = azure_demand(VALIDATION_DAY, period_minutes=60, scale=demand_scale).rates_per_hour.max(axis=0)
+    query_types = [
+        QueryType(
+            row.name,
+            row.task_family,
+            float(peak[k]),
+            float(row.mean_prompt_tokens),
+            float(row.mean_output_tokens),
+            delay_slo_s(row.mean_prompt_tokens, row.mean_output_tokens),
+            AZURE_ERROR_SLO[row.task_family],
+            MAX_UNMET_FRACTION,
+            UNMET_PENALTY_PER_REQUEST,
+            DELAY_PENALTY_PER_REQUEST_S,
+        )
+        for k, row in enumerate(types.itertuples(index=False))
+    ]
+    tiers = [Tier(gpu, precision) for gpu in catalog.gpus for precision in ("fp16", "int8", "int4")]
+    instance = build_instance(
+        "azure",
+        catalog,
+        query_types,
+        AZURE_MODELS,
+        tiers,
+        budget_per_hour=np.inf,
+        storage_capacity_gb=STORAGE_CAPACITY_GB,
+        storage_price_per_gb_hour=STORAGE_PRICE_PER_GB_HOUR,
+        description=f"Azure 2023/2024 traces: peak hour of {VALIDATION_DAY} × {demand_scale}",
+    )
+    return _with_budget(instance, budget_factor)
+
+
+MAX_RANDOM_SIZE = (20, 20, 24)
+
+
+def _random_models(catalog: Catalog, count: int, rng: np.random.Generator) -> tuple[Catalog, list[str]]:
+    """``count`` models: catalog models first (random order), then jittered variants of them."""
+    names = list(rng.permutation(sorted(catalog.models)))
+    if count <= len(names):
+        return catalog, names[:count]
+    models = dict(catalog.models)
+    accuracy = dict(catalog.accuracy)
+    chosen = list(names)
+    while len(chosen) < count:
+        base = catalog.models[names[int(rng.integers(len(names)))]]
+        scale = float(rng.uniform(0.7, 1.4))
+        variant = dataclasses.replace(
+            base,
+            name=f"{base.name}~v{len(chosen)}",
+            total_params_b=base.total_params_b * scale,
+            active_params_b=base.active_params_b * scale,
+            source=f"random variant of {base.name} (parameters × {scale:.2f})",
+        )
+        models[variant.name] = variant
+        for (model, family), value in catalog.accuracy.items():
+            if model == base.name:
+                accuracy[(variant.name, family)] = float(np.clip(value + rng.normal(0.0, 0.02), 0.01, 0.99))
+        chosen.append(variant.name)
+    return dataclasses.replace(catalog, models=MappingProxyType(models), accuracy=MappingProxyType(accuracy)), chosen
+
+
+def random_instance(
+    size: Sequence[int] = (6, 6, 10),
+    seed: int = 0,
+    catalog: Catalog | None = None,
+    *,
+    budget_factor: float = BUDGET_FACTOR,
+) -> Instance:
+    """A random instance with I query types, J models and K tiers, reproducible from ``seed``.
+
+    Query types draw prompt/output lengths log-uniformly (64–4096 / 16–1024 tokens), λ uniformly in
+    1,000–25,000 requests/hour, a family among general/code/math, Δ from the SLO rule × U(1, 2), and ε between
+    the best and the median FP16 error of the chosen models. Tiers are distinct (GPU, precision) pairs with GPU
+    prices jittered ±20 % as in the paper; models beyond the catalog are jittered variants of catalog models.
+    """
+    if len(size) != 3 or not all(isinstance(s, (int, np.integer)) for s in size):
+        raise InstanceError(f"size must be three integers (I, J, K), got {size!r}")
+    num_types, num_models, num_tiers = (int(s) for s in size)
+    limits = MAX_RANDOM_SIZE
+    for label, value, limit in zip(("I", "J", "K"), (num_types, num_models, num_tiers), limits, strict=True):
+        if not 1 <= value <= limit:
+            raise InstanceError(f"random size {label} = {value} outside allowed range [1, {limit}]")
+    rng = np.random.default_rng(seed)
+    catalog = catalog or default_catalog()
+    catalog, model_names = _random_models(catalog, num_models, rng)
+    all_tiers = [(g, q) for g in sorted(catalog.gpus) for q in ("fp16", "int8", "int4")]
+    picked = rng.choice(len(all_tiers), size=num_tiers, replace=False)
+    jitter = {g: float(rng.uniform(0.8, 1.2)) for g in sorted(catalog.gpus)}
+    tiers = [
+        Tier(
+            all_tiers[k][0], all_tiers[k][1], catalog.gpus[all_tiers[k][0]].price_per_gpu_hour * jitter[all_tiers[k][0]]
+        )
+        for k in sorted(picked)
+    ]
+    families = ("general", "code", "math")
+    query_types = []
+    for i in range(num_types):
+        family = families[int(rng.integers(len(families)))]
+        prompt = float(np.round(np.exp(rng.uniform(np.log(64), np.log(4096)))))
+        output = float(np.round(np.exp(rng.uniform(np.log(16), np.log(1024)))))
+        errors = np.array([catalog.error_rate(m, family, "fp16") for m in model_names])
+        best, median = float(errors.min()), float(np.median(errors))
+        query_types.append(
+            QueryType(
+                f"q{i}-{family}",
+                family,
+                float(np.round(rng.uniform(1000.0, 25000.0))),
+                prompt,
+                output,
+                delay_slo_s(prompt, output) * float(rng.uniform(1.0, 2.0)),
+                best + float(rng.uniform(0.3, 0.8)) * max(median - best, 0.01),
+                MAX_UNMET_FRACTION,
+                UNMET_PENALTY_PER_REQUEST,
+                DELAY_PENALTY_PER_REQUEST_S,
+            )
+        )
+    instance = build_instance(
+        f"random-{num_types}x{num_models}x{num_tiers}-s{seed}",
+        catalog,
+        query_types,
+        model_names,
+        tiers,
+        budget_per_hour=np.inf,
+        storage_capacity_gb=STORAGE_CAPACITY_GB,
+        storage_price_per_gb_hour=STORAGE_PRICE_PER_GB_HOUR,
+        description=f"random instance (I, J, K) = {tuple(size)}, seed {seed}",
+    )
+    return _with_budget(instance, budget_factor)
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A named instance builder."""
+
+    name: str
+    description: str
+    build: Callable[..., Instance]
+
+
+SCENARIOS: MappingProxyType[str, Scenario] = MappingProxyType(
+    {
+        "azure": Scenario("azure", "Azure-derived query types on the full GPU catalog", azure_instance),
+        "paper": Scenario("paper", "the paper's 6 query types, 6 models, 10 GPU tiers", paper_instance),
+        "random": Scenario("random", "random (I, J, K) instance from --size and --seed", random_instance),
+        "toy": Scenario("toy", "2 query types, 3 configurations, optimum known by hand", toy_instance),
+    }
+)
+DEFAULT_SCENARIO = "azure"
+
+
+def make_instance(name: str = DEFAULT_SCENARIO, *, seed: int = 0, size: Sequence[int] | None = None) -> Instance:
+    """Build a scenario's instance; ``seed`` and ``size`` apply to ``random`` only."""
+    if name not in SCENARIOS:
+        raise InstanceError(f"unknown scenario {name!r}; choose one of {sorted(SCENARIOS)}")
+    if name == "random":
+        return random_instance(size if size is not None else (6, 6, 10), seed)
+    if size is not None:
+        raise InstanceError(f"--size applies to the random scenario only, not {name!r}")
+    return SCENARIOS[name].build()

@@ -1,0 +1,210 @@
+"""Loaders for the raw Azure LLM inference traces (Microsoft Azure Public Dataset, CC-BY 4.0).
+
+Two formats are read:
+
+* the 2023 per-request traces ``AzureLLMInferenceTrace_{code,conv}.csv`` (Patel et al., Splitwise,
+  ISCA 2024): one request per row, columns ``TIMESTAMP``, ``ContextTokens``, ``GeneratedTokens``;
+* the per-minute totals of the 2024 week-long traces ``azure2024-llm-minutes.csv`` (Stojkovic et al.,
+  DynamoLLM, HPCA 2025): ``#`` comment lines, then ``minute`` and, per service ``code``/``conv``, the
+  request count and the context/generated token sums of that minute.
+
+Both loaders validate the whole file and raise :class:`TraceFormatError` with a message naming the file,
+the 1-based data row (header and comment lines not counted), the field and the offending value.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+REQUEST_COLUMNS: tuple[str, ...] = ("TIMESTAMP", "ContextTokens", "GeneratedTokens")
+"""Columns of the 2023 per-request traces."""
+
+SERVICES: tuple[str, ...] = ("code", "conv")
+"""Azure services in the traces: code completion and conversation."""
+
+MINUTE_COUNT_FIELDS: tuple[str, ...] = ("requests", "context_tokens", "generated_tokens")
+"""Per-service quantities of the per-minute file; columns are ``<service>_<field>``."""
+
+MINUTE_COLUMNS: tuple[str, ...] = (
+    "minute",
+    *(f"{service}_{field}" for service in SERVICES for field in MINUTE_COUNT_FIELDS),
+)
+"""Columns of ``azure2024-llm-minutes.csv`` in file order."""
+
+
+class TraceFormatError(ValueError):
+    """A trace or processed-data file is missing, empty or malformed.
+
+    The message names the file and, for a bad value, the 1-based data row, the field and the value.
+    """
+
+
+def load_request_trace(path: str | Path) -> pd.DataFrame:
+    """Load and validate a 2023 per-request Azure trace.
+
+    Args:
+        path: CSV with columns ``TIMESTAMP`` (e.g. ``2023-11-16 18:17:03.9799600``), ``ContextTokens``
+            and ``GeneratedTokens`` (non-negative integers). Extra columns are ignored.
+
+    Returns:
+        One row per request with columns ``timestamp`` (datetime64, as written in the file, UTC),
+        ``prompt_tokens`` (int64, prompt/context tokens) and ``output_tokens`` (int64, generated tokens).
+
+    Raises:
+        TraceFormatError: The file is missing or empty, a column is missing, a value is not a
+            non-negative integer or not a timestamp, or a timestamp is earlier than the one before it
+            (equal timestamps are allowed: distinct requests may share a clock tick).
+    """
+    path = Path(path)
+    raw = _read_csv_as_text(path, _read_text(path))
+    _require_columns(path, raw, REQUEST_COLUMNS)
+    timestamps = _parse_timestamps(path, raw["TIMESTAMP"], "TIMESTAMP")
+    _require_non_decreasing(path, timestamps, "TIMESTAMP")
+    return pd.DataFrame(
+        {
+            "timestamp": timestamps,
+            "prompt_tokens": _parse_counts(path, raw["ContextTokens"], "ContextTokens"),
+            "output_tokens": _parse_counts(path, raw["GeneratedTokens"], "GeneratedTokens"),
+        }
+    )
+
+
+def load_minute_trace(path: str | Path) -> pd.DataFrame:
+    """Load and validate the per-minute totals of the 2024 week-long Azure traces.
+
+    Args:
+        path: CSV whose leading lines may be ``#`` comments, then a header with at least the columns of
+            :data:`MINUTE_COLUMNS`. ``minute`` counts minutes since 00:00 UTC of each service's first
+            day; the other columns are per-minute request counts and token sums.
+
+    Returns:
+        The columns of :data:`MINUTE_COLUMNS`, all int64, one row per minute.
+
+    Raises:
+        TraceFormatError: The file is missing or has no data rows, a column is missing, a value is not a
+            non-negative integer, or ``minute`` does not run 0, 1, 2, ... without gaps or repeats.
+    """
+    path = Path(path)
+    lines = _read_text(path).splitlines(keepends=True)
+    comment_lines = 0
+    while comment_lines < len(lines) and lines[comment_lines].lstrip().startswith("#"):
+        comment_lines += 1
+    raw = _read_csv_as_text(path, "".join(lines[comment_lines:]))
+    _require_columns(path, raw, MINUTE_COLUMNS)
+    table = pd.DataFrame({column: _parse_counts(path, raw[column], column) for column in MINUTE_COLUMNS})
+    minutes = table["minute"].to_numpy()
+    expected = np.arange(len(minutes), dtype=np.int64)
+    bad = np.flatnonzero(minutes != expected)
+    if bad.size:
+        row = int(bad[0])
+        after = f" after minute {minutes[row - 1]} in data row {row}" if row else " as the first minute"
+        raise TraceFormatError(
+            f"{path}: data row {row + 1}, field 'minute': value {minutes[row]}{after}; "
+            f"minutes must run 0, 1, 2, ... consecutively (expected {expected[row]})"
+        )
+    return table
+
+
+def _read_text(path: Path) -> str:
+    """Return the file's text, rejecting a missing, unreadable or empty file."""
+    if not path.is_file():
+        raise TraceFormatError(f"{path}: file not found")
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise TraceFormatError(f"{path}: cannot read as UTF-8 text ({exc})") from exc
+    if not text.strip():
+        raise TraceFormatError(f"{path}: file is empty")
+    return text
+
+
+def _read_csv_as_text(path: Path, text: str) -> pd.DataFrame:
+    """Parse CSV text into string columns (no type inference), rejecting a header-only file."""
+    try:
+        frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, skipinitialspace=True)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        raise TraceFormatError(f"{path}: not a well-formed CSV file ({exc})") from exc
+    frame.columns = [str(column).strip() for column in frame.columns]
+    if frame.empty:
+        raise TraceFormatError(f"{path}: file has a header but no data rows")
+    return frame
+
+
+def _require_columns(path: Path, frame: pd.DataFrame, required: Sequence[str]) -> None:
+    """Raise naming the missing columns and the columns found."""
+    missing = [column for column in required if column not in frame.columns]
+    if missing:
+        raise TraceFormatError(
+            f"{path}: missing required column(s) {missing}; found columns {list(frame.columns)}; "
+            f"required: {list(required)}"
+        )
+
+
+def _parse_counts(path: Path, values: pd.Series, field: str) -> np.ndarray:
+    """Parse a column of non-negative integers (token or request counts) into int64."""
+    text = values.str.strip()
+    numbers = pd.to_numeric(text, errors="coerce").to_numpy(dtype=np.float64)
+    bad = ~np.isfinite(numbers) | (numbers < 0) | (numbers != np.floor(numbers)) | (numbers >= 2.0**63)
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        value = numbers[row]
+        if not text.iloc[row]:
+            problem = "is empty"
+        elif not np.isfinite(value):
+            problem = "is not a number"
+        elif value < 0:
+            problem = "is negative"
+        elif value >= 2.0**63:
+            problem = "is too large for int64"
+        else:
+            problem = "is not an integer"
+        raise TraceFormatError(
+            f"{path}: data row {row + 1}, field '{field}': value {text.iloc[row]!r} {problem}; "
+            "expected a non-negative integer"
+        )
+    return numbers.astype(np.int64)
+
+
+def _parse_non_negative_floats(path: Path, values: pd.Series, field: str) -> np.ndarray:
+    """Parse a column of finite non-negative numbers (token statistics, shares) into float64."""
+    text = values.str.strip()
+    numbers = pd.to_numeric(text, errors="coerce").to_numpy(dtype=np.float64)
+    bad = np.flatnonzero(~np.isfinite(numbers) | (numbers < 0))
+    if bad.size:
+        row = int(bad[0])
+        raise TraceFormatError(
+            f"{path}: data row {row + 1}, field '{field}': value {text.iloc[row]!r} is not a finite non-negative number"
+        )
+    return numbers
+
+
+def _parse_timestamps(path: Path, values: pd.Series, field: str) -> pd.Series:
+    """Parse an ISO-8601-like timestamp column (fractional seconds of any length)."""
+    text = values.str.strip()
+    parsed = pd.to_datetime(text, format="ISO8601", errors="coerce")
+    bad = np.flatnonzero(parsed.isna().to_numpy())
+    if bad.size:
+        row = int(bad[0])
+        raise TraceFormatError(
+            f"{path}: data row {row + 1}, field '{field}': value {text.iloc[row]!r} is not a timestamp; "
+            "expected e.g. '2023-11-16 18:17:03.9799600'"
+        )
+    return parsed.rename(None).reset_index(drop=True)
+
+
+def _require_non_decreasing(path: Path, timestamps: pd.Series, field: str) -> None:
+    """Raise naming the first row whose timestamp is earlier than the previous row's."""
+    values = timestamps.to_numpy()
+    backwards = np.flatnonzero(values[1:] < values[:-1])
+    if backwards.size:
+        row = int(backwards[0]) + 1
+        raise TraceFormatError(
+            f"{path}: data row {row + 1}, field '{field}': time goes backwards "
+            f"({timestamps.iloc[row]} is earlier than {timestamps.iloc[row - 1]} in data row {row}); "
+            "rows must be in time order"
+        )
