@@ -45,9 +45,7 @@ class Plan:
 
     def stored_models(self, instance: Instance) -> np.ndarray:
         """(J,) bool, s_j: a model's weights are stored iff it has a replica."""
-        stored = np.zeros(len(instance.models), dtype=bool)
-        stored[instance.config_model[self.replicas > 0]] = True
-        return stored
+        return stored_models(instance, self.replicas)
 
 
 @dataclass(frozen=True)
@@ -128,6 +126,23 @@ class Evaluation:
         return "feasible" if self.feasible else "; ".join(str(v) for v in self.violations)
 
 
+def rental_per_hour(instance: Instance, replicas: np.ndarray) -> float:
+    """Σ_c n_c·G_c·π_g, $/hour."""
+    return float(np.asarray(replicas) @ instance.replica_price_per_hour)
+
+
+def stored_models(instance: Instance, replicas: np.ndarray) -> np.ndarray:
+    """(J,) bool, s_j: a model's weights are stored iff it has a replica."""
+    stored = np.zeros(len(instance.models), dtype=bool)
+    stored[instance.config_model[np.asarray(replicas) > 0]] = True
+    return stored
+
+
+def storage_gb(instance: Instance, replicas: np.ndarray) -> float:
+    """Σ_j s_j·B_j, GB of stored weights."""
+    return float(instance.model_storage_gb[stored_models(instance, replicas)].sum())
+
+
 def _check_shapes(instance: Instance, plan: Plan) -> None:
     expected = {
         "replicas": (instance.num_configurations,),
@@ -197,18 +212,17 @@ def evaluate_plan(instance: Instance, plan: Plan) -> Evaluation:
     check("max_replicas", names_c, n, instance.max_replicas, "replicas")
     gpus_used = np.bincount(instance.config_gpu, weights=n * instance.gpus_per_replica, minlength=len(instance.gpus))
     check("availability", list(instance.gpus), gpus_used, instance.gpu_availability, "GPUs")
-    stored = plan.stored_models(instance)
-    storage_gb = float(instance.model_storage_gb[stored].sum())
-    check("storage", ["total"], np.array([storage_gb]), np.array([instance.storage_capacity_gb]), "GB")
-    rental_per_hour = float(n @ instance.replica_price_per_hour)
-    storage_per_hour = storage_gb * instance.storage_price_per_gb_hour
-    spend = rental_per_hour + storage_per_hour
+    stored_gb = storage_gb(instance, n)
+    check("storage", ["total"], np.array([stored_gb]), np.array([instance.storage_capacity_gb]), "GB")
+    rental = rental_per_hour(instance, n)
+    storage = stored_gb * instance.storage_price_per_gb_hour
+    spend = rental + storage
     check("budget", ["total"], np.array([spend]), np.array([instance.budget_per_hour]), "$/hour")
 
     dt = instance.period_hours
     cost = CostBreakdown(
-        rental=dt * rental_per_hour,
-        storage=dt * storage_per_hour,
+        rental=dt * rental,
+        storage=dt * storage,
         delay_penalty=dt * float((instance.delay_penalty_per_request_s[:, None] * instance.delay_s * x).sum()),
         unmet_penalty=dt * float(instance.unmet_penalty_per_request @ u),
     )

@@ -214,6 +214,25 @@ class Instance:
             changes["period_hours"] = float(period_hours)
         return dataclasses.replace(self, **changes)
 
+    def restrict(self, configurations: Sequence[int], name: str | None = None) -> Instance:
+        """A copy keeping only the given configuration indices (in that order); models and GPUs stay."""
+        keep = np.asarray(configurations, dtype=np.int64)
+        if keep.ndim != 1 or keep.size == 0 or len(set(keep.tolist())) != keep.size:
+            raise InstanceError("restrict: configurations must be a non-empty list of distinct indices")
+        if keep.min() < 0 or keep.max() >= self.num_configurations:
+            raise InstanceError(f"restrict: configuration index outside [0, {self.num_configurations})")
+        return dataclasses.replace(
+            self,
+            name=name or self.name,
+            configurations=tuple(self.configurations[c] for c in keep),
+            config_model=self.config_model[keep],
+            config_gpu=self.config_gpu[keep],
+            gpus_per_replica=self.gpus_per_replica[keep],
+            capacity_per_hour=self.capacity_per_hour[:, keep],
+            delay_s=self.delay_s[:, keep],
+            error_rate=self.error_rate[:, keep],
+        )
+
     def with_changes(self, **changes: object) -> Instance:
         """A copy with fields replaced (e.g. ``budget_per_hour``), re-validated."""
         return dataclasses.replace(self, **changes)

@@ -110,6 +110,13 @@ class Router:
         self._capacity_rows = np.arange(num_types, num_types + num_configs, dtype=np.int32)
         self._unmet_cols = unmet_index.astype(np.int32)
 
+    def __getstate__(self) -> dict[str, Instance]:
+        """Pickle only the instance (the HiGHS object cannot be pickled); the LP is rebuilt on unpickling."""
+        return {"instance": self.instance}
+
+    def __setstate__(self, state: dict[str, Instance]) -> None:
+        self.__init__(state["instance"])
+
     def route(
         self,
         replicas: np.ndarray,

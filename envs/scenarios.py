@@ -131,8 +131,10 @@ def paper_instance(catalog: Catalog | None = None, *, budget_factor: float = BUD
 
 
 AZURE_MODELS = ("Llama-3.2-3B", "Llama-3.1-8B", "Qwen2.5-7B", "Qwen2.5-32B", "Llama-3.1-70B", "Qwen2.5-72B")
-AZURE_ERROR_SLO = MappingProxyType({"code": 0.30, "general": 0.25})
-"""ε per task family: between the 8B-class and 70B-class FP16 error rates, so cheap models alone fail it."""
+AZURE_ERROR_SLO = MappingProxyType({"code": 0.14, "general": 0.20})
+"""ε per task family, set between the 7–8B-class and the 32B+-class FP16 error rates of quality.csv (HumanEval
+error 0.15–0.27 vs 0.11–0.13; MMLU error 0.25–0.31 vs 0.13–0.16): small models alone fail it, so plans mix
+them with larger models inside the demand-weighted error budget, and quantisation can tip a model over it."""
 
 
 def azure_instance(
