@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import gymnasium as gym
 import numpy as np
@@ -74,7 +74,8 @@ class ProvisioningEnv(gym.Env):
     | demand      | (4·I,)        | realised demand of the last 4 periods ÷ nominal λ (oldest first)    | [0, 10] |
     | forecast    | (I,)          | forecast of next period's demand ÷ nominal λ                        | [0, 10] |
     | replicas    | (C,)          | running replicas ÷ (nvec − 1)                                       | [0, 1]  |
-    | slo         | (4,)          | last period's delay-violation, error-violation, unserved rates, mean utilisation | [0, 1] |
+    | slo         | (4,)          | last period's delay- and error-violation and unserved rates,       | [0, 1]  |
+    |             |               | mean utilisation of running replicas                               |         |
     | action_mask | (Σ nvec,)     | ``action_masks()`` as 0/1                                           | [0, 1]  |
 
     ## Rewards
@@ -101,7 +102,7 @@ class ProvisioningEnv(gym.Env):
     * v0: initial release.
     """
 
-    metadata = {"render_modes": ["ansi"]}
+    metadata: ClassVar[dict[str, Any]] = {"render_modes": ["ansi"]}
 
     def __init__(
         self,

@@ -107,7 +107,7 @@ def test_env__bad_actions_give_clear_errors():
 def test_env__bad_arguments_give_clear_errors():
     with pytest.raises(ValueError, match="period_minutes 7 must divide 1440"):
         ProvisioningEnv(period_minutes=7)
-    with pytest.raises(ValueError, match="delay_inflation 0.5 outside allowed range"):
+    with pytest.raises(ValueError, match=r"delay_inflation 0\.5 outside allowed range"):
         ProvisioningEnv(delay_inflation=0.5)
     with pytest.raises(ValueError, match="demand source 'azure-someday'"):
         ProvisioningEnv(demand="azure-someday")
