@@ -25,8 +25,9 @@ MAX_UNMET_FRACTION = 0.05
 """ζ: at most 5 % of a type's requests may be dropped."""
 UNMET_PENALTY_PER_REQUEST = 0.05
 """φ: $0.05 per dropped request, two to four orders of magnitude above the GPU cost of serving one."""
-DELAY_PENALTY_PER_REQUEST_S = 1e-4
-"""ρ: $1e-4 per request-second, so a 5 s request pays about what a mid-size model's GPUs cost to serve it."""
+DELAY_PENALTY_PER_REQUEST_S = 2e-5
+"""ρ: $2e-5 per request-second: a 5 s request pays $1e-4, about the GPU cost of serving one request on the
+Azure scenario's cost-optimal fleet (≈ $75/hour for ≈ 550k requests/hour), so delay matters without dominating."""
 TTFT_ALLOWANCE_S = 1.5
 """Delay SLO rule: Δ_i = 1.5 s + 0.25 ms per prompt token (time to first token) + 50 ms per output token."""
 TTFT_PER_PROMPT_TOKEN_S = 0.25e-3

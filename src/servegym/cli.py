@@ -5,9 +5,10 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from servegym.envs.instance import Instance, InstanceError
-from servegym.io import atomic_write_json
+from servegym.io import atomic_write_json, atomic_write_text
 
 
 def _size(text: str) -> tuple[int, int, int]:
@@ -60,6 +61,63 @@ def _cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _csv_list(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def _days(text: str) -> list[str]:
+    from servegym.traces import AZURE_DAYS, TEST_DAYS, TRAIN_DAYS
+
+    named = {"test": list(TEST_DAYS), "train": list(TRAIN_DAYS), "all": list(AZURE_DAYS)}
+    days: list[str] = []
+    for part in _csv_list(text):
+        if part in named:
+            days += named[part]
+        elif part in AZURE_DAYS:
+            days.append(part)
+        else:
+            raise argparse.ArgumentTypeError(
+                f"--days: {part!r} is not an Azure day; use test, train, all or names from {list(AZURE_DAYS)}"
+            )
+    return days
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from servegym.baselines.evaluate import evaluate
+    from servegym.baselines.plots import plot_evaluation
+
+    env_kwargs = {"scenario": args.scenario} if args.scenario else {}
+    if args.period_minutes:
+        env_kwargs["period_minutes"] = args.period_minutes
+    result = evaluate(
+        args.policies,
+        args.env_id,
+        days=args.days,
+        seeds=[int(s) for s in args.seeds],
+        env_kwargs=env_kwargs,
+        progress=not args.no_progress,
+    )
+    out = Path(args.out)
+    atomic_write_text(out / "episodes.csv", result.episodes.to_csv(index=False))
+    atomic_write_text(out / "periods.csv", result.periods.to_csv(index=False))
+    figure = plot_evaluation(result.periods, out / "evaluate.png")
+    columns = [
+        "total_cost",
+        "rental",
+        "delay_penalty",
+        "unmet_penalty",
+        "reconfiguration",
+        "delay_violation_rate",
+        "unserved_rate",
+        "gpu_hours",
+        "mean_decision_s",
+        "fallbacks",
+    ]
+    print(result.summary()[columns].to_string(float_format=lambda v: f"{v:,.4g}"))
+    print(f"\nwrote {out / 'episodes.csv'}, {out / 'periods.csv'} and {figure}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every subcommand."""
     parser = argparse.ArgumentParser(prog="servegym", description=__doc__)
@@ -80,6 +138,26 @@ def build_parser() -> argparse.ArgumentParser:
     export = command("export", _cmd_export, "write the full instance with every coefficient as JSON")
     _add_scenario_arguments(export)
     export.add_argument("--out", required=True, help="output JSON file (schema: docs/instance-schema.md)")
+
+    from servegym.baselines.policies import BASELINE_POLICIES
+
+    default_policies = "gh-rolling,agh-rolling,milp-rolling,gh-static,agh-static,milp-static,agh-reactive,random"
+    evaluate = command("evaluate", _cmd_evaluate, "play policies on environment episodes; table, CSV and figure")
+    evaluate.add_argument("--env-id", default="servegym/Provisioning-v0", help="registered environment id")
+    evaluate.add_argument("--scenario", help="override the environment's scenario (azure, paper, random, toy)")
+    evaluate.add_argument("--period-minutes", type=int, help="override the period length (divides 1440)")
+    evaluate.add_argument(
+        "--policies",
+        type=_csv_list,
+        default=_csv_list(default_policies),
+        help=f"comma-separated, from {', '.join(BASELINE_POLICIES)} (default: {default_policies})",
+    )
+    evaluate.add_argument(
+        "--days", type=_days, default=["2024-05-16-thu"], help="Azure days: test, train, all or day names"
+    )
+    evaluate.add_argument("--seeds", type=_csv_list, default=["0"], help="comma-separated episode seeds")
+    evaluate.add_argument("--out", default="results/evaluate", help="output folder for CSV files and the figure")
+    evaluate.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     return parser
 
 

@@ -1,0 +1,148 @@
+"""The single evaluation loop: policies × episodes → one row per (policy, episode), plus per-period records."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+import servegym.envs  # noqa: F401  (registers the environment ids)
+from servegym.baselines.policies import Policy, make_policy
+from servegym.envs.outcome import COST_PARTS
+from servegym.envs.provisioning import ProvisioningEnv
+
+EPISODE_COLUMNS = (
+    "policy",
+    "episode",
+    "demand",
+    "seed",
+    "total_cost",
+    *COST_PARTS,
+    "delay_violation_rate",
+    "error_violation_rate",
+    "unserved_rate",
+    "gpu_hours",
+    "mean_decision_s",
+    "max_decision_s",
+    "fallbacks",
+)
+"""Columns of :attr:`EvaluationResult.episodes`: costs in $ over the episode, rates request-weighted."""
+
+
+@dataclass(frozen=True)
+class EvaluationResult:
+    """``episodes``: one row per (policy, episode); ``periods``: one row per (policy, episode, period)."""
+
+    episodes: pd.DataFrame
+    periods: pd.DataFrame
+
+    def summary(self) -> pd.DataFrame:
+        """Mean over episodes per policy, cheapest first."""
+        numeric = [c for c in EPISODE_COLUMNS if c not in ("policy", "episode", "demand", "seed")]
+        return self.episodes.groupby("policy")[numeric].mean().sort_values("total_cost")
+
+
+PolicySpec = str | Callable[[ProvisioningEnv], Policy]
+
+
+def _episodes(days: Sequence[str] | None, seeds: Sequence[int]) -> list[tuple[str, int, dict[str, Any]]]:
+    if days:
+        return [(f"{day}/s{seed}", seed, {"day": day}) for day in days for seed in seeds]
+    return [(f"s{seed}", seed, {}) for seed in seeds]
+
+
+def run_episode(env: gym.Env, policy: Policy, seed: int, options: dict[str, Any]) -> tuple[dict, list[dict]]:
+    """Play one episode; returns the episode record and the per-period records."""
+    unwrapped: ProvisioningEnv = env.unwrapped  # type: ignore[assignment]
+    obs, info = env.reset(seed=seed, options=options or None)
+    policy.reset(seed)
+    totals = dict.fromkeys(COST_PARTS, 0.0)
+    violations = {"delay_violation_rate": 0.0, "error_violation_rate": 0.0, "unserved_rate": 0.0}
+    demand_sum, gpu_hours, decisions, periods = 0.0, 0.0, [], []
+    done = False
+    while not done:
+        start = time.perf_counter()
+        action = policy.act(obs, info)
+        decisions.append(time.perf_counter() - start)
+        obs, _, terminated, truncated, info = env.step(action)
+        done = terminated or truncated
+        demand = float(np.sum(info["demand_per_hour"]))
+        demand_sum += demand
+        for part in COST_PARTS:
+            totals[part] += info["cost"][part]
+        for key in violations:
+            violations[key] += info[key] * demand
+        gpus = info["gpus"]
+        gpu_hours += float(gpus.sum()) * unwrapped.instance.period_hours
+        periods.append(
+            {
+                "period": info["period"] - 1,
+                "total_cost": info["total_cost"],
+                **info["cost"],
+                "demand_per_hour": demand,
+                **{f"gpus[{g}]": float(v) for g, v in zip(unwrapped.instance.gpus, gpus, strict=True)},
+                "delay_violation_rate": info["delay_violation_rate"],
+                "unserved_rate": info["unserved_rate"],
+            }
+        )
+    record = {
+        "demand": info["demand_label"],
+        "total_cost": sum(totals.values()),
+        **totals,
+        **{key: value / max(demand_sum, 1e-12) for key, value in violations.items()},
+        "gpu_hours": gpu_hours,
+        "mean_decision_s": float(np.mean(decisions)),
+        "max_decision_s": float(np.max(decisions)),
+        "fallbacks": int(getattr(policy, "fallbacks", 0)),
+    }
+    return record, periods
+
+
+def evaluate(
+    policies: Sequence[PolicySpec] | Mapping[str, PolicySpec],
+    env_id: str = "servegym/Provisioning-v0",
+    *,
+    days: Sequence[str] | None = None,
+    seeds: Sequence[int] = (0,),
+    env_kwargs: Mapping[str, Any] | None = None,
+    progress: bool = True,
+) -> EvaluationResult:
+    """Play every policy on the same episodes and tabulate costs, SLO outcomes, GPU-hours and decision time.
+
+    Args:
+        policies: Baseline names (see ``servegym.baselines.policies.BASELINE_POLICIES``) or factories that build
+            a policy for an environment; a mapping gives them display names.
+        env_id: Registered environment id.
+        days: Azure days (names) to play; None plays the environment's own demand source once per seed.
+        seeds: Episode seeds (demand noise, day draws, randomised planners).
+        env_kwargs: Extra keyword arguments for ``gymnasium.make``.
+        progress: Show a progress bar.
+    """
+    named = dict(policies) if isinstance(policies, Mapping) else {_spec_name(p): p for p in policies}
+    episodes = _episodes(days, seeds)
+    env = gym.make(env_id, **dict(env_kwargs or {}))
+    rows, period_rows = [], []
+    bar = tqdm(total=len(named) * len(episodes), disable=not progress, desc="evaluate", unit="episode")
+    for name, spec in named.items():
+        policy = make_policy(spec, env.unwrapped) if isinstance(spec, str) else spec(env.unwrapped)
+        for label, seed, options in episodes:
+            record, periods = run_episode(env, policy, seed, options)
+            rows.append({"policy": name, "episode": label, "seed": seed, **record})
+            period_rows += [{"policy": name, "episode": label, **p} for p in periods]
+            bar.update()
+    bar.close()
+    env.close()
+    return EvaluationResult(
+        episodes=pd.DataFrame(rows, columns=list(EPISODE_COLUMNS)),
+        periods=pd.DataFrame(period_rows),
+    )
+
+
+def _spec_name(spec: PolicySpec) -> str:
+    return spec if isinstance(spec, str) else getattr(spec, "__name__", repr(spec))
