@@ -32,8 +32,16 @@ TTFT_ALLOWANCE_S = 1.5
 """Delay SLO rule: Δ_i = 1.5 s + 0.25 ms per prompt token (time to first token) + 50 ms per output token."""
 TTFT_PER_PROMPT_TOKEN_S = 0.25e-3
 TPOT_TARGET_S = 0.05
-BUDGET_FACTOR = 1.5
-"""Budget δ = 1.5 × the fluid rental estimate (see :func:`fluid_rental_per_hour`)."""
+BUDGET_FACTOR = 1.25
+"""Budget δ of the ``azure`` scenario = 1.25 × the fluid rental estimate (:func:`fluid_rental_per_hour`): its
+fleets are tens of GPUs, so integer plans rent close to the fluid estimate (GH: 0.95×) and the budget binds at
+demand peaks above the nominal and under stress, not at the nominal demand itself."""
+RANDOM_BUDGET_FACTOR = 2.0
+"""Random instances have small demand (1,000–25,000 requests/hour per type) and strict ε, so integrality adds
+more: GH rents a median 1.5× and a 80th percentile 2.0× the fluid estimate (18 instances, sizes 6–20). A factor 2
+keeps most random instances feasible while the budget binds on some."""
+PAPER_BUDGET_PER_DAY = 100.0
+"""The paper's base budget: $100 over the 24-hour horizon (its "critical budget" scenario uses $72)."""
 AZURE_DEMAND_SCALE = 1.0
 """The real Azure 2024 magnitude (peak ~10^5 requests/hour per service): the cost-optimal fleet is tens of GPUs,
 large enough for GPU availability to bind and small enough for integrality to matter."""
@@ -95,8 +103,13 @@ _PAPER_MODEL_CAPABILITY = (0.5, 1.5, 3.0, 2.5, 5.0, 8.0)
 _PAPER_ERROR_FACTOR = MappingProxyType({"fp16": 1.0, "int8": 1.15, "int4": 1.35})
 
 
-def paper_instance(catalog: Catalog | None = None, *, budget_factor: float = BUDGET_FACTOR) -> Instance:
-    """The paper's setting: 6 query types, 6 Llama-3.x-class models (1B–70B), 10 tiers, its error model."""
+def paper_instance(catalog: Catalog | None = None, *, budget_per_day: float = PAPER_BUDGET_PER_DAY) -> Instance:
+    """The paper's setting: 6 query types, 6 Llama-3.x-class models (1B–70B), 10 tiers, its error model.
+
+    The paper's fleets are small (a few GPUs), so integrality dominates and a budget scaled from the fluid
+    estimate would be infeasible; the paper's own $100/day is used instead (``budget_per_day=72`` for its
+    critical-budget scenario).
+    """
     catalog = catalog or default_catalog()
     query_types = [
         QueryType(
@@ -115,20 +128,19 @@ def paper_instance(catalog: Catalog | None = None, *, budget_factor: float = BUD
     ]
     base_error = np.array([row[5] for row in _PAPER_TYPES])
     error_fp16 = np.minimum(base_error[:, None] / np.array(_PAPER_MODEL_CAPABILITY)[None, :], 1.0)
-    instance = build_instance(
+    return build_instance(
         "paper",
         catalog,
         query_types,
         PAPER_MODELS,
         PAPER_TIERS,
-        budget_per_hour=np.inf,
+        budget_per_hour=budget_per_day / 24.0,
         storage_capacity_gb=STORAGE_CAPACITY_GB,
         storage_price_per_gb_hour=STORAGE_PRICE_PER_GB_HOUR,
         error_rate_fp16=error_fp16,
         error_factor=_PAPER_ERROR_FACTOR,
         description="paper preset: 6 query types, 6 models (1B-70B), 10 GPU tiers, predecessor error model",
     )
-    return _with_budget(instance, budget_factor)
 
 
 AZURE_MODELS = ("Llama-3.2-3B", "Llama-3.1-8B", "Qwen2.5-7B", "Qwen2.5-32B", "Llama-3.1-70B", "Qwen2.5-72B")
@@ -217,7 +229,7 @@ def random_instance(
     seed: int = 0,
     catalog: Catalog | None = None,
     *,
-    budget_factor: float = BUDGET_FACTOR,
+    budget_factor: float = RANDOM_BUDGET_FACTOR,
 ) -> Instance:
     """A random instance with I query types, J models and K tiers, reproducible from ``seed``.
 
