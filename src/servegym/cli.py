@@ -61,6 +61,74 @@ def _cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _solve(args: argparse.Namespace, instance: Instance):
+    if args.method == "gh":
+        from servegym.baselines.greedy import solve_gh
+
+        return solve_gh(instance)
+    if args.method == "agh":
+        from servegym.baselines.adaptive import solve_agh
+
+        return solve_agh(instance, seed=args.seed)
+    from servegym.baselines.milp import DEFAULT_SOLVER, solve
+
+    return solve(
+        instance,
+        solver=args.solver or DEFAULT_SOLVER,
+        time_limit_s=args.time_limit,
+        export_mps=Path(args.export_mps) if args.export_mps else None,
+    )
+
+
+def _format_plan(instance: Instance, payload: dict) -> str:
+    import pandas as pd
+
+    lines = [
+        f"{payload['method']} on {instance.name}: status {payload['status']}, runtime {payload['runtime_s']:.4f} s",
+    ]
+    if payload["feasible"]:
+        gap = payload["gap"]
+        bound = payload["bound"]
+        lines.append(
+            f"total cost ${payload['total_cost']:,.4f} per {instance.period_hours:g} h"
+            + (f"; bound ${bound:,.4f}, gap {100 * gap:.3f} %" if bound is not None and gap is not None else "")
+        )
+    if payload.get("message"):
+        lines.append(f"note: {payload['message']}")
+    if payload.get("deployments"):
+        table = pd.DataFrame(payload["deployments"])
+        table["routing_share"] = table["routing_share"].map(
+            lambda shares: ", ".join(f"{k} {100 * v:.1f}%" for k, v in shares.items())
+        )
+        lines += ["", "Deployments", table.drop(columns=["configuration"]).to_string(index=False)]
+    if payload.get("cost_parts"):
+        lines += [
+            "",
+            "Cost parts ($ per period): " + ", ".join(f"{k} {v:,.4f}" for k, v in payload["cost_parts"].items()),
+        ]
+    if payload.get("delay_slack_s"):
+        slo = pd.DataFrame(
+            {
+                "delay slack s": payload["delay_slack_s"],
+                "error": payload["error_rate"],
+                "ε": {q.name: q.error_slo for q in instance.query_types},
+                "unserved req/h": payload["unserved_per_hour"],
+            }
+        )
+        lines += ["", "SLO slack per query type", slo.to_string(float_format=lambda v: f"{v:,.4g}")]
+    return "\n".join(lines)
+
+
+def _cmd_solve(args: argparse.Namespace) -> int:
+    import json
+
+    instance = _instance(args)
+    result = _solve(args, instance)
+    payload = result.to_dict(instance)
+    print(json.dumps(payload, indent=2) if args.json else _format_plan(instance, payload))
+    return 0 if result.feasible else 1
+
+
 def _csv_list(text: str) -> list[str]:
     return [part.strip() for part in text.split(",") if part.strip()]
 
@@ -138,6 +206,14 @@ def build_parser() -> argparse.ArgumentParser:
     export = command("export", _cmd_export, "write the full instance with every coefficient as JSON")
     _add_scenario_arguments(export)
     export.add_argument("--out", required=True, help="output JSON file (schema: docs/instance-schema.md)")
+
+    solve = command("solve", _cmd_solve, "solve one single-period instance with GH, AGH or the MILP")
+    _add_scenario_arguments(solve)
+    solve.add_argument("--method", choices=["gh", "agh", "milp"], default="agh", help="planner")
+    solve.add_argument("--time-limit", type=float, help="MILP time limit in seconds")
+    solve.add_argument("--solver", help="MILP solver backend (default: the benchmarked fastest)")
+    solve.add_argument("--export-mps", help="write the exact MILP in MPS format to this file")
+    solve.add_argument("--json", action="store_true", help="print a machine-readable result")
 
     from servegym.baselines.policies import BASELINE_POLICIES
 
