@@ -16,8 +16,9 @@ $(STAMP_CORE): pyproject.toml | $(BIN)/python
 	touch $@
 
 # torch==2.13.0 is pinned in the rl extra: pip takes the CPU build from local disk, never a CUDA download.
+# The ray extra is installed too: the test suite starts a real Ray cluster on loopback.
 $(STAMP_DEV): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[dev,rl]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,rl,ray]'
 	touch $@ $(STAMP_CORE)
 
 ## The main job: evaluate the baselines on the shipped Azure-calibrated default day, print the table, write the plot.

@@ -186,6 +186,66 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_sweep(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from servegym.experiments.config import load_config
+    from servegym.experiments.report import format_summary, summarise
+    from servegym.experiments.store import ResultStore
+    from servegym.experiments.sweep import default_store, run_sweep
+
+    config = load_config(args.config)
+    store = ResultStore(args.store or default_store(config))
+    try:
+        outcome = run_sweep(
+            config,
+            store,
+            backend=args.backend,
+            workers=args.workers,
+            address=args.address,
+            max_cells=args.max_cells,
+            progress=not args.no_progress,
+        )
+    except KeyboardInterrupt:
+        print(f"\ninterrupted: finished cells stay in {store.root}; run the same command to resume", file=sys.stderr)
+        return 130
+    results = pd.read_csv(outcome.merge.results_path)
+    summary = summarise(results, outcome.keys)
+    if not summary.empty:
+        print(format_summary(summary))
+    print(
+        f"\n{len(outcome.keys)} cells: {outcome.already_finished} already finished, {outcome.executed} run "
+        f"({len(outcome.rerun_corrupt)} of them corrupt before), {len(outcome.failures)} failed, "
+        f"{outcome.not_started} not started; {outcome.wall_s:.1f} s on {args.backend}"
+    )
+    print(f"store {store.root}: {outcome.merge.finished} finished cells merged into {outcome.merge.results_path}")
+    for failure in outcome.failures:
+        print(f"failed: {failure.label}: {failure.error}", file=sys.stderr)
+    return 1 if outcome.failures else 0
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from servegym.experiments.report import write_report
+    from servegym.experiments.store import ResultStore
+
+    store = ResultStore(args.store)
+    if not store.root.is_dir():
+        raise FileNotFoundError(f"no results store at {store.root}")
+    paths = write_report(store, args.out or store.root / "report")
+    print("wrote " + ", ".join(str(p) for p in paths))
+    return 0
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every subcommand."""
     parser = argparse.ArgumentParser(prog="servegym", description=__doc__)
@@ -234,6 +294,18 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--seeds", type=_csv_list, default=["0"], help="comma-separated episode seeds")
     evaluate.add_argument("--out", default="results/evaluate", help="output folder for CSV files and the figure")
     evaluate.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+    sweep = command("sweep", _cmd_sweep, "run every cell of a sweep config on a process pool or Ray; resumable")
+    sweep.add_argument("config", help="TOML configuration file (docs/experiments.md)")
+    sweep.add_argument("--backend", choices=["local", "ray"], default="local", help="where cells run")
+    sweep.add_argument("--address", help="Ray cluster address (ray://HOST:10001, HOST:6379 or auto); default: local")
+    sweep.add_argument("--workers", type=_positive_int, help="processes (local) or CPUs of a local Ray cluster")
+    sweep.add_argument("--store", help="results store folder (default: results/sweeps/<config name>)")
+    sweep.add_argument("--max-cells", type=_positive_int, help="compute at most this many cells in this run")
+    sweep.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    report = command("report", _cmd_report, "figures and tables from a results store")
+    report.add_argument("store", help="results store folder written by servegym sweep")
+    report.add_argument("--out", help="output folder (default: STORE/report)")
     return parser
 
 

@@ -1,0 +1,556 @@
+"""Experiment configuration files (TOML): scenario overrides, sweep definitions and training runs.
+
+A file has up to four top-level keys (docs/experiments.md documents every key):
+
+- ``name``: label of the experiment (default: the file's stem); names the default results store.
+- ``include``: other TOML files (paths relative to this one) whose ``[scenarios.*]`` tables are added.
+- ``[scenarios.NAME]``: a registered environment id plus overrides of its keyword arguments and of the
+  instance (catalog subset, SLOs, budget).
+- ``[sweep]``: policies × scenarios × days × seeds evaluated with the baselines.
+- ``[[training]]``: learning runs (one cell per seed), executed by ``servegym.agents.train``.
+
+Every table is validated on load: an unknown key, a wrong type or a value out of range raises
+:class:`ConfigError` naming the file, the table, the key and what is allowed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import inspect
+import math
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:
+    import tomli as tomllib
+
+import gymnasium as gym
+
+from servegym.envs import ENV_IDS
+from servegym.envs.catalog import PRECISIONS, default_catalog
+from servegym.envs.demand_source import DEMAND_SOURCES, validate_source
+from servegym.envs.forecast import FORECASTERS
+from servegym.envs.instance import Instance
+from servegym.envs.provisioning import ProvisioningEnv
+from servegym.envs.scenarios import SCENARIOS, make_instance
+from servegym.traces import AZURE_DAYS, TEST_DAYS, TRAIN_DAYS
+
+DEFAULT_ENV_ID = "servegym/Provisioning-v0"
+DAY_ALIASES: Mapping[str, tuple[str, ...]] = {"test": TEST_DAYS, "train": TRAIN_DAYS, "all": AZURE_DAYS}
+"""Aliases accepted in ``days`` lists, expanded in place to the Azure days they name."""
+ENV_KEYWORDS = (
+    "scenario",
+    "demand",
+    "period_minutes",
+    "horizon_hours",
+    "sigma",
+    "noise_sigma",
+    "reconfiguration_cost",
+    "delay_inflation",
+    "error_inflation",
+    "queueing",
+    "forecaster",
+    "max_candidates",
+)
+"""``ProvisioningEnv`` keyword arguments a scenario table may override."""
+INSTANCE_KEYWORDS = (
+    "models",
+    "gpus",
+    "precisions",
+    "budget_per_hour",
+    "budget_scale",
+    "delay_slo_scale",
+    "error_slo_scale",
+    "max_unmet_fraction",
+)
+"""Instance overrides of a scenario table (applied in this order: catalog subset, SLOs, budget)."""
+SCENARIO_KEYS = ("env_id", *ENV_KEYWORDS, *INSTANCE_KEYWORDS, "days")
+SWEEP_KEYS = ("policies", "scenarios", "seeds", "days")
+TRAINING_KEYS = ("name", "scenario", "algorithm", "total_timesteps", "seeds", "hyperparameters")
+TOP_LEVEL_KEYS = ("name", "include", "scenarios", "sweep", "training")
+
+
+class ConfigError(ValueError):
+    """A configuration file is unreadable or breaks the schema; the message names file, table, key and range."""
+
+
+def _env_defaults() -> dict[str, Any]:
+    parameters = inspect.signature(ProvisioningEnv.__init__).parameters
+    return {key: parameters[key].default for key in ENV_KEYWORDS}
+
+
+def _period_divisors() -> list[int]:
+    return [m for m in range(1, 1441) if 1440 % m == 0]
+
+
+@dataclass(frozen=True)
+class ScenarioConfig:
+    """One environment setting: a registered id, its keyword arguments resolved, and instance overrides.
+
+    Env keyword fields hold the effective values (the override, else the id's registered value, else the
+    ``ProvisioningEnv`` default), so two configs that build the same environment compare equal.
+
+    Attributes:
+        name: Table name (``[scenarios.NAME]``) or the environment id when used directly.
+        env_id: Registered environment id the setting starts from.
+        models: Keep only configurations of these models (None: all of the scenario's).
+        gpus: Keep only configurations on these GPU types (None: all).
+        precisions: Keep only configurations at these weight precisions (None: all).
+        budget_per_hour: Replace the budget δ, $/hour (None: the scenario's).
+        budget_scale: Multiply the scenario's budget δ (None: unchanged).
+        delay_slo_scale: Multiply every query type's delay SLO Δ_i.
+        error_slo_scale: Multiply every query type's error SLO ε_i (capped at 1).
+        max_unmet_fraction: Replace every query type's unmet cap ζ_i (None: unchanged).
+        days: Azure days this scenario is played on, overriding the sweep's list (None: the sweep's;
+            empty: the environment's own demand source, once per seed).
+    """
+
+    name: str
+    env_id: str
+    scenario: str
+    demand: str
+    period_minutes: int
+    horizon_hours: float
+    sigma: float
+    noise_sigma: float
+    reconfiguration_cost: str | float
+    delay_inflation: float
+    error_inflation: float
+    queueing: bool
+    forecaster: str
+    max_candidates: int
+    models: tuple[str, ...] | None = None
+    gpus: tuple[str, ...] | None = None
+    precisions: tuple[str, ...] | None = None
+    budget_per_hour: float | None = None
+    budget_scale: float | None = None
+    delay_slo_scale: float = 1.0
+    error_slo_scale: float = 1.0
+    max_unmet_fraction: float | None = None
+    days: tuple[str, ...] | None = None
+
+    @classmethod
+    def for_env_id(cls, env_id: str) -> ScenarioConfig:
+        """A registered environment id used as is."""
+        return cls(name=env_id, env_id=env_id, **{**_env_defaults(), **ENV_IDS[env_id]})
+
+    def env_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments of ``ProvisioningEnv`` (without the instance)."""
+        return {key: getattr(self, key) for key in ENV_KEYWORDS}
+
+    @property
+    def overrides_instance(self) -> bool:
+        """True when the instance differs from the named scenario's."""
+        return (
+            any(getattr(self, key) is not None for key in ("models", "gpus", "precisions", "max_unmet_fraction"))
+            or any(getattr(self, key) is not None for key in ("budget_per_hour", "budget_scale"))
+            or self.delay_slo_scale != 1.0
+            or self.error_slo_scale != 1.0
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-compatible form (tuples as lists); :meth:`from_dict` inverts it."""
+        return {
+            f.name: list(value) if isinstance(value := getattr(self, f.name), tuple) else value
+            for f in dataclasses.fields(self)
+        }
+
+    @classmethod
+    def from_dict(cls, payload: Mapping[str, Any]) -> ScenarioConfig:
+        """Rebuild from :meth:`to_dict` output (e.g. inside a training job)."""
+        return cls(**{key: tuple(value) if isinstance(value, list) else value for key, value in payload.items()})
+
+    def make_env(self) -> gym.Env:
+        """``gymnasium.make`` of the id with these keyword arguments and, if overridden, the instance."""
+        kwargs = self.env_kwargs()
+        if self.overrides_instance:
+            kwargs["instance"] = scenario_instance(self)
+        return gym.make(self.env_id, **kwargs)
+
+
+@functools.lru_cache(maxsize=8)
+def _base_instance(scenario: str) -> Instance:
+    return make_instance(scenario)
+
+
+@functools.lru_cache(maxsize=16)
+def scenario_instance(config: ScenarioConfig) -> Instance:
+    """The scenario's instance with the catalog subset, SLO and budget overrides applied (cached per process).
+
+    Raises:
+        ConfigError: A subset names models or GPUs the scenario does not have, or leaves no configuration.
+    """
+    base = _base_instance(config.scenario)
+    where = f"[scenarios.{config.name}]"
+    for key, present in (("models", base.models), ("gpus", base.gpus)):
+        missing = sorted(set(getattr(config, key) or ()) - set(present))
+        if missing:
+            raise ConfigError(f"{where} {key}: {missing} not in scenario {config.scenario!r}; allowed: {list(present)}")
+    keep = [
+        c
+        for c, conf in enumerate(base.configurations)
+        if (config.models is None or conf.model in config.models)
+        and (config.gpus is None or conf.gpu in config.gpus)
+        and (config.precisions is None or conf.precision in config.precisions)
+    ]
+    if not keep:
+        raise ConfigError(f"{where} models/gpus/precisions leave no configuration of scenario {config.scenario!r}")
+    instance = base.restrict(keep, name=f"{base.name}/{config.name}") if len(keep) < base.num_configurations else base
+    query_types = tuple(
+        dataclasses.replace(
+            q,
+            delay_slo_s=q.delay_slo_s * config.delay_slo_scale,
+            error_slo=min(q.error_slo * config.error_slo_scale, 1.0),
+            max_unmet_fraction=q.max_unmet_fraction if config.max_unmet_fraction is None else config.max_unmet_fraction,
+        )
+        for q in instance.query_types
+    )
+    budget = instance.budget_per_hour
+    if config.budget_per_hour is not None:
+        budget = config.budget_per_hour
+    elif config.budget_scale is not None:
+        budget = budget * config.budget_scale
+    return instance.with_changes(name=f"{base.name}/{config.name}", query_types=query_types, budget_per_hour=budget)
+
+
+@dataclass(frozen=True)
+class SweepConfig:
+    """Policies × scenarios × days × seeds.
+
+    Attributes:
+        policies: Baseline policy names (``servegym.baselines.policies.BASELINE_POLICIES``).
+        scenarios: Scenario table names or registered environment ids.
+        seeds: Episode seeds.
+        days: Azure day names (aliases expanded); empty: each environment's own demand source.
+    """
+
+    policies: tuple[str, ...]
+    scenarios: tuple[str, ...]
+    seeds: tuple[int, ...] = (0,)
+    days: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    """One training run, executed once per seed by ``servegym.agents.train.train_from_config``.
+
+    Attributes:
+        name: Unique label of the run.
+        scenario: Scenario table name or registered environment id to train on.
+        algorithm: Learning algorithm name, interpreted by ``servegym.agents.train``.
+        total_timesteps: Environment steps per training run.
+        seeds: Training seeds (one cell each).
+        hyperparameters: Passed through to the trainer as given (JSON-compatible TOML values).
+    """
+
+    name: str
+    scenario: str
+    algorithm: str
+    total_timesteps: int
+    seeds: tuple[int, ...] = (0,)
+    hyperparameters: tuple[tuple[str, Any], ...] = ()
+
+
+@dataclass(frozen=True)
+class ExperimentConfig:
+    """A loaded and validated configuration file (plus its includes)."""
+
+    path: Path
+    name: str
+    scenarios: Mapping[str, ScenarioConfig]
+    sweep: SweepConfig | None
+    training: tuple[TrainingConfig, ...]
+
+    def resolve_scenario(self, name: str) -> ScenarioConfig:
+        """A scenario table by name, or a registered environment id used as is."""
+        if name in self.scenarios:
+            return self.scenarios[name]
+        return ScenarioConfig.for_env_id(name)
+
+
+class _Table:
+    """Validation helpers bound to one table of one file, so every message names both."""
+
+    def __init__(self, path: Path, section: str, table: Any) -> None:
+        self.path, self.section = path, section
+        if not isinstance(table, dict):
+            raise self.error(f"must be a table, got {type(table).__name__}")
+        self.table: dict[str, Any] = table
+
+    def error(self, message: str) -> ConfigError:
+        where = f" [{self.section}]" if self.section else ""
+        return ConfigError(f"{self.path}:{where} {message}")
+
+    def check_keys(self, allowed: Sequence[str], required: Sequence[str] = ()) -> None:
+        for key in self.table:
+            if key not in allowed:
+                raise self.error(f"unknown key {key!r}; allowed keys: {', '.join(allowed)}")
+        for key in required:
+            if key not in self.table:
+                raise self.error(f"missing required key {key!r}")
+
+    def string(self, key: str, choices: Sequence[str] | None = None) -> str:
+        value = self.table[key]
+        if not isinstance(value, str) or not value:
+            raise self.error(f"{key} = {value!r} must be a non-empty string")
+        if choices is not None and value not in choices:
+            raise self.error(f"{key} = {value!r} not allowed; allowed values: {', '.join(choices)}")
+        return value
+
+    def number(self, key: str, low: float, high: float = math.inf, *, low_open: bool = False) -> float:
+        value = self.table[key]
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise self.error(f"{key} = {value!r} must be a number")
+        above = value > low if low_open else value >= low
+        if not (math.isfinite(value) and above and value <= high):
+            interval = f"{'(' if low_open else '['}{low:g}, {high:g}{')' if math.isinf(high) else ']'}"
+            raise self.error(f"{key} = {value!r} outside allowed range {interval}")
+        return float(value)
+
+    def integer(self, key: str, low: int) -> int:
+        value = self.table[key]
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise self.error(f"{key} = {value!r} must be an integer")
+        if value < low:
+            raise self.error(f"{key} = {value!r} outside allowed range [{low}, inf)")
+        return value
+
+    def boolean(self, key: str) -> bool:
+        value = self.table[key]
+        if not isinstance(value, bool):
+            raise self.error(f"{key} = {value!r} must be true or false")
+        return value
+
+    def strings(self, key: str, choices: Sequence[str] | None = None, *, allow_empty: bool = False) -> tuple[str, ...]:
+        values = self.table[key]
+        if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+            raise self.error(f"{key} = {values!r} must be a list of strings")
+        if not values and not allow_empty:
+            raise self.error(f"{key} must not be empty")
+        if len(set(values)) != len(values):
+            raise self.error(f"{key} = {values!r} has duplicates")
+        for value in values:
+            if choices is not None and value not in choices:
+                raise self.error(f"{key}: {value!r} not allowed; allowed values: {', '.join(choices)}")
+        return tuple(values)
+
+    def integers(self, key: str) -> tuple[int, ...]:
+        values = self.table[key]
+        integers = isinstance(values, list) and all(isinstance(v, int) and not isinstance(v, bool) for v in values)
+        if not integers or not values:
+            raise self.error(f"{key} = {values!r} must be a non-empty list of integers")
+        if len(set(values)) != len(values):
+            raise self.error(f"{key} = {values!r} has duplicates")
+        if min(values) < 0:
+            raise self.error(f"{key}: {min(values)} outside allowed range [0, inf)")
+        return tuple(values)
+
+    def days(self, key: str) -> tuple[str, ...]:
+        values = self.table[key]
+        if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+            raise self.error(f"{key} = {values!r} must be a list of strings")
+        days: list[str] = []
+        for value in values:
+            if value in DAY_ALIASES:
+                days += DAY_ALIASES[value]
+            elif value in AZURE_DAYS:
+                days.append(value)
+            else:
+                allowed = [*DAY_ALIASES, *AZURE_DAYS]
+                raise self.error(f"{key}: {value!r} is not an Azure day; allowed values: {', '.join(allowed)}")
+        return tuple(dict.fromkeys(days))
+
+
+def _scenario(path: Path, name: str, table: Any) -> ScenarioConfig:
+    section = _Table(path, f"scenarios.{name}", table)
+    section.check_keys(SCENARIO_KEYS)
+    values: dict[str, Any] = {}
+    env_id = section.string("env_id", list(ENV_IDS)) if "env_id" in table else DEFAULT_ENV_ID
+    get = table.__contains__
+    if get("scenario"):
+        values["scenario"] = section.string("scenario", sorted(SCENARIOS))
+    if get("demand"):
+        demand = section.string("demand")
+        try:
+            validate_source(demand)
+        except ValueError:
+            allowed = [*DEMAND_SOURCES, *(f"azure:{day}" for day in AZURE_DAYS)]
+            raise section.error(f"demand = {demand!r} not allowed; allowed values: {', '.join(allowed)}") from None
+        values["demand"] = demand
+    if get("period_minutes"):
+        period = section.integer("period_minutes", 1)
+        if 1440 % period:
+            allowed = ", ".join(str(m) for m in _period_divisors())
+            raise section.error(f"period_minutes = {period} must divide 1440; allowed values: {allowed}")
+        values["period_minutes"] = period
+    if get("horizon_hours"):
+        values["horizon_hours"] = section.number("horizon_hours", 0.0, low_open=True)
+    for key in ("sigma", "noise_sigma"):
+        if get(key):
+            values[key] = section.number(key, 0.0)
+    if get("reconfiguration_cost"):
+        value = table["reconfiguration_cost"]
+        values["reconfiguration_cost"] = (
+            section.string("reconfiguration_cost", ["load-time"])
+            if isinstance(value, str)
+            else section.number("reconfiguration_cost", 0.0)
+        )
+    for key in ("delay_inflation", "error_inflation"):
+        if get(key):
+            values[key] = section.number(key, 1.0)
+    if get("queueing"):
+        values["queueing"] = section.boolean("queueing")
+    if get("forecaster"):
+        values["forecaster"] = section.string("forecaster", FORECASTERS)
+    if get("max_candidates"):
+        values["max_candidates"] = section.integer("max_candidates", 1)
+    catalog = default_catalog()
+    if get("models"):
+        values["models"] = section.strings("models", list(catalog.models))
+    if get("gpus"):
+        values["gpus"] = section.strings("gpus", list(catalog.gpus))
+    if get("precisions"):
+        values["precisions"] = section.strings("precisions", list(PRECISIONS))
+    if get("budget_per_hour") and get("budget_scale"):
+        raise section.error("budget_per_hour and budget_scale are exclusive; give one")
+    if get("budget_per_hour"):
+        values["budget_per_hour"] = section.number("budget_per_hour", 0.0, low_open=True)
+    if get("budget_scale"):
+        values["budget_scale"] = section.number("budget_scale", 0.0, low_open=True)
+    for key in ("delay_slo_scale", "error_slo_scale"):
+        if get(key):
+            values[key] = section.number(key, 0.0, low_open=True)
+    if get("max_unmet_fraction"):
+        values["max_unmet_fraction"] = section.number("max_unmet_fraction", 0.0, 1.0)
+    if get("days"):
+        values["days"] = section.days("days")
+    config = ScenarioConfig(name=name, env_id=env_id, **{**_env_defaults(), **ENV_IDS[env_id], **values})
+    periods = config.horizon_hours * 60.0 / config.period_minutes
+    if abs(periods - round(periods)) > 1e-9 or round(periods) < 1:
+        raise section.error(
+            f"horizon_hours = {config.horizon_hours:g} must be a positive multiple of the period "
+            f"({config.period_minutes} minutes)"
+        )
+    return config
+
+
+def _sweep(path: Path, table: Any, scenarios: Mapping[str, ScenarioConfig]) -> SweepConfig:
+    from servegym.baselines.policies import BASELINE_POLICIES
+
+    section = _Table(path, "sweep", table)
+    section.check_keys(SWEEP_KEYS, required=("policies", "scenarios"))
+    names = section.strings("scenarios")
+    for name in names:
+        _check_scenario_reference(section, "scenarios", name, scenarios)
+    return SweepConfig(
+        policies=section.strings("policies", BASELINE_POLICIES),
+        scenarios=names,
+        seeds=section.integers("seeds") if "seeds" in table else (0,),
+        days=section.days("days") if "days" in table else (),
+    )
+
+
+def _check_scenario_reference(section: _Table, key: str, name: str, scenarios: Mapping[str, ScenarioConfig]) -> None:
+    if name not in scenarios and name not in ENV_IDS:
+        raise section.error(
+            f"{key}: {name!r} is neither a [scenarios.*] table (defined: {', '.join(scenarios) or 'none'}) "
+            f"nor an environment id (allowed: {', '.join(ENV_IDS)})"
+        )
+
+
+def _json_value(section: _Table, key: str, value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _json_value(section, f"{key}.{k}", v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_json_value(section, key, v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        raise section.error(f"{key} = {value!r} must be finite")
+    if not isinstance(value, str | int | float | bool):
+        raise section.error(f"{key} = {value!r} must be a string, number, boolean, list or table")
+    return value
+
+
+def _training(path: Path, index: int, table: Any, scenarios: Mapping[str, ScenarioConfig]) -> TrainingConfig:
+    section = _Table(path, f"training.{index}", table)
+    section.check_keys(TRAINING_KEYS, required=("name", "scenario", "algorithm", "total_timesteps"))
+    scenario = section.string("scenario")
+    _check_scenario_reference(section, "scenario", scenario, scenarios)
+    hyperparameters = table.get("hyperparameters", {})
+    if not isinstance(hyperparameters, dict):
+        raise section.error(f"hyperparameters = {hyperparameters!r} must be a table")
+    return TrainingConfig(
+        name=section.string("name"),
+        scenario=scenario,
+        algorithm=section.string("algorithm"),
+        total_timesteps=section.integer("total_timesteps", 1),
+        seeds=section.integers("seeds") if "seeds" in table else (0,),
+        hyperparameters=tuple(
+            sorted((k, _json_value(section, f"hyperparameters.{k}", v)) for k, v in hyperparameters.items())
+        ),
+    )
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as stream:
+            return tomllib.load(stream)
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such configuration file") from None
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{path}: invalid TOML: {error}") from None
+
+
+def _load_scenarios(path: Path, seen: tuple[Path, ...]) -> tuple[dict[str, Any], dict[str, ScenarioConfig]]:
+    """The file's top-level table and every scenario it defines or includes (names unique across files)."""
+    if path.resolve() in seen:
+        raise ConfigError(f"{path}: include cycle through {[str(p) for p in seen]}")
+    document = _read_toml(path)
+    top = _Table(path, "", document)
+    top.check_keys(TOP_LEVEL_KEYS)
+    scenarios: dict[str, ScenarioConfig] = {}
+    origin: dict[str, Path] = {}
+    includes = top.strings("include", allow_empty=True) if "include" in document else ()
+    for include in includes:
+        _, included = _load_scenarios(path.parent / include, (*seen, path.resolve()))
+        for name, scenario in included.items():
+            if name in scenarios:
+                raise ConfigError(f"{path}: scenario {name!r} defined in both {origin[name]} and {include}")
+            scenarios[name], origin[name] = scenario, path.parent / include
+    tables = document.get("scenarios", {})
+    if not isinstance(tables, dict):
+        raise top.error(f"scenarios must be a table of [scenarios.NAME] tables, got {type(tables).__name__}")
+    for name, table in tables.items():
+        if name in scenarios:
+            raise ConfigError(f"{path}: scenario {name!r} already defined in {origin[name]}")
+        if name in ENV_IDS:
+            raise ConfigError(f"{path}: scenario name {name!r} is an environment id; choose another name")
+        scenarios[name] = _scenario(path, name, table)
+    return document, scenarios
+
+
+def load_config(path: Path | str) -> ExperimentConfig:
+    """Read and validate a configuration file and the scenario files it includes.
+
+    Raises:
+        ConfigError: The file is missing, is not TOML or breaks the schema (the message says where and why).
+    """
+    path = Path(path)
+    document, scenarios = _load_scenarios(path, ())
+    top = _Table(path, "", document)
+    name = top.string("name") if "name" in document else path.stem
+    sweep = _sweep(path, document["sweep"], scenarios) if "sweep" in document else None
+    runs = document.get("training", [])
+    if not isinstance(runs, list):
+        raise top.error("training must be an array of tables ([[training]])")
+    training = tuple(_training(path, k, table, scenarios) for k, table in enumerate(runs))
+    names = [run.name for run in training]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise ConfigError(f"{path}: [[training]] names must be unique; repeated: {duplicates}")
+    return ExperimentConfig(path=path, name=name, scenarios=scenarios, sweep=sweep, training=training)

@@ -1,0 +1,173 @@
+"""Tables and figures from a results store: cost per policy and scenario, SLO violation rates, runtime."""
+
+from __future__ import annotations
+
+import io
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+from servegym.experiments.store import ResultStore
+from servegym.io import atomic_write_bytes, atomic_write_text
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+RATE_COLUMNS = ("delay_violation_rate", "error_violation_rate", "unserved_rate")
+REPORT_FILES = ("summary.csv", "summary.md", "cost_by_policy.png", "violations.png", "runtime.png")
+"""What :func:`write_report` writes into its output folder."""
+
+
+def summarise(results: pd.DataFrame, keys: Sequence[str] | None = None) -> pd.DataFrame:
+    """Per (scenario, policy): cells, mean and standard deviation of the episode cost over seeds and days, mean
+    violation rates, mean decision time and mean cell wall time; cheapest policy first within a scenario.
+
+    Args:
+        results: Merged evaluation results (``results.csv``).
+        keys: Keep only these cells (e.g. those of one sweep); None keeps all.
+    """
+    if keys is not None:
+        results = results[results["cell"].isin(set(keys))]
+    grouped = results.groupby(["scenario", "policy"])
+    summary = pd.DataFrame(
+        {
+            "cells": grouped.size(),
+            "cost_mean": grouped["total_cost"].mean(),
+            "cost_std": grouped["total_cost"].std(ddof=1).fillna(0.0),
+            **{rate: grouped[rate].mean() for rate in RATE_COLUMNS},
+            "mean_decision_s": grouped["mean_decision_s"].mean(),
+            "wall_s": grouped["wall_s"].mean(),
+        }
+    )
+    return summary.sort_values(["scenario", "cost_mean"]).reset_index()
+
+
+def format_summary(summary: pd.DataFrame) -> str:
+    """The summary as a plain-text table for the terminal."""
+    return summary.to_string(index=False, float_format=lambda v: f"{v:,.4g}")
+
+
+def markdown_table(frame: pd.DataFrame) -> str:
+    """A GitHub-flavoured markdown table (numbers with 4 significant digits)."""
+
+    def cell(value: object) -> str:
+        return f"{value:,.4g}" if isinstance(value, float) else str(value)
+
+    lines = ["| " + " | ".join(frame.columns) + " |", "|" + "---|" * len(frame.columns)]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in frame.itertuples(index=False)]
+    return "\n".join(lines)
+
+
+def _markdown(summary: pd.DataFrame, store: Path) -> str:
+    cost = summary[["scenario", "policy", "cells", "cost_mean", "cost_std"]]
+    rates = summary[["scenario", "policy", *RATE_COLUMNS]]
+    runtime = summary[["scenario", "policy", "mean_decision_s", "wall_s"]]
+    return (
+        "\n\n".join(
+            [
+                f"# Sweep report: {store}",
+                "## Cost per episode ($): mean and standard deviation over seeds and days",
+                markdown_table(cost),
+                "## SLO violation rates (request-weighted, mean over cells)",
+                markdown_table(rates),
+                "## Runtime: mean decision time per period and wall time per cell (s)",
+                markdown_table(runtime),
+            ]
+        )
+        + "\n"
+    )
+
+
+def _save(figure: Figure, path: Path) -> None:
+    """Render to PNG in memory and write atomically, then free the figure."""
+    import matplotlib.pyplot as plt
+
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=120)
+    plt.close(figure)
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+def _grid(count: int) -> tuple[int, int]:
+    columns = min(count, 3)
+    return math.ceil(count / columns), columns
+
+
+def _plot_cost(summary: pd.DataFrame, path: Path) -> None:
+    import matplotlib.pyplot as plt
+
+    scenarios = list(dict.fromkeys(summary["scenario"]))
+    rows, columns = _grid(len(scenarios))
+    figure, axes = plt.subplots(rows, columns, figsize=(5 * columns, 3.5 * rows), squeeze=False)
+    for ax, scenario in zip(axes.flat, scenarios, strict=False):
+        part = summary[summary["scenario"] == scenario]
+        ax.bar(part["policy"], part["cost_mean"], yerr=part["cost_std"], capsize=3, color="tab:blue")
+        ax.set_title(scenario, fontsize=9)
+        ax.set_ylabel("$ per episode")
+        ax.tick_params(axis="x", labelrotation=45, labelsize=8)
+    for ax in list(axes.flat)[len(scenarios) :]:
+        ax.set_visible(False)
+    figure.suptitle("Episode cost by policy (error bars: std over seeds and days)")
+    _save(figure, path)
+
+
+def _plot_violations(summary: pd.DataFrame, path: Path) -> None:
+    import matplotlib.pyplot as plt
+
+    scenarios = list(dict.fromkeys(summary["scenario"]))
+    rows, columns = _grid(len(scenarios))
+    figure, axes = plt.subplots(rows, columns, figsize=(5 * columns, 3.5 * rows), squeeze=False)
+    width = 0.8 / len(RATE_COLUMNS)
+    for ax, scenario in zip(axes.flat, scenarios, strict=False):
+        part = summary[summary["scenario"] == scenario].reset_index(drop=True)
+        for k, rate in enumerate(RATE_COLUMNS):
+            ax.bar([x + k * width for x in range(len(part))], part[rate], width=width, label=rate.replace("_", " "))
+        ax.set_xticks([x + width for x in range(len(part))], part["policy"], rotation=45, fontsize=8)
+        ax.set_title(scenario, fontsize=9)
+        ax.set_ylabel("share of requests")
+    for ax in list(axes.flat)[len(scenarios) :]:
+        ax.set_visible(False)
+    axes.flat[0].legend(fontsize=7)
+    figure.suptitle("SLO violation rates by policy")
+    _save(figure, path)
+
+
+def _plot_runtime(summary: pd.DataFrame, path: Path) -> None:
+    import matplotlib.pyplot as plt
+
+    decision = summary.pivot(index="policy", columns="scenario", values="mean_decision_s")
+    wall = summary.pivot(index="policy", columns="scenario", values="wall_s")
+    figure, axes = plt.subplots(1, 2, figsize=(11, 3.8))
+    for ax, table, label in ((axes[0], decision, "mean decision time (s)"), (axes[1], wall, "wall time per cell (s)")):
+        table.plot.bar(ax=ax, logy=True, rot=45, fontsize=8)
+        ax.set_ylabel(label)
+        ax.legend(fontsize=7)
+    figure.suptitle("Runtime by policy")
+    _save(figure, path)
+
+
+def write_report(store: ResultStore, out_dir: Path | str) -> list[Path]:
+    """Merge the store, then write :data:`REPORT_FILES` into ``out_dir``; returns their paths.
+
+    Raises:
+        ValueError: The store holds no finished evaluation cell.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    results = store.results()
+    if results.empty:
+        raise ValueError(f"store {store.root} holds no finished evaluation cells (run servegym sweep first)")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    summary = summarise(results)
+    atomic_write_text(out / "summary.csv", summary.to_csv(index=False))
+    atomic_write_text(out / "summary.md", _markdown(summary, store.root))
+    _plot_cost(summary, out / "cost_by_policy.png")
+    _plot_violations(summary, out / "violations.png")
+    _plot_runtime(summary, out / "runtime.png")
+    return [out / name for name in REPORT_FILES]
