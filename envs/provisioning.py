@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import math
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -45,6 +46,45 @@ class _State:
     history: np.ndarray  # (HISTORY_PERIODS, I) realised demand, newest last, requests/hour
     last_slo: np.ndarray  # (4,) delay-violation, error-violation, unserved rates, mean utilisation
     demand: EpisodeDemand
+
+
+def _drain(replicas: np.ndarray, order: np.ndarray, weight: np.ndarray, limit: float) -> int:
+    """Lower ``replicas`` in place, configuration by configuration in ``order``, until ``replicas @ weight ≤ limit``.
+
+    The result is exactly that of removing one replica at a time from the first configuration in ``order`` that
+    still runs, while ``replicas @ weight > limit`` (usage per replica ``weight``: GPUs or $/hour). The
+    configurations emptied outright are estimated from the cumulative usage and confirmed with the exact usage;
+    the last one keeps the largest count that meets the limit, estimated from the excess and corrected the same
+    way, so floating-point rounding cannot make the result differ. Returns the replicas removed.
+    """
+    if replicas @ weight <= limit:
+        return 0
+    before = int(replicas.sum())
+    remaining = replicas @ weight - np.cumsum(replicas[order] * weight[order])
+    start = int(np.argmax(remaining <= limit)) if remaining[-1] <= limit else len(order)
+    emptied = replicas.copy()
+    emptied[order[:start]] = 0
+    if emptied @ weight > limit:  # still over with those emptied, so one at a time empties them too
+        replicas[order[:start]] = 0
+    else:
+        start = 0
+    for c in order[start:]:
+        used = replicas @ weight
+        if used <= limit:
+            break
+        running = int(replicas[c])
+        keep = max(running - math.ceil((used - limit) / weight[c]), 0)
+        replicas[c] = keep
+        while keep > 0 and replicas @ weight > limit:
+            keep -= 1
+            replicas[c] = keep
+        while keep < running:
+            replicas[c] = keep + 1
+            if replicas @ weight > limit:
+                replicas[c] = keep
+                break
+            keep += 1
+    return before - int(replicas.sum())
 
 
 class ProvisioningEnv(gym.Env):
@@ -176,6 +216,17 @@ class ProvisioningEnv(gym.Env):
             }
         )
         self._mask = self._static_mask()
+        # Constants of the observation: the mask as float32, the demand and replica normalisers.
+        self._mask_obs = self._mask.astype(np.float32)
+        self._nominal = np.maximum(inst.demand_per_hour, 1e-9)
+        self._replica_scale = np.maximum(self.max_replicas, 1)
+        # Constants of the repair: removal order (price descending, ties to the lower index), overall and grouped
+        # by GPU type, and for each position of the grouped order the position where its group starts.
+        price = inst.replica_price_per_hour
+        self._removal_order = np.argsort(-price, kind="stable")
+        self._gpu_order = np.lexsort((np.arange(num_configs), -price, inst.config_gpu))
+        gpu_of_position = inst.config_gpu[self._gpu_order]
+        self._gpu_group_start = np.searchsorted(gpu_of_position, gpu_of_position)
         self._state: _State | None = None
 
     def _start_costs(self, full: Instance, reconfiguration_cost: str | float) -> np.ndarray:
@@ -242,17 +293,22 @@ class ProvisioningEnv(gym.Env):
             last_slo=np.zeros(4),
             demand=demand,
         )
-        return self._observation(), self._info(None, 0, 0.0)
+        forecast = self.forecaster.forecast(0)
+        return self._observation(forecast), self._info(forecast, None, 0, 0.0)
 
     def decode_action(self, action: Any) -> tuple[np.ndarray, int]:
         """Validate an action and apply the coupled-limit repair; returns (replicas, replicas removed)."""
         array = np.asarray(action)
         if array.shape != self.action_space.shape:
             raise ValueError(f"action has shape {array.shape}, expected {self.action_space.shape}")
-        if not np.issubdtype(array.dtype, np.number) or not np.all(np.isfinite(array)):
+        integer = np.issubdtype(array.dtype, np.integer)  # finite and whole: skip those checks
+        if not integer and (not np.issubdtype(array.dtype, np.number) or not np.all(np.isfinite(array))):
             raise ValueError("action must be finite numbers (replica counts)")
-        if np.any(array != np.round(array)) or np.any(array < 0) or np.any(array > self.max_replicas):
-            bad = int(np.flatnonzero((array != np.round(array)) | (array < 0) | (array > self.max_replicas))[0])
+        outside = (array < 0) | (array > self.max_replicas)
+        if not integer:
+            outside |= array != np.round(array)
+        if outside.any():
+            bad = int(np.flatnonzero(outside)[0])
             raise ValueError(
                 f"action[{bad}] = {array[bad]} outside allowed integers [0, {self.max_replicas[bad]}] "
                 f"for candidate {self.instance.configurations[bad].name}"
@@ -261,19 +317,26 @@ class ProvisioningEnv(gym.Env):
         return self._repair(replicas)
 
     def _repair(self, replicas: np.ndarray) -> tuple[np.ndarray, int]:
+        """Remove replicas, most expensive running configuration first, until availability and budget hold.
+
+        The documented rule removes one replica at a time from the most expensive running configuration that uses
+        the exceeded resource (ties to the lower index). That configuration stays the most expensive until it is
+        empty, so the rule empties configurations in price order and stops part-way through one; both steps
+        below compute that end state directly (exactly in integers for GPUs, see :func:`_drain` for the budget).
+        """
         inst = self.instance
-        removed = 0
-        price = inst.replica_price_per_hour
-        for g in range(len(inst.gpus)):
-            on_g = inst.config_gpu == g
-            while (replicas[on_g] * inst.gpus_per_replica[on_g]).sum() > inst.gpu_availability[g]:
-                running = np.flatnonzero(on_g & (replicas > 0))
-                replicas[running[np.argmax(price[running])]] -= 1
-                removed += 1
-        while replicas @ price > inst.budget_per_hour:
-            running = np.flatnonzero(replicas > 0)
-            replicas[running[np.argmax(price[running])]] -= 1
-            removed += 1
+        order = self._gpu_order
+        gpus = inst.gpus_per_replica[order]
+        running = replicas[order]
+        used = running * gpus  # GPUs per position of the grouped order
+        excess = np.bincount(inst.config_gpu, weights=replicas * inst.gpus_per_replica, minlength=len(inst.gpus))
+        excess = (excess - inst.gpu_availability)[inst.config_gpu[order]]
+        before = np.cumsum(used) - used  # GPUs of the positions before, from the start of the order
+        still_over = excess - (before - before[self._gpu_group_start])
+        remove = np.clip(-(-still_over // gpus), 0, running).astype(np.int64)
+        replicas[order] -= remove
+        removed = int(remove.sum())
+        removed += _drain(replicas, self._removal_order, inst.replica_price_per_hour, inst.budget_per_hour)
         return replicas, removed
 
     def step(self, action: Any):
@@ -309,31 +372,31 @@ class ProvisioningEnv(gym.Env):
         state.period += 1
         reward = -outcome.total_cost / self.reward_scale
         terminated = state.period >= self.num_periods
-        info = self._info(outcome, removed, float(started.sum()))
+        forecast = self.forecaster.forecast(state.period)
+        info = self._info(forecast, outcome, removed, float(started.sum()))
         info["demand_per_hour"] = demand.copy()
-        return self._observation(), float(reward), terminated, False, info
+        return self._observation(forecast), float(reward), terminated, False, info
 
-    def _observation(self) -> dict[str, np.ndarray]:
+    def _observation(self, forecast: np.ndarray) -> dict[str, np.ndarray]:
+        """The observation of the current period; ``forecast`` (I,) is its demand forecast, requests/hour."""
         state = self.state
-        nominal = np.maximum(self.instance.demand_per_hour, 1e-9)
         minutes = (state.period * self.period_minutes) % 1440
         angle = 2.0 * np.pi * minutes / 1440.0
-        forecast = self.forecaster.forecast(state.period)
         return {
             "time": np.array([np.sin(angle), np.cos(angle), state.period / self.num_periods], dtype=np.float32),
-            "demand": np.clip(state.history / nominal, 0.0, DEMAND_OBS_HIGH).astype(np.float32).ravel(),
-            "forecast": np.clip(forecast / nominal, 0.0, DEMAND_OBS_HIGH).astype(np.float32),
-            "replicas": (state.replicas / np.maximum(self.max_replicas, 1)).astype(np.float32),
+            "demand": np.clip(state.history / self._nominal, 0.0, DEMAND_OBS_HIGH).astype(np.float32).ravel(),
+            "forecast": np.clip(forecast / self._nominal, 0.0, DEMAND_OBS_HIGH).astype(np.float32),
+            "replicas": (state.replicas / self._replica_scale).astype(np.float32),
             "slo": np.clip(state.last_slo, 0.0, 1.0).astype(np.float32),
-            "action_mask": self._mask.astype(np.float32),
+            "action_mask": self._mask_obs.copy(),
         }
 
-    def _info(self, outcome: Outcome | None, removed: int, started: float) -> dict[str, Any]:
+    def _info(self, forecast: np.ndarray, outcome: Outcome | None, removed: int, started: float) -> dict[str, Any]:
         state = self.state
         info: dict[str, Any] = {
             "period": state.period,
             "demand_label": state.demand.label,
-            "forecast_per_hour": self.forecaster.forecast(state.period),
+            "forecast_per_hour": forecast,
             "replicas": state.replicas.copy(),
             "action_mask": self._mask.copy(),
             "repaired_replicas": removed,

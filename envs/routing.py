@@ -109,6 +109,8 @@ class Router:
         self._demand_rows = np.arange(num_types, dtype=np.int32)
         self._capacity_rows = np.arange(num_types, num_types + num_configs, dtype=np.int32)
         self._unmet_cols = unmet_index.astype(np.int32)
+        self._no_capacity_lower = np.full(num_configs, -highspy.kHighsInf)
+        self._no_unmet_lower = np.zeros(num_types)
 
     def __getstate__(self) -> dict[str, Instance]:
         """Pickle only the instance (the HiGHS object cannot be pickled); the LP is rebuilt on unpickling."""
@@ -144,9 +146,9 @@ class Router:
         num_types = instance.num_query_types
         highs.changeRowsBounds(num_types, self._demand_rows, demand, demand)
         capacity = instance.design_utilisation * n
-        highs.changeRowsBounds(len(capacity), self._capacity_rows, np.full(len(capacity), -highspy.kHighsInf), capacity)
+        highs.changeRowsBounds(len(capacity), self._capacity_rows, self._no_capacity_lower, capacity)
         unmet_upper = demand if relax_unmet_cap else instance.max_unmet_fraction * demand
-        highs.changeColsBounds(num_types, self._unmet_cols, np.zeros(num_types), unmet_upper)
+        highs.changeColsBounds(num_types, self._unmet_cols, self._no_unmet_lower, unmet_upper)
         highs.run()
         status = highs.getModelStatus()
         if status != highspy.HighsModelStatus.kOptimal:
@@ -163,7 +165,7 @@ class Router:
         routing[self._route_type, self._route_config] = np.maximum(values[: self._num_routes], 0.0)
         unserved = np.maximum(values[self._num_routes :], 0.0)
         plan = Plan(replicas=np.round(n).astype(np.int64), routing=routing, unserved=unserved)
-        return RoutingResult(True, plan, float(highs.getInfo().objective_function_value))
+        return RoutingResult(True, plan, float(highs.getObjectiveValue()))
 
 
 def route(instance: Instance, replicas: np.ndarray, *, relax_unmet_cap: bool = False) -> RoutingResult:

@@ -1,0 +1,98 @@
+"""Residual action space for learning agents: RL sets the demand headroom, a planner sets the replicas.
+
+AGH re-planning on the forecast (``agh-rolling``) provisions for the forecast exactly, with no headroom for
+forecast error or queueing. ``HeadroomAction`` lets a policy choose per-query-type demand multipliers instead:
+each step the planner plans for ``forecast × multipliers`` and the resulting replicas go to the env.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+
+from servegym.baselines.policies import PlannerPolicy
+from servegym.envs.provisioning import ProvisioningEnv
+
+HEADROOM_PLANNERS = ("agh", "gh")
+"""Planners fast enough to run every step (AGH about 0.1 s, GH a few ms on the default candidates)."""
+
+
+class HeadroomAction(gym.Wrapper, gym.utils.RecordConstructorArgs):
+    """Act by demand multipliers per query type; a planner turns them into replica counts.
+
+    ## Action Space
+    ``Box(low, high, (I,), float32)``: multiplier of each query type's forecast (``info["forecast_per_hour"]``
+    of the previous ``reset``/``step``). Each step plans with ``planner`` (default AGH) on the env's candidate
+    instance with demand ``forecast × multipliers``, exactly as the ``<planner>-rolling`` baseline does on the
+    forecast: it re-plans with the unmet cap lifted when no feasible plan exists, then falls back to its last
+    replicas (``fallbacks`` counts such steps), and clips to the base action space. Multipliers of 1 therefore
+    reproduce ``<planner>-rolling``. NaN or out-of-range multipliers raise ``ValueError``.
+
+    ## Seeding
+    The planner's seeds come from ``np.random.default_rng(seed)``, re-created at every ``reset`` from the reset
+    seed (or the constructor's ``seed`` when the reset has none), as ``PlannerPolicy.reset`` does.
+
+    Observation, reward and ``info`` are the base env's, unchanged; ``info["replicas"]`` shows the plan after the
+    env's coupled-limit repair.
+
+    Args:
+        env: A ``ProvisioningEnv``, possibly wrapped.
+        low: Lowest multiplier (> 0).
+        high: Highest multiplier (≥ low).
+        seed: Default seed of the planner's random starts.
+        planner: One of :data:`HEADROOM_PLANNERS`.
+    """
+
+    def __init__(self, env: gym.Env, low: float = 0.8, high: float = 2.0, seed: int = 0, planner: str = "agh") -> None:
+        gym.utils.RecordConstructorArgs.__init__(self, low=low, high=high, seed=seed, planner=planner)
+        gym.Wrapper.__init__(self, env)
+        base: ProvisioningEnv = env.unwrapped  # type: ignore[assignment]
+        if not isinstance(base, ProvisioningEnv):
+            raise TypeError(f"HeadroomAction wraps a ProvisioningEnv, got {type(base).__name__}")
+        if not (np.isfinite(low) and np.isfinite(high) and 0.0 < low <= high):
+            raise ValueError(f"HeadroomAction: multipliers [low, high] = [{low}, {high}] need 0 < low ≤ high < inf")
+        if planner not in HEADROOM_PLANNERS:
+            raise ValueError(f"HeadroomAction: planner {planner!r} not one of {list(HEADROOM_PLANNERS)}")
+        self.low, self.high = float(low), float(high)
+        self.action_space = spaces.Box(self.low, self.high, (base.instance.num_query_types,), np.float32)
+        self._seed = seed
+        self._planner = PlannerPolicy(base, planner, "rolling", seed)
+        self._last: tuple[dict[str, np.ndarray], dict[str, Any]] | None = None
+
+    @property
+    def fallbacks(self) -> int:
+        """Steps of this episode whose plan needed the lifted unmet cap or fell back to the last replicas."""
+        return self._planner.fallbacks
+
+    def replicas(self, multipliers: Any) -> np.ndarray:
+        """Replica counts (C,) the planner chooses for ``forecast × multipliers``; validates the multipliers."""
+        if self._last is None:
+            raise RuntimeError("HeadroomAction: call reset() before step()")
+        array = np.asarray(multipliers, dtype=float)
+        if array.shape != self.action_space.shape:
+            raise ValueError(f"HeadroomAction: action has shape {array.shape}, expected {self.action_space.shape}")
+        # Compare with the space's float32 bounds, so that every action the space contains is accepted.
+        low, high = self.action_space.low.astype(float), self.action_space.high.astype(float)
+        bad = np.flatnonzero(~np.isfinite(array) | (array < low) | (array > high))
+        if bad.size:
+            raise ValueError(
+                f"HeadroomAction: action[{bad[0]}] = {array[bad[0]]} outside allowed range "
+                f"[{self.low}, {self.high}] (demand multiplier of query type {bad[0]})"
+            )
+        obs, info = self._last
+        forecast = np.asarray(info["forecast_per_hour"], dtype=float)
+        return self._planner.act(obs, {**info, "forecast_per_hour": forecast * array})
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        obs, info = self.env.reset(seed=seed, options=options)
+        self._planner.reset(self._seed if seed is None else seed)
+        self._last = (obs, info)
+        return obs, info
+
+    def step(self, action: Any):
+        obs, reward, terminated, truncated, info = self.env.step(self.replicas(action))
+        self._last = (obs, info)
+        return obs, reward, terminated, truncated, info

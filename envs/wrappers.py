@@ -1,0 +1,94 @@
+"""Action wrappers of the provisioning environment for learning agents.
+
+``DeltaAction`` turns the absolute replica counts into small moves: per candidate configuration, remove one
+replica, keep, or add one. The policy then only has to learn changes, and its masks stay meaningful.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+
+from servegym.envs.provisioning import ProvisioningEnv
+
+MOVES = (-1, 0, 1)
+"""Replica change per candidate for action values 0, 1, 2."""
+
+
+class DeltaAction(gym.Wrapper, gym.utils.RecordConstructorArgs):
+    """Act by −1/0/+1 replica per candidate configuration, relative to the replicas running now.
+
+    ## Action Space
+    ``MultiDiscrete([3] * C)``: value 0 removes one replica, 1 keeps, 2 adds one, per candidate. The target is
+    ``clip(running + move, 0, nvec − 1)`` of the base env, which then applies its coupled-limit repair as usual
+    (so the next running replicas may be fewer than the target; see ``info["repaired_replicas"]``).
+
+    ## Masks
+    :meth:`action_masks` (flat, ``3 · C`` booleans, as sb3-contrib's MaskablePPO expects; found through wrappers
+    with ``get_wrapper_attr`` and ``env_method``) forbids −1 where nothing runs and +1 where the count is at
+    ``nvec − 1`` or where the base env's mask forbids the next count; "keep" is always allowed. The observation's
+    ``action_mask`` entry is replaced by this mask (so it stays the same array as ``action_masks()``); ``info``
+    is passed through unchanged and so still carries the base env's mask.
+    """
+
+    def __init__(self, env: gym.Env) -> None:
+        gym.utils.RecordConstructorArgs.__init__(self)
+        gym.Wrapper.__init__(self, env)
+        base: ProvisioningEnv = env.unwrapped  # type: ignore[assignment]
+        if not isinstance(base, ProvisioningEnv):
+            raise TypeError(f"DeltaAction wraps a ProvisioningEnv, got {type(base).__name__}")
+        self._nvec = np.asarray(env.action_space.nvec, dtype=np.int64)
+        num_configs = len(self._nvec)
+        self.action_space = spaces.MultiDiscrete(np.full(num_configs, len(MOVES), dtype=np.int64))
+        self.observation_space = spaces.Dict(
+            {
+                **env.observation_space.spaces,
+                "action_mask": spaces.Box(0.0, 1.0, (len(MOVES) * num_configs,), np.float32),
+            }
+        )
+        # base_allows[c, k]: the base mask allows count k of candidate c (k in 0 .. max nvec; False beyond nvec).
+        offsets = np.concatenate([[0], np.cumsum(self._nvec)[:-1]])
+        self._base_allows = np.zeros((num_configs, int(self._nvec.max()) + 1), dtype=bool)
+        base_mask = base.action_masks()
+        for c, (offset, size) in enumerate(zip(offsets, self._nvec, strict=True)):
+            self._base_allows[c, :size] = base_mask[offset : offset + size]
+        self._rows = np.arange(num_configs)
+
+    def _running(self) -> np.ndarray:
+        return self.env.unwrapped.state.replicas  # type: ignore[attr-defined]
+
+    def action_masks(self) -> np.ndarray:
+        """Flat bool mask (3 · C,) over the moves, candidate-major: [−1, keep, +1] of candidate 0, then 1, …"""
+        running = self._running()
+        mask = np.ones((len(self._nvec), len(MOVES)), dtype=bool)
+        mask[:, 0] = running > 0
+        mask[:, 2] = (running < self._nvec - 1) & self._base_allows[self._rows, np.minimum(running + 1, self._nvec)]
+        return mask.ravel()
+
+    def target(self, action: Any) -> np.ndarray:
+        """Replica counts (C,) for the base env: running replicas moved by ``action``, clipped to its space."""
+        array = np.asarray(action)
+        if array.shape != self.action_space.shape:
+            raise ValueError(f"DeltaAction: action has shape {array.shape}, expected {self.action_space.shape}")
+        if not np.issubdtype(array.dtype, np.integer) and not (
+            np.issubdtype(array.dtype, np.floating) and np.all(array == np.round(array))
+        ):
+            raise ValueError("DeltaAction: action must be whole numbers in {0, 1, 2} (remove, keep, add)")
+        bad = np.flatnonzero((array < 0) | (array >= len(MOVES)))
+        if bad.size:
+            raise ValueError(f"DeltaAction: action[{bad[0]}] = {array[bad[0]]} outside allowed integers [0, 2]")
+        return np.clip(self._running() + array.astype(np.int64) - 1, 0, self._nvec - 1)
+
+    def _observation(self, obs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        return {**obs, "action_mask": self.action_masks().astype(np.float32)}
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        obs, info = self.env.reset(seed=seed, options=options)
+        return self._observation(obs), info
+
+    def step(self, action: Any):
+        obs, reward, terminated, truncated, info = self.env.step(self.target(action))
+        return self._observation(obs), reward, terminated, truncated, info

@@ -1,0 +1,239 @@
+"""Benchmark environment throughput: env steps per second under fixed policies, single process and vectorised.
+
+Usage (from the repository root)::
+
+    python scripts/bench_env.py [--steps 2000] [--out results/bench_env.json]
+
+Settings: the unwrapped ``ProvisioningEnv``; ``gymnasium.make`` (with its default wrappers: passive env checker,
+order enforcing); gymnasium ``SyncVectorEnv`` and ``AsyncVectorEnv`` and SB3 ``SubprocVecEnv`` with 2 envs each;
+and the learning wrappers ``DeltaAction`` and ``HeadroomAction`` (one AGH or GH plan per step). Policies: a
+constant mid-size action (half of every candidate's maximum; the coupled-limit repair trims it) and the uniform
+random masked policy (the mask is static, so it is read once). Episodes auto-reset (same step). Each row warms
+up, then times ``--steps`` env steps (``--headroom-steps`` for HeadroomAction, whose planner dominates).
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import os
+import platform
+import sys
+import time
+from collections.abc import Callable
+from datetime import datetime, timezone
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium.vector import AsyncVectorEnv, AutoresetMode, SyncVectorEnv
+
+import servegym.envs  # noqa: F401  (registers the environment ids)
+from servegym.agents.wrappers import HeadroomAction
+from servegym.envs.provisioning import ProvisioningEnv
+from servegym.envs.wrappers import DeltaAction
+from servegym.io import atomic_write_json
+
+WARMUP_STEPS = 50
+"""Env steps run before the clock starts (LP warm start, imports, worker start-up)."""
+HEADROOM_WARMUP_STEPS = 2
+"""Warm-up of the HeadroomAction rows (each step runs a planner: tens to hundreds of milliseconds)."""
+NUM_ENVS = 2
+SUBPROCESS_SETTINGS = ("AsyncVectorEnv", "SB3 SubprocVecEnv")
+"""Settings whose envs step in worker processes: this process's CPU time does not measure them."""
+"""Sub-environments of the vectorised settings."""
+
+Sampler = Callable[[np.random.Generator], np.ndarray]
+
+
+def masked_sampler(mask: np.ndarray, nvec: np.ndarray) -> Sampler:
+    """Uniform sampler over the counts a static flat ``mask`` allows, one per ``MultiDiscrete`` dimension."""
+    starts = np.concatenate([[0], np.cumsum(nvec)[:-1]])
+    allowed = [np.flatnonzero(mask[s : s + n]) for s, n in zip(starts, nvec, strict=True)]
+    counts = np.array([max(a.size, 1) for a in allowed])
+    table = np.zeros((len(nvec), int(counts.max())), dtype=np.int64)
+    for c, a in enumerate(allowed):
+        table[c, : a.size] = a
+    rows = np.arange(len(nvec))
+
+    def sample(rng: np.random.Generator) -> np.ndarray:
+        return table[rows, (rng.random(len(nvec)) * counts).astype(np.int64)]
+
+    return sample
+
+
+def policy_samplers(env: gym.Env) -> dict[str, Sampler]:
+    """The benchmark's policies for an env whose action space is ``MultiDiscrete`` with ``action_masks()``."""
+    nvec = env.action_space.nvec
+    constant = (nvec - 1) // 2
+    return {
+        "constant-mid": lambda rng: constant.copy(),
+        "random-masked": masked_sampler(env.get_wrapper_attr("action_masks")(), nvec),
+    }
+
+
+def masked_sampler_dynamic(env: DeltaAction) -> Sampler:
+    """Uniform sampler over the moves ``env.action_masks()`` allows now (the delta mask changes every step)."""
+    nvec = env.action_space.nvec
+    size = int(nvec[0])
+
+    def sample(rng: np.random.Generator) -> np.ndarray:
+        allowed = env.action_masks().reshape(len(nvec), size)
+        weights = rng.random(allowed.shape) * allowed
+        return weights.argmax(axis=1)
+
+    return sample
+
+
+def timed(run: Callable[[int], None], steps: int, warmup_steps: int) -> tuple[float, float]:
+    """(wall, CPU of this process) seconds of ``run(steps)`` after ``run(warmup_steps)``.
+
+    The CPU time counts only this process, so it measures the in-process settings even on a busy machine.
+    """
+    run(warmup_steps)
+    wall, cpu = time.perf_counter(), time.process_time()
+    run(steps)
+    return time.perf_counter() - wall, time.process_time() - cpu
+
+
+def time_single(env: gym.Env, sample: Sampler, steps: int, warmup_steps: int = WARMUP_STEPS) -> tuple[float, float]:
+    """(wall, CPU) seconds for ``steps`` steps of one env after ``warmup_steps``; resets at episode end."""
+    rng = np.random.default_rng(0)
+    env.reset(seed=0)
+
+    def run(count: int) -> None:
+        for _ in range(count):
+            _, _, terminated, truncated, _ = env.step(sample(rng))
+            if terminated or truncated:
+                env.reset()
+
+    return timed(run, steps, warmup_steps)
+
+
+def time_vector(env: Any, sample: Sampler, steps: int, *, sb3: bool) -> tuple[float, float]:
+    """(wall, CPU) seconds for ``steps`` env steps (``steps / NUM_ENVS`` vector steps) after the warm-up."""
+    rng = np.random.default_rng(0)
+    if sb3:
+        env.seed(0)
+        env.reset()
+    else:
+        env.reset(seed=0)
+
+    def run(count: int) -> None:
+        for _ in range(max(count // NUM_ENVS, 1)):
+            env.step(np.stack([sample(rng) for _ in range(NUM_ENVS)]))
+
+    return timed(run, steps, WARMUP_STEPS)
+
+
+def package_version(name: str) -> str:
+    try:
+        return version(name)
+    except PackageNotFoundError:
+        return "not installed"
+
+
+def machine_info() -> dict[str, Any]:
+    """Platform, CPU and library versions, for reading the figures."""
+    cpu_model = platform.processor()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
+            cpu_model = next(line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return {
+        "platform": platform.platform(),
+        "cpu_model": cpu_model,
+        "cpu_count": os.cpu_count(),
+        "load_average_1min": round(os.getloadavg()[0], 2),
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        **{name: package_version(name) for name in ("gymnasium", "highspy", "stable-baselines3", "sb3-contrib")},
+    }
+
+
+def run_benchmarks(env_id: str, steps: int, headroom_steps: int) -> list[dict[str, Any]]:
+    """Time every (setting, policy) pair; returns one record per pair with env steps/s."""
+    from stable_baselines3.common.vec_env import SubprocVecEnv
+
+    make = functools.partial(gym.make, f"servegym.envs:{env_id}")
+    probe = make()
+    samplers = policy_samplers(probe)
+    probe.close()
+    records = []
+
+    def record(setting: str, policy: str, num_envs: int, count: int, seconds: tuple[float, float]) -> None:
+        wall, cpu = seconds
+        in_process = setting not in SUBPROCESS_SETTINGS
+        records.append(
+            {
+                "setting": setting,
+                "policy": policy,
+                "num_envs": num_envs,
+                "steps": count,
+                "seconds": round(wall, 4),
+                "steps_per_s": round(count / wall, 1),
+                "cpu_steps_per_s": round(count / cpu, 1) if in_process else None,
+            }
+        )
+        cpu_rate = f"{count / cpu:10.1f}" if in_process else f"{'-':>10s}"
+        print(f"{setting:26s} {policy:14s} {num_envs:4d} {count:6d} {wall:8.2f} {count / wall:10.1f} {cpu_rate}")
+
+    print(
+        f"{'setting':26s} {'policy':14s} {'envs':>4s} {'steps':>6s} {'seconds':>8s} {'steps/s':>10s} {'CPU st/s':>10s}"
+    )
+    for policy, sample in samplers.items():
+        record("unwrapped", policy, 1, steps, time_single(make().unwrapped, sample, steps))
+        record("gymnasium.make", policy, 1, steps, time_single(make(), sample, steps))
+        for name, vector_class in (("SyncVectorEnv", SyncVectorEnv), ("AsyncVectorEnv", AsyncVectorEnv)):
+            vector = vector_class([make] * NUM_ENVS, autoreset_mode=AutoresetMode.SAME_STEP)
+            record(name, policy, NUM_ENVS, steps, time_vector(vector, sample, steps, sb3=False))
+            vector.close()
+        subproc = SubprocVecEnv([make] * NUM_ENVS)
+        record("SB3 SubprocVecEnv", policy, NUM_ENVS, steps, time_vector(subproc, sample, steps, sb3=True))
+        subproc.close()
+
+    delta = DeltaAction(make())
+    delta_sample = masked_sampler_dynamic(delta)
+    record("DeltaAction", "random-masked", 1, steps, time_single(delta, delta_sample, steps))
+    for planner in ("agh", "gh"):
+        headroom = HeadroomAction(make(), planner=planner)
+        ones = np.ones(headroom.action_space.shape, dtype=np.float32)
+        seconds = time_single(headroom, lambda rng, ones=ones: ones, headroom_steps, warmup_steps=HEADROOM_WARMUP_STEPS)
+        record(f"HeadroomAction ({planner})", "multiplier-1", 1, headroom_steps, seconds)
+    return records
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse arguments, run the benchmarks, print the table and write the JSON; return the exit status."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--env-id", default="servegym/Provisioning-v0", help="registered environment id")
+    parser.add_argument("--steps", type=int, default=2000, help="timed env steps per row (default 2000)")
+    parser.add_argument(
+        "--headroom-steps", type=int, default=100, help="timed env steps for HeadroomAction rows (default 100)"
+    )
+    parser.add_argument("--out", default="results/bench_env.json", help="JSON output (default results/bench_env.json)")
+    args = parser.parse_args(argv)
+    if args.steps < NUM_ENVS or args.headroom_steps < 1:
+        parser.error(f"--steps must be ≥ {NUM_ENVS} and --headroom-steps ≥ 1")
+    started = datetime.now(timezone.utc)
+    records = run_benchmarks(args.env_id, args.steps, args.headroom_steps)
+    probe: ProvisioningEnv = gym.make(args.env_id).unwrapped  # type: ignore[assignment]
+    payload = {
+        "date": started.isoformat(timespec="seconds"),
+        "command": " ".join([os.path.basename(sys.argv[0]), *sys.argv[1:]]),
+        "env_id": args.env_id,
+        "candidates": probe.instance.num_configurations,
+        "query_types": probe.instance.num_query_types,
+        "warmup_steps": WARMUP_STEPS,
+        "machine": machine_info(),
+        "results": records,
+    }
+    atomic_write_json(args.out, payload)
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
