@@ -1,0 +1,190 @@
+"""Running a built MILP on a backend and reading back one uniform :class:`Outcome`.
+
+SCIP, CBC and CP-SAT run through ``pywraplp``. HiGHS runs through ``highspy`` on the same model (exported as an
+``MPModelProto`` and passed column by column): in this OR-Tools build pywraplp's HiGHS backend crashes on a
+solution hint and returns an undocumented status (99) without incumbent or bound at a time limit, while highspy
+reports both and takes a warm start (``setSolution``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import sys
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+import highspy
+import numpy as np
+from ortools.linear_solver import linear_solver_pb2, pywraplp
+
+from servegym.baselines.milp_model import MilpModel
+from servegym.envs.routing import new_highs
+
+RELATIVE_MIP_GAP = 1e-6
+"""Relative gap at which a backend may declare optimality (pywraplp's default, 1e-4, is too coarse to compare
+plans that differ by a cent)."""
+
+OUTCOMES: tuple[str, ...] = ("optimal", "feasible", "infeasible", "no_solution")
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a backend returned, in backend-neutral terms.
+
+    Attributes:
+        status: ``optimal``, ``feasible`` (incumbent, optimality not proven), ``infeasible`` (proven), or
+            ``no_solution`` (stopped without an incumbent, or ended abnormally).
+        values: Variable values in ``MilpModel.variables()`` order (None without an incumbent).
+        objective: Incumbent objective, $ per period (nan without an incumbent).
+        bound: Best proven lower bound, $ per period (nan when the backend proved none).
+        detail: The backend's own status name.
+    """
+
+    status: str
+    values: np.ndarray | None
+    objective: float
+    bound: float
+    detail: str
+
+
+@dataclass(frozen=True)
+class SolveSettings:
+    """Deterministic solve settings.
+
+    Attributes:
+        time_limit_s: Wall-clock limit in seconds; None for none.
+        threads: Solver threads.
+        seed: Random seed (SCIP, CP-SAT, HiGHS; CBC is run at its default seed).
+    """
+
+    time_limit_s: float | None = None
+    threads: int = 1
+    seed: int = 0
+
+
+@contextlib.contextmanager
+def _stdout_silenced() -> Iterator[None]:
+    """Point file descriptor 1 at /dev/null (some native backends print banners regardless of their options)."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 1)
+            yield
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
+_PYWRAPLP_STATUS = {
+    pywraplp.Solver.OPTIMAL: "OPTIMAL",
+    pywraplp.Solver.FEASIBLE: "FEASIBLE",
+    pywraplp.Solver.INFEASIBLE: "INFEASIBLE",
+    pywraplp.Solver.UNBOUNDED: "UNBOUNDED",
+    pywraplp.Solver.ABNORMAL: "ABNORMAL",
+    pywraplp.Solver.MODEL_INVALID: "MODEL_INVALID",
+    pywraplp.Solver.NOT_SOLVED: "NOT_SOLVED",
+}
+
+
+def run_pywraplp(
+    model: MilpModel, backend: str, settings: SolveSettings, hint: tuple[Sequence[int], Sequence[float]] | None
+) -> Outcome:
+    """Solve ``model`` on its own pywraplp backend.
+
+    Args:
+        model: A model built on ``backend``.
+        backend: ``"SCIP"``, ``"CBC"``, ``"CP_SAT"`` or an LP backend such as ``"GLOP"``.
+        settings: Time limit, threads, seed.
+        hint: (variable positions in ``model.variables()``, values) to hint, or None.
+    """
+    solver = model.solver
+    solver.SuppressOutput()
+    solver.SetNumThreads(settings.threads)
+    if settings.time_limit_s is not None:
+        solver.SetTimeLimit(max(1, math.ceil(settings.time_limit_s * 1000.0)))
+    if backend == "SCIP":
+        solver.SetSolverSpecificParametersAsString(f"randomization/randomseedshift = {settings.seed}\n")
+    elif backend == "CP_SAT":
+        solver.SetSolverSpecificParametersAsString(f"num_workers: {settings.threads} random_seed: {settings.seed}")
+    variables = model.variables()
+    if hint is not None:
+        positions, values = hint
+        solver.SetHint([variables[k] for k in positions], list(values))
+    params = pywraplp.MPSolverParameters()
+    params.SetDoubleParam(pywraplp.MPSolverParameters.RELATIVE_MIP_GAP, RELATIVE_MIP_GAP)
+    status = solver.Solve(params)
+    detail = _PYWRAPLP_STATUS.get(status, f"status {status}")
+    if status in (pywraplp.Solver.OPTIMAL, pywraplp.Solver.FEASIBLE):
+        objective = solver.Objective()
+        bound = objective.BestBound() if solver.IsMip() else objective.Value()
+        values = np.array([v.solution_value() for v in variables])
+        name = "optimal" if status == pywraplp.Solver.OPTIMAL else "feasible"
+        return Outcome(name, values, float(objective.Value()), float(bound), detail)
+    name = "infeasible" if status == pywraplp.Solver.INFEASIBLE else "no_solution"
+    return Outcome(name, None, math.nan, math.nan, detail)
+
+
+def _highs_lp(model: MilpModel) -> highspy.HighsLp:
+    """The model's exact data as a HiGHS LP with integrality, from pywraplp's ``MPModelProto``."""
+    proto = linear_solver_pb2.MPModelProto()
+    model.solver.ExportModelToProto(proto)
+    lp = highspy.HighsLp()
+    lp.num_col_ = len(proto.variable)
+    lp.num_row_ = len(proto.constraint)
+    lp.col_cost_ = np.array([v.objective_coefficient for v in proto.variable])
+    lp.col_lower_ = np.array([v.lower_bound for v in proto.variable])
+    lp.col_upper_ = np.array([v.upper_bound for v in proto.variable])
+    lp.row_lower_ = np.array([c.lower_bound for c in proto.constraint])
+    lp.row_upper_ = np.array([c.upper_bound for c in proto.constraint])
+    lp.offset_ = proto.objective_offset
+    lp.integrality_ = [
+        highspy.HighsVarType.kInteger if v.is_integer else highspy.HighsVarType.kContinuous for v in proto.variable
+    ]
+    lengths = [len(c.var_index) for c in proto.constraint]
+    lp.a_matrix_.format_ = highspy.MatrixFormat.kRowwise
+    lp.a_matrix_.start_ = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int32)
+    lp.a_matrix_.index_ = np.fromiter(
+        (k for c in proto.constraint for k in c.var_index), dtype=np.int32, count=sum(lengths)
+    )
+    lp.a_matrix_.value_ = np.fromiter((a for c in proto.constraint for a in c.coefficient), float, sum(lengths))
+    return lp
+
+
+def run_highs(model: MilpModel, settings: SolveSettings, hint: tuple[Sequence[int], Sequence[float]] | None) -> Outcome:
+    """Solve the MIP ``model`` with highspy (branch and cut on the exact model data)."""
+    highs = new_highs()
+    highs.setOptionValue("threads", settings.threads)
+    highs.setOptionValue("random_seed", settings.seed)
+    highs.setOptionValue("mip_rel_gap", RELATIVE_MIP_GAP)
+    if settings.time_limit_s is not None:
+        highs.setOptionValue("time_limit", float(settings.time_limit_s))
+    highs.passModel(_highs_lp(model))
+    if hint is not None:
+        positions, values = hint
+        index = np.asarray(positions, dtype=np.int32)
+        highs.setSolution(len(index), index, np.asarray(values, dtype=float))
+    highs.run()
+    status = highs.getModelStatus()
+    detail = highs.modelStatusToString(status)
+    info = highs.getInfo()
+    bound = float(info.mip_dual_bound) if math.isfinite(info.mip_dual_bound) else math.nan
+    if status == highspy.HighsModelStatus.kInfeasible:
+        return Outcome("infeasible", None, math.nan, math.nan, detail)
+    if info.primal_solution_status != highspy.SolutionStatus.kSolutionStatusFeasible.value:
+        return Outcome("no_solution", None, math.nan, bound, detail)
+    values = np.asarray(highs.getSolution().col_value, dtype=float)
+    name = "optimal" if status == highspy.HighsModelStatus.kOptimal else "feasible"
+    return Outcome(name, values, float(info.objective_function_value), bound, detail)
+
+
+def run(
+    model: MilpModel, backend: str, settings: SolveSettings, hint: tuple[Sequence[int], Sequence[float]] | None = None
+) -> Outcome:
+    """Solve ``model`` (built on ``backend``; for ``"HIGHS"`` any pywraplp backend) and read back the outcome."""
+    with _stdout_silenced():
+        if backend == "HIGHS":
+            return run_highs(model, settings, hint)
+        return run_pywraplp(model, backend, settings, hint)
