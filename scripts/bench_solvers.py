@@ -14,9 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -25,6 +23,7 @@ from servegym.baselines.adaptive import solve_agh
 from servegym.baselines.milp import SOLVERS, solve
 from servegym.envs.instance import Instance
 from servegym.envs.scenarios import make_instance
+from servegym.io import atomic_write_json
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 RANDOM_SIZES = ((6, 6, 10), (10, 10, 10), (15, 15, 15), (20, 20, 20))
@@ -104,19 +103,6 @@ def markdown_table(records: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def write_json_atomically(path: Path, payload: dict[str, Any]) -> None:
-    """Write ``payload`` to a temporary file beside ``path`` and rename it over ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w") as stream:
-            json.dump(payload, stream, indent=2)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-
-
 def main(argv: list[str] | None = None) -> int:
     """Parse arguments, run the grid, print the table and write the JSON; return the exit status."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -139,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
         "wall_clock_s": time.perf_counter() - start,
         "records": records,
     }
-    write_json_atomically(args.out, payload)
+    atomic_write_json(args.out, payload)
     print(f"wrote {args.out}")
     return 0
 

@@ -12,6 +12,7 @@ import pandas as pd
 
 from servegym.experiments.store import ResultStore
 from servegym.io import atomic_write_bytes, atomic_write_text
+from servegym.tables import markdown_table
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -48,17 +49,6 @@ def summarise(results: pd.DataFrame, keys: Sequence[str] | None = None) -> pd.Da
 def format_summary(summary: pd.DataFrame) -> str:
     """The summary as a plain-text table for the terminal."""
     return summary.to_string(index=False, float_format=lambda v: f"{v:,.4g}")
-
-
-def markdown_table(frame: pd.DataFrame) -> str:
-    """A GitHub-flavoured markdown table (numbers with 4 significant digits)."""
-
-    def cell(value: object) -> str:
-        return f"{value:,.4g}" if isinstance(value, float) else str(value)
-
-    lines = ["| " + " | ".join(frame.columns) + " |", "|" + "---|" * len(frame.columns)]
-    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in frame.itertuples(index=False)]
-    return "\n".join(lines)
 
 
 def _markdown(summary: pd.DataFrame, store: Path) -> str:
