@@ -6,6 +6,7 @@ re-implements a constraint.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -177,11 +178,11 @@ def evaluate_plan(instance: Instance, plan: Plan) -> Evaluation:
     x = np.asarray(plan.routing, dtype=float)
     u = np.asarray(plan.unserved, dtype=float)
     demand = instance.demand_per_hour
-    names_i = [q.name for q in instance.query_types]
-    names_c = [c.name for c in instance.configurations]
+    names_i = instance.query_type_names
+    names_c = instance.configuration_names
     violations: list[Violation] = []
 
-    def check(constraint: str, subjects: list[str], value: np.ndarray, limit: np.ndarray, unit: str) -> None:
+    def check(constraint: str, subjects: Sequence[str], value: np.ndarray, limit: np.ndarray, unit: str) -> None:
         value, limit = np.broadcast_arrays(np.asarray(value, dtype=float), np.asarray(limit, dtype=float))
         for index in np.flatnonzero(value > limit + _slack_tolerance(limit)):
             violations.append(Violation(constraint, subjects[index], float(value[index]), float(limit[index]), unit))

@@ -162,6 +162,14 @@ class Instance:
             raise InstanceError(f"period_hours {self.period_hours} must be > 0")
 
     @functools.cached_property
+    def query_type_names(self) -> tuple[str, ...]:
+        return tuple(q.name for q in self.query_types)
+
+    @functools.cached_property
+    def configuration_names(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.configurations)
+
+    @functools.cached_property
     def delay_slo_s(self) -> np.ndarray:
         return _frozen(np.array([q.delay_slo_s for q in self.query_types]))
 

@@ -151,6 +151,11 @@ class Router:
         highs.changeColsBounds(num_types, self._unmet_cols, self._no_unmet_lower, unmet_upper)
         highs.run()
         status = highs.getModelStatus()
+        if status not in (highspy.HighsModelStatus.kOptimal, highspy.HighsModelStatus.kInfeasible):
+            # A warm start from the basis of an earlier (e.g. infeasible) solve can end as "Unknown": solve cold.
+            highs.clearSolver()
+            highs.run()
+            status = highs.getModelStatus()
         if status != highspy.HighsModelStatus.kOptimal:
             if status == highspy.HighsModelStatus.kInfeasible:
                 empty = Plan(

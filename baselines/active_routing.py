@@ -1,0 +1,85 @@
+"""The routing LP restricted to the configurations that have replicas, for planners that re-route many times.
+
+``envs.routing.Router`` keeps one column per allowed route of every configuration, also where n_c = 0. On a
+(20, 20, 20) instance that is ~78k columns, and a warm-started re-solve after the set of active configurations
+changes can take seconds. A configuration without replicas carries nothing, so routing over the active
+configurations only has the same optimum; :class:`ActiveRouter` builds a ``Router`` on that sub-instance
+(I × |active| columns, about a millisecond) and caches it per active set, so re-solves that only change replica
+counts warm-start.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+import numpy as np
+
+from servegym.envs.evaluation import Plan
+from servegym.envs.instance import Instance
+from servegym.envs.routing import Router, RoutingResult
+
+_CACHED_ROUTERS = 64
+"""Routers kept per ActiveRouter (one per active set; local search revisits few sets)."""
+
+
+def restrict_to(instance: Instance, configs: np.ndarray) -> Instance:
+    """The instance with only ``configs`` (sorted indices) as candidate configurations."""
+    return instance.with_changes(
+        configurations=tuple(instance.configurations[c] for c in configs),
+        config_model=instance.config_model[configs],
+        config_gpu=instance.config_gpu[configs],
+        gpus_per_replica=instance.gpus_per_replica[configs],
+        capacity_per_hour=instance.capacity_per_hour[:, configs],
+        delay_s=instance.delay_s[:, configs],
+        error_rate=instance.error_rate[:, configs],
+    )
+
+
+class ActiveRouter:
+    """Routes an instance's demand optimally over given replicas, solving the LP on the active configurations."""
+
+    def __init__(self, instance: Instance) -> None:
+        self.instance = instance
+        self._routers: OrderedDict[tuple[int, ...], Router] = OrderedDict()
+        self.solves = 0
+
+    def _router(self, active: np.ndarray) -> Router:
+        key = tuple(active.tolist())
+        router = self._routers.pop(key, None)
+        if router is None:
+            router = Router(restrict_to(self.instance, active))
+        self._routers[key] = router
+        if len(self._routers) > _CACHED_ROUTERS:
+            self._routers.popitem(last=False)
+        return router
+
+    def route(self, replicas: np.ndarray, *, relax_unmet_cap: bool = False) -> RoutingResult | None:
+        """Optimal routing of the instance's demand over ``replicas`` (C,).
+
+        Args:
+            replicas: Replica counts n (C,).
+            relax_unmet_cap: As in ``Router.route``: allow dropping beyond the unmet cap.
+
+        Returns:
+            The routing result in the full configuration index space, or None if HiGHS ends without a verdict
+            (its status ``Unknown`` after a warm start from an infeasible basis; the cached LP is then dropped).
+        """
+        instance = self.instance
+        replicas = np.asarray(replicas, dtype=np.int64)
+        active = np.flatnonzero(replicas > 0)
+        self.solves += 1
+        if len(active) == 0:
+            empty = Plan.empty(instance)
+            within_cap = relax_unmet_cap or bool(np.all(instance.max_unmet_fraction >= 1.0))
+            objective = float(instance.unmet_penalty_per_request @ instance.demand_per_hour)
+            return RoutingResult(within_cap, empty, objective if within_cap else float("inf"))
+        router = self._router(active)
+        try:
+            result = router.route(replicas[active], relax_unmet_cap=relax_unmet_cap)
+        except RuntimeError:
+            self._routers.pop(tuple(active.tolist()), None)
+            return None
+        routing = np.zeros((instance.num_query_types, instance.num_configurations))
+        routing[:, active] = result.plan.routing
+        plan = Plan(replicas=replicas.copy(), routing=routing, unserved=result.plan.unserved)
+        return RoutingResult(result.feasible, plan, result.objective_per_hour)

@@ -1,0 +1,190 @@
+"""Mutable bookkeeping of a plan under construction: replicas, routing, loads and the shared resources they use.
+
+The greedy construction adds replicas and routes demand step by step; :class:`Fleet` keeps the running totals
+(replica-loads, error slack, spend, GPUs, storage) so that each step checks its limits in O(candidates) instead
+of re-evaluating the plan. This is incremental bookkeeping only: the final plan is always judged by
+``evaluate_plan`` (through ``finish``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from servegym.envs.evaluation import FEASIBILITY_TOLERANCE, Plan
+from servegym.envs.instance import Instance
+
+LIMIT_NAMES: tuple[str, ...] = ("budget", "availability", "storage", "max_replicas")
+"""The shared limits a new replica can hit, in the order :meth:`Fleet.blocking_limits` reports them."""
+
+
+class Fleet:
+    """Replicas and routing of a plan being built, with running totals of every shared resource.
+
+    Attributes:
+        replicas: (C,) int replicas n per configuration.
+        load: (C,) replica-loads Σ_i x_{i,c}/μ_{i,c} (a replica holds at most ρ_max).
+        routing: (I, C) requests/hour routed (x).
+        dropped: (I,) requests/hour deliberately left unserved (u).
+        error_slack: (I,) Σ_c (ε_i − e_{i,c})·x_{i,c}, error-weighted requests/hour; the error SLO holds iff ≥ 0.
+        spend_per_hour: Rental plus storage, $/hour.
+        gpus_used: (G,) GPUs rented per GPU type.
+        model_replicas: (J,) replicas per model (a model's weights are stored iff > 0).
+        storage_gb: Weights stored, GB.
+    """
+
+    def __init__(self, instance: Instance) -> None:
+        self.instance = instance
+        num_types, num_configs = instance.num_query_types, instance.num_configurations
+        self.replicas = np.zeros(num_configs, dtype=np.int64)
+        self.load = np.zeros(num_configs)
+        self.routing = np.zeros((num_types, num_configs))
+        self.dropped = np.zeros(num_types)
+        self.error_slack = np.zeros(num_types)
+        self.spend_per_hour = 0.0
+        self.gpus_used = np.zeros(len(instance.gpus), dtype=np.int64)
+        self.model_replicas = np.zeros(len(instance.models), dtype=np.int64)
+        self.storage_gb = 0.0
+        self._inverse_capacity = np.divide(
+            1.0,
+            instance.capacity_per_hour,
+            out=np.zeros_like(instance.capacity_per_hour),
+            where=instance.capacity_per_hour > 0,
+        )
+        self._storage_price_per_hour = instance.model_storage_gb * instance.storage_price_per_gb_hour
+
+    @classmethod
+    def from_plan(cls, instance: Instance, plan: Plan) -> Fleet:
+        """The bookkeeping of an existing plan; its unserved demand counts as deliberately dropped."""
+        fleet = cls(instance)
+        fleet.replicas = np.round(plan.replicas).astype(np.int64)
+        fleet.routing = np.array(plan.routing, dtype=float)
+        fleet.dropped = np.array(plan.unserved, dtype=float)
+        fleet.load = (fleet.routing * fleet._inverse_capacity).sum(axis=0)
+        fleet.error_slack = ((instance.error_slo[:, None] - instance.error_rate) * fleet.routing).sum(axis=1)
+        fleet.model_replicas = np.bincount(
+            instance.config_model, weights=fleet.replicas, minlength=len(instance.models)
+        )
+        fleet.model_replicas = fleet.model_replicas.astype(np.int64)
+        stored = fleet.model_replicas > 0
+        fleet.storage_gb = float(instance.model_storage_gb[stored].sum())
+        fleet.spend_per_hour = float(fleet.replicas @ instance.replica_price_per_hour) + float(
+            fleet._storage_price_per_hour[stored].sum()
+        )
+        fleet.gpus_used = np.bincount(
+            instance.config_gpu, weights=fleet.replicas * instance.gpus_per_replica, minlength=len(instance.gpus)
+        ).astype(np.int64)
+        return fleet
+
+    def release_configuration(self, config: int) -> None:
+        """Remove every replica of ``config`` and unroute its traffic (the types' demand becomes residual)."""
+        for query_type in np.flatnonzero(self.routing[:, config] > 0.0):
+            self.assign(int(query_type), config, -float(self.routing[query_type, config]))
+        self.routing[:, config] = 0.0
+        self.load[config] = 0.0
+        while self.replicas[config] > 0:
+            self.remove_replica(config)
+
+    def release_query_type(self, query_type: int) -> None:
+        """Unroute all traffic of ``query_type`` and forget its drops (its whole demand becomes residual)."""
+        for config in np.flatnonzero(self.routing[query_type] > 0.0):
+            self.assign(query_type, int(config), -float(self.routing[query_type, config]))
+        self.routing[query_type] = 0.0
+        self.error_slack[query_type] = 0.0
+        self.dropped[query_type] = 0.0
+
+    def spare_load(self) -> np.ndarray:
+        """(C,) replica-loads still free under the design utilisation, ≥ 0."""
+        return np.maximum(self.instance.design_utilisation * self.replicas - self.load, 0.0)
+
+    def opening_cost_per_hour(self, configs: np.ndarray) -> np.ndarray:
+        """$/hour added by one more replica of each of ``configs``: rental, plus storage if the model is new."""
+        models = self.instance.config_model[configs]
+        storage = np.where(self.model_replicas[models] == 0, self._storage_price_per_hour[models], 0.0)
+        return self.instance.replica_price_per_hour[configs] + storage
+
+    def blocked(self, configs: np.ndarray, extra_cost_per_hour: np.ndarray, extra_gpus: np.ndarray) -> np.ndarray:
+        """(K,) bool: the change breaks some limit (see :meth:`blocking_limits`)."""
+        return self.blocking_limits(configs, extra_cost_per_hour, extra_gpus, combined=True)[0]
+
+    def blocking_limits(
+        self, configs: np.ndarray, extra_cost_per_hour: np.ndarray, extra_gpus: np.ndarray, *, combined: bool = False
+    ) -> np.ndarray:
+        """(len(LIMIT_NAMES), K) bool: which limits adding one replica of each of ``configs`` would break.
+
+        Args:
+            configs: (K,) configurations gaining a replica.
+            extra_cost_per_hour: (K,) $/hour the change adds (may differ from the opening cost for upgrades).
+            extra_gpus: (K,) GPUs of the configuration's type the change adds.
+            combined: Return a single row, the OR of all limits.
+        """
+        instance = self.instance
+        models = instance.config_model[configs]
+        gpu_types = instance.config_gpu[configs]
+        budget = instance.budget_per_hour
+        storage_after = self.storage_gb + (self.model_replicas[models] == 0) * instance.model_storage_gb[models]
+        limits = (
+            self.spend_per_hour + extra_cost_per_hour > budget + FEASIBILITY_TOLERANCE * max(1.0, abs(budget)),
+            self.gpus_used[gpu_types] + extra_gpus > instance.gpu_availability[gpu_types],
+            storage_after > instance.storage_capacity_gb + FEASIBILITY_TOLERANCE,
+            self.replicas[configs] >= instance.max_replicas[configs],
+        )
+        if combined:
+            return (limits[0] | limits[1] | limits[2] | limits[3])[None, :]
+        return np.stack(limits)
+
+    def add_replica(self, config: int) -> None:
+        """Rent one more replica of ``config`` (storing its model's weights if new)."""
+        instance = self.instance
+        model = instance.config_model[config]
+        if self.model_replicas[model] == 0:
+            self.storage_gb += float(instance.model_storage_gb[model])
+            self.spend_per_hour += float(self._storage_price_per_hour[model])
+        self.model_replicas[model] += 1
+        self.replicas[config] += 1
+        self.spend_per_hour += float(instance.replica_price_per_hour[config])
+        self.gpus_used[instance.config_gpu[config]] += instance.gpus_per_replica[config]
+
+    def remove_replica(self, config: int) -> None:
+        """Release one replica of ``config`` (and the model's weights if it was the last); loads are unchanged."""
+        instance = self.instance
+        model = instance.config_model[config]
+        self.model_replicas[model] -= 1
+        if self.model_replicas[model] == 0:
+            self.storage_gb -= float(instance.model_storage_gb[model])
+            self.spend_per_hour -= float(self._storage_price_per_hour[model])
+        self.replicas[config] -= 1
+        self.spend_per_hour -= float(instance.replica_price_per_hour[config])
+        self.gpus_used[instance.config_gpu[config]] -= instance.gpus_per_replica[config]
+
+    def assign(self, query_type: int, config: int, amount_per_hour: float) -> None:
+        """Route ``amount_per_hour`` requests/hour of ``query_type`` to ``config``."""
+        self.routing[query_type, config] += amount_per_hour
+        self.load[config] += amount_per_hour * self._inverse_capacity[query_type, config]
+        excess = self.instance.error_rate[query_type, config] - self.instance.error_slo[query_type]
+        self.error_slack[query_type] -= excess * amount_per_hour
+
+    def move_share(self, source: int, target: int, fraction: float) -> None:
+        """Move ``fraction`` of every type's traffic on ``source`` to ``target`` (same error rates assumed)."""
+        share = self.routing[:, source] * fraction
+        self.routing[:, source] -= share
+        self.routing[:, target] += share
+        self.load[source] *= 1.0 - fraction
+        self.load[target] += float(share @ self._inverse_capacity[:, target])
+
+    def moved_load(self, sources: np.ndarray, targets: np.ndarray) -> np.ndarray:
+        """(K,) replica-loads one replica's share of each source's traffic takes on the matching target."""
+        share = self.routing[:, sources] / self.replicas[sources]
+        return (share * self._inverse_capacity[:, targets]).sum(axis=0)
+
+    def trim_idle_replicas(self) -> None:
+        """Release replicas beyond the ⌈load/ρ_max⌉ each configuration needs."""
+        needed = np.ceil(self.load / self.instance.design_utilisation - 1e-9).astype(np.int64)
+        for config in np.flatnonzero(self.replicas > needed):
+            for _ in range(self.replicas[config] - needed[config]):
+                self.remove_replica(int(config))
+
+    def plan(self) -> Plan:
+        """The plan built so far; everything not routed counts as unserved."""
+        served = self.routing.sum(axis=1)
+        unserved = np.maximum(self.instance.demand_per_hour - served, 0.0)
+        return Plan(replicas=self.replicas.copy(), routing=self.routing.copy(), unserved=unserved)
