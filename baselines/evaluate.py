@@ -27,6 +27,7 @@ EPISODE_COLUMNS = (
     "delay_violation_rate",
     "error_violation_rate",
     "unserved_rate",
+    "slo_violation_rate",
     "gpu_hours",
     "mean_decision_s",
     "max_decision_s",
@@ -63,7 +64,9 @@ def run_episode(env: gym.Env, policy: Policy, seed: int, options: dict[str, Any]
     obs, info = env.reset(seed=seed, options=options or None)
     policy.reset(seed)
     totals = dict.fromkeys(COST_PARTS, 0.0)
-    violations = {"delay_violation_rate": 0.0, "error_violation_rate": 0.0, "unserved_rate": 0.0}
+    violations = dict.fromkeys(
+        ("delay_violation_rate", "error_violation_rate", "unserved_rate", "slo_violation_rate"), 0.0
+    )
     demand_sum, gpu_hours, decisions, periods = 0.0, 0.0, [], []
     done = False
     while not done:

@@ -39,6 +39,8 @@ class Outcome:
         delay_violation_rate: Share of demanded requests served on routes over their delay SLO.
         error_violation_rate: Share of demanded requests of types whose realised error exceeds ε_i.
         unserved_rate: Share of demanded requests dropped.
+        slo_violation_rate: Share of demanded requests that miss any SLO: dropped, served over the delay SLO, or
+            of a type over its error SLO (each request counted once; the paper's SLO-violation rate).
         cost: Cost parts in $ keyed by :data:`COST_PARTS` (reconfiguration is set by the caller).
     """
 
@@ -49,6 +51,7 @@ class Outcome:
     delay_violation_rate: float
     error_violation_rate: float
     unserved_rate: float
+    slo_violation_rate: float
     cost: dict[str, float]
 
     @property
@@ -109,7 +112,9 @@ def realise(
         out=np.zeros_like(served_per_type),
         where=served_per_type > 0,
     )
-    over_error = served_per_type * (error > instance.error_slo * (1.0 + 1e-9))
+    type_over_error = error > instance.error_slo * (1.0 + 1e-9)
+    over_error = served_per_type * type_over_error
+    missed = served * ((delay > instance.delay_slo_s[:, None]) | type_over_error[:, None])
     dt = instance.period_hours
     cost = {
         "rental": dt * rental_per_hour(instance, n),
@@ -127,5 +132,6 @@ def realise(
         delay_violation_rate=float(over_delay.sum()) * scale,
         error_violation_rate=float(over_error.sum()) * scale,
         unserved_rate=float(dropped.sum()) * scale,
+        slo_violation_rate=float(missed.sum() + dropped.sum()) * scale,
         cost=cost,
     )

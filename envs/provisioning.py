@@ -409,6 +409,7 @@ class ProvisioningEnv(gym.Env):
             info["delay_violation_rate"] = outcome.delay_violation_rate
             info["error_violation_rate"] = outcome.error_violation_rate
             info["unserved_rate"] = outcome.unserved_rate
+            info["slo_violation_rate"] = outcome.slo_violation_rate
             info["utilisation"] = outcome.utilisation
             info["gpus"] = np.bincount(
                 self.instance.config_gpu,

@@ -61,8 +61,11 @@ def test_env__reward_is_minus_the_scaled_sum_of_cost_parts_and_obs_stay_in_space
         if reward is not None:
             assert set(info["cost"]) == {"rental", "storage", "delay_penalty", "unmet_penalty", "reconfiguration"}
             assert reward == pytest.approx(-sum(info["cost"].values()) / info["reward_scale"])
-            for key in ("delay_violation_rate", "error_violation_rate", "unserved_rate"):
-                assert 0.0 <= info[key] <= 1.0
+            for key in ("delay_violation_rate", "error_violation_rate", "unserved_rate", "slo_violation_rate"):
+                assert 0.0 <= info[key] <= 1.0 + 1e-12
+            parts = ("delay_violation_rate", "error_violation_rate", "unserved_rate")
+            assert info["slo_violation_rate"] >= max(info[k] for k in parts) - 1e-12
+            assert info["slo_violation_rate"] <= sum(info[k] for k in parts) + 1e-12
 
 
 def test_env__episode_length_follows_period_and_horizon():
