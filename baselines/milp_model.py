@@ -5,6 +5,10 @@ Variables carry structured names so an exported MPS file reads like the formulat
 ``u[i=conv-short]`` requests/hour dropped, ``s[j=Llama-3.1-8B]`` model stored. Route variables exist only where
 ``instance.route_allowed`` (the delay SLO per route), so that family needs no rows.
 
+Several periods can share one solver (the perfect-foresight oracle, ``baselines/oracle.py``): each period gets its
+own :class:`MilpModel` built with ``period=t``, which appends ``t=<t>`` to every variable and row name
+(``n[c=...,t=3]``, ``budget[t=3]``).
+
 The objective is in $ per period (Δt × $/hour), the unit of ``PlanResult.bound``.
 """
 
@@ -45,6 +49,7 @@ class MilpModel:
         type_labels: (I,) unique MPS-safe query type names used in variable and row names.
         config_labels: (C,) unique MPS-safe configuration names.
         demand_rows: (I,) demand-balance rows, filled by :func:`add_demand_balance`.
+        period: Period index t appended to every name when several periods share the solver; None for one period.
     """
 
     instance: Instance
@@ -58,6 +63,11 @@ class MilpModel:
     type_labels: tuple[str, ...]
     config_labels: tuple[str, ...]
     demand_rows: list[pywraplp.Constraint] = field(default_factory=list)
+    period: int | None = None
+
+    def name(self, family: str, key: str = "") -> str:
+        """Structured name of one of this model's variables or rows (see :func:`structured_name`)."""
+        return structured_name(family, key, self.period)
 
     def variables(self) -> list[pywraplp.Variable]:
         """All variables in a fixed order: n, x, u, s."""
@@ -88,6 +98,15 @@ class MilpModel:
         )
 
 
+def structured_name(family: str, key: str = "", period: int | None = None) -> str:
+    """``family[key]``, with ``t=<period>`` appended to the key when given; ``family`` alone without either.
+
+    Examples: ``n[c=m-big@fast/fp16/tp2pp1]``, ``n[c=m-big@fast/fp16/tp2pp1,t=3]``, ``budget``, ``budget[t=3]``.
+    """
+    parts = [part for part in (key, "" if period is None else f"t={period}") if part]
+    return f"{family}[{','.join(parts)}]" if parts else family
+
+
 def _label(text: str) -> str:
     """A name fragment safe in MPS files (no whitespace)."""
     return "_".join(text.split())
@@ -104,31 +123,47 @@ def _finite(value: float) -> bool:
     return math.isfinite(value) and value < 1e20
 
 
-def add_variables(solver: pywraplp.Solver, instance: Instance, *, integral: bool, relax: Collection[str]) -> MilpModel:
+def add_variables(
+    solver: pywraplp.Solver, instance: Instance, *, integral: bool, relax: Collection[str], period: int | None = None
+) -> MilpModel:
     """Create n, x (allowed routes only), u and s with their bounds.
 
     The unmet cap u_i ≤ ζ_i·λ_i is a variable bound (u_i ≤ λ_i when ``"unmet_cap"`` is relaxed), and so is
-    n_c ≤ n_max_c (replicas that fit the GPU type's availability on their own).
+    n_c ≤ n_max_c (replicas that fit the GPU type's availability on their own). ``period`` (t) is appended to
+    every variable and row name of the model (see :func:`structured_name`).
     """
     type_names = tuple(_unique_labels([q.name for q in instance.query_types]))
     config_names = tuple(_unique_labels([c.name for c in instance.configurations]))
     replicas = tuple(
-        solver.Var(0.0, float(instance.max_replicas[c]), integral, f"n[c={config_names[c]}]")
+        solver.Var(0.0, float(instance.max_replicas[c]), integral, structured_name("n", f"c={config_names[c]}", period))
         for c in range(instance.num_configurations)
     )
     route_type, route_config = np.nonzero(instance.route_allowed)
     routes = tuple(
-        solver.NumVar(0.0, solver.infinity(), f"x[i={type_names[i]},c={config_names[c]}]")
+        solver.NumVar(0.0, solver.infinity(), structured_name("x", f"i={type_names[i]},c={config_names[c]}", period))
         for i, c in zip(route_type.tolist(), route_config.tolist(), strict=True)
     )
     demand = instance.demand_per_hour
     unmet_limit = demand if "unmet_cap" in relax else instance.max_unmet_fraction * demand
     unserved = tuple(
-        solver.NumVar(0.0, float(unmet_limit[i]), f"u[i={type_names[i]}]") for i in range(instance.num_query_types)
+        solver.NumVar(0.0, float(unmet_limit[i]), structured_name("u", f"i={type_names[i]}", period))
+        for i in range(instance.num_query_types)
     )
-    stored = tuple(solver.Var(0.0, 1.0, integral, f"s[j={_label(m)}]") for m in instance.models)
+    stored = tuple(
+        solver.Var(0.0, 1.0, integral, structured_name("s", f"j={_label(m)}", period)) for m in instance.models
+    )
     return MilpModel(
-        instance, solver, replicas, routes, route_type, route_config, unserved, stored, type_names, config_names
+        instance,
+        solver,
+        replicas,
+        routes,
+        route_type,
+        route_config,
+        unserved,
+        stored,
+        type_names,
+        config_names,
+        period=period,
     )
 
 
@@ -136,7 +171,7 @@ def add_demand_balance(model: MilpModel) -> None:
     """Σ_c x_{i,c} + u_i = λ_i for every query type i (requests/hour): each request is served or dropped."""
     instance, solver = model.instance, model.solver
     rows = [
-        solver.Constraint(float(lam), float(lam), f"demand[i={label}]")
+        solver.Constraint(float(lam), float(lam), model.name("demand", f"i={label}"))
         for label, lam in zip(model.type_labels, instance.demand_per_hour.tolist(), strict=True)
     ]
     for var, i in zip(model.routes, model.route_type.tolist(), strict=True):
@@ -155,7 +190,7 @@ def add_capacity(model: MilpModel) -> None:
     instance, solver = model.instance, model.solver
     rows = []
     for c, label in enumerate(model.config_labels):
-        row = solver.Constraint(-solver.infinity(), 0.0, f"capacity[c={label}]")
+        row = solver.Constraint(-solver.infinity(), 0.0, model.name("capacity", f"c={label}"))
         row.SetCoefficient(model.replicas[c], -instance.design_utilisation)
         rows.append(row)
     inverse_mu = 1.0 / instance.capacity_per_hour[model.route_type, model.route_config]
@@ -172,7 +207,7 @@ def add_error_slo(model: MilpModel) -> None:
     instance, solver = model.instance, model.solver
     excess = instance.error_rate[model.route_type, model.route_config] - instance.error_slo[model.route_type]
     rows = {
-        i: solver.Constraint(-solver.infinity(), 0.0, f"error_slo[i={model.type_labels[i]}]")
+        i: solver.Constraint(-solver.infinity(), 0.0, model.name("error_slo", f"i={model.type_labels[i]}"))
         for i in np.unique(model.route_type[excess > 0.0]).tolist()
     }
     for var, i, coefficient in zip(model.routes, model.route_type.tolist(), excess.tolist(), strict=True):
@@ -180,14 +215,20 @@ def add_error_slo(model: MilpModel) -> None:
             rows[i].SetCoefficient(var, coefficient)
 
 
-def add_budget(model: MilpModel) -> None:
-    """Σ_c n_c·G_c·π_g + Σ_j s_j·B_j·p^s ≤ δ ($/hour). No row when δ is infinite."""
+def add_budget(model: MilpModel, *, with_storage: bool = True) -> None:
+    """Σ_c n_c·G_c·π_g + Σ_j s_j·B_j·p^s ≤ δ ($/hour). No row when δ is infinite.
+
+    ``with_storage=False`` limits rental alone (Σ_c n_c·G_c·π_g ≤ δ), which is what the environment's repair
+    enforces (the oracle needs exactly the environment's limit to bound every schedule it accepts).
+    """
     instance, solver = model.instance, model.solver
     if not _finite(instance.budget_per_hour):
         return
-    row = solver.Constraint(-solver.infinity(), float(instance.budget_per_hour), "budget")
+    row = solver.Constraint(-solver.infinity(), float(instance.budget_per_hour), model.name("budget"))
     for var, price in zip(model.replicas, instance.replica_price_per_hour.tolist(), strict=True):
         row.SetCoefficient(var, price)
+    if not with_storage:
+        return
     storage_price = (instance.model_storage_gb * instance.storage_price_per_gb_hour).tolist()
     for var, price in zip(model.stored, storage_price, strict=True):
         if price != 0.0:
@@ -198,7 +239,7 @@ def add_availability(model: MilpModel) -> None:
     """Σ_{c on GPU type g} n_c·G_c ≤ A_g for every GPU type g (GPUs)."""
     instance, solver = model.instance, model.solver
     rows = [
-        solver.Constraint(-solver.infinity(), float(limit), f"availability[g={_label(g)}]")
+        solver.Constraint(-solver.infinity(), float(limit), model.name("availability", f"g={_label(g)}"))
         for g, limit in zip(instance.gpus, instance.gpu_availability.tolist(), strict=True)
     ]
     for var, g, gpus in zip(
@@ -215,18 +256,23 @@ def add_storage(model: MilpModel, *, limit_capacity: bool) -> None:
     """
     instance, solver = model.instance, model.solver
     for c, (var, j) in enumerate(zip(model.replicas, instance.config_model.tolist(), strict=True)):
-        row = solver.Constraint(-solver.infinity(), 0.0, f"stored[c={model.config_labels[c]}]")
+        row = solver.Constraint(-solver.infinity(), 0.0, model.name("stored", f"c={model.config_labels[c]}"))
         row.SetCoefficient(var, 1.0)
         row.SetCoefficient(model.stored[j], -float(instance.max_replicas[c]))
     if not limit_capacity or not _finite(instance.storage_capacity_gb):
         return
-    row = solver.Constraint(-solver.infinity(), float(instance.storage_capacity_gb), "storage")
+    row = solver.Constraint(-solver.infinity(), float(instance.storage_capacity_gb), model.name("storage"))
     for var, size in zip(model.stored, instance.model_storage_gb.tolist(), strict=True):
         row.SetCoefficient(var, size)
 
 
-def add_objective(model: MilpModel) -> None:
-    """Minimise Δt·(rental + storage + delay penalty + unmet penalty), $ per period."""
+def add_objective(model: MilpModel, *, delay_inflation: float = 1.0) -> None:
+    """Minimise Δt·(rental + storage + delay penalty + unmet penalty), $ per period.
+
+    ``delay_inflation`` (κ_D ≥ 1) prices each route's delay at κ_D·D_{i,c}, as the environment charges it under
+    delay inflation; route admissibility (D_{i,c} ≤ Δ_i) stays nominal, as the environment's router plans it.
+    Coefficients are set per variable, so the objectives of several periods sharing one solver add up.
+    """
     instance = model.instance
     dt = instance.period_hours
     objective = model.solver.Objective()
@@ -236,7 +282,9 @@ def add_objective(model: MilpModel) -> None:
     for var, price in zip(model.stored, storage_price, strict=True):
         objective.SetCoefficient(var, dt * price)
     delay_cost = (
-        instance.delay_penalty_per_request_s[model.route_type] * instance.delay_s[model.route_type, model.route_config]
+        delay_inflation
+        * instance.delay_penalty_per_request_s[model.route_type]
+        * instance.delay_s[model.route_type, model.route_config]
     ).tolist()
     for var, cost in zip(model.routes, delay_cost, strict=True):
         objective.SetCoefficient(var, dt * cost)

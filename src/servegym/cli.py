@@ -175,6 +175,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         "delay_penalty",
         "unmet_penalty",
         "reconfiguration",
+        "slo_violation_rate",
         "delay_violation_rate",
         "unserved_rate",
         "gpu_hours",
