@@ -86,13 +86,48 @@ class HeadroomAction(gym.Wrapper, gym.utils.RecordConstructorArgs):
         forecast = np.asarray(info["forecast_per_hour"], dtype=float)
         return self._planner.act(obs, {**info, "forecast_per_hour": forecast * array})
 
+    def observe(self, obs: dict[str, np.ndarray], info: dict[str, Any], seed: int | None = None) -> None:
+        """Record the base env's latest observation and ``info``, which :meth:`replicas` plans from.
+
+        ``reset`` and ``step`` call it; so does a policy adapter that steps the base env itself and uses this
+        wrapper only to turn multipliers into replicas. ``seed`` (given at the first observation of an episode)
+        restarts the planner's random starts, as ``reset`` does.
+        """
+        if seed is not None:
+            self._planner.reset(seed)
+        self._last = (obs, info)
+
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         obs, info = self.env.reset(seed=seed, options=options)
-        self._planner.reset(self._seed if seed is None else seed)
-        self._last = (obs, info)
+        self.observe(obs, info, seed=self._seed if seed is None else seed)
         return obs, info
 
     def step(self, action: Any):
         obs, reward, terminated, truncated, info = self.env.step(self.replicas(action))
-        self._last = (obs, info)
+        self.observe(obs, info)
         return obs, reward, terminated, truncated, info
+
+
+class UnitBoxAction(gym.ActionWrapper, gym.utils.RecordConstructorArgs):
+    """Act in [−1, 1] on an env whose action space is a bounded ``Box`` (e.g. :class:`HeadroomAction`).
+
+    SB3's Gaussian policies start centred on 0 with unit spread, so they expect symmetric actions. The action is
+    mapped affinely onto the inner space and clipped to its (float32) bounds: gymnasium's ``RescaleAction`` can
+    overshoot them by one float32 step (e.g. 2.0000002 for a bound of 2.0), which :class:`HeadroomAction`
+    rightly rejects. Actions outside [−1, 1] are clipped first, as SB3 does.
+    """
+
+    def __init__(self, env: gym.Env) -> None:
+        gym.utils.RecordConstructorArgs.__init__(self)
+        gym.ActionWrapper.__init__(self, env)
+        inner = env.action_space
+        if not (isinstance(inner, spaces.Box) and inner.is_bounded()):
+            raise TypeError(f"UnitBoxAction wraps an env with a bounded Box action space, got {inner}")
+        self._low, self._high = inner.low.astype(float), inner.high.astype(float)
+        self.action_space = spaces.Box(-1.0, 1.0, inner.shape, np.float32)
+
+    def action(self, action: Any) -> np.ndarray:
+        """The inner action for a unit action: −1 → low, 1 → high, linear in between."""
+        unit = np.clip(np.asarray(action, dtype=float), -1.0, 1.0)
+        inner = self._low + 0.5 * (unit + 1.0) * (self._high - self._low)
+        return np.clip(inner, self._low, self._high).astype(self.env.action_space.dtype)

@@ -145,10 +145,15 @@ BASELINE_POLICIES: tuple[str, ...] = (*(f"{p}-{m}" for m in MODES for p in PLANN
 
 
 def make_policy(name: str, env: ProvisioningEnv, seed: int = 0) -> Policy:
-    """A baseline policy by name: ``<gh|agh|milp>-<rolling|static|reactive>`` or ``random``."""
+    """A baseline policy by name: ``<gh|agh|milp>-<rolling|static|reactive>``, ``random``, or ``oracle`` (the
+    perfect-foresight oracle of ``servegym.baselines.oracle``, which reads the episode's true demand)."""
     if name == "random":
         return RandomPolicy(env, seed)
+    if name == "oracle":
+        from servegym.baselines.oracle import OraclePolicy  # lazily: the oracle pulls in OR-Tools' solvers
+
+        return OraclePolicy(env)
     planner, _, mode = name.partition("-")
     if planner not in PLANNERS or mode not in MODES:
-        raise ValueError(f"unknown policy {name!r}; choose from {list(BASELINE_POLICIES)}")
+        raise ValueError(f"unknown policy {name!r}; choose from {[*BASELINE_POLICIES, 'oracle']}")
     return PlannerPolicy(env, planner, mode, seed)

@@ -82,13 +82,14 @@ class DeltaAction(gym.Wrapper, gym.utils.RecordConstructorArgs):
             raise ValueError(f"DeltaAction: action[{bad[0]}] = {array[bad[0]]} outside allowed integers [0, 2]")
         return np.clip(self._running() + array.astype(np.int64) - 1, 0, self._nvec - 1)
 
-    def _observation(self, obs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    def observation(self, obs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """The base env's observation with its ``action_mask`` entry replaced by :meth:`action_masks`."""
         return {**obs, "action_mask": self.action_masks().astype(np.float32)}
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         obs, info = self.env.reset(seed=seed, options=options)
-        return self._observation(obs), info
+        return self.observation(obs), info
 
     def step(self, action: Any):
         obs, reward, terminated, truncated, info = self.env.step(self.target(action))
-        return self._observation(obs), reward, terminated, truncated, info
+        return self.observation(obs), reward, terminated, truncated, info

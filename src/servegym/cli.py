@@ -9,6 +9,7 @@ from pathlib import Path
 
 from servegym.envs.instance import Instance, InstanceError
 from servegym.io import atomic_write_json, atomic_write_text
+from servegym.traces import TEST_DAYS
 
 
 def _size(text: str) -> tuple[int, int, int]:
@@ -150,6 +151,19 @@ def _days(text: str) -> list[str]:
     return days
 
 
+def _policy_specs(names: Sequence[str]) -> dict:
+    """Policy names for ``evaluate``: baselines as they are, ``sb3:RUN[@best]`` as a trained model's factory."""
+    specs: dict = {}
+    for name in names:
+        if name.startswith("sb3:"):
+            from servegym.agents.adapter import parse_sb3_spec, sb3_policy_factory
+
+            specs[name] = sb3_policy_factory(*parse_sb3_spec(name))
+        else:
+            specs[name] = name
+    return specs
+
+
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from servegym.baselines.evaluate import evaluate
     from servegym.baselines.plots import plot_evaluation
@@ -158,7 +172,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     if args.period_minutes:
         env_kwargs["period_minutes"] = args.period_minutes
     result = evaluate(
-        args.policies,
+        _policy_specs(args.policies),
         args.env_id,
         days=args.days,
         seeds=[int(s) for s in args.seeds],
@@ -237,6 +251,90 @@ def _cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _json_object(text: str) -> dict:
+    import json
+
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise argparse.ArgumentTypeError(f"expected a JSON object, got {text!r}: {error}") from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError(f"expected a JSON object like '{{\"horizon_hours\": 24}}', got {text!r}")
+    return value
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from servegym.agents.train import TrainConfig, train
+
+    name = args.name or f"{args.algo}-{args.action}"
+    out = args.out or str(Path("runs") / f"{name}-{args.env.split('/')[-1]}-s{args.seed}")
+    config = TrainConfig(
+        out_dir=out,
+        algo=args.algo,
+        action=args.action,
+        env_id=args.env,
+        total_timesteps=args.timesteps,
+        seed=args.seed,
+        n_envs=args.n_envs,
+        name=args.name or "",
+        env_kwargs=args.env_kwargs,
+        hyperparameters=args.hyperparameters,
+        headroom_low=args.headroom_low,
+        headroom_high=args.headroom_high,
+        headroom_planner=args.headroom_planner,
+        norm_obs=not args.no_norm_obs,
+        norm_reward=not args.no_norm_reward,
+        eval_freq=args.eval_freq,
+        eval_episodes=args.eval_episodes,
+        checkpoint_freq=args.checkpoint_freq,
+        torch_threads=args.torch_threads,
+    )
+    try:
+        result = train(config, progress_bar=not args.no_progress, require_checkpoint=args.resume)
+    except KeyboardInterrupt:
+        print(
+            f"\ninterrupted: checkpoint written in {out}/checkpoints; run the same command to resume", file=sys.stderr
+        )
+        return 130
+    resumed = f" (resumed from step {result.start_timesteps})" if result.start_timesteps else ""
+    rewards = result.validation_rewards
+    validation = f"best validation reward {max(rewards):.4g}" if rewards else "no validation evaluation yet"
+    print(
+        f"trained {config.label} to {result.num_timesteps} steps{resumed}; {validation}\n"
+        f"model {result.model_path}; best {result.best_model_path}; TensorBoard: tensorboard --logdir {out}/tb"
+    )
+    return 0
+
+
+def _cmd_score(args: argparse.Namespace) -> int:
+    from servegym.agents.leaderboard import format_leaderboard, update_markdown
+    from servegym.agents.scoring import score, summarise
+
+    seeds = [int(s) for s in args.seeds]
+    scores = score(
+        args.model,
+        days=args.days,
+        reference=args.reference,
+        seeds=seeds,
+        oracle=args.oracle,
+        baselines=args.baselines,
+        which=args.which,
+        progress=not args.no_progress,
+    )
+    summary = summarise(scores)
+    table = format_leaderboard(summary, reference=args.reference, oracle=args.oracle, days=args.days, seeds=seeds)
+    out = Path(args.out)
+    atomic_write_text(out / "scores.csv", scores.to_csv(index=False))
+    atomic_write_text(out / "summary.csv", summary.to_csv(index=False))
+    atomic_write_text(out / "leaderboard.md", table)
+    for path in args.update:
+        update_markdown(path, table)
+    print(table)
+    written = [out / "scores.csv", out / "summary.csv", out / "leaderboard.md", *args.update]
+    print("wrote " + ", ".join(str(p) for p in written))
+    return 0
+
+
 def _positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -287,7 +385,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--policies",
         type=_csv_list,
         default=_csv_list(default_policies),
-        help=f"comma-separated, from {', '.join(BASELINE_POLICIES)} (default: {default_policies})",
+        help=f"comma-separated, from {', '.join(BASELINE_POLICIES)}, or sb3:RUN_DIR[@best] for a model trained by "
+        f"servegym train (default: {default_policies})",
     )
     evaluate.add_argument(
         "--days", type=_days, default=["2024-05-16-thu"], help="Azure days: test, train, all or day names"
@@ -295,6 +394,53 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--seeds", type=_csv_list, default=["0"], help="comma-separated episode seeds")
     evaluate.add_argument("--out", default="results/evaluate", help="output folder for CSV files and the figure")
     evaluate.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+    from servegym.agents.config import ACTIONS, ALGORITHMS, HEADROOM_PLANNERS, TrainConfig
+    from servegym.envs import ENV_IDS
+
+    defaults = TrainConfig(out_dir="")
+    train = command("train", _cmd_train, "train an SB3 agent (needs the rl extra); resumes from the last checkpoint")
+    train.add_argument("--algo", choices=list(ALGORITHMS), default=defaults.algo, help="learning algorithm")
+    train.add_argument("--action", choices=ACTIONS, default=defaults.action, help="action space (docs/agents.md)")
+    train.add_argument("--env", choices=list(ENV_IDS), default=defaults.env_id, help="environment id")
+    train.add_argument("--env-kwargs", type=_json_object, default={}, help="JSON object of gymnasium.make keywords")
+    train.add_argument("--timesteps", type=_positive_int, default=defaults.total_timesteps, help="total env steps")
+    train.add_argument("--seed", type=int, default=defaults.seed, help="training seed")
+    train.add_argument("--n-envs", type=_positive_int, default=defaults.n_envs, help="parallel environments")
+    train.add_argument("--out", help="run folder (default: runs/<name>-<env>-s<seed>)")
+    train.add_argument("--name", help="label in scores and leaderboards (default: <algo>-<action>)")
+    train.add_argument(
+        "--hyperparameters", type=_json_object, default={}, help="JSON object overriding the algorithm's defaults"
+    )
+    train.add_argument("--eval-freq", type=_positive_int, default=defaults.eval_freq, help="steps between evaluations")
+    train.add_argument(
+        "--eval-episodes", type=_positive_int, default=defaults.eval_episodes, help="validation episodes"
+    )
+    train.add_argument(
+        "--checkpoint-freq", type=_positive_int, default=defaults.checkpoint_freq, help="steps between checkpoints"
+    )
+    train.add_argument("--headroom-low", type=float, default=defaults.headroom_low, help="lowest demand multiplier")
+    train.add_argument("--headroom-high", type=float, default=defaults.headroom_high, help="highest demand multiplier")
+    train.add_argument(
+        "--headroom-planner", choices=HEADROOM_PLANNERS, default=defaults.headroom_planner, help="headroom planner"
+    )
+    train.add_argument("--no-norm-obs", action="store_true", help="do not normalise observations")
+    train.add_argument("--no-norm-reward", action="store_true", help="do not normalise rewards")
+    train.add_argument("--torch-threads", type=_positive_int, default=defaults.torch_threads, help="torch threads")
+    train.add_argument("--resume", action="store_true", help="fail unless the run folder has a checkpoint")
+    train.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+    score = command("score", _cmd_score, "score trained models on the test days: costs, SLOs, normalised score")
+    score.add_argument("--model", nargs="+", action="extend", required=True, help="run folders of servegym train")
+    score.add_argument("--which", choices=["final", "best"], default="final", help="final or best-on-validation model")
+    score.add_argument("--days", type=_days, default=list(TEST_DAYS), help="Azure days (default: test)")
+    score.add_argument("--seeds", type=_csv_list, default=["0", "1", "2"], help="comma-separated episode seeds")
+    score.add_argument("--reference", default="agh-static", help="baseline policy that scores 0")
+    score.add_argument("--oracle", default="oracle", help="policy that scores 100 (default: the oracle)")
+    score.add_argument("--baselines", type=_csv_list, default=["agh-rolling"], help="further baselines to play")
+    score.add_argument("--out", default="results/score", help="folder for scores.csv, summary.csv, leaderboard.md")
+    score.add_argument("--update", nargs="*", default=[], help="Markdown files whose leaderboard block to replace")
+    score.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
     sweep = command("sweep", _cmd_sweep, "run every cell of a sweep config on a process pool or Ray; resumable")
     sweep.add_argument("config", help="TOML configuration file (docs/experiments.md)")
@@ -316,7 +462,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.handler(args)
-    except (InstanceError, ValueError, FileNotFoundError) as error:
+    except (InstanceError, ValueError, FileNotFoundError, ImportError) as error:
         print(f"servegym {args.command}: error: {error}", file=sys.stderr)
         return 2
 

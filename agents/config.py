@@ -1,0 +1,286 @@
+"""Training configuration: algorithm, action space, environment, hyperparameter defaults, and the env stack.
+
+A run is fully described by a :class:`TrainConfig`, saved as ``config.json`` in its run folder. The trainer
+(``servegym.agents.train``) and the adapter that turns a saved model into a ``Policy``
+(``servegym.agents.adapter``) build the environment and its action wrapper from it with the same functions
+(:func:`make_base_env`, :func:`wrap_action`), so a model acts at evaluation exactly as it acted in training.
+
+This module imports neither torch nor stable-baselines3.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+
+import servegym.envs  # noqa: F401  (registers the environment ids)
+from servegym.agents.wrappers import HEADROOM_PLANNERS, HeadroomAction, UnitBoxAction
+from servegym.envs import ENV_IDS
+from servegym.io import atomic_write_json
+
+ALGORITHMS: Mapping[str, tuple[str, ...]] = {
+    "ppo": ("native", "delta", "headroom"),
+    "maskable_ppo": ("native", "delta"),
+    "a2c": ("native", "delta", "headroom"),
+    "sac": ("headroom",),
+}
+"""Algorithm name → the action spaces it supports (``sac`` needs a Box action, ``maskable_ppo`` a discrete one)."""
+ACTIONS = ("native", "delta", "headroom")
+"""``native``: replica counts (MultiDiscrete); ``delta``: ``DeltaAction``; ``headroom``: ``HeadroomAction`` (Box)."""
+MASK_KEY = "action_mask"
+"""Observation entry that VecNormalize leaves alone (0/1 flags)."""
+CONFIG_FILE = "config.json"
+
+_NET = {"net_arch": [128, 128]}
+_PPO_DISCRETE = {
+    "n_steps": 384,
+    "batch_size": 128,
+    "n_epochs": 5,
+    "learning_rate": 3e-4,
+    "gamma": 0.99,
+    "gae_lambda": 0.95,
+    "clip_range": 0.2,
+    "ent_coef": 0.01,
+    "vf_coef": 0.5,
+    "max_grad_norm": 0.5,
+    "policy_kwargs": _NET,
+}
+_PPO_HEADROOM = {
+    **_PPO_DISCRETE,
+    "n_steps": 192,
+    "batch_size": 64,
+    "n_epochs": 10,
+    "ent_coef": 0.0,
+    "policy_kwargs": {"net_arch": [64, 64], "log_std_init": -1.0},
+}
+_A2C = {
+    "n_steps": 16,
+    "learning_rate": 7e-4,
+    "gamma": 0.99,
+    "gae_lambda": 0.95,
+    "ent_coef": 0.01,
+    "policy_kwargs": _NET,
+}
+DEFAULT_HYPERPARAMETERS: Mapping[tuple[str, str], Mapping[str, Any]] = {
+    ("ppo", "native"): _PPO_DISCRETE,
+    ("ppo", "delta"): _PPO_DISCRETE,
+    ("ppo", "headroom"): _PPO_HEADROOM,
+    ("maskable_ppo", "native"): _PPO_DISCRETE,
+    ("maskable_ppo", "delta"): _PPO_DISCRETE,
+    ("a2c", "native"): _A2C,
+    ("a2c", "delta"): _A2C,
+    ("a2c", "headroom"): {**_A2C, "ent_coef": 0.0, "policy_kwargs": {"net_arch": [64, 64], "log_std_init": -1.0}},
+    ("sac", "headroom"): {
+        "learning_rate": 3e-4,
+        "buffer_size": 100_000,
+        "batch_size": 256,
+        "learning_starts": 960,
+        "gamma": 0.99,
+        "tau": 0.005,
+        "train_freq": 1,
+        "policy_kwargs": {"net_arch": [64, 64]},
+    },
+}
+"""Keyword arguments of the SB3 algorithm per (algorithm, action); docs/agents.md says how they were chosen."""
+
+
+class TrainConfigError(ValueError):
+    """A training configuration is invalid; the message names the field and the allowed values."""
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that defines a training run (saved as ``config.json``).
+
+    Attributes:
+        out_dir: Run folder: config, checkpoints, TensorBoard logs, final and best models.
+        algo: One of :data:`ALGORITHMS`.
+        action: One of :data:`ACTIONS`, supported by ``algo``.
+        env_id: Registered environment id.
+        total_timesteps: Environment steps to train for (rounded up to whole rollouts).
+        seed: Seed of the model, the environments (worker k resets with ``seed + k``) and the evaluation env.
+        n_envs: Parallel training environments (``SubprocVecEnv`` when > 1, ``DummyVecEnv`` otherwise).
+        name: Label of the run in scores and leaderboards (default ``<algo>-<action>``); seeds of one name are
+            aggregated together.
+        env_kwargs: Keyword arguments of ``gymnasium.make`` (JSON values), e.g. ``{"horizon_hours": 24}``.
+        instance_overrides: Instance overrides of an experiment scenario table (``models``, ``gpus``, SLO and
+            budget scales; see docs/experiments.md); empty for the id's own instance.
+        hyperparameters: Overrides of :data:`DEFAULT_HYPERPARAMETERS` for (algo, action), JSON values.
+        headroom_low: Lowest demand multiplier of the ``headroom`` action.
+        headroom_high: Highest demand multiplier of the ``headroom`` action.
+        headroom_planner: Planner of the ``headroom`` action (``gh`` plans in ms, ``agh`` in about 0.2 s).
+        norm_obs: Normalise the Box observations (all but ``action_mask``) with running statistics.
+        norm_reward: Scale rewards by a running estimate of the discounted return's standard deviation.
+        eval_freq: Environment steps between evaluations on the validation day.
+        eval_episodes: Episodes per evaluation.
+        checkpoint_freq: Environment steps between checkpoints.
+        torch_threads: Threads of torch (1 avoids thread contention on small, shared machines).
+        device: Torch device.
+    """
+
+    out_dir: str
+    algo: str = "maskable_ppo"
+    action: str = "native"
+    env_id: str = "servegym/Provisioning-v0"
+    total_timesteps: int = 200_000
+    seed: int = 0
+    n_envs: int = 2
+    name: str = ""
+    env_kwargs: Mapping[str, Any] = field(default_factory=dict)
+    instance_overrides: Mapping[str, Any] = field(default_factory=dict)
+    hyperparameters: Mapping[str, Any] = field(default_factory=dict)
+    headroom_low: float = 0.8
+    headroom_high: float = 2.0
+    headroom_planner: str = "gh"
+    norm_obs: bool = True
+    norm_reward: bool = True
+    eval_freq: int = 9_600
+    eval_episodes: int = 1
+    checkpoint_freq: int = 9_600
+    torch_threads: int = 1
+    device: str = "cpu"
+
+    def __post_init__(self) -> None:
+        if self.algo not in ALGORITHMS:
+            raise TrainConfigError(f"algo {self.algo!r} not one of {list(ALGORITHMS)}")
+        if self.action not in ALGORITHMS[self.algo]:
+            raise TrainConfigError(
+                f"action {self.action!r} not supported by {self.algo}; allowed: {list(ALGORITHMS[self.algo])}"
+            )
+        if self.env_id not in ENV_IDS:
+            raise TrainConfigError(f"env_id {self.env_id!r} not one of {list(ENV_IDS)}")
+        for key in ("total_timesteps", "n_envs", "eval_freq", "eval_episodes", "checkpoint_freq", "torch_threads"):
+            value = getattr(self, key)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise TrainConfigError(f"{key} = {value!r} outside allowed range: integers in [1, inf)")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            raise TrainConfigError(f"seed = {self.seed!r} outside allowed range: integers in [0, inf)")
+        if self.headroom_planner not in HEADROOM_PLANNERS:
+            raise TrainConfigError(f"headroom_planner {self.headroom_planner!r} not one of {list(HEADROOM_PLANNERS)}")
+        if not (math.isfinite(self.headroom_high) and 0.0 < self.headroom_low <= self.headroom_high):
+            raise TrainConfigError(
+                f"headroom_low, headroom_high = {self.headroom_low}, {self.headroom_high}: need 0 < low ≤ high < inf"
+            )
+        for key in ("env_kwargs", "instance_overrides", "hyperparameters"):
+            try:
+                json.dumps(getattr(self, key), allow_nan=False)
+            except (TypeError, ValueError) as error:
+                raise TrainConfigError(f"{key} must hold JSON values (no NaN): {error}") from None
+        if "instance" in self.env_kwargs:
+            raise TrainConfigError("env_kwargs: 'instance' is not JSON; use instance_overrides instead")
+
+    @property
+    def label(self) -> str:
+        """The run's display name."""
+        return self.name or f"{self.algo}-{self.action}"
+
+    def resolved_hyperparameters(self) -> dict[str, Any]:
+        """The algorithm's keyword arguments: the defaults for (algo, action) updated with ``hyperparameters``."""
+        return {**DEFAULT_HYPERPARAMETERS[(self.algo, self.action)], **self.hyperparameters}
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-compatible form; :meth:`from_dict` inverts it."""
+        return {f.name: _plain(getattr(self, f.name)) for f in dataclasses.fields(self)}
+
+    @classmethod
+    def from_dict(cls, payload: Mapping[str, Any]) -> TrainConfig:
+        """Rebuild from :meth:`to_dict` output; unknown keys raise :class:`TrainConfigError`."""
+        names = [f.name for f in dataclasses.fields(cls)]
+        unknown = sorted(set(payload) - set(names))
+        if unknown:
+            raise TrainConfigError(f"unknown training settings {unknown}; allowed: {names}")
+        return cls(**payload)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(item) for item in value]
+    return value
+
+
+RESUME_FREE_FIELDS = ("out_dir", "total_timesteps", "eval_freq", "eval_episodes", "checkpoint_freq", "torch_threads")
+"""Fields a resumed run may change; every other field must equal the saved ``config.json``."""
+
+
+def check_resumable(saved: TrainConfig, config: TrainConfig) -> None:
+    """Raise :class:`TrainConfigError` when ``config`` differs from a run's saved config beyond the free fields."""
+    old, new = saved.to_dict(), config.to_dict()
+    changed = sorted(k for k in old if k not in RESUME_FREE_FIELDS and old[k] != new[k])
+    if changed:
+        details = ", ".join(f"{k}: saved {old[k]!r}, now {new[k]!r}" for k in changed)
+        raise TrainConfigError(
+            f"{Path(config.out_dir) / CONFIG_FILE}: cannot resume with different settings ({details}); "
+            "use a new output folder"
+        )
+
+
+def save_run_config(config: TrainConfig, versions: Mapping[str, str]) -> Path:
+    """Write ``config.json``: the settings, the resolved hyperparameters and the library versions."""
+    payload = {
+        "train": config.to_dict(),
+        "label": config.label,
+        "hyperparameters_resolved": _plain(config.resolved_hyperparameters()),
+        "versions": dict(versions),
+    }
+    return atomic_write_json(Path(config.out_dir) / CONFIG_FILE, payload)
+
+
+def load_run_config(run_dir: Path | str) -> TrainConfig:
+    """The :class:`TrainConfig` saved in a run folder (``out_dir`` set to where the folder is now)."""
+    path = Path(run_dir) / CONFIG_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such file; is {run_dir} a run folder written by servegym train?")
+    payload = json.loads(path.read_text(encoding="utf-8"))
+    return TrainConfig.from_dict({**payload["train"], "out_dir": str(run_dir)})
+
+
+def resolved_env_kwargs(config: TrainConfig) -> dict[str, Any]:
+    """Keyword arguments of ``gymnasium.make``: ``env_kwargs`` plus the overridden instance, if any."""
+    kwargs = dict(config.env_kwargs)
+    if config.instance_overrides:
+        from servegym.experiments.config import ScenarioConfig, scenario_instance
+
+        base = ScenarioConfig.for_env_id(config.env_id)
+        scenario = dataclasses.replace(
+            base,
+            name=config.label,
+            **kwargs,
+            **{k: tuple(v) if isinstance(v, list) else v for k, v in config.instance_overrides.items()},
+        )
+        kwargs["instance"] = scenario_instance(scenario)
+    return kwargs
+
+
+def make_base_env(config: TrainConfig, demand: str | None = None) -> gym.Env:
+    """``gymnasium.make`` of the run's env id and keywords; ``demand`` overrides its demand source."""
+    kwargs = resolved_env_kwargs(config)
+    if demand is not None:
+        kwargs["demand"] = demand
+    return gym.make(config.env_id, **kwargs)
+
+
+def wrap_action(env: gym.Env, config: TrainConfig) -> gym.Env:
+    """Wrap ``env`` (a ``ProvisioningEnv``, possibly wrapped) with the run's action wrapper.
+
+    ``native``: unchanged; ``delta``: ``DeltaAction``; ``headroom``: ``HeadroomAction`` with the run's planner and
+    bounds, then ``UnitBoxAction`` to act in [−1, 1] (Gaussian policies start centred on the middle of the range).
+    """
+    if config.action == "native":
+        return env
+    if config.action == "delta":
+        from servegym.envs.wrappers import DeltaAction
+
+        return DeltaAction(env)
+    headroom = HeadroomAction(
+        env, low=config.headroom_low, high=config.headroom_high, seed=config.seed, planner=config.headroom_planner
+    )
+    return UnitBoxAction(headroom)

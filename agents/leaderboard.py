@@ -1,0 +1,72 @@
+"""The leaderboard: a Markdown table of a score summary, and its refresh inside documentation files.
+
+A documentation file holds the table between two marker lines, :data:`BEGIN` and :data:`END`;
+:func:`update_markdown` replaces what lies between them and leaves the rest of the file untouched.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+
+import pandas as pd
+
+from servegym.io import atomic_write_text
+
+BEGIN = "<!-- leaderboard:begin (written by scripts/leaderboard.py) -->"
+END = "<!-- leaderboard:end -->"
+
+
+class LeaderboardError(ValueError):
+    """A documentation file lacks the leaderboard markers."""
+
+
+def _number(value: float, digits: int) -> str:
+    return "—" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:,.{digits}f}"
+
+
+def format_leaderboard(
+    summary: pd.DataFrame, *, reference: str, oracle: str, days: Sequence[str], seeds: Sequence[int]
+) -> str:
+    """Markdown: one row per policy of a :func:`servegym.agents.scoring.summarise` table, best score first.
+
+    Args:
+        summary: The summary table.
+        reference: Policy that scores 0 (named in the caption).
+        oracle: Policy that scores 100.
+        days: Days played.
+        seeds: Episode seeds.
+    """
+    lines = [
+        f"Normalised score 100 · (C_ref − C) / (C_ref − C_oracle), reference `{reference}` = 0, `{oracle}` = 100; "
+        f"days {', '.join(days)}; episode seeds {', '.join(map(str, seeds))}. ± is the standard deviation over "
+        "episodes, then over training seeds (runs).",
+        "",
+        "| env | policy | kind | runs | score | ± episodes | ± seeds | cost $ | delay viol. | unserved | GPU-h |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for row in summary.itertuples(index=False):
+        env = row.env_id if row.env_settings == "{}" else f"{row.env_id} {row.env_settings}"
+        lines.append(
+            f"| `{env}` | `{row.policy}` | {row.kind} | {row.runs or '—'} | "
+            f"{_number(row.normalised_score, 1)} | {_number(row.normalised_score_std, 1)} | "
+            f"{_number(row.normalised_score_seed_std, 1)} | {_number(row.total_cost, 0)} | "
+            f"{_number(100 * row.delay_violation_rate, 2)} % | {_number(100 * row.unserved_rate, 2)} % | "
+            f"{_number(row.gpu_hours, 0)} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def update_markdown(path: Path | str, table: str) -> Path:
+    """Replace the text between :data:`BEGIN` and :data:`END` in ``path`` with ``table`` (atomically).
+
+    Raises:
+        LeaderboardError: The file does not contain both markers, in order.
+    """
+    path = Path(path)
+    text = path.read_text(encoding="utf-8")
+    start, end = text.find(BEGIN), text.find(END)
+    if start < 0 or end < start:
+        raise LeaderboardError(f"{path}: needs the lines {BEGIN!r} and then {END!r} around the leaderboard")
+    return atomic_write_text(path, text[: start + len(BEGIN)] + "\n" + table + text[end:])

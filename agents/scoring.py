@@ -1,0 +1,218 @@
+"""Score trained models on the held-out Azure test days against a reference policy and the oracle.
+
+For every run folder, :func:`score` plays the model, the reference policy (default ``agh-static``), rolling AGH
+and the oracle on each test day × episode seed with :func:`servegym.baselines.evaluate.evaluate`, on the env id
+and keywords the model was trained with. Each episode row gets the normalised score
+
+    100 · (C_ref − C_policy) / (C_ref − C_oracle)
+
+with the costs of the reference and the oracle *on the same episode*: 0 is the reference, 100 the oracle,
+negative is worse than the reference. :func:`summarise` aggregates over episodes and over training seeds (runs
+that share a label). The oracle comes from ``servegym.baselines.oracle`` through
+``make_policy("oracle", env)``; without that module scoring stops with an error naming it.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from servegym.agents.config import TrainConfig, load_run_config, resolved_env_kwargs
+from servegym.baselines.evaluate import PolicySpec, evaluate
+from servegym.envs.outcome import COST_PARTS
+from servegym.traces import TEST_DAYS
+
+ORACLE = "oracle"
+ORACLE_MODULE = "servegym.baselines.oracle"
+DEFAULT_REFERENCE = "agh-static"
+DEFAULT_BASELINES = ("agh-rolling",)
+SCORE_COLUMNS = (
+    "policy",
+    "kind",
+    "run_dir",
+    "training_seed",
+    "env_id",
+    "env_settings",
+    "day",
+    "seed",
+    "total_cost",
+    *COST_PARTS,
+    "delay_violation_rate",
+    "error_violation_rate",
+    "unserved_rate",
+    "gpu_hours",
+    "normalised_score",
+)
+"""Columns of :func:`score`: one row per (policy, episode); ``kind`` is ``agent``, ``reference``, ``baseline`` or
+``oracle``; ``run_dir`` and ``training_seed`` are empty for non-agents; ``env_settings`` is the JSON of the env
+keywords and instance overrides the models were trained with (``{}`` for the id's defaults); costs in $ over the
+episode."""
+SUMMARY_COLUMNS = (
+    "policy",
+    "kind",
+    "env_id",
+    "env_settings",
+    "runs",
+    "episodes",
+    "normalised_score",
+    "normalised_score_std",
+    "normalised_score_seed_std",
+    "total_cost",
+    "total_cost_std",
+    "delay_violation_rate",
+    "unserved_rate",
+    "gpu_hours",
+)
+"""Columns of :func:`summarise`: means over episodes; ``*_std`` the standard deviation over episodes and
+``normalised_score_seed_std`` that of the per-run means over training seeds (NaN with fewer than two runs)."""
+
+
+class ScoreError(ValueError):
+    """Scoring cannot produce a normalised score (e.g. the reference costs as much as the oracle)."""
+
+
+def normalised_score(c_ref: float, c_agent: float, c_oracle: float) -> float:
+    """``100 · (c_ref − c_agent) / (c_ref − c_oracle)``: 0 at the reference's cost, 100 at the oracle's.
+
+    Raises:
+        ScoreError: ``c_ref == c_oracle`` (the scale is undefined) or a cost is not finite.
+    """
+    if not all(np.isfinite(c) for c in (c_ref, c_agent, c_oracle)):
+        raise ScoreError(f"costs must be finite, got c_ref={c_ref}, c_agent={c_agent}, c_oracle={c_oracle}")
+    if c_ref == c_oracle:
+        raise ScoreError(
+            f"normalised score undefined: the reference costs as much as the oracle (c_ref = c_oracle = {c_ref}); "
+            "choose another reference policy"
+        )
+    # Ratio first, so that the oracle scores exactly 100; + 0.0 turns the reference's −0.0 into 0.0.
+    return 100.0 * ((c_ref - c_agent) / (c_ref - c_oracle)) + 0.0
+
+
+def _require_oracle(oracle: str) -> None:
+    if oracle == ORACLE and importlib.util.find_spec(ORACLE_MODULE) is None:
+        raise ModuleNotFoundError(
+            f"scoring needs the oracle policy from {ORACLE_MODULE} (make_policy('oracle', env)), which is not "
+            "installed; pass another --oracle policy to score against it instead"
+        )
+
+
+def env_settings(config: TrainConfig) -> str:
+    """Canonical JSON of a run's env keywords and instance overrides (``{}`` for the env id's defaults)."""
+    return json.dumps({**config.env_kwargs, **config.instance_overrides}, sort_keys=True)
+
+
+def _group_key(config: TrainConfig) -> str:
+    """Runs with equal env id, keywords and instance overrides are played on the same episodes."""
+    return json.dumps([config.env_id, config.env_kwargs, config.instance_overrides], sort_keys=True)
+
+
+def score(
+    model_paths: Sequence[Path | str],
+    days: Sequence[str] = TEST_DAYS,
+    reference: str = DEFAULT_REFERENCE,
+    seeds: Sequence[int] = (0, 1, 2),
+    *,
+    oracle: str = ORACLE,
+    baselines: Sequence[str] = DEFAULT_BASELINES,
+    which: str = "final",
+    progress: bool = False,
+) -> pd.DataFrame:
+    """Play models and baselines on the test days and score them against ``reference`` and ``oracle``.
+
+    Args:
+        model_paths: Run folders written by ``servegym train``. Runs trained on different env settings are
+            scored separately, each with its own reference and oracle episodes.
+        days: Azure days to play (default the held-out test days).
+        reference: Baseline policy name that scores 0.
+        seeds: Episode seeds (demand noise, randomised planners).
+        oracle: Policy that scores 100: the perfect-foresight oracle by default; another baseline name makes
+            the score relative to that policy instead.
+        baselines: Further baseline policies to play and score.
+        which: ``final`` or ``best`` model of each run.
+        progress: Show a progress bar.
+
+    Returns:
+        One row per (policy, episode) with :data:`SCORE_COLUMNS`.
+
+    Raises:
+        ModuleNotFoundError: ``oracle == "oracle"`` and ``servegym.baselines.oracle`` is missing.
+        ScoreError: The reference costs as much as the oracle on an episode.
+    """
+    from servegym.agents.adapter import sb3_policy_factory
+
+    _require_oracle(oracle)
+    if not model_paths:
+        raise ValueError("score: give at least one run folder")
+    groups: dict[str, list[tuple[Path, TrainConfig]]] = {}
+    for path in model_paths:
+        config = load_run_config(path)
+        groups.setdefault(_group_key(config), []).append((Path(path), config))
+    tables = []
+    for runs in groups.values():
+        config = runs[0][1]
+        others = {name: "baseline" for name in baselines if name not in (reference, oracle)}
+        kinds = {reference: "reference", oracle: "oracle", **others}
+        policies: dict[str, PolicySpec] = {name: name for name in kinds}
+        agents = {}
+        for path, run in runs:
+            key = f"{run.label} [{path}]"
+            policies[key] = sb3_policy_factory(path, which=which, name=run.label)
+            agents[key] = (run.label, str(path), run.seed)
+        result = evaluate(
+            policies,
+            config.env_id,
+            days=list(days),
+            seeds=list(seeds),
+            env_kwargs=resolved_env_kwargs(config),
+            progress=progress,
+        )
+        episodes = result.episodes.copy()
+        episodes["day"] = episodes["episode"].str.rsplit("/", n=1).str[0]
+        episodes["kind"] = [kinds.get(p, "agent") for p in episodes["policy"]]
+        episodes["run_dir"] = [agents[p][1] if p in agents else "" for p in episodes["policy"]]
+        episodes["training_seed"] = [agents[p][2] if p in agents else pd.NA for p in episodes["policy"]]
+        episodes["policy"] = [agents[p][0] if p in agents else p for p in episodes["policy"]]
+        episodes["env_id"] = config.env_id
+        episodes["env_settings"] = env_settings(config)
+        by_episode = episodes.set_index(["policy", "episode"])["total_cost"]
+        episodes["normalised_score"] = [
+            normalised_score(by_episode[(reference, e)], cost, by_episode[(oracle, e)])
+            for e, cost in zip(episodes["episode"], episodes["total_cost"], strict=True)
+        ]
+        tables.append(episodes)
+    table = pd.concat(tables, ignore_index=True)
+    table["training_seed"] = table["training_seed"].astype("Int64")
+    return table[list(SCORE_COLUMNS)]
+
+
+def summarise(scores: pd.DataFrame) -> pd.DataFrame:
+    """Means and spreads per (policy, env id, env settings) of a :func:`score` table, best score first."""
+    rows = []
+    for (policy, env_id, settings), group in scores.groupby(["policy", "env_id", "env_settings"], sort=False):
+        per_run = group.groupby("run_dir")["normalised_score"].mean()
+        rows.append(
+            {
+                "policy": policy,
+                "kind": group["kind"].iloc[0],
+                "env_id": env_id,
+                "env_settings": settings,
+                "runs": int(group["run_dir"].nunique()) if group["kind"].iloc[0] == "agent" else 0,
+                "episodes": len(group),
+                "normalised_score": group["normalised_score"].mean(),
+                "normalised_score_std": group["normalised_score"].std(ddof=0),
+                "normalised_score_seed_std": per_run.std(ddof=1) if len(per_run) > 1 else float("nan"),
+                "total_cost": group["total_cost"].mean(),
+                "total_cost_std": group["total_cost"].std(ddof=0),
+                "delay_violation_rate": group["delay_violation_rate"].mean(),
+                "unserved_rate": group["unserved_rate"].mean(),
+                "gpu_hours": group["gpu_hours"].mean(),
+            }
+        )
+    summary = pd.DataFrame(rows, columns=list(SUMMARY_COLUMNS))
+    order = ["env_id", "env_settings", "normalised_score"]
+    return summary.sort_values(order, ascending=[True, True, False], ignore_index=True)

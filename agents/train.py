@@ -1,0 +1,329 @@
+"""Train stable-baselines3 / sb3-contrib agents on the provisioning environment, resumably.
+
+:func:`train` runs one :class:`~servegym.agents.config.TrainConfig`: vectorised training environments (demand
+drawn from the env's own source, by default a train day per reset), ``VecNormalize`` of the Box observations
+and of the reward, TensorBoard logs, an evaluation on the validation day every ``eval_freq`` steps (keeping the
+best model), a checkpoint every ``checkpoint_freq`` steps, and the final model with its ``config.json``. When the
+run folder already holds checkpoints, training resumes from the latest one and continues until
+``total_timesteps`` (the step counter, the learning-rate schedule and the TensorBoard curve continue too).
+
+Run folder::
+
+    config.json              settings, resolved hyperparameters, library versions
+    model.zip                final model (after total_timesteps)
+    vecnormalize.pkl         its observation and reward statistics
+    result.json              step counts and validation rewards of the run
+    evaluations.npz          every validation evaluation (SB3 EvalCallback format)
+    best/model.zip, best/vecnormalize.pkl       best model on the validation day
+    checkpoints/step_<N>/{model.zip, vecnormalize.pkl, state.json}
+    tb/run_0/                TensorBoard events
+
+stable-baselines3 and torch are imported inside the functions, so this module imports without them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import functools
+import platform
+from collections.abc import Mapping
+from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+from servegym.agents.config import (
+    MASK_KEY,
+    TrainConfig,
+    TrainConfigError,
+    check_resumable,
+    load_run_config,
+    make_base_env,
+    save_run_config,
+    wrap_action,
+)
+from servegym.io import atomic_write_json
+from servegym.traces import VALIDATION_DAY
+
+__all__ = ["TrainConfig", "TrainResult", "algorithm_class", "train", "train_from_config"]
+
+TENSORBOARD_DIR = "tb"
+TB_RUN_NAME = "run"
+RESULT_FILE = "result.json"
+VERSION_PACKAGES = ("servegym", "stable-baselines3", "sb3-contrib", "torch", "gymnasium", "numpy")
+TRAINER_SETTINGS = (
+    "action",
+    "n_envs",
+    "headroom_low",
+    "headroom_high",
+    "headroom_planner",
+    "norm_obs",
+    "norm_reward",
+    "eval_freq",
+    "eval_episodes",
+    "checkpoint_freq",
+    "torch_threads",
+)
+"""Keys of an experiment's ``hyperparameters`` table that set :class:`TrainConfig` fields, not algorithm kwargs."""
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """What a training session did.
+
+    Attributes:
+        run_dir: The run folder.
+        start_timesteps: Step count the session started from (0, or the checkpoint's when resumed).
+        num_timesteps: Step count at the end (≥ ``total_timesteps``: training stops after whole rollouts).
+        model_path: The final model.
+        best_model_path: The best model on the validation day (None before the first evaluation).
+        validation_timesteps: Step count of every validation evaluation of the run, all sessions.
+        validation_rewards: Mean episode reward of each evaluation (−cost / reward_scale summed over the day).
+    """
+
+    run_dir: Path
+    start_timesteps: int
+    num_timesteps: int
+    model_path: Path
+    best_model_path: Path | None
+    validation_timesteps: tuple[int, ...]
+    validation_rewards: tuple[float, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-compatible form (paths as strings)."""
+        return {
+            key: str(value) if isinstance(value, Path) else list(value) if isinstance(value, tuple) else value
+            for key, value in dataclasses.asdict(self).items()
+        }
+
+
+def algorithm_class(algo: str) -> type:
+    """The SB3 class of an algorithm name of ``servegym.agents.config.ALGORITHMS``."""
+    if algo == "maskable_ppo":
+        from sb3_contrib import MaskablePPO
+
+        return MaskablePPO
+    from stable_baselines3 import A2C, PPO, SAC
+
+    return {"ppo": PPO, "a2c": A2C, "sac": SAC}[algo]
+
+
+def library_versions() -> dict[str, str]:
+    """Versions of Python and of the packages a saved model depends on."""
+    versions = {"python": platform.python_version()}
+    for package in VERSION_PACKAGES:
+        try:
+            versions[package] = version(package)
+        except PackageNotFoundError:
+            versions[package] = "not installed"
+    return versions
+
+
+def _monitored_env(config: TrainConfig, demand: str | None) -> gym.Env:
+    from stable_baselines3.common.monitor import Monitor
+
+    return Monitor(wrap_action(make_base_env(config, demand), config))
+
+
+def make_vec_env(config: TrainConfig, n_envs: int, demand: str | None = None):
+    """``n_envs`` monitored, action-wrapped envs: ``SubprocVecEnv`` (fork) when > 1, else ``DummyVecEnv``.
+
+    ``fork`` starts workers in milliseconds (``forkserver``, SB3's default, re-imports everything per worker);
+    the factories are only called in the workers.
+    """
+    from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv
+
+    factories = [functools.partial(_monitored_env, config, demand) for _ in range(n_envs)]
+    return SubprocVecEnv(factories, start_method="fork") if n_envs > 1 else DummyVecEnv(factories)
+
+
+def _normalizer(config: TrainConfig, venv, gamma: float, training: bool):
+    from stable_baselines3.common.vec_env import VecNormalize
+
+    keys = [key for key in venv.observation_space.spaces if key != MASK_KEY]
+    return VecNormalize(
+        venv,
+        training=training,
+        norm_obs=config.norm_obs,
+        norm_reward=config.norm_reward and training,
+        norm_obs_keys=keys,
+        gamma=gamma,
+    )
+
+
+def _prepare_run(config: TrainConfig, require_checkpoint: bool) -> Path | None:
+    """Check the run folder against ``config``; returns the checkpoint to resume from, if any."""
+    from servegym.agents.checkpoints import latest_checkpoint
+
+    run_dir = Path(config.out_dir)
+    checkpoint = latest_checkpoint(run_dir)
+    if (run_dir / "config.json").is_file():
+        check_resumable(load_run_config(run_dir), config)
+    if checkpoint is None and require_checkpoint:
+        raise FileNotFoundError(f"{run_dir}: no checkpoint to resume from (checkpoints/step_*/state.json)")
+    return checkpoint
+
+
+def _eval_callback(config: TrainConfig, eval_env, run_dir: Path):
+    from stable_baselines3.common.callbacks import EvalCallback
+
+    from servegym.agents.checkpoints import SaveBestCallback, restore_evaluations
+
+    kwargs = {
+        "callback_on_new_best": SaveBestCallback(run_dir),
+        "n_eval_episodes": config.eval_episodes,
+        "eval_freq": max(config.eval_freq // config.n_envs, 1),
+        "log_path": str(run_dir),
+        "deterministic": True,
+        "verbose": 0,
+    }
+    if config.algo == "maskable_ppo":
+        from sb3_contrib.common.maskable.callbacks import MaskableEvalCallback
+
+        callback = MaskableEvalCallback(eval_env, **kwargs)
+    else:
+        callback = EvalCallback(eval_env, **kwargs)
+    restore_evaluations(callback, run_dir)
+    return callback
+
+
+def train(config: TrainConfig, *, progress_bar: bool = False, require_checkpoint: bool = False) -> TrainResult:
+    """Train (or resume) one run; see the module docstring for what it writes.
+
+    Args:
+        config: The run's settings.
+        progress_bar: Show SB3's progress bar (tqdm + rich).
+        require_checkpoint: Fail unless the run folder has a checkpoint to resume from (``--resume``); without
+            it, a run folder with checkpoints is resumed and an empty one starts fresh.
+
+    Raises:
+        TrainConfigError: The run folder holds a run with different settings.
+        FileNotFoundError: ``require_checkpoint`` and no checkpoint.
+        KeyboardInterrupt: Re-raised after a checkpoint of the current weights is written.
+    """
+    import torch
+    from stable_baselines3.common.callbacks import CallbackList
+
+    from servegym.agents.checkpoints import (
+        BEST_DIR,
+        MODEL_FILE,
+        CheckpointCallback,
+        load_normalizer,
+        save_checkpoint,
+        save_model,
+    )
+
+    run_dir = Path(config.out_dir)
+    checkpoint = _prepare_run(config, require_checkpoint)
+    save_run_config(config, library_versions())
+    torch.set_num_threads(config.torch_threads)
+    hyperparameters = config.resolved_hyperparameters()
+    gamma = float(hyperparameters.get("gamma", 0.99))
+    cls = algorithm_class(config.algo)
+    normalise = config.norm_obs or config.norm_reward
+    venv = make_vec_env(config, config.n_envs)
+    eval_env = make_vec_env(config, 1, demand=f"azure:{VALIDATION_DAY}")
+    eval_env = _normalizer(config, eval_env, gamma, training=False) if normalise else eval_env
+    eval_env.seed(config.seed)
+    tensorboard_log = str(run_dir / TENSORBOARD_DIR)
+    if checkpoint is None:
+        env = _normalizer(config, venv, gamma, training=True) if normalise else venv
+        model = cls(
+            "MultiInputPolicy",
+            env,
+            seed=config.seed,
+            device=config.device,
+            tensorboard_log=tensorboard_log,
+            verbose=0,
+            **hyperparameters,
+        )
+    else:
+        env = load_normalizer(checkpoint, venv) or venv
+        model = cls.load(checkpoint / MODEL_FILE, env=env, device=config.device, tensorboard_log=tensorboard_log)
+        env.seed(config.seed + model.num_timesteps)  # fresh episodes, not a replay of the first session's days
+    start = int(model.num_timesteps)
+    evaluation = _eval_callback(config, eval_env, run_dir)
+    try:
+        if config.total_timesteps > start:
+            model.learn(
+                config.total_timesteps - start,
+                callback=CallbackList([CheckpointCallback(run_dir, config.checkpoint_freq), evaluation]),
+                reset_num_timesteps=False,
+                tb_log_name=TB_RUN_NAME,
+                progress_bar=progress_bar,
+            )
+    except KeyboardInterrupt:
+        save_checkpoint(model, run_dir)  # the interrupted rollout's steps count as done; its data is dropped
+        with contextlib.suppress(EOFError, OSError):  # Ctrl-C also stopped the SubprocVecEnv workers
+            env.close()
+            eval_env.close()
+        raise
+    env.close()
+    eval_env.close()
+    save_checkpoint(model, run_dir)
+    save_model(model, run_dir)
+    best = run_dir / BEST_DIR / MODEL_FILE
+    result = TrainResult(
+        run_dir=run_dir,
+        start_timesteps=start,
+        num_timesteps=int(model.num_timesteps),
+        model_path=run_dir / MODEL_FILE,
+        best_model_path=best if best.is_file() else None,
+        validation_timesteps=tuple(int(t) for t in evaluation.evaluations_timesteps),
+        validation_rewards=tuple(float(np.mean(r)) for r in evaluation.evaluations_results),
+    )
+    atomic_write_json(run_dir / RESULT_FILE, result.to_dict())
+    return result
+
+
+def train_from_config(config: Mapping[str, Any], out_dir: Path) -> dict[str, Any]:
+    """Run a training cell of ``servegym sweep`` (``servegym.experiments.cells.TrainingCell.config()``).
+
+    The cell's ``scenario`` gives the env id, its keyword arguments and instance overrides; ``algorithm``,
+    ``total_timesteps``, ``seed`` and ``name`` map to the same :class:`TrainConfig` fields. Keys of
+    ``hyperparameters`` that name trainer settings (:data:`TRAINER_SETTINGS`, e.g. ``action`` or ``n_envs``) set
+    those fields; the rest are algorithm keyword arguments. Cells train in one process unless ``n_envs`` is
+    given (sweep workers run side by side). Re-running a finished cell returns its result without training.
+
+    Returns:
+        Scalars and lists for the sweep's ``training.csv``: step counts, last and best validation reward,
+        the validation curve and the run folder.
+    """
+    from servegym.experiments.config import ENV_KEYWORDS, INSTANCE_KEYWORDS, ScenarioConfig
+
+    scenario = config["scenario"]
+    defaults = {f.name: f.default for f in dataclasses.fields(ScenarioConfig)}
+    hyperparameters = dict(config.get("hyperparameters", {}))
+    settings = {key: hyperparameters.pop(key) for key in TRAINER_SETTINGS if key in hyperparameters}
+    settings.setdefault("n_envs", 1)
+    try:
+        train_config = TrainConfig(
+            out_dir=str(out_dir),
+            algo=config["algorithm"],
+            env_id=scenario["env_id"],
+            total_timesteps=int(config["total_timesteps"]),
+            seed=int(config["seed"]),
+            name=str(config.get("name", "")),
+            env_kwargs={key: scenario[key] for key in ENV_KEYWORDS},
+            instance_overrides={
+                key: scenario[key] for key in INSTANCE_KEYWORDS if key in scenario and scenario[key] != defaults[key]
+            },
+            hyperparameters=hyperparameters,
+            **settings,
+        )
+    except TypeError as error:
+        raise TrainConfigError(f"training cell {config.get('name')!r}: {error}") from None
+    result = train(train_config)
+    rewards = result.validation_rewards
+    return {
+        "start_timesteps": result.start_timesteps,
+        "num_timesteps": result.num_timesteps,
+        "final_validation_reward": rewards[-1] if rewards else None,
+        "best_validation_reward": max(rewards) if rewards else None,
+        "validation_curve": [[t, r] for t, r in zip(result.validation_timesteps, rewards, strict=True)],
+        "run_dir": str(result.run_dir),
+    }

@@ -1,0 +1,252 @@
+"""Training, resuming, the SB3 adapter, scoring and the leaderboard, on 2-hour (8-step) episodes."""
+
+import dataclasses
+import json
+import pickle
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+pytestmark = pytest.mark.rl
+pytest.importorskip("stable_baselines3")
+pytest.importorskip("sb3_contrib")
+
+from servegym.agents import checkpoints  # noqa: E402
+from servegym.agents.adapter import SB3Policy, parse_sb3_spec  # noqa: E402
+from servegym.agents.config import TrainConfig, TrainConfigError, make_base_env, wrap_action  # noqa: E402
+from servegym.agents.leaderboard import BEGIN, END, LeaderboardError, format_leaderboard, update_markdown  # noqa: E402
+from servegym.agents.scoring import SCORE_COLUMNS, SUMMARY_COLUMNS, ScoreError, normalised_score, score, summarise  # noqa: E402
+from servegym.agents.train import algorithm_class, train, train_from_config  # noqa: E402
+from servegym.agents.wrappers import HeadroomAction, UnitBoxAction  # noqa: E402
+from servegym.baselines.evaluate import run_episode  # noqa: E402
+from servegym.cli import main  # noqa: E402
+
+DAY = "2024-05-16-thu"
+SHORT = {"horizon_hours": 2.0}
+TINY_PPO = {"n_steps": 64, "batch_size": 64, "n_epochs": 1}
+
+
+def tiny_config(out_dir, algo="maskable_ppo", action="native", total=128, **changes) -> TrainConfig:
+    settings = {"env_kwargs": SHORT, "hyperparameters": TINY_PPO, "eval_freq": 64, "checkpoint_freq": 64, **changes}
+    return TrainConfig(out_dir=str(out_dir), algo=algo, action=action, total_timesteps=total, n_envs=1, **settings)
+
+
+@pytest.fixture(scope="module")
+def maskable_run(tmp_path_factory):
+    config = tiny_config(tmp_path_factory.mktemp("runs") / "maskable")
+    train(config)
+    return config
+
+
+def test_train__ppo_and_maskable_ppo_save_model_config_checkpoints_and_logs(tmp_path, maskable_run):
+    ppo = tiny_config(tmp_path, algo="ppo", total=256)
+    result = train(ppo)
+    assert (result.start_timesteps, result.num_timesteps) == (0, 256)
+    assert result.validation_timesteps == (64, 128, 192, 256)
+    for config in (ppo, maskable_run):
+        run = Path(config.out_dir)
+        for name in (
+            "config.json",
+            "model.zip",
+            "vecnormalize.pkl",
+            "result.json",
+            "evaluations.npz",
+            "best/model.zip",
+        ):
+            assert (run / name).is_file(), name
+        assert any((run / "tb").rglob("events.out.tfevents.*"))
+        assert checkpoints.checkpoint_steps(checkpoints.latest_checkpoint(run)) == config.total_timesteps
+    saved = json.loads((tmp_path / "config.json").read_text())
+    assert saved["train"]["algo"] == "ppo" and saved["train"]["env_kwargs"] == SHORT
+    assert saved["hyperparameters_resolved"]["n_steps"] == 64 and saved["hyperparameters_resolved"]["gamma"] == 0.99
+    assert {"python", "stable-baselines3", "torch", "servegym"} <= set(saved["versions"])
+
+
+def test_train__resume_continues_from_the_checkpoint_step_count(tmp_path):
+    first = train(tiny_config(tmp_path, total=128))
+    assert first.num_timesteps == 128
+    resumed = train(tiny_config(tmp_path, total=256), require_checkpoint=True)
+    assert (resumed.start_timesteps, resumed.num_timesteps) == (128, 256)
+    assert resumed.validation_timesteps == (64, 128, 192, 256)  # the first session's evaluations are kept
+    steps = sorted(checkpoints.checkpoint_steps(f) for f in (tmp_path / "checkpoints").iterdir())
+    assert steps == [64, 128, 192, 256]
+    assert algorithm_class("maskable_ppo").load(tmp_path / "model.zip").num_timesteps == 256
+
+
+def test_train__an_interrupt_writes_a_checkpoint_that_the_next_run_resumes(tmp_path, monkeypatch):
+    def interrupt(self):
+        if self.num_timesteps == 96:
+            raise KeyboardInterrupt
+        return True
+
+    monkeypatch.setattr(checkpoints.CheckpointCallback, "_on_step", interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        train(tiny_config(tmp_path, total=256))
+    assert checkpoints.checkpoint_steps(checkpoints.latest_checkpoint(tmp_path)) == 96
+    monkeypatch.undo()
+    resumed = train(tiny_config(tmp_path, total=160))
+    assert (resumed.start_timesteps, resumed.num_timesteps) == (96, 160)
+
+
+def test_train__refuses_to_resume_with_other_settings_or_without_a_checkpoint(tmp_path, maskable_run):
+    changed = dataclasses.replace(maskable_run, seed=1)
+    with pytest.raises(TrainConfigError, match=r"cannot resume with different settings \(seed: saved 0, now 1\)"):
+        train(changed)
+    with pytest.raises(FileNotFoundError, match="no checkpoint to resume from"):
+        train(tiny_config(tmp_path / "empty"), require_checkpoint=True)
+    with pytest.raises(TrainConfigError, match="action 'headroom' not supported by maskable_ppo"):
+        tiny_config(tmp_path, action="headroom")
+
+
+def test_adapter__a_saved_model_acts_through_sb3_policy_in_run_episode(maskable_run):
+    env = make_base_env(maskable_run)
+    policy = SB3Policy(env.unwrapped, maskable_run.out_dir)
+    record, periods = run_episode(env, policy, seed=0, options={"day": DAY})
+    assert len(periods) == 8 and np.isfinite(record["total_cost"])
+    obs, info = env.reset(seed=1)
+    policy.reset(1)
+    action = policy.act(obs, info)
+    offsets = np.concatenate([[0], np.cumsum(env.action_space.nvec)[:-1]])
+    assert env.action_space.contains(action) and info["action_mask"][offsets + action].all()
+    assert SB3Policy(env.unwrapped, maskable_run.out_dir, which="best").name == "maskable_ppo-native"
+
+
+@pytest.mark.parametrize(("algo", "action"), [("ppo", "delta"), ("ppo", "headroom")])
+def test_adapter__converts_actions_exactly_as_the_training_wrappers(tmp_path, algo, action):
+    config = tiny_config(
+        tmp_path, algo=algo, action=action, total=64, hyperparameters={"n_steps": 32, "batch_size": 32}, eval_freq=64
+    )
+    train(config)
+    model = algorithm_class(algo).load(tmp_path / "model.zip")
+    normalizer = pickle.loads((tmp_path / "vecnormalize.pkl").read_bytes())
+    stack = wrap_action(make_base_env(config), config)
+    obs, _ = stack.reset(seed=3, options={"day": DAY})
+    direct, done = [], False
+    while not done:
+        prediction, _ = model.predict(normalizer.normalize_obs(obs), deterministic=True)
+        obs, _, terminated, truncated, info = stack.step(prediction)
+        direct.append(info["total_cost"])
+        done = terminated or truncated
+    env = make_base_env(config)
+    _, periods = run_episode(env, SB3Policy(env.unwrapped, tmp_path), seed=3, options={"day": DAY})
+    np.testing.assert_allclose([p["total_cost"] for p in periods], direct)
+
+
+def test_adapter__rejects_an_env_whose_spaces_differ(maskable_run):
+    env = make_base_env(dataclasses.replace(maskable_run, env_kwargs={**SHORT, "max_candidates": 8}))
+    with pytest.raises(ValueError, match=r"the model's observation space .* differs from the env's"):
+        SB3Policy(env.unwrapped, maskable_run.out_dir)
+
+
+def test_adapter__parses_sb3_policy_specs():
+    assert parse_sb3_spec("sb3:runs/a") == (Path("runs/a"), "final")
+    assert parse_sb3_spec("sb3:runs/a@best") == (Path("runs/a"), "best")
+    assert parse_sb3_spec("sb3:runs/a@b") == (Path("runs/a@b"), "final")
+
+
+def test_unit_box_action__maps_the_unit_box_onto_the_headroom_bounds_exactly():
+    env = UnitBoxAction(HeadroomAction(make_base_env(TrainConfig(out_dir="", env_kwargs=SHORT)), planner="gh"))
+    inner = env.env.action_space
+    assert np.array_equal(env.action(np.ones(inner.shape)), inner.high)
+    assert np.array_equal(env.action(-np.ones(inner.shape)), inner.low)
+    assert inner.contains(env.action(np.full(inner.shape, 0.999999, np.float32)))
+
+
+def test_normalised_score__is_0_at_the_reference_100_at_the_oracle_and_undefined_when_they_tie():
+    assert normalised_score(7.0, 7.0, 5.0) == 0.0
+    assert normalised_score(7.0, 5.0, 5.0) == 100.0
+    assert normalised_score(7.0, 6.0, 5.0) == 50.0
+    assert normalised_score(7.0, 9.0, 5.0) == -100.0
+    with pytest.raises(ScoreError, match="the reference costs as much as the oracle"):
+        normalised_score(5.0, 6.0, 5.0)
+
+
+def test_score__returns_the_documented_columns_and_scores_reference_0_and_oracle_100_on_the_toy(tmp_path):
+    pytest.importorskip("servegym.baselines.oracle")
+    config = tiny_config(
+        tmp_path, total=64, env_kwargs={**SHORT, "scenario": "toy"}, hyperparameters={"n_steps": 32, "batch_size": 32}
+    )
+    train(config)
+    table = score([tmp_path], days=[DAY], seeds=[0, 1])
+    assert tuple(table.columns) == SCORE_COLUMNS
+    assert list(table["kind"].drop_duplicates()) == ["reference", "oracle", "baseline", "agent"]
+    by_kind = table.groupby("kind")["normalised_score"]
+    assert (by_kind.min()["reference"], by_kind.max()["reference"]) == (0.0, 0.0)
+    assert (by_kind.min()["oracle"], by_kind.max()["oracle"]) == (100.0, 100.0)
+    agent = table[table["kind"] == "agent"]
+    assert set(agent["policy"]) == {"maskable_ppo-native"} and set(agent["training_seed"]) == {0}
+    assert set(table["env_settings"]) == {'{"horizon_hours": 2.0, "scenario": "toy"}'}
+    summary = summarise(table)
+    assert tuple(summary.columns) == SUMMARY_COLUMNS
+    assert summary.set_index("policy").loc["maskable_ppo-native", ["runs", "episodes"]].tolist() == [1, 2]
+
+
+def test_score__without_the_oracle_module_fails_naming_it(maskable_run, monkeypatch):
+    monkeypatch.setitem(sys.modules, "servegym.baselines.oracle", None)
+    with pytest.raises(ModuleNotFoundError, match=r"needs the oracle policy from servegym\.baselines\.oracle"):
+        score([maskable_run.out_dir], days=[DAY], seeds=[0])
+
+
+def test_leaderboard__replaces_only_the_marked_block(tmp_path):
+    summary = pd.DataFrame(
+        [["m", "agent", "servegym/Provisioning-v0", "{}", 2, 4, 12.5, 3.0, 1.0, 150.0, 5.0, 0.01, 0.0, 40.0]],
+        columns=list(SUMMARY_COLUMNS),
+    )
+    table = format_leaderboard(summary, reference="agh-static", oracle="oracle", days=[DAY], seeds=[0, 1])
+    assert "| `servegym/Provisioning-v0` | `m` | agent | 2 | 12.5 | 3.0 | 1.0 | 150 | 1.00 % | 0.00 % | 40 |" in table
+    doc = tmp_path / "doc.md"
+    doc.write_text(f"intro\n{BEGIN}\nold\n{END}\noutro\n")
+    update_markdown(doc, table)
+    assert doc.read_text() == f"intro\n{BEGIN}\n{table}{END}\noutro\n"
+    doc.write_text("no markers\n")
+    with pytest.raises(LeaderboardError, match="needs the lines"):
+        update_markdown(doc, table)
+
+
+def test_cli__evaluate_plays_an_sb3_run_beside_the_baselines(maskable_run, tmp_path, capsys):
+    out = tmp_path / "evaluate"
+    policies = f"gh-rolling,sb3:{maskable_run.out_dir}@best"
+    assert main(["evaluate", "--policies", policies, "--out", str(out), "--no-progress"]) == 0
+    episodes = pd.read_csv(out / "episodes.csv")
+    assert set(episodes["policy"]) == {"gh-rolling", f"sb3:{maskable_run.out_dir}@best"}
+
+
+def test_cli__train_and_score(tmp_path, capsys):
+    run = tmp_path / "run"
+    args = ["train", "--algo", "ppo", "--action", "delta", "--timesteps", "64", "--n-envs", "2", "--out", str(run)]
+    args += ["--env-kwargs", json.dumps(SHORT), "--hyperparameters", '{"n_steps": 32, "batch_size": 64}']
+    assert main([*args, "--eval-freq", "32", "--checkpoint-freq", "32", "--no-progress"]) == 0
+    assert "trained ppo-delta to 64 steps" in capsys.readouterr().out
+    out = tmp_path / "score"
+    argv = ["score", "--model", str(run), "--days", DAY, "--seeds", "0", "--oracle", "gh-rolling", "--out", str(out)]
+    assert main([*argv, "--baselines", "", "--no-progress"]) == 0
+    assert list(pd.read_csv(out / "scores.csv").columns) == list(SCORE_COLUMNS)
+    assert (out / "leaderboard.md").read_text().startswith("Normalised score")
+
+
+def test_train_from_config__runs_a_sweep_training_cell(tmp_path):
+    from servegym.experiments.config import ScenarioConfig
+
+    scenario = dataclasses.replace(ScenarioConfig.for_env_id("servegym/Provisioning-v0"), horizon_hours=2.0)
+    cell = {
+        "kind": "train",
+        "servegym_version": "0.1.0",
+        "name": "cell",
+        "algorithm": "ppo",
+        "total_timesteps": 64,
+        "hyperparameters": {"n_steps": 32, "batch_size": 32, "eval_freq": 32, "checkpoint_freq": 32},
+        "scenario": {k: v for k, v in scenario.to_dict().items() if k != "days"},
+        "seed": 0,
+    }
+    metrics = train_from_config(cell, tmp_path)
+    assert metrics["num_timesteps"] == 64 and len(metrics["validation_curve"]) == 2
+    saved = json.loads((tmp_path / "config.json").read_text())["train"]
+    assert (
+        saved["n_envs"] == 1
+        and saved["eval_freq"] == 32
+        and saved["hyperparameters"] == {"n_steps": 32, "batch_size": 32}
+    )
+    assert train_from_config(cell, tmp_path)["start_timesteps"] == 64  # a finished cell does not train again
