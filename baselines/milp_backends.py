@@ -127,10 +127,10 @@ def run_pywraplp(
     return Outcome(name, None, math.nan, math.nan, detail)
 
 
-def _highs_lp(model: MilpModel) -> highspy.HighsLp:
-    """The model's exact data as a HiGHS LP with integrality, from pywraplp's ``MPModelProto``."""
+def highs_lp(solver: pywraplp.Solver) -> highspy.HighsLp:
+    """A pywraplp model's exact data as a HiGHS LP with integrality, from its ``MPModelProto``."""
     proto = linear_solver_pb2.MPModelProto()
-    model.solver.ExportModelToProto(proto)
+    solver.ExportModelToProto(proto)
     lp = highspy.HighsLp()
     lp.num_col_ = len(proto.variable)
     lp.num_row_ = len(proto.constraint)
@@ -161,7 +161,7 @@ def run_highs(model: MilpModel, settings: SolveSettings, hint: tuple[Sequence[in
     highs.setOptionValue("mip_rel_gap", RELATIVE_MIP_GAP)
     if settings.time_limit_s is not None:
         highs.setOptionValue("time_limit", float(settings.time_limit_s))
-    highs.passModel(_highs_lp(model))
+    highs.passModel(highs_lp(model.solver))
     if hint is not None:
         positions, values = hint
         index = np.asarray(positions, dtype=np.int32)

@@ -53,9 +53,9 @@ from typing import Any
 
 import highspy
 import numpy as np
-from ortools.linear_solver import linear_solver_pb2, pywraplp
+from ortools.linear_solver import pywraplp
 
-from servegym.baselines.milp_backends import RELATIVE_MIP_GAP
+from servegym.baselines.milp_backends import RELATIVE_MIP_GAP, highs_lp
 from servegym.baselines.milp_model import (
     MilpModel,
     add_availability,
@@ -242,30 +242,6 @@ def is_lower_bound(env: ProvisioningEnv) -> bool:
     return bool(np.all(dropped_cost[instance.route_allowed] >= served_cost[instance.route_allowed]))
 
 
-def _highs_lp(solver: pywraplp.Solver) -> highspy.HighsLp:
-    """The solver's model data (with integrality) as a HiGHS LP, from pywraplp's ``MPModelProto``."""
-    proto = linear_solver_pb2.MPModelProto()
-    solver.ExportModelToProto(proto)
-    lp = highspy.HighsLp()
-    lp.num_col_ = len(proto.variable)
-    lp.num_row_ = len(proto.constraint)
-    lp.col_cost_ = np.array([v.objective_coefficient for v in proto.variable])
-    lp.col_lower_ = np.array([v.lower_bound for v in proto.variable])
-    lp.col_upper_ = np.array([v.upper_bound for v in proto.variable])
-    lp.row_lower_ = np.array([c.lower_bound for c in proto.constraint])
-    lp.row_upper_ = np.array([c.upper_bound for c in proto.constraint])
-    lp.offset_ = proto.objective_offset
-    lp.integrality_ = [
-        highspy.HighsVarType.kInteger if v.is_integer else highspy.HighsVarType.kContinuous for v in proto.variable
-    ]
-    lengths = [len(c.var_index) for c in proto.constraint]
-    lp.a_matrix_.format_ = highspy.MatrixFormat.kRowwise
-    lp.a_matrix_.start_ = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int32)
-    lp.a_matrix_.index_ = np.fromiter((k for c in proto.constraint for k in c.var_index), np.int32, sum(lengths))
-    lp.a_matrix_.value_ = np.fromiter((a for c in proto.constraint for a in c.coefficient), float, sum(lengths))
-    return lp
-
-
 @dataclass(frozen=True)
 class _Solved:
     """A backend's answer: status, incumbent column values (None without one), objective and bound in $."""
@@ -285,7 +261,7 @@ def _run_highs(
     highs.setOptionValue("mip_rel_gap", relative_gap)
     if time_limit_s is not None:
         highs.setOptionValue("time_limit", float(time_limit_s))
-    highs.passModel(_highs_lp(oracle.solver))
+    highs.passModel(highs_lp(oracle.solver))
     if hint is not None:
         highs.setSolution(len(hint), np.arange(len(hint), dtype=np.int32), hint)
     highs.run()
