@@ -22,19 +22,6 @@ _CACHED_ROUTERS = 64
 """Routers kept per ActiveRouter (one per active set; local search revisits few sets)."""
 
 
-def restrict_to(instance: Instance, configs: np.ndarray) -> Instance:
-    """The instance with only ``configs`` (sorted indices) as candidate configurations."""
-    return instance.with_changes(
-        configurations=tuple(instance.configurations[c] for c in configs),
-        config_model=instance.config_model[configs],
-        config_gpu=instance.config_gpu[configs],
-        gpus_per_replica=instance.gpus_per_replica[configs],
-        capacity_per_hour=instance.capacity_per_hour[:, configs],
-        delay_s=instance.delay_s[:, configs],
-        error_rate=instance.error_rate[:, configs],
-    )
-
-
 class ActiveRouter:
     """Routes an instance's demand optimally over given replicas, solving the LP on the active configurations."""
 
@@ -47,7 +34,7 @@ class ActiveRouter:
         key = tuple(active.tolist())
         router = self._routers.pop(key, None)
         if router is None:
-            router = Router(restrict_to(self.instance, active))
+            router = Router(self.instance.restrict(active))
         self._routers[key] = router
         if len(self._routers) > _CACHED_ROUTERS:
             self._routers.popitem(last=False)
