@@ -177,7 +177,7 @@ def solve(
             same limit); None for no limit (deterministic).
         warm_start: A plan hinted to the backend (a feasible one gives an incumbent at once).
         export_mps: Write the exact model (before any CP-SAT rounding) to this path in free MPS format.
-        threads: Solver threads (1 for determinism).
+        threads: Solver threads (1 for determinism; HIGHS accepts only 1, see the check below).
         seed: Random seed of HiGHS, SCIP and CP-SAT (CBC runs at its default seed).
 
     Returns:
@@ -192,8 +192,11 @@ def solve(
         raise MilpSolverError(f"solver {solver!r} not in {list(SOLVERS)}")
     if time_limit_s is not None and not time_limit_s > 0.0:
         raise MilpSolverError(f"time_limit_s = {time_limit_s} must be > 0 seconds or None")
-    if threads < 1:
-        raise MilpSolverError(f"threads = {threads} must be ≥ 1")
+    if threads < 1 or (solver == "HIGHS" and threads != 1):
+        raise MilpSolverError(
+            f"threads = {threads}: must be ≥ 1, and 1 for HIGHS (its thread pool is process-wide: a multi-threaded "
+            "HiGHS run breaks later single-threaded HiGHS runs in the same process, such as the routing LP)"
+        )
     if warm_start is not None and np.shape(warm_start.replicas) != (instance.num_configurations,):
         raise MilpSolverError(
             f"warm_start.replicas has shape {np.shape(warm_start.replicas)}, expected ({instance.num_configurations},)"
