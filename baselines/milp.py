@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from servegym.baselines.milp_backends import RELATIVE_MIP_GAP, Outcome, SolveSettings, run
+from servegym.baselines.milp_backends import RELATIVE_MIP_GAP, Outcome, SolveSettings, run, settings_problem
 from servegym.baselines.milp_model import RELAXABLE_FAMILIES, MilpModel, build_model
 from servegym.baselines.result import PlanResult, finish
 from servegym.envs.evaluation import Plan, evaluate_plan
@@ -190,13 +190,9 @@ def solve(
     start = time.perf_counter()
     if solver not in SOLVERS:
         raise MilpSolverError(f"solver {solver!r} not in {list(SOLVERS)}")
-    if time_limit_s is not None and not time_limit_s > 0.0:
-        raise MilpSolverError(f"time_limit_s = {time_limit_s} must be > 0 seconds or None")
-    if threads < 1 or (solver == "HIGHS" and threads != 1):
-        raise MilpSolverError(
-            f"threads = {threads}: must be ≥ 1, and 1 for HIGHS (its thread pool is process-wide: a multi-threaded "
-            "HiGHS run breaks later single-threaded HiGHS runs in the same process, such as the routing LP)"
-        )
+    problem = settings_problem(time_limit_s, threads, uses_highs=solver == "HIGHS")
+    if problem:
+        raise MilpSolverError(problem)
     if warm_start is not None and np.shape(warm_start.replicas) != (instance.num_configurations,):
         raise MilpSolverError(
             f"warm_start.replicas has shape {np.shape(warm_start.replicas)}, expected ({instance.num_configurations},)"

@@ -49,6 +49,22 @@ class Outcome:
     detail: str
 
 
+def settings_problem(time_limit_s: float | None, threads: int, *, uses_highs: bool) -> str | None:
+    """Why a time limit and thread count are invalid, or None when they are fine.
+
+    HiGHS must run single-threaded: its thread pool is process-wide, and once one HiGHS run uses more threads,
+    later single-threaded HiGHS runs in the same process (such as the environment's routing LP) fail.
+    """
+    if time_limit_s is not None and not time_limit_s > 0.0:
+        return f"time_limit_s = {time_limit_s} must be > 0 seconds or None"
+    if threads < 1 or (uses_highs and threads != 1):
+        return (
+            f"threads = {threads}: must be ≥ 1, and 1 for HiGHS (its thread pool is process-wide: a multi-threaded "
+            "HiGHS run breaks later single-threaded HiGHS runs in the same process, such as the routing LP)"
+        )
+    return None
+
+
 @dataclass(frozen=True)
 class SolveSettings:
     """Deterministic solve settings.

@@ -55,7 +55,7 @@ import highspy
 import numpy as np
 from ortools.linear_solver import pywraplp
 
-from servegym.baselines.milp_backends import RELATIVE_MIP_GAP, highs_lp
+from servegym.baselines.milp_backends import RELATIVE_MIP_GAP, highs_lp, settings_problem
 from servegym.baselines.milp_model import (
     MilpModel,
     add_availability,
@@ -369,13 +369,9 @@ def solve_oracle(
     start = time.perf_counter()
     if solver not in ORACLE_SOLVERS:
         raise OracleError(f"solver {solver!r} not in {list(ORACLE_SOLVERS)}")
-    if time_limit_s is not None and not time_limit_s > 0.0:
-        raise OracleError(f"time_limit_s = {time_limit_s} must be > 0 seconds or None")
-    if threads < 1 or (solver == "highs" and threads != 1):
-        raise OracleError(
-            f"threads = {threads}: must be ≥ 1, and 1 for HiGHS (its thread pool is process-wide: once one HiGHS "
-            "instance runs with more threads, the environment's single-threaded routing LP fails)"
-        )
+    problem = settings_problem(time_limit_s, threads, uses_highs=solver == "highs")
+    if problem:
+        raise OracleError(problem)
     if not relative_gap >= 0.0:
         raise OracleError(f"relative_gap = {relative_gap} must be ≥ 0")
     run = _RUNNERS[solver]

@@ -145,6 +145,10 @@ def test_milp__rejects_bad_arguments():
         solve(instance, solver="GUROBI")
     with pytest.raises(MilpSolverError, match="time_limit_s"):
         solve(instance, time_limit_s=0.0)
+    with pytest.raises(MilpSolverError, match=r"threads = 2: must be ≥ 1, and 1 for HiGHS"):
+        solve(instance, solver="HIGHS", threads=2)
+    with pytest.raises(MilpSolverError, match=r"threads = 0"):
+        solve(instance, solver="SCIP", threads=0)
     with pytest.raises(MilpSolverError, match="warm_start"):
         solve(instance, warm_start=Plan(replicas=np.zeros(2), routing=np.zeros((2, 2)), unserved=np.zeros(2)))
 
