@@ -20,7 +20,15 @@ from dataclasses import dataclass
 import numpy as np
 
 from servegym.envs.instance import Instance
-from servegym.traces import AZURE_DAYS, TEST_DAYS, TRAIN_DAYS, VALIDATION_DAY, azure_demand, synthetic_demand
+from servegym.traces import (
+    AZURE_DAYS,
+    TEST_DAYS,
+    TRAIN_DAYS,
+    VALIDATION_DAY,
+    azure_demand,
+    synthetic_demand,
+    validation_peak_per_hour,
+)
 from servegym.traces.demand import mean_daily_profile
 
 DEMAND_SOURCES = ("azure-train", "azure-test", "azure-validation", "synthetic")
@@ -52,7 +60,7 @@ def validate_source(source: str) -> None:
 def _azure_shape(day: str, period_minutes: int, type_names: tuple[str, ...]) -> np.ndarray:
     """(T, I) shape of one Azure day, each type normalised by its validation-day peak hourly rate."""
     day_rates = azure_demand(day, period_minutes=period_minutes)
-    peak = azure_demand(VALIDATION_DAY, period_minutes=60).rates_per_hour.max(axis=0)
+    peak = validation_peak_per_hour()
     shape = day_rates.rates_per_hour / peak
     total = day_rates.rates_per_hour.sum(axis=1) / peak.sum()
     columns = [

@@ -160,11 +160,13 @@ def azure_instance(
 
     The nominal demand is the busiest hour of the validation day times ``demand_scale``.
     """
-    from servegym.traces import VALIDATION_DAY, azure_demand, load_query_types
+    from servegym.traces import VALIDATION_DAY, load_query_types, validation_peak_per_hour
 
     catalog = catalog or default_catalog()
     types = load_query_types()
-    peak = azure_demand(VALIDATION_DAY, period_minutes=60, scale=demand_scale).rates_per_hour.max(axis=0)
+    if not (np.isfinite(demand_scale) and demand_scale >= 0.0):
+        raise InstanceError(f"demand_scale={demand_scale!r} must be finite and >= 0")
+    peak = demand_scale * validation_peak_per_hour()
     query_types = [
         QueryType(
             row.name,

@@ -7,7 +7,7 @@ from servegym.envs.catalog import default_catalog
 from servegym.envs.export import instance_from_dict, instance_to_dict
 from servegym.envs.instance import InstanceError
 from servegym.envs.performance import Replica
-from servegym.envs.scenarios import SCENARIOS, make_instance
+from servegym.envs.scenarios import SCENARIOS, azure_instance, make_instance
 
 
 @pytest.fixture(scope="module", params=["paper", "azure", "random"])
@@ -76,6 +76,8 @@ def test_scenarios__bad_arguments_give_clear_errors():
         make_instance("random", size=(3, 30, 3))
     with pytest.raises(InstanceError, match="--size applies to the random scenario only"):
         make_instance("paper", size=(1, 1, 1))
+    with pytest.raises(InstanceError, match=r"demand_scale=-1\.0 must be finite and >= 0"):
+        azure_instance(demand_scale=-1.0)
 
 
 def test_export__round_trip_keeps_every_coefficient(instance):

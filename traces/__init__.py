@@ -14,6 +14,7 @@ from servegym.traces.demand import (
     day_request_totals,
     mean_daily_profile,
     service_period_requests,
+    validation_peak_per_hour,
 )
 from servegym.traces.query_types import derive_query_types, load_query_types
 from servegym.traces.synthetic import SyntheticDemand, synthetic_demand
@@ -38,4 +39,5 @@ __all__ = [
     "mean_daily_profile",
     "service_period_requests",
     "synthetic_demand",
+    "validation_peak_per_hour",
 ]

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from servegym.traces.azure import MINUTE_COLUMNS, SERVICES, TraceFormatError
-from servegym.traces.days import AZURE_DAYS, MINUTES_PER_DAY, TRAIN_DAYS, azure_day
+from servegym.traces.days import AZURE_DAYS, MINUTES_PER_DAY, TRAIN_DAYS, VALIDATION_DAY, azure_day
 from servegym.traces.query_types import load_query_types
 
 DAY_MINUTES_FILE = "azure2024_minutes_by_day.csv.gz"
@@ -180,6 +180,17 @@ def day_minute_series(day: int | str) -> pd.DataFrame:
     name = azure_day(day).name
     table = _shipped_day_minutes()
     return table.loc[table["day"] == name, list(DAY_MINUTE_COLUMNS[1:-1])].reset_index(drop=True)
+
+
+def validation_peak_per_hour() -> np.ndarray:
+    """(I,) each query type's busiest hourly rate on the validation day, requests/hour (read-only).
+
+    The ``azure`` scenario's nominal demand is this times its scale, and the environment normalises every Azure
+    day by it, so both must come from here.
+    """
+    peak = azure_demand(VALIDATION_DAY, period_minutes=60).rates_per_hour.max(axis=0)
+    peak.setflags(write=False)
+    return peak
 
 
 def mean_daily_profile(
