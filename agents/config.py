@@ -116,6 +116,8 @@ class TrainConfig:
         headroom_low: Lowest demand multiplier of the ``headroom`` action.
         headroom_high: Highest demand multiplier of the ``headroom`` action.
         headroom_planner: Planner of the ``headroom`` action (``gh`` plans in ms, ``agh`` in about 0.2 s).
+        headroom_max_payback_periods: Largest payback horizon (periods) of the ``headroom`` action's switching
+            patience dimension; 0 leaves the dimension out (the planner re-plans every period).
         norm_obs: Normalise the Box observations (all but ``action_mask``) with running statistics.
         norm_reward: Scale rewards by a running estimate of the discounted return's standard deviation.
         eval_freq: Environment steps between evaluations on the validation day.
@@ -137,8 +139,9 @@ class TrainConfig:
     instance_overrides: Mapping[str, Any] = field(default_factory=dict)
     hyperparameters: Mapping[str, Any] = field(default_factory=dict)
     headroom_low: float = 0.8
-    headroom_high: float = 2.0
+    headroom_high: float = 1.3
     headroom_planner: str = "gh"
+    headroom_max_payback_periods: float = 12.0
     norm_obs: bool = True
     norm_reward: bool = True
     eval_freq: int = 9_600
@@ -167,6 +170,10 @@ class TrainConfig:
         if not (math.isfinite(self.headroom_high) and 0.0 < self.headroom_low <= self.headroom_high):
             raise TrainConfigError(
                 f"headroom_low, headroom_high = {self.headroom_low}, {self.headroom_high}: need 0 < low ≤ high < inf"
+            )
+        if not (math.isfinite(self.headroom_max_payback_periods) and self.headroom_max_payback_periods >= 0.0):
+            raise TrainConfigError(
+                f"headroom_max_payback_periods = {self.headroom_max_payback_periods} outside allowed range [0, inf)"
             )
         for key in ("env_kwargs", "instance_overrides", "hyperparameters"):
             try:
@@ -240,7 +247,9 @@ def load_run_config(run_dir: Path | str) -> TrainConfig:
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file; is {run_dir} a run folder written by servegym train?")
     payload = json.loads(path.read_text(encoding="utf-8"))
-    return TrainConfig.from_dict({**payload["train"], "out_dir": str(run_dir)})
+    # Runs saved before the patience dimension existed had none; the current default would add one.
+    saved = {"headroom_max_payback_periods": 0.0, **payload["train"]}
+    return TrainConfig.from_dict({**saved, "out_dir": str(run_dir)})
 
 
 def resolved_env_kwargs(config: TrainConfig) -> dict[str, Any]:
@@ -271,8 +280,9 @@ def make_base_env(config: TrainConfig, demand: str | None = None) -> gym.Env:
 def wrap_action(env: gym.Env, config: TrainConfig) -> gym.Env:
     """Wrap ``env`` (a ``ProvisioningEnv``, possibly wrapped) with the run's action wrapper.
 
-    ``native``: unchanged; ``delta``: ``DeltaAction``; ``headroom``: ``HeadroomAction`` with the run's planner and
-    bounds, then ``UnitBoxAction`` to act in [−1, 1] (Gaussian policies start centred on the middle of the range).
+    ``native``: unchanged; ``delta``: ``DeltaAction``; ``headroom``: ``HeadroomAction`` with the run's planner,
+    bounds and patience, then ``UnitBoxAction`` to act in [−1, 1] (Gaussian policies start centred on the middle
+    of the range).
     """
     if config.action == "native":
         return env
@@ -281,6 +291,11 @@ def wrap_action(env: gym.Env, config: TrainConfig) -> gym.Env:
 
         return DeltaAction(env)
     headroom = HeadroomAction(
-        env, low=config.headroom_low, high=config.headroom_high, seed=config.seed, planner=config.headroom_planner
+        env,
+        low=config.headroom_low,
+        high=config.headroom_high,
+        seed=config.seed,
+        planner=config.headroom_planner,
+        max_payback_periods=config.headroom_max_payback_periods,
     )
     return UnitBoxAction(headroom)

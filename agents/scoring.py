@@ -30,7 +30,8 @@ from servegym.traces import TEST_DAYS
 ORACLE = "oracle"
 ORACLE_MODULE = "servegym.baselines.oracle"
 DEFAULT_REFERENCE = "agh-static"
-DEFAULT_BASELINES = ("agh-rolling",)
+DEFAULT_BASELINES = ("agh-rolling", "gh-rolling", "agh-hold", "gh-hold")
+"""Baselines scored beside the agents by default: re-planning every period, and with switching hysteresis."""
 SCORE_COLUMNS = (
     "policy",
     "kind",

@@ -61,6 +61,7 @@ TRAINER_SETTINGS = (
     "headroom_low",
     "headroom_high",
     "headroom_planner",
+    "headroom_max_payback_periods",
     "norm_obs",
     "norm_reward",
     "eval_freq",

@@ -250,3 +250,29 @@ def test_train_from_config__runs_a_sweep_training_cell(tmp_path):
         and saved["hyperparameters"] == {"n_steps": 32, "batch_size": 32}
     )
     assert train_from_config(cell, tmp_path)["start_timesteps"] == 64  # a finished cell does not train again
+
+
+def test_learning_curves_script__writes_the_curves_and_the_baselines_rewards(maskable_run, tmp_path):
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "scripts" / "learning_curves.py"
+    spec = importlib.util.spec_from_file_location("learning_curves", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    out = tmp_path / "curves"
+    assert module.main([maskable_run.out_dir, "--baselines", "gh-rolling", "--seeds", "0", "--out", str(out)]) == 0
+    payload = json.loads(out.with_suffix(".json").read_text())
+    result = json.loads((Path(maskable_run.out_dir) / "result.json").read_text())
+    assert payload["curves"][0]["timesteps"] == result["validation_timesteps"]
+    assert payload["baselines"]["gh-rolling"] < 0
+    assert out.with_suffix(".png").stat().st_size > 0 and "gh-rolling" in out.with_suffix(".md").read_text()
+
+
+def test_load_run_config__a_run_saved_before_the_patience_dimension_has_none(maskable_run, tmp_path):
+    from servegym.agents.config import load_run_config
+
+    payload = json.loads((Path(maskable_run.out_dir) / "config.json").read_text())
+    del payload["train"]["headroom_max_payback_periods"]
+    (tmp_path / "config.json").write_text(json.dumps(payload))
+    assert load_run_config(tmp_path).headroom_max_payback_periods == 0.0
+    assert TrainConfig(out_dir="x").headroom_max_payback_periods == 12.0

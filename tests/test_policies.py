@@ -71,3 +71,27 @@ def test_evaluate__returns_the_documented_columns_and_rolling_beats_static_on_an
     assert costs["agh-rolling"] < costs["agh-static"]
     assert set(result.periods["policy"]) == {"agh-rolling", "agh-static"}
     assert result.periods.groupby("policy").size().eq(96).all()
+
+
+def test_switch_rule__keeps_the_running_replicas_until_a_new_plan_pays_back_its_starts():
+    from servegym.baselines.policies import SwitchRule
+
+    env = gym.make("servegym/ProvisioningVolatile-v0", horizon_hours=1.0).unwrapped  # $5 per started replica
+    _, info = env.reset(seed=0)
+    rule = SwitchRule(env)
+    demand = np.asarray(info["forecast_per_hour"])
+    planned = make_policy("gh-rolling", env).act({}, info)
+    more = planned.copy()
+    more[np.argmax(planned)] += 2
+    assert rule.period_cost(planned, demand) < rule.period_cost(more, demand) < np.inf
+    # Dropping replicas starts none, so it pays back at once; adding them costs $10 and saves nothing: hold.
+    chosen, held = rule.choose(more, planned, demand, 4.0)
+    assert not held and np.array_equal(chosen, planned)
+    chosen, held = rule.choose(planned, more, demand, 4.0)
+    assert held and np.array_equal(chosen, planned)
+    # Payback 0 always re-plans; a running plan that cannot serve the demand is always replaced.
+    assert not rule.choose(planned, more, demand, 0.0)[1]
+    one_replica = (np.arange(len(planned)) == np.argmax(planned)).astype(np.int64)
+    assert np.isinf(rule.period_cost(one_replica, demand))
+    chosen, held = rule.choose(one_replica, planned, demand, 1e9)
+    assert not held and np.array_equal(chosen, planned)

@@ -147,3 +147,33 @@ def test_wrappers__env_pickles_and_runs_in_sb3_subproc_vec_env():
         assert masks.shape == (2, int(nvec.sum()))
     finally:
         vector.close()
+
+
+def test_wrappers__headroom_patience_dimension_reproduces_the_hold_baseline():
+    env = HeadroomAction(short_env(2.0), planner="gh", max_payback_periods=12.0)
+    assert env.action_space.shape == (env.unwrapped.instance.num_query_types + 1,)
+    assert env.action_space.high[-1] == 12.0 and env.action_space.low[-1] == 0.0
+    policy = make_policy("gh-hold", env.unwrapped)
+    obs, info = env.reset(seed=0)
+    policy.reset(0)
+    action = np.ones(env.action_space.shape, dtype=np.float32)
+    action[-1] = 4.0  # HOLD_PAYBACK_PERIODS
+    while True:
+        chosen = env.replicas(action)  # then step the base env, as the SB3 adapter does
+        np.testing.assert_array_equal(chosen, policy.act(obs, info))
+        obs, _, terminated, truncated, info = env.env.step(chosen)
+        env.observe(obs, info)
+        if terminated or truncated:
+            break
+    assert env.holds == policy.holds > 0
+
+
+def test_wrappers__headroom_patience_out_of_range_names_the_dimension():
+    env = HeadroomAction(short_env(), planner="gh", max_payback_periods=8.0)
+    env.reset(seed=0)
+    action = np.ones(env.action_space.shape, dtype=np.float32)
+    action[-1] = 9.0
+    with pytest.raises(ValueError, match=r"action\[6\] = 9\.0 outside allowed range \[0\.0, 8\.0\] \(payback horizon"):
+        env.step(action)
+    with pytest.raises(ValueError, match=r"max_payback_periods = -1"):
+        HeadroomAction(short_env(), max_payback_periods=-1.0)

@@ -282,6 +282,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         headroom_low=args.headroom_low,
         headroom_high=args.headroom_high,
         headroom_planner=args.headroom_planner,
+        headroom_max_payback_periods=args.headroom_max_payback,
         norm_obs=not args.no_norm_obs,
         norm_reward=not args.no_norm_reward,
         eval_freq=args.eval_freq,
@@ -376,7 +377,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     from servegym.baselines.policies import BASELINE_POLICIES
 
-    default_policies = "gh-rolling,agh-rolling,milp-rolling,gh-static,agh-static,milp-static,agh-reactive,random"
+    default_policies = (
+        "gh-rolling,agh-rolling,milp-rolling,gh-hold,agh-hold,gh-static,agh-static,milp-static,agh-reactive,random"
+    )
     evaluate = command("evaluate", _cmd_evaluate, "play policies on environment episodes; table, CSV and figure")
     evaluate.add_argument("--env-id", default="servegym/Provisioning-v0", help="registered environment id")
     evaluate.add_argument("--scenario", help="override the environment's scenario (azure, paper, random, toy)")
@@ -396,6 +399,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
     from servegym.agents.config import ACTIONS, ALGORITHMS, HEADROOM_PLANNERS, TrainConfig
+    from servegym.agents.scoring import DEFAULT_BASELINES
     from servegym.envs import ENV_IDS
 
     defaults = TrainConfig(out_dir="")
@@ -424,6 +428,13 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument(
         "--headroom-planner", choices=HEADROOM_PLANNERS, default=defaults.headroom_planner, help="headroom planner"
     )
+    train.add_argument(
+        "--headroom-max-payback",
+        type=float,
+        default=defaults.headroom_max_payback_periods,
+        metavar="PERIODS",
+        help="largest switching payback horizon the agent may choose, periods (0: no patience dimension)",
+    )
     train.add_argument("--no-norm-obs", action="store_true", help="do not normalise observations")
     train.add_argument("--no-norm-reward", action="store_true", help="do not normalise rewards")
     train.add_argument("--torch-threads", type=_positive_int, default=defaults.torch_threads, help="torch threads")
@@ -437,7 +448,7 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--seeds", type=_csv_list, default=["0", "1", "2"], help="comma-separated episode seeds")
     score.add_argument("--reference", default="agh-static", help="baseline policy that scores 0")
     score.add_argument("--oracle", default="oracle", help="policy that scores 100 (default: the oracle)")
-    score.add_argument("--baselines", type=_csv_list, default=["agh-rolling"], help="further baselines to play")
+    score.add_argument("--baselines", type=_csv_list, default=list(DEFAULT_BASELINES), help="further baselines to play")
     score.add_argument("--out", default="results/score", help="folder for scores.csv, summary.csv, leaderboard.md")
     score.add_argument("--update", nargs="*", default=[], help="Markdown files whose leaderboard block to replace")
     score.add_argument("--no-progress", action="store_true", help="hide the progress bar")
