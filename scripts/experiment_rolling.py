@@ -67,7 +67,7 @@ def summarise(records: list[dict[str, Any]]) -> pd.DataFrame:
         means = block["mean_cost"].droplevel(0)
         for (_, policy), row in block.iterrows():
             entry = {"setting": setting, "policy": policy, **row.to_dict()}
-            if policy.endswith("-rolling"):
+            if not policy.endswith("-static"):
                 for static in ("agh-static", "milp-static"):
                     if static in means:
                         entry[f"vs {static} %"] = 100 * (row["mean_cost"] / means[static] - 1)

@@ -38,7 +38,7 @@ from servegym.io import atomic_write_json, atomic_write_text
 from servegym.tables import markdown_table
 
 PLANNERS = ("gh", "agh", "milp")
-ENV_POLICIES = ("gh-static", "agh-static", "milp-static", "agh-rolling")
+ENV_POLICIES = ("gh-static", "agh-static", "milp-static", "agh-rolling", "gh-hold")
 
 
 def single_period(scenario: str, inflations: list[float]) -> list[dict[str, Any]]:
