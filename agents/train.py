@@ -27,6 +27,7 @@ import contextlib
 import dataclasses
 import functools
 import platform
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
@@ -250,13 +251,15 @@ def train(config: TrainConfig, *, progress_bar: bool = False, require_checkpoint
     evaluation = _eval_callback(config, eval_env, run_dir)
     try:
         if config.total_timesteps > start:
-            model.learn(
-                config.total_timesteps - start,
-                callback=CallbackList([CheckpointCallback(run_dir, config.checkpoint_freq), evaluation]),
-                reset_num_timesteps=False,
-                tb_log_name=TB_RUN_NAME,
-                progress_bar=progress_bar,
-            )
+            with warnings.catch_warnings():  # SB3's bar is tqdm.rich, which warns that it is experimental
+                warnings.filterwarnings("ignore", message="rich is experimental")
+                model.learn(
+                    config.total_timesteps - start,
+                    callback=CallbackList([CheckpointCallback(run_dir, config.checkpoint_freq), evaluation]),
+                    reset_num_timesteps=False,
+                    tb_log_name=TB_RUN_NAME,
+                    progress_bar=progress_bar,
+                )
     except KeyboardInterrupt:
         save_checkpoint(model, run_dir)  # the interrupted rollout's steps count as done; its data is dropped
         with contextlib.suppress(EOFError, OSError):  # Ctrl-C also stopped the SubprocVecEnv workers

@@ -1,7 +1,7 @@
-"""AGH's improvement phase: relocate, consolidation and rebuild moves over replica vectors, routed by the LP.
+"""AGH's improvement phase: relocate, consolidation, rebuild and merge moves over replica vectors, routed by the LP.
 
 A search point is a replica vector with its optimal routing (``ActiveRouter``, unmet cap enforced) and its
-``evaluate_plan`` verdict. Three neighbourhoods, tried in this order until none improves:
+``evaluate_plan`` verdict. Four neighbourhoods, tried in this order until none improves:
 
 - **Relocate**: move a deployment (all replicas of a configuration, or one replica's worth of its traffic) to the
   configuration (model, tier, TP/PP) where it costs least. Every target is screened at once with numpy: the moved
@@ -11,6 +11,14 @@ A search point is a replica vector with its optimal routing (``ActiveRouter``, u
 - **Consolidation**: remove one replica at a time, most expensive first, when the traffic it must shed fits the
   spare capacity elsewhere (a necessary check per type) and the LP re-route is feasible and cheaper.
 - **Rebuild**: ruin and recreate with GH (``rebuild.py``); the cheapest few repairs are re-routed by LP.
+- **Merge**: open up to ``_MERGE_MAX_NEW`` replicas of one configuration (or use its spare capacity) and move
+  several whole deployments onto it, e.g. five small replicas of a model into one faster TP-8 replica. A
+  relocation moves one deployment at a time, and the first one onto a big replica rarely pays for the replica
+  alone; merges price the whole set. Every target is screened at once: per target, sources are added greedily by
+  saving per unit of load while they fit its capacity and each type's error slack; budget, availability,
+  replica and storage limits are checked on the resulting set. Merges come last, so the search takes the
+  same path as without them until the other moves are stuck (tried first, they led some instances to a worse
+  local optimum).
 
 Each accepted move lowers the cost and is confirmed by ``evaluate_plan``; the number of LP solves is bounded by
 ``max_solves``.
@@ -32,6 +40,10 @@ _MOVES_TRIED_PER_STEP = 4
 """Screened relocations verified by LP per step before giving up on relocation at this point."""
 _REBUILDS_VERIFIED = 4
 """Cheapest ruin-and-recreate repairs re-routed by LP per step."""
+_MERGE_MAX_NEW = 2
+"""Most new replicas of the target configuration a merge opens."""
+_MERGES_VERIFIED = 4
+"""Best screened merges re-routed by LP per step."""
 _IMPROVEMENT = 1e-9
 """Relative cost decrease a move must achieve (guards against cycling on floating-point noise)."""
 
@@ -62,8 +74,16 @@ class _Relocation:
     added: int
 
 
+@dataclass(frozen=True)
+class _Merge:
+    estimate_per_hour: float  # estimated cost change, $/hour (negative: cheaper)
+    target: int
+    added: int
+    sources: tuple[int, ...]  # configurations whose replicas are all removed
+
+
 class LocalSearch:
-    """Relocate, consolidation and rebuild moves for one instance (see the module docstring).
+    """Relocate, consolidation, rebuild and merge moves for one instance (see the module docstring).
 
     Args:
         context: GH's precomputation (the rebuild moves re-serve demand with GH).
@@ -195,6 +215,94 @@ class LocalSearch:
                     moves.append(_Relocation(float(estimate[target]), int(source), removed, target, int(added[target])))
         return sorted(moves, key=lambda move: (move.estimate_per_hour, move.source, move.removed))
 
+    def _merges(self, point: SearchPoint) -> list[_Merge]:
+        """Per number of new target replicas, the best screened merges, best estimate first."""
+        instance = self.instance
+        rho = instance.design_utilisation
+        n = point.replicas
+        x = point.plan.routing
+        load = point.evaluation.utilisation * n
+        sources = np.flatnonzero((n > 0) & (load > 0))
+        if len(sources) < 2:
+            return []
+        routed = x[:, sources]  # (I, S) requests/hour
+        reachable = np.isfinite(self._inverse_capacity)
+        needed_load = routed.T @ np.where(reachable, self._inverse_capacity, 0.0)  # (S, C) replicas' worth
+        unreachable = (routed.T > 0.0) @ ~reachable  # (S, C) some carried type may not go to the target
+        delay_penalty = np.where(reachable, self._delay_penalty, 0.0)
+        price = self._price
+        saving = (  # $/hour saved by moving source s's traffic to target c and removing its replicas
+            n[sources, None] * price[sources, None]
+            + (routed * delay_penalty[:, sources]).sum(axis=0)[:, None]
+            - routed.T @ delay_penalty
+        )
+        candidate = ~unreachable & (saving > 0.0)
+        candidate[np.arange(len(sources)), sources] = False
+        order = np.argsort(-np.where(candidate, saving / np.maximum(needed_load, 1e-300), -np.inf), axis=0)
+        served = x.sum(axis=1)
+        error_slack = np.maximum(instance.error_slo * served - (instance.error_rate * x).sum(axis=1), 0.0)
+        spare = np.maximum(rho * n - load, 0.0)
+        targets = np.arange(instance.num_configurations)
+        models, gpus = instance.config_model, instance.config_gpu
+        model_replicas = np.bincount(models, weights=n, minlength=len(instance.models))
+        source_model = np.eye(len(instance.models))[models[sources]] * n[sources, None]  # (S, J) replicas
+        source_gpus = (
+            np.eye(len(instance.gpus))[gpus[sources]] * (n[sources] * instance.gpus_per_replica[sources])[:, None]
+        )  # (S, G)
+        storage_gb = float(instance.model_storage_gb[model_replicas > 0].sum())
+        budget_room = instance.budget_per_hour - point.evaluation.spend_per_hour
+        merges = []
+        for added in range(_MERGE_MAX_NEW + 1):
+            room = spare + added * rho
+            used = np.zeros(len(targets))
+            gain = np.zeros(len(targets))
+            error_added = np.zeros((instance.num_query_types, len(targets)))
+            chosen = np.zeros((len(sources), len(targets)), dtype=bool)
+            for rank in range(len(sources)):
+                source = order[rank]
+                fits = candidate[source, targets] & (used + needed_load[source, targets] <= room + 1e-9)
+                error_change = routed[:, source] * (instance.error_rate - instance.error_rate[:, sources[source]])
+                fits &= (error_added + error_change <= error_slack[:, None]).all(axis=0)
+                used += np.where(fits, needed_load[source, targets], 0.0)
+                gain += np.where(fits, saving[source, targets], 0.0)
+                error_added += np.where(fits, error_change, 0.0)
+                chosen[source[fits], targets[fits]] = True
+            models_left = model_replicas[None, :] - chosen.T @ source_model  # (C, J)
+            models_left[targets, models] += added
+            storage_after_gb = (models_left > 0.5) @ instance.model_storage_gb
+            gpus_after = point.evaluation.gpus_used[None, :] - chosen.T @ source_gpus  # (C, G)
+            gpus_after[targets, gpus] += added * instance.gpus_per_replica
+            storage_change = (storage_after_gb - storage_gb) * instance.storage_price_per_gb_hour  # $/hour
+            spend_change = added * price - chosen.T @ (n[sources] * price[sources]) + storage_change  # $/hour
+            estimate = added * price + storage_change - gain
+            valid = (
+                (chosen.sum(axis=0) >= 2)
+                & ((n > 0) | (added > 0))
+                & (n + added <= instance.max_replicas)
+                & (spend_change <= budget_room + FEASIBILITY_TOLERANCE * max(1.0, abs(instance.budget_per_hour)))
+                & (gpus_after <= instance.gpu_availability[None, :]).all(axis=1)
+                & (storage_after_gb <= instance.storage_capacity_gb + FEASIBILITY_TOLERANCE)
+                & (estimate < -_IMPROVEMENT * max(1.0, abs(point.cost)))
+            )
+            for target in np.flatnonzero(valid)[np.argsort(estimate[valid])][:_MERGES_VERIFIED]:
+                merges.append(
+                    _Merge(float(estimate[target]), int(target), added, tuple(sources[chosen[:, target]].tolist()))
+                )
+        return sorted(merges, key=lambda merge: (merge.estimate_per_hour, merge.target, merge.added))
+
+    def merge(self, point: SearchPoint) -> SearchPoint | None:
+        """The first of the ``_MERGES_VERIFIED`` best screened merges whose LP re-route lowers the cost, or None."""
+        for move in self._merges(point)[:_MERGES_VERIFIED]:
+            if not self._budget_left():
+                return None
+            replicas = point.replicas.copy()
+            replicas[list(move.sources)] = 0
+            replicas[move.target] += move.added
+            accepted = self._accept(point, replicas)
+            if accepted is not None:
+                return accepted
+        return None
+
     def relocate(self, point: SearchPoint) -> SearchPoint | None:
         """The first of the best screened relocations whose LP re-route lowers the cost, or None."""
         for move in self._relocations(point)[:_MOVES_TRIED_PER_STEP]:
@@ -252,9 +360,9 @@ class LocalSearch:
         return None
 
     def run(self, point: SearchPoint) -> SearchPoint:
-        """Apply improving relocations, removals and rebuilds until none improves or the limits are reached."""
+        """Apply improving relocations, removals, rebuilds and merges until none improves or the limits are reached."""
         while self._budget_left():
-            better = self.relocate(point) or self.consolidate(point) or self.rebuild(point)
+            better = self.relocate(point) or self.consolidate(point) or self.rebuild(point) or self.merge(point)
             if better is None:
                 break
             point = better

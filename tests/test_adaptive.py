@@ -5,9 +5,12 @@ import itertools
 import numpy as np
 import pytest
 
-from servegym.baselines.adaptive import solve_agh, start_orders
-from servegym.baselines.greedy import solve_gh
-from servegym.baselines.mechanisms import Mechanisms
+from servegym.baselines.active_routing import ActiveRouter
+from servegym.baselines.adaptive import MAX_SEARCH_SOLVES, solve_agh, start_orders
+from servegym.baselines.greedy import arrival_rate_order, construct, solve_gh
+from servegym.baselines.greedy_context import build_context
+from servegym.baselines.local_search import LocalSearch
+from servegym.baselines.mechanisms import ALL_MECHANISMS, Mechanisms
 from servegym.envs.evaluation import evaluate_plan
 from servegym.envs.routing import Router
 from servegym.envs.scenarios import make_instance
@@ -107,3 +110,17 @@ def test_agh__without_coverage_ranking_changes_its_search_on_paper():
     full = solve_agh(instance)
     without = solve_agh(instance, mechanisms=Mechanisms(coverage_ranking=False))
     assert full.message != without.message or not np.array_equal(full.plan.replicas, without.plan.replicas)
+
+
+def test_local_search__merge_moves_several_deployments_where_single_moves_are_stuck():
+    instance = make_instance("random", size=(15, 15, 15), seed=4)
+    context = build_context(instance, ALL_MECHANISMS)
+    search = LocalSearch(context, ActiveRouter(instance), None, MAX_SEARCH_SOLVES)
+    point = search.evaluate(construct(context, arrival_rate_order(instance)).fleet.replicas)
+    while (better := search.relocate(point) or search.consolidate(point) or search.rebuild(point)) is not None:
+        point = better
+    merged = search.merge(point)
+    assert merged is not None, "relocate, consolidation and rebuild are stuck; a merge improves"
+    assert merged.cost < point.cost
+    assert ((point.replicas > 0) & (merged.replicas == 0)).sum() >= 2, "at least two deployments removed"
+    assert evaluate_plan(instance, merged.plan).feasible

@@ -218,7 +218,7 @@ def test_cli__train_and_score(tmp_path, capsys):
     run = tmp_path / "run"
     args = ["train", "--algo", "ppo", "--action", "delta", "--timesteps", "64", "--n-envs", "2", "--out", str(run)]
     args += ["--env-kwargs", json.dumps(SHORT), "--hyperparameters", '{"n_steps": 32, "batch_size": 64}']
-    assert main([*args, "--eval-freq", "32", "--checkpoint-freq", "32", "--no-progress"]) == 0
+    assert main([*args, "--eval-freq", "32", "--checkpoint-freq", "32"]) == 0, "with SB3's progress bar (tqdm + rich)"
     assert "trained ppo-delta to 64 steps" in capsys.readouterr().out
     out = tmp_path / "score"
     argv = ["score", "--model", str(run), "--days", DAY, "--seeds", "0", "--oracle", "gh-rolling", "--out", str(out)]
