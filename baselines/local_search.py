@@ -146,16 +146,24 @@ class LocalSearch:
         self.accepted_moves += 1
         return candidate
 
+    def _slack(self, point: SearchPoint) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(C,) load in replicas' worth, (C,) spare load below ρ_max, (I,) error slack ε_i·served_i − Σ e·x."""
+        instance = self.instance
+        n = point.replicas
+        x = point.plan.routing
+        load = point.evaluation.utilisation * n
+        spare = np.maximum(instance.design_utilisation * n - load, 0.0)
+        served = x.sum(axis=1)
+        error_slack = np.maximum(instance.error_slo * served - (instance.error_rate * x).sum(axis=1), 0.0)
+        return load, spare, error_slack
+
     def _relocations(self, point: SearchPoint) -> list[_Relocation]:
         """Every source deployment's best screened target, best estimate first."""
         instance = self.instance
         rho = instance.design_utilisation
         n = point.replicas
         x = point.plan.routing
-        load = point.evaluation.utilisation * n
-        spare = np.maximum(rho * n - load, 0.0)
-        served = x.sum(axis=1)
-        error_slack = np.maximum(instance.error_slo * served - (instance.error_rate * x).sum(axis=1), 0.0)
+        load, spare, error_slack = self._slack(point)
         price = instance.replica_price_per_hour
         models, gpus = instance.config_model, instance.config_gpu
         model_replicas = np.bincount(models, weights=n, minlength=len(instance.models))
@@ -221,7 +229,7 @@ class LocalSearch:
         rho = instance.design_utilisation
         n = point.replicas
         x = point.plan.routing
-        load = point.evaluation.utilisation * n
+        load, spare, error_slack = self._slack(point)
         sources = np.flatnonzero((n > 0) & (load > 0))
         if len(sources) < 2:
             return []
@@ -239,9 +247,6 @@ class LocalSearch:
         candidate = ~unreachable & (saving > 0.0)
         candidate[np.arange(len(sources)), sources] = False
         order = np.argsort(-np.where(candidate, saving / np.maximum(needed_load, 1e-300), -np.inf), axis=0)
-        served = x.sum(axis=1)
-        error_slack = np.maximum(instance.error_slo * served - (instance.error_rate * x).sum(axis=1), 0.0)
-        spare = np.maximum(rho * n - load, 0.0)
         targets = np.arange(instance.num_configurations)
         models, gpus = instance.config_model, instance.config_gpu
         model_replicas = np.bincount(models, weights=n, minlength=len(instance.models))
