@@ -75,6 +75,16 @@ class _Relocation:
 
 
 @dataclass(frozen=True)
+class _Room:
+    load: np.ndarray  # (C,) load in replicas' worth
+    spare: np.ndarray  # (C,) load the active replicas can still take below ρ_max
+    error_slack: np.ndarray  # (I,) ε_i·served_i − Σ_c e_ic·x_ic, requests/hour
+    model_replicas: np.ndarray  # (J,) replicas per model
+    storage_gb: float  # GB of the stored models
+    budget_left_per_hour: float  # budget minus spend, plus the feasibility tolerance, $/hour
+
+
+@dataclass(frozen=True)
 class _Merge:
     estimate_per_hour: float  # estimated cost change, $/hour (negative: cheaper)
     target: int
@@ -146,16 +156,24 @@ class LocalSearch:
         self.accepted_moves += 1
         return candidate
 
-    def _slack(self, point: SearchPoint) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(C,) load in replicas' worth, (C,) spare load below ρ_max, (I,) error slack ε_i·served_i − Σ e·x."""
+    def _room(self, point: SearchPoint) -> _Room:
+        """What the relocation and merge screens read off a point: loads, spare capacity and slack in each limit."""
         instance = self.instance
         n = point.replicas
         x = point.plan.routing
         load = point.evaluation.utilisation * n
-        spare = np.maximum(instance.design_utilisation * n - load, 0.0)
         served = x.sum(axis=1)
-        error_slack = np.maximum(instance.error_slo * served - (instance.error_rate * x).sum(axis=1), 0.0)
-        return load, spare, error_slack
+        model_replicas = np.bincount(instance.config_model, weights=n, minlength=len(instance.models))
+        return _Room(
+            load=load,
+            spare=np.maximum(instance.design_utilisation * n - load, 0.0),
+            error_slack=np.maximum(instance.error_slo * served - (instance.error_rate * x).sum(axis=1), 0.0),
+            model_replicas=model_replicas,
+            storage_gb=float(instance.model_storage_gb[model_replicas > 0].sum()),
+            budget_left_per_hour=instance.budget_per_hour
+            - point.evaluation.spend_per_hour
+            + FEASIBILITY_TOLERANCE * max(1.0, abs(instance.budget_per_hour)),
+        )
 
     def _relocations(self, point: SearchPoint) -> list[_Relocation]:
         """Every source deployment's best screened target, best estimate first."""
@@ -163,12 +181,10 @@ class LocalSearch:
         rho = instance.design_utilisation
         n = point.replicas
         x = point.plan.routing
-        load, spare, error_slack = self._slack(point)
+        room = self._room(point)
+        load, spare, error_slack, model_replicas = room.load, room.spare, room.error_slack, room.model_replicas
         price = instance.replica_price_per_hour
         models, gpus = instance.config_model, instance.config_gpu
-        model_replicas = np.bincount(models, weights=n, minlength=len(instance.models))
-        storage_gb = float(instance.model_storage_gb[model_replicas > 0].sum())
-        budget_room = instance.budget_per_hour - point.evaluation.spend_per_hour
         moves = []
         for source in np.flatnonzero((n > 0) & (load > 0)):
             variants = [(int(n[source]), 1.0)]
@@ -211,10 +227,10 @@ class LocalSearch:
                 delay_change = share @ (self._delay_penalty[carried] - self._delay_penalty[carried, source, None])
                 valid = (
                     reachable
-                    & (cost_change <= budget_room + FEASIBILITY_TOLERANCE * max(1.0, abs(instance.budget_per_hour)))
+                    & (cost_change <= room.budget_left_per_hour)
                     & (gpus_after <= instance.gpu_availability[gpus])
                     & (n + added <= instance.max_replicas)
-                    & (storage_gb + storage_change_gb <= instance.storage_capacity_gb + FEASIBILITY_TOLERANCE)
+                    & (room.storage_gb + storage_change_gb <= instance.storage_capacity_gb + FEASIBILITY_TOLERANCE)
                     & (error_change <= error_slack[carried, None]).all(axis=0)
                 )
                 estimate = np.where(valid, cost_change + delay_change, np.inf)
@@ -229,8 +245,8 @@ class LocalSearch:
         rho = instance.design_utilisation
         n = point.replicas
         x = point.plan.routing
-        load, spare, error_slack = self._slack(point)
-        sources = np.flatnonzero((n > 0) & (load > 0))
+        room = self._room(point)
+        sources = np.flatnonzero((n > 0) & (room.load > 0))
         if len(sources) < 2:
             return []
         routed = x[:, sources]  # (I, S) requests/hour
@@ -249,42 +265,39 @@ class LocalSearch:
         order = np.argsort(-np.where(candidate, saving / np.maximum(needed_load, 1e-300), -np.inf), axis=0)
         targets = np.arange(instance.num_configurations)
         models, gpus = instance.config_model, instance.config_gpu
-        model_replicas = np.bincount(models, weights=n, minlength=len(instance.models))
         source_model = np.eye(len(instance.models))[models[sources]] * n[sources, None]  # (S, J) replicas
         source_gpus = (
             np.eye(len(instance.gpus))[gpus[sources]] * (n[sources] * instance.gpus_per_replica[sources])[:, None]
         )  # (S, G)
-        storage_gb = float(instance.model_storage_gb[model_replicas > 0].sum())
-        budget_room = instance.budget_per_hour - point.evaluation.spend_per_hour
         merges = []
         for added in range(_MERGE_MAX_NEW + 1):
-            room = spare + added * rho
+            capacity = room.spare + added * rho  # replicas' worth of load the target can take
             used = np.zeros(len(targets))
             gain = np.zeros(len(targets))
             error_added = np.zeros((instance.num_query_types, len(targets)))
             chosen = np.zeros((len(sources), len(targets)), dtype=bool)
             for rank in range(len(sources)):
                 source = order[rank]
-                fits = candidate[source, targets] & (used + needed_load[source, targets] <= room + 1e-9)
+                fits = candidate[source, targets] & (used + needed_load[source, targets] <= capacity + 1e-9)
                 error_change = routed[:, source] * (instance.error_rate - instance.error_rate[:, sources[source]])
-                fits &= (error_added + error_change <= error_slack[:, None]).all(axis=0)
+                fits &= (error_added + error_change <= room.error_slack[:, None]).all(axis=0)
                 used += np.where(fits, needed_load[source, targets], 0.0)
                 gain += np.where(fits, saving[source, targets], 0.0)
                 error_added += np.where(fits, error_change, 0.0)
                 chosen[source[fits], targets[fits]] = True
-            models_left = model_replicas[None, :] - chosen.T @ source_model  # (C, J)
+            models_left = room.model_replicas[None, :] - chosen.T @ source_model  # (C, J)
             models_left[targets, models] += added
             storage_after_gb = (models_left > 0.5) @ instance.model_storage_gb
             gpus_after = point.evaluation.gpus_used[None, :] - chosen.T @ source_gpus  # (C, G)
             gpus_after[targets, gpus] += added * instance.gpus_per_replica
-            storage_change = (storage_after_gb - storage_gb) * instance.storage_price_per_gb_hour  # $/hour
+            storage_change = (storage_after_gb - room.storage_gb) * instance.storage_price_per_gb_hour  # $/hour
             spend_change = added * price - chosen.T @ (n[sources] * price[sources]) + storage_change  # $/hour
             estimate = added * price + storage_change - gain
             valid = (
                 (chosen.sum(axis=0) >= 2)
                 & ((n > 0) | (added > 0))
                 & (n + added <= instance.max_replicas)
-                & (spend_change <= budget_room + FEASIBILITY_TOLERANCE * max(1.0, abs(instance.budget_per_hour)))
+                & (spend_change <= room.budget_left_per_hour)
                 & (gpus_after <= instance.gpu_availability[None, :]).all(axis=1)
                 & (storage_after_gb <= instance.storage_capacity_gb + FEASIBILITY_TOLERANCE)
                 & (estimate < -_IMPROVEMENT * max(1.0, abs(point.cost)))

@@ -95,7 +95,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default="results/learning_curves", help="output path without extension")
     args = parser.parse_args(argv)
     runs = [Path(run) for run in args.runs]
-    settings = {str(run): (load_run_config(run).env_id, env_settings(load_run_config(run))) for run in runs}
+    configs = {str(run): load_run_config(run) for run in runs}
+    settings = {run: (config.env_id, env_settings(config)) for run, config in configs.items()}
     if len(set(settings.values())) > 1:
         print(f"runs differ in environment settings: {settings}", file=sys.stderr)
         return 2
