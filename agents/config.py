@@ -22,7 +22,7 @@ import gymnasium as gym
 
 import servegym.envs  # noqa: F401  (registers the environment ids)
 from servegym.agents.wrappers import HEADROOM_PLANNERS, HeadroomAction, UnitBoxAction
-from servegym.envs import ENV_IDS
+from servegym.envs import DEFAULT_ENV_ID, ENV_IDS
 from servegym.io import atomic_write_json
 
 ALGORITHMS: Mapping[str, tuple[str, ...]] = {
@@ -130,7 +130,7 @@ class TrainConfig:
     out_dir: str
     algo: str = "maskable_ppo"
     action: str = "native"
-    env_id: str = "servegym/Provisioning-v0"
+    env_id: str = DEFAULT_ENV_ID
     total_timesteps: int = 200_000
     seed: int = 0
     n_envs: int = 2

@@ -13,7 +13,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from servegym.baselines.policies import PlannerPolicy, SwitchRule
+from servegym.baselines.policies import PlannerPolicy
 from servegym.envs.provisioning import ProvisioningEnv
 
 HEADROOM_PLANNERS = ("agh", "gh")
@@ -88,7 +88,6 @@ class HeadroomAction(gym.Wrapper, gym.utils.RecordConstructorArgs):
         self._num_types = num_types
         self._seed = seed
         self._planner = PlannerPolicy(base, planner, "rolling", seed)
-        self._switch_rule = SwitchRule(base) if self.max_payback_periods > 0.0 else None
         self.holds = 0
         self._last: tuple[dict[str, np.ndarray], dict[str, Any]] | None = None
 
@@ -120,14 +119,13 @@ class HeadroomAction(gym.Wrapper, gym.utils.RecordConstructorArgs):
                 f"HeadroomAction: action[{index}] = {array[index]} outside allowed range [{lowest}, {highest}] "
                 f"({meaning})"
             )
-        obs, info = self._last
+        _, info = self._last
         demand = np.asarray(info["forecast_per_hour"], dtype=float) * array[: self._num_types]
-        planned = self._planner.act(obs, {**info, "forecast_per_hour": demand})
-        if self._switch_rule is None:
-            return planned
-        running = np.asarray(info["replicas"], dtype=np.int64)
-        chosen, held = self._switch_rule.choose(running, planned, demand, float(array[self._num_types]))
-        self.holds += held
+        self._planner.observe(info)
+        payback = float(array[self._num_types]) if self.max_payback_periods > 0.0 else 0.0
+        holds_before = self._planner.holds
+        chosen = self._planner.decide(demand, payback)
+        self.holds += self._planner.holds - holds_before
         return chosen
 
     def observe(self, obs: dict[str, np.ndarray], info: dict[str, Any], seed: int | None = None) -> None:

@@ -22,6 +22,7 @@ import numpy as np
 
 from servegym.baselines.fleet import LIMIT_NAMES, Fleet
 from servegym.baselines.greedy_context import GreedyContext
+from servegym.envs.limits import exceeds
 
 NEGLIGIBLE_SHARE = 1e-9
 """Residual demand below this share of λ_i counts as served (floating-point dust)."""
@@ -94,7 +95,8 @@ class _TypeServer:
         """Apply the best-ranked option until ``residual`` requests/hour are served or no option is left.
 
         Returns:
-            ``""`` when the unserved demand is within the unmet cap, else a line naming the blocking limits.
+            ``""`` when the unserved demand is within the unmet cap (``limits.exceeds``), else a line naming the
+            blocking limits.
         """
         fleet, query_type = self.fleet, self.query_type
         instance = self.context.instance
@@ -121,8 +123,8 @@ class _TypeServer:
                 amount = self._builder_share(best, kinds, configs, cost, room, excess, score, residual, slack, dust)
             self._apply(int(kinds[best]), int(configs[best]), int(sources[best]), amount)
             residual -= amount
-        unserved = max(residual, 0.0) + float(fleet.dropped[query_type])
-        if unserved <= drop_limit + dust:
+        unserved = (residual if residual > dust else 0.0) + float(fleet.dropped[query_type])  # dust counts as served
+        if not exceeds(unserved, drop_limit):
             return ""
         name = instance.query_types[query_type].name
         return f"{name}: {unserved:.6g} requests/hour unserved > unmet cap {drop_limit:.6g}; {self._reason()}"

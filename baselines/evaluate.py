@@ -14,7 +14,8 @@ from tqdm.auto import tqdm
 
 import servegym.envs  # noqa: F401  (registers the environment ids)
 from servegym.baselines.policies import Policy, make_policy
-from servegym.envs.outcome import COST_PARTS
+from servegym.envs import DEFAULT_ENV_ID
+from servegym.envs.outcome import COST_PARTS, SLO_RATES
 from servegym.envs.provisioning import ProvisioningEnv
 
 EPISODE_COLUMNS = (
@@ -24,11 +25,9 @@ EPISODE_COLUMNS = (
     "seed",
     "total_cost",
     *COST_PARTS,
-    "delay_violation_rate",
-    "error_violation_rate",
-    "unserved_rate",
-    "slo_violation_rate",
+    *SLO_RATES,
     "gpu_hours",
+    "started_replicas",
     "mean_decision_s",
     "max_decision_s",
     "fallbacks",
@@ -64,10 +63,8 @@ def run_episode(env: gym.Env, policy: Policy, seed: int, options: dict[str, Any]
     obs, info = env.reset(seed=seed, options=options or None)
     policy.reset(seed)
     totals = dict.fromkeys(COST_PARTS, 0.0)
-    violations = dict.fromkeys(
-        ("delay_violation_rate", "error_violation_rate", "unserved_rate", "slo_violation_rate"), 0.0
-    )
-    demand_sum, gpu_hours, decisions, periods = 0.0, 0.0, [], []
+    violations = dict.fromkeys(SLO_RATES, 0.0)
+    demand_sum, gpu_hours, started, decisions, periods = 0.0, 0.0, 0, [], []
     done = False
     while not done:
         start = time.perf_counter()
@@ -83,6 +80,7 @@ def run_episode(env: gym.Env, policy: Policy, seed: int, options: dict[str, Any]
             violations[key] += info[key] * demand
         gpus = info["gpus"]
         gpu_hours += float(gpus.sum()) * unwrapped.instance.period_hours
+        started += info["started_replicas"]
         periods.append(
             {
                 "period": info["period"] - 1,
@@ -90,8 +88,8 @@ def run_episode(env: gym.Env, policy: Policy, seed: int, options: dict[str, Any]
                 **info["cost"],
                 "demand_per_hour": demand,
                 **{f"gpus[{g}]": float(v) for g, v in zip(unwrapped.instance.gpus, gpus, strict=True)},
-                "delay_violation_rate": info["delay_violation_rate"],
-                "unserved_rate": info["unserved_rate"],
+                "starting_replicas": int(np.sum(info["starting_replicas"])),
+                **{key: info[key] for key in SLO_RATES},
             }
         )
     record = {
@@ -100,6 +98,7 @@ def run_episode(env: gym.Env, policy: Policy, seed: int, options: dict[str, Any]
         **totals,
         **{key: value / max(demand_sum, 1e-12) for key, value in violations.items()},
         "gpu_hours": gpu_hours,
+        "started_replicas": started,
         "mean_decision_s": float(np.mean(decisions)),
         "max_decision_s": float(np.max(decisions)),
         "fallbacks": int(getattr(policy, "fallbacks", 0)),
@@ -109,7 +108,7 @@ def run_episode(env: gym.Env, policy: Policy, seed: int, options: dict[str, Any]
 
 def evaluate(
     policies: Sequence[PolicySpec] | Mapping[str, PolicySpec],
-    env_id: str = "servegym/Provisioning-v0",
+    env_id: str = DEFAULT_ENV_ID,
     *,
     days: Sequence[str] | None = None,
     seeds: Sequence[int] = (0,),

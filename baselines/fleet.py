@@ -2,7 +2,8 @@
 
 The greedy construction adds replicas and routes demand step by step; :class:`Fleet` keeps the running totals
 (replica-loads, error slack, spend, GPUs, storage) so that each step checks its limits in O(candidates) instead
-of re-evaluating the plan. This is incremental bookkeeping only: the final plan is always judged by
+of re-evaluating the plan. The limits themselves (what the budget covers, the tolerance) are those of
+``servegym.envs.limits``. This is incremental bookkeeping only: the final plan is always judged by
 ``evaluate_plan`` (through ``finish``).
 """
 
@@ -10,7 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from servegym.envs.evaluation import FEASIBILITY_TOLERANCE, Plan
+from servegym.envs import limits
+from servegym.envs.evaluation import Plan
 from servegym.envs.instance import Instance
 
 LIMIT_NAMES: tuple[str, ...] = ("budget", "availability", "storage", "max_replicas")
@@ -26,7 +28,7 @@ class Fleet:
         routing: (I, C) requests/hour routed (x).
         dropped: (I,) requests/hour deliberately left unserved (u).
         error_slack: (I,) Σ_c (ε_i − e_{i,c})·x_{i,c}, error-weighted requests/hour; the error SLO holds iff ≥ 0.
-        spend_per_hour: Rental plus storage, $/hour.
+        spend_per_hour: Rental plus storage, $/hour, what the budget limits (``limits.spend_per_hour``, kept running).
         gpus_used: (G,) GPUs rented per GPU type.
         model_replicas: (J,) replicas per model (a model's weights are stored iff > 0).
         storage_gb: Weights stored, GB.
@@ -51,6 +53,11 @@ class Fleet:
             where=instance.capacity_per_hour > 0,
         )
         self._storage_price_per_hour = instance.model_storage_gb * instance.storage_price_per_gb_hour
+        # The largest totals within each limit (limits.ceiling), so the screens below compare without recomputing.
+        self._budget_ceiling = limits.ceiling(instance.budget_per_hour)
+        self._gpu_ceiling = limits.ceiling(instance.gpu_availability)
+        self._storage_ceiling = limits.ceiling(instance.storage_capacity_gb)
+        self._replica_ceiling = limits.ceiling(instance.max_replicas)
 
     @classmethod
     def from_plan(cls, instance: Instance, plan: Plan) -> Fleet:
@@ -65,14 +72,9 @@ class Fleet:
             instance.config_model, weights=fleet.replicas, minlength=len(instance.models)
         )
         fleet.model_replicas = fleet.model_replicas.astype(np.int64)
-        stored = fleet.model_replicas > 0
-        fleet.storage_gb = float(instance.model_storage_gb[stored].sum())
-        fleet.spend_per_hour = float(fleet.replicas @ instance.replica_price_per_hour) + float(
-            fleet._storage_price_per_hour[stored].sum()
-        )
-        fleet.gpus_used = np.bincount(
-            instance.config_gpu, weights=fleet.replicas * instance.gpus_per_replica, minlength=len(instance.gpus)
-        ).astype(np.int64)
+        fleet.storage_gb = limits.storage_gb(instance, fleet.replicas)
+        fleet.spend_per_hour = limits.spend_per_hour(instance, fleet.replicas)
+        fleet.gpus_used = limits.gpus_used(instance, fleet.replicas).astype(np.int64)
         return fleet
 
     def release_configuration(self, config: int) -> None:
@@ -109,7 +111,8 @@ class Fleet:
     def blocking_limits(
         self, configs: np.ndarray, extra_cost_per_hour: np.ndarray, extra_gpus: np.ndarray, *, combined: bool = False
     ) -> np.ndarray:
-        """(len(LIMIT_NAMES), K) bool: which limits adding one replica of each of ``configs`` would break.
+        """(len(LIMIT_NAMES), K) bool: which limits adding one replica of each of ``configs`` would break
+        (``limits.exceeds`` on the totals after the change, against the precomputed ``limits.ceiling``).
 
         Args:
             configs: (K,) configurations gaining a replica.
@@ -120,17 +123,16 @@ class Fleet:
         instance = self.instance
         models = instance.config_model[configs]
         gpu_types = instance.config_gpu[configs]
-        budget = instance.budget_per_hour
         storage_after = self.storage_gb + (self.model_replicas[models] == 0) * instance.model_storage_gb[models]
-        limits = (
-            self.spend_per_hour + extra_cost_per_hour > budget + FEASIBILITY_TOLERANCE * max(1.0, abs(budget)),
-            self.gpus_used[gpu_types] + extra_gpus > instance.gpu_availability[gpu_types],
-            storage_after > instance.storage_capacity_gb + FEASIBILITY_TOLERANCE,
-            self.replicas[configs] >= instance.max_replicas[configs],
+        broken = (
+            self.spend_per_hour + extra_cost_per_hour > self._budget_ceiling,
+            self.gpus_used[gpu_types] + extra_gpus > self._gpu_ceiling[gpu_types],
+            storage_after > self._storage_ceiling,
+            self.replicas[configs] + 1 > self._replica_ceiling[configs],
         )
         if combined:
-            return (limits[0] | limits[1] | limits[2] | limits[3])[None, :]
-        return np.stack(limits)
+            return (broken[0] | broken[1] | broken[2] | broken[3])[None, :]
+        return np.stack(broken)
 
     def add_replica(self, config: int) -> None:
         """Rent one more replica of ``config`` (storing its model's weights if new)."""

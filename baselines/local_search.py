@@ -34,7 +34,8 @@ import numpy as np
 from servegym.baselines.active_routing import ActiveRouter
 from servegym.baselines.greedy_context import GreedyContext
 from servegym.baselines.rebuild import rebuilds, seed_configurations
-from servegym.envs.evaluation import FEASIBILITY_TOLERANCE, Evaluation, Plan, evaluate_plan
+from servegym.envs import limits
+from servegym.envs.evaluation import Evaluation, Plan, evaluate_plan
 
 _MOVES_TRIED_PER_STEP = 4
 """Screened relocations verified by LP per step before giving up on relocation at this point."""
@@ -81,7 +82,7 @@ class _Room:
     error_slack: np.ndarray  # (I,) ε_i·served_i − Σ_c e_ic·x_ic, requests/hour
     model_replicas: np.ndarray  # (J,) replicas per model
     storage_gb: float  # GB of the stored models
-    budget_left_per_hour: float  # budget minus spend, plus the feasibility tolerance, $/hour
+    budget_left_per_hour: float  # limits.budget_room_per_hour: budget minus spend, plus its tolerance, $/hour
 
 
 @dataclass(frozen=True)
@@ -119,6 +120,10 @@ class LocalSearch:
         )
         self._delay_penalty = instance.delay_penalty_per_request_s[:, None] * instance.delay_s
         self._storage_price_per_hour = instance.model_storage_gb * instance.storage_price_per_gb_hour
+        # The largest totals within each limit (limits.ceiling), compared with whole arrays of moves in the screens.
+        self._gpu_ceiling = limits.ceiling(instance.gpu_availability)
+        self._storage_ceiling = limits.ceiling(instance.storage_capacity_gb)
+        self._replica_ceiling = limits.ceiling(instance.max_replicas)
         self._failed_removals: set[tuple[int, bytes]] = set()
         self._seeds = seed_configurations(context)
 
@@ -137,8 +142,7 @@ class LocalSearch:
         routed = self.router.route(replicas)
         if routed is None or not routed.feasible:
             return None
-        stored = routed.plan.stored_models(instance)
-        spend = float(replicas @ instance.replica_price_per_hour) + float(self._storage_price_per_hour[stored].sum())
+        spend = limits.spend_per_hour(instance, replicas)
         if instance.period_hours * (spend + routed.objective_per_hour) >= below_cost:
             return None
         evaluation = evaluate_plan(instance, routed.plan)
@@ -169,10 +173,8 @@ class LocalSearch:
             spare=np.maximum(instance.design_utilisation * n - load, 0.0),
             error_slack=np.maximum(instance.error_slo * served - (instance.error_rate * x).sum(axis=1), 0.0),
             model_replicas=model_replicas,
-            storage_gb=float(instance.model_storage_gb[model_replicas > 0].sum()),
-            budget_left_per_hour=instance.budget_per_hour
-            - point.evaluation.spend_per_hour
-            + FEASIBILITY_TOLERANCE * max(1.0, abs(instance.budget_per_hour)),
+            storage_gb=limits.storage_gb(instance, n),
+            budget_left_per_hour=limits.budget_room_per_hour(instance, point.evaluation.spend_per_hour),
         )
 
     def _relocations(self, point: SearchPoint) -> list[_Relocation]:
@@ -228,9 +230,9 @@ class LocalSearch:
                 valid = (
                     reachable
                     & (cost_change <= room.budget_left_per_hour)
-                    & (gpus_after <= instance.gpu_availability[gpus])
-                    & (n + added <= instance.max_replicas)
-                    & (room.storage_gb + storage_change_gb <= instance.storage_capacity_gb + FEASIBILITY_TOLERANCE)
+                    & (gpus_after <= self._gpu_ceiling[gpus])
+                    & (n + added <= self._replica_ceiling)
+                    & (room.storage_gb + storage_change_gb <= self._storage_ceiling)
                     & (error_change <= error_slack[carried, None]).all(axis=0)
                 )
                 estimate = np.where(valid, cost_change + delay_change, np.inf)
@@ -296,10 +298,10 @@ class LocalSearch:
             valid = (
                 (chosen.sum(axis=0) >= 2)
                 & ((n > 0) | (added > 0))
-                & (n + added <= instance.max_replicas)
+                & (n + added <= self._replica_ceiling)
                 & (spend_change <= room.budget_left_per_hour)
-                & (gpus_after <= instance.gpu_availability[None, :]).all(axis=1)
-                & (storage_after_gb <= instance.storage_capacity_gb + FEASIBILITY_TOLERANCE)
+                & (gpus_after <= self._gpu_ceiling[None, :]).all(axis=1)
+                & (storage_after_gb <= self._storage_ceiling)
                 & (estimate < -_IMPROVEMENT * max(1.0, abs(point.cost)))
             )
             for target in np.flatnonzero(valid)[np.argsort(estimate[valid])][:_MERGES_VERIFIED]:
@@ -355,7 +357,7 @@ class LocalSearch:
                 return None
             must_shed = max(0.0, load[config] - rho * (n[config] - 1)) / max(load[config], 1e-300) * x[:, config]
             room = spare_requests.sum(axis=1) - spare_requests[:, config] + unmet_room
-            if np.any(must_shed > room + FEASIBILITY_TOLERANCE * np.maximum(1.0, must_shed)):
+            if np.any(limits.exceeds(must_shed, room)):
                 self._failed_removals.add((int(config), key))
                 continue
             replicas = n.copy()

@@ -215,11 +215,11 @@ def add_error_slo(model: MilpModel) -> None:
             rows[i].SetCoefficient(var, coefficient)
 
 
-def add_budget(model: MilpModel, *, with_storage: bool = True) -> None:
-    """Σ_c n_c·G_c·π_g + Σ_j s_j·B_j·p^s ≤ δ ($/hour). No row when δ is infinite.
+def add_budget(model: MilpModel) -> None:
+    """Σ_c n_c·G_c·π_g + Σ_j s_j·B_j·p^s ≤ δ ($/hour): rental plus storage. No row when δ is infinite.
 
-    ``with_storage=False`` limits rental alone (Σ_c n_c·G_c·π_g ≤ δ), which is what the environment's repair
-    enforces (the oracle needs exactly the environment's limit to bound every schedule it accepts).
+    This is ``limits.spend_per_hour ≤ δ`` in linear form (the linking rows of :func:`add_storage` force s_j = 1 for
+    every model with a replica), the same budget ``evaluate_plan``, the heuristics and the environment enforce.
     """
     instance, solver = model.instance, model.solver
     if not _finite(instance.budget_per_hour):
@@ -227,8 +227,6 @@ def add_budget(model: MilpModel, *, with_storage: bool = True) -> None:
     row = solver.Constraint(-solver.infinity(), float(instance.budget_per_hour), model.name("budget"))
     for var, price in zip(model.replicas, instance.replica_price_per_hour.tolist(), strict=True):
         row.SetCoefficient(var, price)
-    if not with_storage:
-        return
     storage_price = (instance.model_storage_gb * instance.storage_price_per_gb_hour).tolist()
     for var, price in zip(model.stored, storage_price, strict=True):
         if price != 0.0:

@@ -1,46 +1,97 @@
-"""The perfect-foresight oracle (MODEL.md §4): the multi-period MILP over one whole episode, with true demand.
+"""The perfect-foresight oracle (MODEL.md §4 and §6): the multi-period MILP over one whole episode of world v1.
 
-**This is an oracle, not an online policy.** :func:`solve_oracle` reads the episode's *realised* demand of every
-period (``env.state.demand.rates_per_hour``, drawn by ``env.reset``) before the first step. It exists to score
-policies: its ``bound`` is a lower bound on the realised cost of every replica schedule the environment can run
-(conditions below), and its schedule is the best one the MILP found.
+**This is an oracle, not an online policy.** :func:`solve_oracle` reads, before the first step, what the episode
+will realise in every period: the demand (``env.state.demand.rates_per_hour``) and the service-time and error
+multipliers of stress inflation × latent drift (``env.realised_factors(t)``, from ``env.state.drift``), all drawn by
+``env.reset``. It exists to score policies: its ``bound`` is a lower bound on the realised cost of every replica
+schedule the environment can run (conditions below), and its schedule is the best one the MILP found.
 
-Periods t = 0..T−1 share one ``pywraplp`` model. Each period is a copy of the single-period MILP of MODEL.md §3
-built with the ``add_*`` families of ``milp_model`` (names carry ``t=<t>``) on ``env.instance`` with λ = λ_t,
-adapted to what the environment enforces and charges:
+**Model.** Periods t = 0..T−1 share one ``pywraplp`` model. Each period is a copy of the single-period MILP of
+MODEL.md §3 built with the ``add_*`` families of ``milp_model`` (names carry ``t=<t>``) on ``env.instance`` with
+λ = λ_t, changed to what the v1 world does and charges. With s_{c,t} and k_{c,t} the service-time and error
+multipliers of period t, F_{a,c} = ``env.replicas.ready_share`` the share of a period a replica of age a serves
+(clip(a + 1 − S_c/Δt, 0, 1); all ones when ``cold_start`` is False) and K_c the ages with F_{a,c} < 1:
 
-- the unmet cap is relaxed (0 ≤ u_{i,t} ≤ λ_{i,t}): the environment's router drops any share at φ_i per request;
-- n_{c,t} ≤ ``env.max_replicas[c]`` (the action space), budget on rental alone (the environment's repair ignores
-  storage), no storage-capacity row (the environment does not limit it; the linking rows n ≤ n_max·s stay, so
-  storage is charged);
-- capacity at the nominal ρ_max·n (what the router plans with), delay penalty at κ_D·D_{i,c};
-- starts z_{c,t} ≥ n_{c,t} − n_{c,t−1} with n_{c,−1} = 0, z ≥ 0, priced at ``env.start_cost[c]`` $ per start. z is
-  continuous: for integer n its optimum is max(0, n_{c,t} − n_{c,t−1}), an integer, so integrality would only
-  slow the search.
+- demand balance Σ_c x_{i,c,t} + u_{i,t} = λ_{i,t}, unmet cap relaxed (0 ≤ u ≤ λ: the router drops any share);
+- n_{c,t} ∈ {0, …, ``env.max_replicas[c]``} (the action space); per period the budget on rental + storage, GPU
+  availability, the linking rows n ≤ n_max·s and the storage capacity: the rule book the repair enforces, with the
+  rule book's tolerance (``limits.tolerance``) on the budget and storage-capacity rows, as the repair accepts it;
+- starts z_{c,t} ≥ n_{c,t} − n_{c,t−1} with n_{c,−1} = 0, z ≥ 0 continuous (for integer n its optimum is
+  max(0, n_{c,t} − n_{c,t−1}), an integer), each priced at the fixed fee ``env.start_fee``. The rental paid while a
+  replica starts is already in n (a starting replica is rented from its period's start); ``env.start_cost`` (rental
+  while starting + fee) is the *expected* start cost for hold rules and would count that rental twice;
+- capacity on the ready replicas at the realised speed, linear in the starts:
 
-Objective ($ over the episode): Σ_t Δt·(rental + storage + κ_D·delay penalty + unmet penalty) + Σ_{c,t}
-start_cost_c·z_{c,t}.
+      Σ_i x_{i,c,t}/μ_{i,c} ≤ (ρ_max/s_{c,t})·(n_{c,t} − Σ_{a ∈ K_c} (1 − F_{a,c})·z_{c,t−a}),
 
-**When it is a lower bound.** For any schedule the environment runs (after its repair), the router's routing of
-each period, the started replicas and the stored models are a feasible point of this MILP. The environment
-charges that point's MILP cost plus (a) queueing delay ≥ 0 on served requests and (b) for load the realised
-utilisation κ_D·load/n pushes beyond ``OVERLOAD_CAP``, φ_i per dropped request instead of κ_D·ρ_i·D_{i,c} per
-served one. (b) can only happen when κ_D·ρ_max > ``OVERLOAD_CAP`` and only raises cost when φ_i ≥ κ_D·ρ_i·D_{i,c}
-on every allowed route. So the MILP optimum, and a fortiori ``OracleResult.bound``, bound the realised episode
-cost of every schedule from below whenever κ_D·ρ_max ≤ ``OVERLOAD_CAP`` (always at κ_D = 1 with ρ_max < 0.98) or
-φ_i ≥ κ_D·ρ_i·D_{i,c} on all allowed routes; ``OracleResult.is_lower_bound`` reports this check. The error
-inflation κ_E changes SLO metrics, never cost. The oracle's own schedule, replayed, costs its ``objective`` plus
-its queueing surcharge (plus overload drops when κ_D·ρ_max > ``OVERLOAD_CAP``, since the capacity rows are
-nominal).
+  the row of the environment's router, which routes over the ready capacity at the realised speed. Terms whose
+  z_{c,t−a} lies before a model's first period are left out (only in the windows of :func:`period_bounds`; a
+  relaxation);
+- the delay penalty at the realised service delay, ρ_i·s_{c,t}·D_{i,c} per request; route admissibility stays
+  nominal (x only on ``route_allowed``, the router's routes);
+- errors: one soft row per type and period on the realised error rates ẽ_{i,c,t} = min(1, k_{c,t}·e_{i,c}),
 
-Solving (:func:`solve_oracle`): every period is first solved alone (:func:`period_bounds`, 0.5–1 s each on the
-default environment). Their proven bounds are floors on each period's own cost in every feasible schedule; added as
-valid rows (:func:`add_period_floors`) they lift the whole model's LP bound to at least their sum, and their
-replicas are a feasible warm start whose only excess over the floors is the switching it ignores. If that warm
-start is already within the requested gap it is the answer; otherwise the whole episode is solved from there on
-HiGHS (highspy, on the exported model data as in ``milp_backends``) or SCIP (pywraplp). Without the floors HiGHS's
-tree does not decompose over periods: two hours (8 periods) of the default environment still had a 2 % gap after
-300 s; with them the same two hours are proven optimal (gap 1e-6) in about 25 s.
+      Σ_c (ẽ_{i,c,t} − ε_i)·x_{i,c,t} − v_{i,t} ≤ 0,   v_{i,t} ≥ 0 priced Δt·ψ_i (``env.error_penalty_per_request``),
+
+  so v_{i,t} is the excess erroneous responses per hour the environment charges. There is no hard error SLO row: the
+  router keeps the *nominal* error SLO, which says nothing about the realised rates.
+
+Objective ($ over the episode): Σ_t Δt·(rental + storage + Σ ρ_i·s_{c,t}·D_{i,c}·x + Σ φ_i·u + Σ ψ_i·v)
++ ``start_fee``·Σ z.
+
+With ``router="nominal"`` (the v0 router: rented replicas at catalog speed) the capacity rows are
+Σ_i x_{i,c,t}/μ_{i,c} ≤ ρ_max·n_{c,t}, what that router routes over; everything else is the same. That model is not
+exact: replayed, its schedule overloads replicas that are still starting or slowed down (drops at φ_i), so only
+the bound below is claimed for it.
+
+**Exact where the schedule never stops a starting replica** (realised router). Say a schedule (after the repair)
+*stops a starting replica* if it lowers n_c from period t to t + 1 while a replica of c started at t − a has
+F_{a+1,c} < 1, i.e. would still be starting in t + 1 (``StartingReplicas.pending``; the environment stops the
+youngest first, so such replicas go first). Without
+such stops every replica started at t − a for a ∈ K_c is still rented at t, so the environment's ready capacity
+Σ_a F_{a,c}·(replicas of age a) is exactly n_{c,t} − Σ_{a ∈ K_c} (1 − F_{a,c})·z_{c,t−a} with z the replicas it
+started: the router's capacity row is the MILP's, its delay costs are the MILP's, and it loads a pool to at most
+ρ_max < ``OVERLOAD_CAP`` of its ready capacity, so nothing overloads. The router's routing, with z the starts, s
+the stored models and v the realised excess errors, is then a feasible point whose MILP cost is exactly what the
+environment charges, less the queueing delay penalty (≥ 0, not modelled). For the oracle's own schedule the
+replayed cost without queueing equals ``objective`` whenever the router's routing is as cheap as the MILP's at the
+same replicas; the router can be dearer only because it keeps the nominal error SLO hard and does not price errors
+(on the toy instance with S_c = Δt/2 they coincide: tested).
+
+With such a stop the environment has *more* capacity than the MILP assumes for the same n (the stopped replica's
+start stays in z), so the point may violate the MILP's rows. But a replica stopped while still starting never
+served: F_{a+1,c} < 1 means a + 1 < S_c/Δt, so F_{a',c} = 0 at every age a' ≤ a it was rented. Cancelling its
+start (:func:`cancel_unready_starts`) leaves the ready capacity, and so the router's inputs, routing and outcome, of
+every period unchanged and lowers rental, storage and fees. So the bound holds for schedules with such stops too
+(through the cheaper schedule without them), and the oracle's own optimum never contains one: cancelling is a
+feasible point (the start's loss term vanishes, capacity is unchanged where the replica was rented, every other row
+only loosens) that is strictly cheaper, as every replica has a positive rental. With every S_c ≤ Δt, as on the
+default 15-minute environments, no replica is ever still starting at a boundary, so no schedule has them.
+
+**When it is a lower bound** (:func:`is_lower_bound`). Realised router: always when ρ_max ≤ ``OVERLOAD_CAP`` (by
+the argument above; otherwise the drop check below applies to its overload). Nominal router: its routing satisfies
+ρ_max·n, so it is a feasible point; the world serves it on the ready replicas at the realised speed and drops what
+pushes a pool past ``OVERLOAD_CAP``. A request
+dropped from route (i, c) changes the cost by φ_i − ρ_i·s_{c,t}·D_{i,c} − ψ_i·(ẽ_{i,c,t} − ε_i)⁺ or more (the excess
+errors fall by at most (ẽ − ε)⁺ per dropped request). So the MILP optimum bounds every schedule when no pool can
+overload (ρ_max·s_{c,t} ≤ ``OVERLOAD_CAP`` and no start-up loss, F_{0,c} = 1) or when that change is ≥ 0 on every
+allowed route of each configuration that can, checked with the episode's largest s_{c,t} and k_{c,t}. For both
+routers queueing only adds cost, and demand noise, drift and inflation enter through the realised λ, s and k the
+model reads.
+
+**Solving** (:func:`solve_oracle`). Every period is first solved alone (:func:`period_bounds`): period 0 with its
+starts and their start-up loss, later periods without start rows (their z is then 0, so without start-up loss).
+Each window is a relaxation of the oracle restricted to its period, so its proven bound is a floor on that period's
+own cost in every feasible schedule; added as valid rows (:func:`add_period_floors`) they lift the whole model's LP
+bound to at least their sum. Three warm starts, each passed through :func:`cancel_unready_starts` and routed as
+the environment would (:func:`schedule_values`): the windows' replicas run in sequence; the same started ahead of
+need (:func:`started_ahead`: each period holds the largest of its own and the next K_c periods' counts, repaired
+to the rule book), which pays for start-up before demand needs the capacity; and a forward pass
+(:func:`forward_schedule`: period t solved with period t + 1 as lookahead and the past fixed, so its starts and
+start-up losses are exact). The cheapest is the hint. If it is already within the requested gap it is the answer;
+otherwise the whole episode is solved from there on HiGHS (highspy, on the exported model data as in
+``milp_backends``) or SCIP (pywraplp). The returned schedule is passed through :func:`cancel_unready_starts`
+(which only ever lowers its cost).
 """
 
 from __future__ import annotations
@@ -62,12 +113,14 @@ from servegym.baselines.milp_model import (
     add_budget,
     add_capacity,
     add_demand_balance,
-    add_error_slo,
     add_objective,
     add_storage,
     add_variables,
     structured_name,
 )
+from servegym.envs.cold_start import StartingReplicas
+from servegym.envs.evaluation import Plan
+from servegym.envs.limits import tolerance
 from servegym.envs.outcome import OVERLOAD_CAP
 from servegym.envs.provisioning import ProvisioningEnv
 from servegym.envs.routing import Router, new_highs
@@ -75,9 +128,8 @@ from servegym.envs.routing import Router, new_highs
 ORACLE_SOLVERS: tuple[str, ...] = ("highs", "scip")
 """Backends of :func:`solve_oracle`: HiGHS through highspy (default), SCIP through pywraplp."""
 ORACLE_RELATIVE_GAP = 1e-2
-"""Relative gap at which the oracle's solve stops as ``optimal``. 1 % is far below the spread between policies
-(AGH rolling is ≈ 23 % above the bound on the default day) and is reached by the per-period floors alone on the
-default environment; smaller gaps make HiGHS search the whole-episode model for better switching (slow)."""
+"""Relative gap at which the oracle's solve stops as ``optimal``. 1 % is far below the spread between policies;
+smaller gaps make HiGHS search the whole-episode model for better switching (slow)."""
 
 
 class OracleError(ValueError):
@@ -90,15 +142,17 @@ class OracleResult:
 
     Attributes:
         replicas: (T, C) int replicas per period and candidate configuration.
-        objective: MILP cost of ``replicas`` over the episode, $ (the realised cost without queueing).
+        objective: MILP cost of ``replicas`` over the episode, $ (with the realised router: the realised cost
+            without queueing when the router routes it as cheaply as the MILP; see the module docstring).
         bound: Proven lower bound on the MILP optimum over the episode, $ (at least the sum of the period floors).
         gap: (objective − bound) / objective.
         status: ``optimal`` (gap ≤ the requested relative gap) or ``feasible`` (time limit first). There is always a
-            schedule: the per-period warm start at worst (periods the time limit cut off run no replicas).
+            schedule: the warm start at worst (periods the time limit cut off run no replicas).
         runtime_s: Wall-clock seconds of the whole call (model building, warm start and solve).
-        warm_start_objective: MILP cost over the episode of the per-period optima run in sequence, $.
-        is_lower_bound: Whether ``bound`` bounds the realised episode cost of every schedule from below (see the
-            module docstring: overload cannot happen, or it can only raise cost).
+        warm_start_objective: MILP cost over the episode of the warm start (the better of the per-period optima run
+            in sequence and the same started ahead), $.
+        is_lower_bound: Whether ``bound`` bounds the realised episode cost of every schedule from below
+            (:func:`is_lower_bound`).
     """
 
     replicas: np.ndarray
@@ -113,23 +167,52 @@ class OracleResult:
 
 @dataclass(frozen=True)
 class OracleModel:
-    """The multi-period model: one :class:`MilpModel` per period on one solver, plus the start variables.
+    """The multi-period model: one :class:`MilpModel` per period on one solver, plus starts and excess errors.
 
     Attributes:
         solver: The ``pywraplp`` solver holding every period.
         periods: (T,) single-period models, period t built on ``env.instance`` with λ = λ_t.
         starts: (T, C) variables z_{c,t}, replicas started at the beginning of period t.
+        excess: (T, I) variables v_{i,t}, excess erroneous responses per hour.
         num_columns: Variables in the solver.
     """
 
     solver: pywraplp.Solver
     periods: tuple[MilpModel, ...]
     starts: tuple[tuple[pywraplp.Variable, ...], ...]
+    excess: tuple[tuple[pywraplp.Variable, ...], ...]
     num_columns: int
 
     def replica_columns(self) -> np.ndarray:
         """(T, C) solver column index of every n_{c,t}."""
         return np.array([[var.index() for var in model.replicas] for model in self.periods], dtype=np.int64)
+
+    def start_columns(self) -> np.ndarray:
+        """(T, C) solver column index of every z_{c,t}."""
+        return np.array([[var.index() for var in starts] for starts in self.starts], dtype=np.int64)
+
+    def stored_columns(self) -> np.ndarray:
+        """(T, J) solver column index of every s_{j,t}."""
+        return np.array([[var.index() for var in model.stored] for model in self.periods], dtype=np.int64)
+
+
+def episode_factors(env: ProvisioningEnv) -> tuple[np.ndarray, np.ndarray]:
+    """(T, C) service-time and (T, C) error multipliers of every period of the episode (``env.realised_factors``)."""
+    factors = [env.realised_factors(t) for t in range(env.state.demand.rates_per_hour.shape[0])]
+    return np.array([slowdown for slowdown, _ in factors]), np.array([error for _, error in factors])
+
+
+def starting_replicas(env: ProvisioningEnv) -> StartingReplicas:
+    """A fresh start-up tracker like the environment's (no start-up time when ``env.cold_start`` is False)."""
+    instance = env.instance
+    startup_s = instance.startup_s if env.cold_start else np.zeros(instance.num_configurations)
+    return StartingReplicas(startup_s, env.period_minutes * 60.0)
+
+
+def _starting_ages(ready_share: np.ndarray) -> list[tuple[int, np.ndarray]]:
+    """(a, (C,) 1 − F_{a,c}) for every age a at which some configuration is still starting."""
+    loss = 1.0 - ready_share
+    return [(a, loss[a]) for a in range(len(loss)) if np.any(loss[a] > 0.0)]
 
 
 def add_switching(oracle: OracleModel, start_cost: np.ndarray, *, first_period: int) -> None:
@@ -137,7 +220,7 @@ def add_switching(oracle: OracleModel, start_cost: np.ndarray, *, first_period: 
 
     Period 0 of the episode starts from no replicas (n_{c,−1} = 0). A model whose first period is a later one
     (``first_period`` > 0, a window of :func:`period_bounds`) does not know its predecessor and gets no row for
-    that period, which relaxes it.
+    that period, which relaxes it (its z is then 0 at the optimum).
     """
     solver = oracle.solver
     objective = solver.Objective()
@@ -155,13 +238,99 @@ def add_switching(oracle: OracleModel, start_cost: np.ndarray, *, first_period: 
         previous = model.replicas
 
 
+def set_ready_capacity(oracle: OracleModel, env: ProvisioningEnv, slowdown: np.ndarray) -> None:
+    """Rewrite the rows of ``add_capacity`` to the router's capacity (module docstring).
+
+    Realised router: Σ_i x_{i,c,t}/μ_{i,c} − (ρ_max/s_{c,t})·(n_{c,t} − Σ_a (1 − F_{a,c})·z_{c,t−a}) ≤ 0, with the
+    terms whose z lies before the model's first period left out. Nominal router: the rows stay ρ_max·n_{c,t}.
+
+    Args:
+        oracle: The model, with its capacity rows and starts.
+        env: The environment (router kind, ρ_max, F).
+        slowdown: (T, C) service-time multipliers of the whole episode, indexed by period.
+    """
+    if env.router_kind != "realised":
+        return
+    solver = oracle.solver
+    ages = _starting_ages(env.replicas.ready_share)
+    rho = env.instance.design_utilisation
+    for k, model in enumerate(oracle.periods):
+        rate = rho / slowdown[model.period]  # (C,) replica-loads per ready replica
+        for c, label in enumerate(model.config_labels):
+            row = solver.LookupConstraint(model.name("capacity", f"c={label}"))
+            if row is None:
+                raise RuntimeError(f"oracle: capacity row of {label} in period {model.period} not found")
+            row.SetCoefficient(model.replicas[c], -float(rate[c]))
+            for a, loss in ages:
+                if loss[c] > 0.0 and k - a >= 0:
+                    row.SetCoefficient(oracle.starts[k - a][c], float(rate[c] * loss[c]))
+
+
+def price_realised_delay(model: MilpModel, slowdown: np.ndarray) -> None:
+    """Each route's objective coefficient to Δt·ρ_i·s_c·D_{i,c} ($ per request/hour over the period)."""
+    instance = model.instance
+    objective = model.solver.Objective()
+    cost = (
+        instance.period_hours
+        * slowdown[model.route_config]
+        * instance.delay_penalty_per_request_s[model.route_type]
+        * instance.delay_s[model.route_type, model.route_config]
+    )
+    for var, coefficient in zip(model.routes, cost.tolist(), strict=True):
+        objective.SetCoefficient(var, coefficient)
+
+
+def add_error_excess(
+    model: MilpModel, error_factor: np.ndarray, penalty_per_request: np.ndarray
+) -> tuple[pywraplp.Variable, ...]:
+    """v_i ≥ 0 priced Δt·ψ_i and, for types with a route over ε_i, Σ_c (min(1, k_c·e_{i,c}) − ε_i)·x_{i,c} − v_i ≤ 0.
+
+    Types whose routes all meet ε_i at the realised rates get no row (their excess is 0).
+
+    Args:
+        model: The period's model.
+        error_factor: (C,) realised error multipliers k_c of the period.
+        penalty_per_request: (I,) ψ_i, $ per excess erroneous response.
+
+    Returns:
+        (I,) the variables v_i, responses/hour.
+    """
+    instance, solver = model.instance, model.solver
+    objective = solver.Objective()
+    realised = np.minimum(error_factor[None, :] * instance.error_rate, 1.0)
+    excess_rate = realised[model.route_type, model.route_config] - instance.error_slo[model.route_type]
+    psi = np.broadcast_to(np.asarray(penalty_per_request, dtype=float), (instance.num_query_types,))
+    variables = []
+    for i, label in enumerate(model.type_labels):
+        var = solver.NumVar(0.0, solver.infinity(), model.name("v", f"i={label}"))
+        objective.SetCoefficient(var, instance.period_hours * float(psi[i]))
+        variables.append(var)
+    rows: dict[int, pywraplp.Constraint] = {}
+    for i in np.unique(model.route_type[excess_rate > 0.0]).tolist():
+        rows[i] = solver.Constraint(-solver.infinity(), 0.0, model.name("error_excess", f"i={model.type_labels[i]}"))
+        rows[i].SetCoefficient(variables[i], -1.0)
+    for var, i, coefficient in zip(model.routes, model.route_type.tolist(), excess_rate.tolist(), strict=True):
+        if i in rows and coefficient != 0.0:
+            rows[i].SetCoefficient(var, coefficient)
+    return tuple(variables)
+
+
+def _rule_book_tolerance(model: MilpModel) -> None:
+    """Budget and storage-capacity rows up to limit + ``limits.tolerance(limit)``: what the repair accepts."""
+    solver, instance = model.solver, model.instance
+    for family, limit in (("budget", instance.budget_per_hour), ("storage", instance.storage_capacity_gb)):
+        row = solver.LookupConstraint(model.name(family))
+        if row is not None and math.isfinite(limit):
+            row.SetUb(float(limit) + tolerance(float(limit)))
+
+
 def build_oracle_model(env: ProvisioningEnv, periods: range | None = None) -> OracleModel:
     """The oracle MILP of the module docstring for the episode ``env`` has just been reset to.
 
     Args:
         env: The environment, reset to the episode.
         periods: The periods to model (default all T); a window that starts after period 0 is relaxed at its
-            start (see :func:`add_switching`).
+            start (see :func:`add_switching` and :func:`set_ready_capacity`).
 
     Raises:
         OracleError: if ``env`` has not been reset.
@@ -173,8 +342,9 @@ def build_oracle_model(env: ProvisioningEnv, periods: range | None = None) -> Or
             "solve_oracle: call env.reset() first (the oracle reads the episode's true demand)"
         ) from error
     periods = range(len(demand)) if periods is None else periods
+    slowdown, error_factor = episode_factors(env)
     solver = pywraplp.Solver.CreateSolver("SCIP")  # holds the model; HiGHS gets its data, SCIP solves it in place
-    models = []
+    models, excess = [], []
     for t in periods:
         model = add_variables(
             solver, env.instance.with_demand(demand[t]), integral=True, relax=("unmet_cap",), period=t
@@ -183,11 +353,13 @@ def build_oracle_model(env: ProvisioningEnv, periods: range | None = None) -> Or
             var.SetUb(float(limit))
         add_demand_balance(model)
         add_capacity(model)
-        add_error_slo(model)
-        add_budget(model, with_storage=False)
+        add_budget(model)
         add_availability(model)
-        add_storage(model, limit_capacity=False)
-        add_objective(model, delay_inflation=env.delay_inflation)
+        add_storage(model, limit_capacity=True)
+        _rule_book_tolerance(model)
+        add_objective(model)
+        price_realised_delay(model, slowdown[t])
+        excess.append(add_error_excess(model, error_factor[t], env.error_penalty_per_request))
         models.append(model)
     starts = tuple(
         tuple(
@@ -196,50 +368,134 @@ def build_oracle_model(env: ProvisioningEnv, periods: range | None = None) -> Or
         )
         for t in periods
     )
-    oracle = OracleModel(solver, tuple(models), starts, solver.NumVariables())
-    add_switching(oracle, env.start_cost, first_period=periods.start)
+    oracle = OracleModel(solver, tuple(models), starts, tuple(excess), solver.NumVariables())
+    add_switching(oracle, np.full(env.instance.num_configurations, env.start_fee), first_period=periods.start)
+    set_ready_capacity(oracle, env, slowdown)
     return oracle
 
 
 def add_period_floors(oracle: OracleModel, floors: np.ndarray) -> None:
-    """Period t's own cost (its rental, storage, delay and unmet terms; for period 0 also its starts) ≥ floor_t ($).
+    """Period t's own cost (rental, storage, delay, unmet and error terms; for period 0 also its starts) ≥ floor_t.
 
     Valid inequalities, not restrictions: with ``floors`` from :func:`period_bounds`, every feasible schedule meets
-    them, so the optimum is unchanged while the LP bound of the whole model starts at Σ_t floor_t.
+    them, so the optimum is unchanged while the LP bound of the whole model starts at Σ_t floor_t ($).
     """
     solver = oracle.solver
     objective = solver.Objective()
-    for t, (model, starts, floor) in enumerate(zip(oracle.periods, oracle.starts, floors.tolist(), strict=True)):
+    for t, (model, starts, excess, floor) in enumerate(
+        zip(oracle.periods, oracle.starts, oracle.excess, floors.tolist(), strict=True)
+    ):
         row = solver.Constraint(floor, solver.infinity(), model.name("floor"))
-        for var in [*model.variables(), *(starts if t == 0 else ())]:
+        for var in [*model.variables(), *excess, *(starts if t == 0 else ())]:
             coefficient = objective.GetCoefficient(var)
             if coefficient != 0.0:
                 row.SetCoefficient(var, coefficient)
 
 
+def cancel_unready_starts(replicas: np.ndarray, ready_share: np.ndarray) -> np.ndarray:
+    """The schedule with every start cancelled whose replica is stopped while still starting (module docstring).
+
+    Replays ``replicas`` (T, C) with the environment's cohort rule (every period the target is started or the
+    youngest replicas stop). A replica stopped at the start of period t that is still starting then (started at
+    t − a with F_{a,c} < 1) never served, so it is removed from every period it was rented. The result never stops
+    a starting replica, rents no more than ``replicas``, and has the same ready capacity in every period.
+
+    Args:
+        replicas: (T, C) int replica schedule.
+        ready_share: (K+1, C) F_{a,c}, ``StartingReplicas.ready_share``.
+    """
+    schedule = np.array(replicas, dtype=np.int64)
+    last_age = ready_share.shape[0] - 1
+    for c in range(schedule.shape[1]):
+        cohorts: list[list[int]] = []  # [start period, replicas], oldest first
+        for t in range(schedule.shape[0]):
+            rented = sum(count for _, count in cohorts)
+            target = int(schedule[t, c])
+            if target > rented:
+                cohorts.append([t, target - rented])
+            to_stop = rented - target
+            while to_stop > 0:
+                start, count = cohorts[-1]
+                stop = min(count, to_stop)
+                if ready_share[min(t - start, last_age), c] < 1.0:
+                    schedule[start:t, c] -= stop  # still starting: it never served, so it never ran
+                cohorts[-1][1] -= stop
+                if cohorts[-1][1] == 0:
+                    cohorts.pop()
+                to_stop -= stop
+    return schedule
+
+
 def schedule_values(oracle: OracleModel, env: ProvisioningEnv, replicas: np.ndarray) -> np.ndarray:
-    """Solver column values that encode a replica schedule (T, C) in the whole-episode model: the routing LP's
-    routing of each period's true demand (unmet cap relaxed, as the environment routes), stored models and starts."""
-    router = Router(env.instance)  # own router: the environment's keeps its warm basis for its own steps
-    values = np.zeros(oracle.num_columns)
-    previous = np.zeros(env.instance.num_configurations, dtype=np.int64)
+    """Solver column values of the whole-episode model that encode a replica schedule (T, C): a feasible point.
+
+    The schedule is replayed as the environment runs it: a start-up tracker like the environment's gives each
+    period's ready capacity, and an own :class:`Router` routes the period's true demand over it at the realised
+    speed (``router="nominal"``: over the rented replicas at catalog speed), unmet cap relaxed. n is the rented
+    schedule, z the replicas started, s the stored models, v the realised excess errors of the routing.
+
+    Raises:
+        ValueError: if the schedule stops a replica while it is still starting (the point would not be feasible;
+            pass it through :func:`cancel_unready_starts` first), or ``oracle`` does not start at period 0.
+    """
+    if oracle.periods[0].period != 0:
+        raise ValueError("schedule_values: the model must cover the episode from period 0")
+    instance = env.instance
+    router = Router(instance)  # own router: the environment's keeps its warm basis for its own steps
+    tracker = starting_replicas(env)
+    ages = _starting_ages(tracker.ready_share)
+    realised = env.router_kind == "realised"
+    slowdown, error_factor = episode_factors(env)
     demand = env.state.demand.rates_per_hour
-    for model, starts, n, rates in zip(oracle.periods, oracle.starts, replicas, demand, strict=True):
-        plan = router.route(n, rates, relax_unmet_cap=True).plan
+    values = np.zeros(oracle.num_columns)
+    started_history: list[np.ndarray] = []
+    for model, starts, excess, n in zip(oracle.periods, oracle.starts, oracle.excess, replicas, strict=True):
+        t = model.period
+        rented = np.asarray(n, dtype=np.int64)
+        started = tracker.advance(rented)
+        started_history.append(started)
+        ready = tracker.ready()
+        if realised:
+            modelled = rented - sum(loss * started_history[t - a] for a, loss in ages if t - a >= 0)
+            if np.any(ready > modelled + 1e-9):
+                raise ValueError(
+                    f"schedule_values: period {t} stops replicas that are still starting; "
+                    "apply cancel_unready_starts to the schedule first"
+                )
+            routed = router.route(ready, demand[t], relax_unmet_cap=True, slowdown=slowdown[t]).plan
+        else:
+            routed = router.route(rented.astype(float), demand[t], relax_unmet_cap=True).plan
+        plan = Plan(replicas=rented, routing=routed.routing, unserved=routed.unserved)
         values[[var.index() for var in model.variables()]] = model.plan_values(plan)
-        values[[var.index() for var in starts]] = np.maximum(n - previous, 0)
-        previous = n
+        values[[var.index() for var in starts]] = started
+        realised_error = np.minimum(error_factor[t][None, :] * instance.error_rate, 1.0)
+        erroneous = (realised_error * plan.routing).sum(axis=1) - instance.error_slo * plan.routing.sum(axis=1)
+        values[[var.index() for var in excess]] = np.maximum(erroneous, 0.0)
     return values
 
 
 def is_lower_bound(env: ProvisioningEnv) -> bool:
-    """Whether the oracle's optimum bounds every schedule's realised cost (see the module docstring)."""
+    """Whether the oracle's optimum bounds every schedule's realised cost (module docstring, "When it is a lower
+    bound"). Call after ``env.reset``: the check uses the episode's realised multipliers."""
     instance = env.instance
-    if env.delay_inflation * instance.design_utilisation <= OVERLOAD_CAP:
+    rho = instance.design_utilisation
+    slowdown, error_factor = episode_factors(env)
+    largest_slowdown, largest_error = slowdown.max(axis=0), error_factor.max(axis=0)  # (C,)
+    if env.router_kind == "realised":
+        can_overload = np.full(instance.num_configurations, rho > OVERLOAD_CAP)
+    else:
+        startup_loss = starting_replicas(env).ready_share[0] < 1.0
+        can_overload = (rho * largest_slowdown > OVERLOAD_CAP) | startup_loss
+    routes = instance.route_allowed & can_overload[None, :]
+    if not routes.any():
         return True
-    served_cost = env.delay_inflation * instance.delay_penalty_per_request_s[:, None] * instance.delay_s
-    dropped_cost = np.broadcast_to(instance.unmet_penalty_per_request[:, None], served_cost.shape)
-    return bool(np.all(dropped_cost[instance.route_allowed] >= served_cost[instance.route_allowed]))
+    served = largest_slowdown[None, :] * instance.delay_penalty_per_request_s[:, None] * instance.delay_s
+    realised_error = np.minimum(largest_error[None, :] * instance.error_rate, 1.0)
+    psi = np.broadcast_to(np.asarray(env.error_penalty_per_request, dtype=float), (instance.num_query_types,))
+    errors = psi[:, None] * np.maximum(realised_error - instance.error_slo[:, None], 0.0)
+    dropped = instance.unmet_penalty_per_request[:, None]
+    change = np.broadcast_to(dropped, served.shape) - served - errors
+    return bool(np.all(change[routes] >= 0.0))
 
 
 @dataclass(frozen=True)
@@ -304,11 +560,11 @@ _RUNNERS: dict[str, Runner] = {"highs": _run_highs, "scip": _run_scip}
 
 
 def period_bounds(env: ProvisioningEnv, run: Runner, deadline: float, threads: int) -> tuple[np.ndarray, np.ndarray]:
-    """Solve every period alone (period 0 with its starts, later periods without switching).
+    """Solve every period alone (period 0 with its starts, later periods without switching or start-up loss).
 
     Each window is a relaxation of the oracle restricted to its period, so its proven bound is a floor on that
-    period's cost in every feasible schedule (:func:`add_period_floors`), and its replicas are a feasible schedule
-    for the whole episode (the warm start).
+    period's cost in every feasible schedule (:func:`add_period_floors`), and its replicas, run in sequence, are a
+    schedule for the whole episode (the warm start).
 
     Args:
         env: The environment, reset to the episode.
@@ -335,6 +591,69 @@ def period_bounds(env: ProvisioningEnv, run: Runner, deadline: float, threads: i
     return floors, replicas
 
 
+def started_ahead(env: ProvisioningEnv, replicas: np.ndarray) -> np.ndarray:
+    """``replicas`` (T, C) with every replica started ahead of need: period t holds the largest count of periods
+    t..t+K_c (K_c = ages at which configuration c is still starting), repaired by the environment's rule."""
+    num_ages = (env.replicas.ready_share < 1.0).sum(axis=0)  # (C,) K_c
+    ahead = np.array(replicas, dtype=np.int64)
+    for c, k in enumerate(num_ages.tolist()):
+        for t in range(len(ahead)):
+            ahead[t, c] = replicas[t : t + k + 1, c].max()
+    return np.array([env.repair.repair(row.copy())[0] for row in ahead], dtype=np.int64)
+
+
+def forward_schedule(
+    env: ProvisioningEnv, run: Runner, deadline: float, threads: int, fallback: np.ndarray
+) -> np.ndarray:
+    """A schedule decided period by period with the past fixed and one period of lookahead (a warm start).
+
+    Period t is solved together with period t + 1, with the replicas and starts of the max(K, 1) periods before it
+    fixed to the decisions already taken (so its starts, fees and start-up losses are exact); period t's replicas
+    are kept. Periods the deadline cuts off keep ``fallback`` (T, C).
+    """
+    num_periods, num_configs = fallback.shape
+    lead_periods = max(env.replicas.ready_share.shape[0] - 1, 1)
+    schedule = np.array(fallback, dtype=np.int64)
+    started = np.zeros_like(schedule)
+    for t in range(num_periods):
+        remaining = deadline - time.perf_counter()
+        if remaining <= 0.0:
+            break
+        lead = min(lead_periods, t)
+        window = build_oracle_model(env, range(t - lead, min(num_periods, t + 2)))
+        for k in range(lead):
+            past = t - lead + k
+            for c in range(num_configs):
+                window.periods[k].replicas[c].SetBounds(float(schedule[past, c]), float(schedule[past, c]))
+                window.starts[k][c].SetBounds(float(started[past, c]), float(started[past, c]))
+        solved = run(window, None, None if math.isinf(deadline) else remaining, threads, RELATIVE_MIP_GAP)
+        if solved.values is None:
+            break
+        schedule[t] = np.round(solved.values[window.replica_columns()[lead]]).astype(np.int64)
+        started[t] = np.maximum(schedule[t] - (schedule[t - 1] if t else 0), 0)
+    return schedule
+
+
+def _without_unready_stops(oracle: OracleModel, env: ProvisioningEnv, values: np.ndarray) -> np.ndarray:
+    """``values`` with the schedule passed through :func:`cancel_unready_starts` (z and s recomputed, x, u, v kept:
+    still feasible, as the ready capacity can only grow, and no dearer)."""
+    columns = oracle.replica_columns()
+    replicas = np.round(values[columns]).astype(np.int64)
+    schedule = cancel_unready_starts(replicas, env.replicas.ready_share)
+    if np.array_equal(schedule, replicas):
+        return values
+    fixed = values.copy()
+    fixed[columns] = schedule
+    previous = np.vstack([np.zeros((1, schedule.shape[1]), dtype=np.int64), schedule[:-1]])
+    fixed[oracle.start_columns()] = np.maximum(schedule - previous, 0)
+    config_model = env.instance.config_model
+    stored = np.zeros((len(schedule), len(env.instance.models)))
+    for t, row in enumerate(schedule):
+        stored[t, config_model[row > 0]] = 1.0
+    fixed[oracle.stored_columns()] = stored
+    return fixed
+
+
 def solve_oracle(
     env: ProvisioningEnv,
     *,
@@ -343,7 +662,8 @@ def solve_oracle(
     threads: int = 1,
     relative_gap: float = ORACLE_RELATIVE_GAP,
 ) -> OracleResult:
-    """Solve the perfect-foresight MILP for the episode ``env`` has just been reset to. **Reads the true demand.**
+    """Solve the perfect-foresight MILP for the episode ``env`` has just been reset to. **Reads the true demand and
+    the realised multipliers.**
 
     Call after ``env.reset(...)``; the result depends on the episode (day, seed), not on any step taken since.
     First every period is solved alone (:func:`period_bounds`): floors for the whole model and a warm start. Then
@@ -376,13 +696,20 @@ def solve_oracle(
         raise OracleError(f"relative_gap = {relative_gap} must be ≥ 0")
     run = _RUNNERS[solver]
     oracle = build_oracle_model(env)
+    realised = env.router_kind == "realised"
     deadline = math.inf if time_limit_s is None else time.perf_counter() + time_limit_s
-    floors, warm_replicas = period_bounds(env, run, deadline, threads)
+    floors, window_replicas = period_bounds(env, run, deadline, threads)
     add_period_floors(oracle, floors)
     objective_row = oracle.solver.Objective()
     cost = np.array([objective_row.GetCoefficient(var) for var in oracle.solver.variables()])  # $ per unit
-    hint = schedule_values(oracle, env, warm_replicas)
-    warm_objective = float(cost @ hint)
+    ahead = started_ahead(env, window_replicas)
+    candidates = [window_replicas, ahead, forward_schedule(env, run, deadline, threads, ahead)]
+    if realised:
+        candidates = [cancel_unready_starts(schedule, env.replicas.ready_share) for schedule in candidates]
+    hints = [schedule_values(oracle, env, schedule) for schedule in candidates]
+    objectives = [float(cost @ hint) for hint in hints]
+    best = int(np.argmin(objectives))
+    warm_replicas, hint, warm_objective = candidates[best], hints[best], objectives[best]
     remaining = deadline - time.perf_counter()
     if warm_objective - floors.sum() <= relative_gap * max(abs(warm_objective), 1e-9):
         solved = _Solved("optimal", hint, warm_objective, float(floors.sum()))
@@ -392,11 +719,14 @@ def solve_oracle(
         solved = _Solved("feasible", None, math.nan, math.nan)
     if solved.status == "infeasible":
         raise RuntimeError(f"oracle MILP declared infeasible by {solver}; the empty schedule is always feasible")
-    columns = oracle.replica_columns()
     if solved.values is not None:
-        replicas = np.round(solved.values[columns]).astype(np.int64)
-        objective, status = solved.objective, solved.status
-    else:  # time limit before the whole-episode solve found or kept an incumbent: the per-period schedule
+        values, objective, status = solved.values, solved.objective, solved.status
+        if realised:
+            fixed = _without_unready_stops(oracle, env, values)
+            if fixed is not values:
+                values, objective = fixed, float(cost @ fixed)
+        replicas = np.round(values[oracle.replica_columns()]).astype(np.int64)
+    else:  # time limit before the whole-episode solve found or kept an incumbent: the warm start
         replicas, objective, status = warm_replicas, warm_objective, "feasible"
     bound = float(floors.sum()) if math.isnan(solved.bound) else max(solved.bound, float(floors.sum()), 0.0)
     gap = max(0.0, (objective - bound) / max(abs(objective), 1e-9))
@@ -416,8 +746,8 @@ class OraclePolicy:
     """The perfect-foresight oracle as a :class:`~servegym.baselines.policies.Policy`. **Not an online policy.**
 
     On the first ``act`` of an episode (``info["period"] == 0``) it solves :func:`solve_oracle` on the episode's
-    true demand, read from the environment it was built with, then replays that schedule period by period.
-    ``last_result`` holds the latest :class:`OracleResult` (objective, bound, gap) for reporting.
+    true demand and realised multipliers, read from the environment it was built with, then replays that schedule
+    period by period. ``last_result`` holds the latest :class:`OracleResult` (objective, bound, gap) for reporting.
     """
 
     def __init__(
@@ -429,7 +759,7 @@ class OraclePolicy:
         relative_gap: float = ORACLE_RELATIVE_GAP,
     ) -> None:
         self.name = "oracle"
-        self.env = env
+        self.env: ProvisioningEnv = getattr(env, "unwrapped", env)  # a gym.make wrapper reads the same episode
         self.time_limit_s = time_limit_s
         self.threads = threads
         self.relative_gap = relative_gap

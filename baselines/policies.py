@@ -7,11 +7,31 @@ Planner policies re-plan with GH, AGH or the MILP on the environment's candidate
   day-ahead profile), then holds that plan all day (the paper's 24-h comparator);
 - ``reactive``: every period, on the demand realised in the period just finished;
 - ``hold``: ``rolling`` with switching hysteresis (:class:`SwitchRule`): the running replicas stay unless the
-  new plan's saving pays back the replicas it starts within :data:`HOLD_PAYBACK_PERIODS` periods.
+  new plan's saving pays back the replicas it starts within :data:`HOLD_PAYBACK_PERIODS` periods;
+- ``robust``: ``rolling`` on a pessimistic copy of the catalog (:func:`robust_instance`): service times and
+  error rates × the 90th percentiles of the documented drift process's stationary multipliers (the error margin
+  capped per type where it would leave no admissible route), capacity ÷ the speed margin.
+  The margin rule uses the drift *process* (published in ``servegym.envs.drift``), never the episode's
+  realisation;
+- ``adaptive``: ``rolling`` on a catalog corrected by what the last periods showed (:class:`DriftEstimate`):
+  each GPU type's slowdown from realised against nominal utilisation, each query type's error multiplier from
+  its excess erroneous responses, smoothed in log space.
+
+Cold starts (MODEL.md §6): every re-planning mode knows each candidate's start-up time S_c from the catalog.
+A replica started for the next period carries only F = (1 − S_c/Δt)⁺ of its capacity there, so (1) when a plan
+needs n_c replicas of c and only r_c will be ready, the policy starts ⌈(n_c − r_c)/F⌉ instead of n_c − r_c
+(replicas still starting are counted as starting afresh, a pessimistic rule), and (2) make before break: while
+any replica starts, the replicas the plan would stop keep running for that period, so moving load from one
+configuration to another never leaves a gap while the new replicas load. Both stay within the budget and the
+availability (over-starts are given up first, then kept replicas, most expensive first). The extras are stopped
+by the next period's plan. When F = 0 (S_c ≥ Δt) nothing can be over-started: the replicas start anyway and
+serve from a later period.
 
 When a planner finds no feasible plan for the demand it is given (e.g. a forecast above what the budget can
-serve within the unmet cap), the policy re-plans with the unmet cap lifted, then falls back to the running
-replicas; ``fallbacks`` counts such periods. ``random`` samples masked replica counts uniformly.
+serve within the unmet cap), a ``robust`` or ``adaptive`` policy first gives up its error margin (``robust``:
+plans on the catalog; ``adaptive``: keeps its speed estimates only), then every policy re-plans with the unmet
+cap lifted, then falls back to the running replicas; ``fallbacks`` counts the periods that needed the lifted cap.
+``random`` samples masked replica counts uniformly.
 """
 
 from __future__ import annotations
@@ -29,7 +49,13 @@ from servegym.envs.provisioning import ProvisioningEnv
 from servegym.envs.routing import Router
 
 PLANNERS = ("gh", "agh", "milp")
-MODES = ("rolling", "static", "reactive", "hold")
+MODES = ("rolling", "static", "reactive", "hold", "robust", "adaptive")
+ADAPTIVE_ALPHA = 0.1
+"""Weight of the newest observation in the ``adaptive`` planners' drift estimates (half-life ≈ 6.6 periods).
+Chosen on the validation day (2024-05-15, a train day) of ``servegym/ProvisioningDrift-v1``, episode seeds 0–5,
+GH inside, among 0.1, 0.25 and 0.5: mean day cost $5,454, $5,466 and $5,701 (rolling GH: $5,592)."""
+ROBUST_QUANTILE = 0.9
+"""Quantile of the drift process's stationary multipliers that the ``robust`` planners plan for."""
 MILP_TIME_LIMIT_S = 10.0
 """Per-decision MILP time limit inside the environment; the best plan found by then is used."""
 HOLD_PAYBACK_PERIODS = 4.0
@@ -67,6 +93,138 @@ def _lift_unmet_cap(instance: Instance) -> Instance:
     return instance.with_changes(
         query_types=tuple(dataclasses.replace(q, max_unmet_fraction=1.0) for q in instance.query_types)
     )
+
+
+def robust_instance(instance: Instance, quantile: float = ROBUST_QUANTILE) -> Instance:
+    """A pessimistic copy of ``instance`` for the ``robust`` planners.
+
+    Service times × m_s and capacity ÷ m_s, where m_s is the ``quantile`` of the default drift process's stationary
+    service-time multiplier (``servegym.envs.drift.margin_quantile``, at least 1). Error rates × m_i with
+    m_i = min(m_e, ε_i / min_c e_{i,c}) per query type, m_e the same quantile of the error multiplier: the margin
+    stops where it would leave a type without a single route that meets its error SLO on its own (a planner
+    with no admissible route would drop the whole type, far worse than the risk the margin hedges).
+    """
+    from servegym.envs.drift import DEFAULT_DRIFT, margin_quantile
+
+    speed_margin = max(margin_quantile(DEFAULT_DRIFT.speed, quantile), 1.0)
+    error_margin = max(margin_quantile(DEFAULT_DRIFT.error, quantile), 1.0)
+    best = np.where(instance.route_allowed, instance.error_rate, np.inf).min(axis=1)  # (I,) best route's error
+    headroom = np.divide(instance.error_slo, best, out=np.ones_like(best), where=np.isfinite(best) & (best > 0))
+    type_margin = np.clip(headroom, 1.0, error_margin)
+    return instance.with_changes(
+        capacity_per_hour=instance.capacity_per_hour / speed_margin,
+        delay_s=instance.delay_s * speed_margin,
+        error_rate=np.minimum(instance.error_rate * type_margin[:, None], 1.0),
+        name=f"{instance.name}/robust",
+    )
+
+
+def compensate_cold_starts(
+    env: ProvisioningEnv, target: np.ndarray, running: np.ndarray, pending: np.ndarray
+) -> np.ndarray:
+    """Replicas to ask for so that ``target`` (C,) replicas' capacity is ready in the next period (module
+    docstring): ``running`` (C,) rented now, ``pending`` (C,) of them still starting.
+
+    Two rules, both dropped where they would break a limit (the extras of rule 1 first, then the kept replicas of
+    rule 2, most expensive first): (1) over-start, ⌈r + (n − r)/F⌉ replicas where the target grows; (2) make before
+    break: while any replica starts, the replicas the target would stop keep running for this period.
+    """
+    first_share = env.replicas.ready_share[0]  # (C,) F_{0,c}
+    ready = running - pending
+    planned = np.asarray(target, dtype=np.int64)
+    starts = planned > running
+    if not (starts & (first_share < 1.0)).any():
+        return planned.copy()
+    grow = starts & (first_share > 0.0) & (first_share < 1.0)
+    over_started = planned.copy()
+    needed = np.ceil(ready[grow] + (planned[grow] - ready[grow]) / first_share[grow] - 1e-9).astype(np.int64)
+    over_started[grow] = np.minimum(np.maximum(needed, planned[grow]), env.max_replicas[grow])
+    action = np.maximum(over_started, running)
+    price_order = np.argsort(-env.instance.replica_price_per_hour, kind="stable")
+    kept = np.maximum(planned, running)
+    for fallback in (kept, planned):  # give up the over-starts, then the kept replicas
+        for c in price_order:
+            if env.repair.fits(action):
+                return action
+            action[c] = fallback[c]
+    return action if env.repair.fits(action) else planned.copy()
+
+
+class DriftEstimate:
+    """Online estimates of the latent drift from what a serving team observes (``info`` of the last step).
+
+    - Slowdown of GPU type g: realised utilisation of each candidate c on g divided by the utilisation its served
+      load would have at catalog speed, Σ_i served_{i,c}/μ_{i,c} / ready_c; the log ratios of g's candidates are
+      averaged weighted by their ready capacity. Utilisation is capped at 0.98 by overload, so the estimate
+      under-reads a heavily overloaded pool.
+    - Error multiplier of query type i: when it had excess erroneous responses E_i, the multiplier that explains
+      them, (E_i + ε_i·S_i) / Σ_c e_{i,c}·served_{i,c} (S_i its served requests); without excess the evidence
+      only says "at most that", and the estimate relaxes towards 1.
+    - Both are exponentially smoothed in log space with weight ``alpha`` on the newest observation.
+
+    Args:
+        instance: The candidate instance (catalog μ, e, ε, GPU of each candidate).
+        alpha: Weight of the newest observation, in (0, 1].
+    """
+
+    def __init__(self, instance: Instance, alpha: float = ADAPTIVE_ALPHA) -> None:
+        if not 0.0 < alpha <= 1.0:
+            raise ValueError(f"DriftEstimate alpha {alpha} outside allowed range (0, 1]")
+        self.instance = instance
+        self.alpha = alpha
+        self.log_slowdown = np.zeros(len(instance.gpus))  # (G,)
+        self.log_error = np.zeros(instance.num_query_types)  # (I,)
+
+    def reset(self) -> None:
+        self.log_slowdown[:] = 0.0
+        self.log_error[:] = 0.0
+
+    def observe(self, info: dict[str, Any]) -> None:
+        """Update from the ``info`` of a step (nothing to learn at reset)."""
+        if info["period"] == 0:
+            return
+        inst = self.instance
+        served = np.asarray(info["served_per_hour"], dtype=float)
+        ready = np.asarray(info["ready_replicas"], dtype=float)
+        mu = inst.capacity_per_hour
+        nominal = np.divide(served, mu, out=np.zeros_like(served), where=mu > 0).sum(axis=0)
+        nominal = np.divide(nominal, ready, out=np.zeros_like(nominal), where=ready > 0)
+        realised = np.asarray(info["utilisation"], dtype=float)
+        seen = (nominal > 1e-3) & (realised > 0)
+        if seen.any():
+            log_ratio = np.log(realised[seen] / nominal[seen])
+            weight = np.bincount(inst.config_gpu[seen], weights=ready[seen], minlength=len(inst.gpus))
+            total = np.bincount(inst.config_gpu[seen], weights=ready[seen] * log_ratio, minlength=len(inst.gpus))
+            observed = weight > 0
+            estimate = total[observed] / weight[observed]
+            self.log_slowdown[observed] += self.alpha * (estimate - self.log_slowdown[observed])
+        served_per_type = served.sum(axis=1)
+        expected = (inst.error_rate * served).sum(axis=1)
+        excess = np.asarray(info["excess_errors_per_hour"], dtype=float)
+        seen_types = expected > 0
+        explained = np.divide(
+            excess + inst.error_slo * served_per_type, expected, out=np.ones_like(expected), where=seen_types
+        )
+        target = np.where(excess > 0, np.log(np.maximum(explained, 1.0)), 0.0)
+        self.log_error[seen_types] += self.alpha * (target[seen_types] - self.log_error[seen_types])
+
+    def corrected(self, *, with_error: bool = True) -> Instance:
+        """The instance with capacity ÷ ŝ per candidate and (``with_error``) error × k̂ per type (k̂ capped so every
+        type keeps an admissible route, as in :func:`robust_instance`).
+
+        Delays stay nominal: they decide which routes are admissible (D ≤ Δ), which is also what the router
+        keeps, and an estimate that moves around a route's threshold would otherwise switch configurations on and
+        off from period to period (each switch a cold start)."""
+        inst = self.instance
+        slowdown = np.exp(self.log_slowdown)[inst.config_gpu]  # (C,)
+        best = np.where(inst.route_allowed, inst.error_rate, np.inf).min(axis=1)
+        headroom = np.divide(inst.error_slo, best, out=np.ones_like(best), where=np.isfinite(best) & (best > 0))
+        error = np.clip(np.exp(self.log_error), 1.0, np.maximum(headroom, 1.0)) if with_error else np.ones_like(best)
+        return inst.with_changes(
+            capacity_per_hour=inst.capacity_per_hour / slowdown[None, :],
+            error_rate=np.minimum(inst.error_rate * error[:, None], 1.0),
+            name=f"{inst.name}/adaptive",
+        )
 
 
 class SwitchRule:
@@ -127,35 +285,49 @@ class PlannerPolicy:
             raise ValueError(f"mode {mode!r} not one of {list(MODES)}")
         self.name = f"{planner}-{mode}"
         self.planner, self.mode = planner, mode
-        self.instance = env.instance
+        self.env = env
+        self.instance = robust_instance(env.instance) if mode == "robust" else env.instance
+        self._relaxed = env.instance  # what ``plan`` falls back to when the margins of ``instance`` cannot be met
         self.max_replicas = env.max_replicas.copy()
         self.fallbacks = 0
         self._seed = seed
         self._rng = np.random.default_rng(seed)
         self._static: np.ndarray | None = None
         self._running = np.zeros(self.instance.num_configurations, dtype=np.int64)
-        self._switch_rule = SwitchRule(env) if mode == "hold" else None
+        self._pending = np.zeros(self.instance.num_configurations, dtype=np.int64)
+        self._switch_rule = SwitchRule(env) if mode in ("hold", "rolling") else None
+        self._drift = DriftEstimate(env.instance) if mode == "adaptive" else None
         self.holds = 0
 
     def reset(self, seed: int | None = None) -> None:
         self._rng = np.random.default_rng(self._seed if seed is None else seed)
         self._static = None
         self._running = np.zeros(self.instance.num_configurations, dtype=np.int64)
+        self._pending = np.zeros(self.instance.num_configurations, dtype=np.int64)
         self.fallbacks = 0
         self.holds = 0
+        if self._drift is not None:
+            self._drift.reset()
+            self.instance = self._relaxed = self.env.instance
 
     def _target_demand(self, info: dict[str, Any]) -> np.ndarray:
         if self.mode == "static":
             return np.asarray(self.instance.demand_per_hour)
-        if self.mode == "reactive" and "demand_per_hour" in info:
+        if self.mode == "reactive" and info["period"] > 0:
             return np.asarray(info["demand_per_hour"])
         return np.asarray(info["forecast_per_hour"])
 
     def plan(self, demand_per_hour: np.ndarray) -> np.ndarray:
         """Replica counts for a demand vector, with the fallbacks of the module docstring."""
-        instance = self.instance.with_demand(np.maximum(demand_per_hour, 0.0))
+        demand = np.maximum(demand_per_hour, 0.0)
+        instance = self.instance.with_demand(demand)
         seed = int(self._rng.integers(2**31))
         result = run_planner(self.planner, instance, seed)
+        if not result.feasible and self._relaxed is not self.instance:
+            # A margin that cannot be met within the limits is given up before any demand is: dropping a request
+            # costs at least as much as the excess error or delay the margin hedges.
+            instance = self._relaxed.with_demand(demand)
+            result = run_planner(self.planner, instance, seed)
         if not result.feasible:
             self.fallbacks += 1
             result = run_planner(self.planner, _lift_unmet_cap(instance), seed)
@@ -163,21 +335,36 @@ class PlannerPolicy:
                 return self._running.copy()
         return np.minimum(np.round(result.plan.replicas).astype(np.int64), self.max_replicas)
 
+    def observe(self, info: dict[str, Any]) -> None:
+        """Take in a step's ``info``: the replicas running after the env's repair (the fallback keeps them), which
+        of them are still starting, and, for ``adaptive``, the drift evidence."""
+        self._running = np.asarray(info["replicas"], dtype=np.int64).copy()
+        self._pending = np.asarray(info["pending_replicas"], dtype=np.int64)
+        if self._drift is not None:
+            self._drift.observe(info)
+            self.instance = self._drift.corrected()
+            self._relaxed = self._drift.corrected(with_error=False)
+
+    def decide(self, demand_per_hour: np.ndarray, payback_periods: float = 0.0) -> np.ndarray:
+        """The replicas to ask for next: plan for ``demand_per_hour``, keep the running replicas if a switch would
+        not pay back within ``payback_periods`` (the ``hold`` rule; 0 never holds), else add the cold-start rules
+        of the module docstring."""
+        action = self.plan(demand_per_hour)
+        if self._switch_rule is not None and payback_periods > 0.0:
+            action, held = self._switch_rule.choose(self._running, action, demand_per_hour, payback_periods)
+            self.holds += held
+            if held:
+                return action
+        return compensate_cold_starts(self.env, action, self._running, self._pending)
+
     def act(self, obs: dict[str, np.ndarray], info: dict[str, Any]) -> np.ndarray:
-        if "replicas" in info:  # what runs after the env's repair, which the fallback keeps
-            self._running = np.asarray(info["replicas"], dtype=np.int64).copy()
+        self.observe(info)
         if self.mode == "static":
             if self._static is None:
                 self._static = self.plan(self._target_demand(info))
-            action = self._static
-        else:
-            demand = self._target_demand(info)
-            action = self.plan(demand)
-            if self._switch_rule is not None:
-                action, held = self._switch_rule.choose(self._running, action, demand, HOLD_PAYBACK_PERIODS)
-                self.holds += held
-        self._running = action.copy()
-        return action.copy()
+            return compensate_cold_starts(self.env, self._static, self._running, self._pending)
+        payback = HOLD_PAYBACK_PERIODS if self.mode == "hold" else 0.0
+        return self.decide(self._target_demand(info), payback)
 
 
 class RandomPolicy:

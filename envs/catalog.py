@@ -1,4 +1,4 @@
-"""The hardware and model catalog: GPU types, LLMs, quality and quantisation, read from sourced CSV files.
+"""The hardware and model catalog: GPU types, LLMs, quality, quantisation and start-up times, from sourced CSV files.
 
 Every data file lives in ``envs/data/`` and every row carries a ``source`` column. The loader validates
 units and ranges and raises :class:`CatalogError` naming the file, row and field on bad input.
@@ -117,6 +117,28 @@ class Quantisation:
 
 
 @dataclass(frozen=True)
+class StartupConstants:
+    """How long a replica on one GPU type takes from start to ready (MODEL.md §6, docs/catalog.md "Start-up time").
+
+    S_c = provisioning_s + engine_start_s + W / (G_c · load_bandwidth_gb_s), see :mod:`servegym.envs.startup`.
+
+    Attributes:
+        gpu: GPU type name (a key of ``gpus.csv``).
+        provisioning_s: s_prov(g), seconds from requesting a node of this GPU type to its GPUs being usable.
+        engine_start_s: s_engine, seconds of engine start (process, compile cache, KV profiling, CUDA graphs,
+            warm-up), weight loading excluded.
+        load_bandwidth_gb_s: β_load, GB/s (1e9 bytes) at which each GPU of a replica loads its weight shard.
+        source: Where each number comes from, modelling choices marked.
+    """
+
+    gpu: str
+    provisioning_s: float
+    engine_start_s: float
+    load_bandwidth_gb_s: float
+    source: str
+
+
+@dataclass(frozen=True)
 class Catalog:
     """Everything the instance builder may choose from, keyed by name."""
 
@@ -125,6 +147,8 @@ class Catalog:
     quantisation: Mapping[str, Quantisation]
     accuracy: Mapping[tuple[str, str], float] = field(repr=False)
     """(model, task family) → benchmark accuracy in [0, 1] at FP16."""
+    startup: Mapping[str, StartupConstants] = field(default_factory=lambda: MappingProxyType({}), repr=False)
+    """GPU type → start-up constants; empty means no start-up time given (instances then have S_c = 0)."""
 
     def error_rate(self, model: str, task_family: str, precision: str) -> float:
         """Error rate e = (1 − accuracy) · m_q of a model on a task family at a precision."""
@@ -328,15 +352,49 @@ def load_accuracy(path: Path, models: Mapping[str, ModelSpec]) -> dict[tuple[str
     return accuracy
 
 
+_STARTUP_RANGES: dict[str, tuple[float, float]] = {
+    "provisioning_s": (0.0, 3600.0),
+    "engine_start_s": (0.0, 1800.0),
+    "load_bandwidth_gb_s": (0.05, 100.0),
+}
+"""Allowed range of each start-up constant (seconds, seconds, GB/s)."""
+
+
+def load_startup(path: Path, gpus: Mapping[str, GpuType]) -> dict[str, StartupConstants]:
+    """Load and validate ``startup.csv``: one row per GPU type of ``gpus.csv``, no others."""
+    frame = read_table(path, ("gpu", *_STARTUP_RANGES, "source"))
+    table: dict[str, StartupConstants] = {}
+    for row in range(len(frame)):
+        gpu = frame["gpu"].iloc[row].strip()
+        if not gpu or gpu in table:
+            raise CatalogError(f"{path}: row {row + 1}, field 'gpu': empty or duplicate {gpu!r}")
+        if gpu not in gpus:
+            raise CatalogError(f"{path}: row {row + 1}, field 'gpu': {gpu!r} is not in gpus.csv")
+        values = {name: number(frame, path, row, name, low, high) for name, (low, high) in _STARTUP_RANGES.items()}
+        table[gpu] = StartupConstants(gpu=gpu, source=frame["source"].iloc[row], **values)
+    missing = [g for g in gpus if g not in table]
+    if missing:
+        raise CatalogError(f"{path}: no row for GPU type(s) {missing} of gpus.csv")
+    return table
+
+
 def load_catalog(data_dir: Path | None = None) -> Catalog:
-    """Load the catalog from ``data_dir`` (default: the files shipped in the package)."""
+    """Load the catalog from ``data_dir`` (default: the files shipped in the package).
+
+    ``startup.csv`` is required in the shipped data. A ``data_dir`` without it (a copy made before the file
+    existed) loads with no start-up constants, so instances built from that catalog have S_c = 0.
+    """
     locate = (lambda name: data_dir / name) if data_dir is not None else _data_path
     models = load_models(locate("models.csv"))
+    gpus = load_gpus(locate("gpus.csv"))
+    startup_path = locate("startup.csv")
+    startup = load_startup(startup_path, gpus) if data_dir is None or startup_path.exists() else {}
     return Catalog(
-        gpus=MappingProxyType(load_gpus(locate("gpus.csv"))),
+        gpus=MappingProxyType(gpus),
         models=MappingProxyType(models),
         quantisation=MappingProxyType(load_quantisation(locate("quantization.csv"))),
         accuracy=MappingProxyType(load_accuracy(locate("quality.csv"), models)),
+        startup=MappingProxyType(startup),
     )
 
 

@@ -1,7 +1,9 @@
 """Plans and their evaluation: the single place where every constraint of MODEL.md §3 is checked and priced.
 
 GH, AGH, the MILP's post-check, the environment and the tests all call :func:`evaluate_plan`; nothing else
-re-implements a constraint.
+re-implements a constraint. The shared limits (budget, availability, storage, replica and unmet caps) and the
+tolerance come from the rule book ``servegym.envs.limits``, which the planners' screens and the environment call
+too; its helpers are re-exported here.
 """
 
 from __future__ import annotations
@@ -12,9 +14,16 @@ from dataclasses import dataclass
 import numpy as np
 
 from servegym.envs.instance import Instance
-
-FEASIBILITY_TOLERANCE = 1e-6
-"""Relative tolerance of every constraint check (solvers return values within ~1e-9 of their bounds)."""
+from servegym.envs.limits import (  # FEASIBILITY_TOLERANCE, rental_per_hour, stored_models, storage_gb re-exported
+    FEASIBILITY_TOLERANCE,
+    exceeds,
+    gpus_used,
+    limit_excess,
+    rental_per_hour,
+    spend_per_hour,
+    storage_gb,
+    stored_models,
+)
 
 
 class PlanError(ValueError):
@@ -127,23 +136,6 @@ class Evaluation:
         return "feasible" if self.feasible else "; ".join(str(v) for v in self.violations)
 
 
-def rental_per_hour(instance: Instance, replicas: np.ndarray) -> float:
-    """Σ_c n_c·G_c·π_g, $/hour."""
-    return float(np.asarray(replicas) @ instance.replica_price_per_hour)
-
-
-def stored_models(instance: Instance, replicas: np.ndarray) -> np.ndarray:
-    """(J,) bool, s_j: a model's weights are stored iff it has a replica."""
-    stored = np.zeros(len(instance.models), dtype=bool)
-    stored[instance.config_model[np.asarray(replicas) > 0]] = True
-    return stored
-
-
-def storage_gb(instance: Instance, replicas: np.ndarray) -> float:
-    """Σ_j s_j·B_j, GB of stored weights."""
-    return float(instance.model_storage_gb[stored_models(instance, replicas)].sum())
-
-
 def _check_shapes(instance: Instance, plan: Plan) -> None:
     expected = {
         "replicas": (instance.num_configurations,),
@@ -163,10 +155,6 @@ def _check_shapes(instance: Instance, plan: Plan) -> None:
         raise PlanError("Plan.replicas must be whole numbers of replicas")
 
 
-def _slack_tolerance(limit: np.ndarray | float) -> np.ndarray | float:
-    return FEASIBILITY_TOLERANCE * np.maximum(1.0, np.abs(limit))
-
-
 def evaluate_plan(instance: Instance, plan: Plan) -> Evaluation:
     """Check every constraint of MODEL.md §3 and price every cost part.
 
@@ -181,16 +169,35 @@ def evaluate_plan(instance: Instance, plan: Plan) -> Evaluation:
     names_i = instance.query_type_names
     names_c = instance.configuration_names
     violations: list[Violation] = []
+    excess = limit_excess(instance, n, u)
 
     def check(constraint: str, subjects: Sequence[str], value: np.ndarray, limit: np.ndarray, unit: str) -> None:
         value, limit = np.broadcast_arrays(np.asarray(value, dtype=float), np.asarray(limit, dtype=float))
-        for index in np.flatnonzero(value > limit + _slack_tolerance(limit)):
+        for index in np.flatnonzero(exceeds(value, limit)):
+            violations.append(Violation(constraint, subjects[index], float(value[index]), float(limit[index]), unit))
+
+    def report(
+        constraint: str,
+        subjects: Sequence[str],
+        value: float | np.ndarray,
+        limit: float | np.ndarray,
+        over: float | np.ndarray,
+        unit: str,
+    ) -> None:
+        """One violation per subject whose excess in ``limits.limit_excess`` (``over``) is positive."""
+        over = np.atleast_1d(over)
+        if not over.any():
+            return
+        value, limit = np.broadcast_arrays(
+            np.atleast_1d(np.asarray(value, dtype=float)), np.asarray(limit, dtype=float)
+        )
+        for index in np.flatnonzero(over > 0.0):
             violations.append(Violation(constraint, subjects[index], float(value[index]), float(limit[index]), unit))
 
     served = x.sum(axis=1)
     imbalance = np.abs(served + u - demand)
     check("demand", names_i, imbalance, np.zeros_like(demand), "requests/hour |Σx + u − λ|")
-    check("unmet_cap", names_i, u, instance.max_unmet_fraction * demand, "requests/hour")
+    report("unmet_cap", names_i, u, instance.max_unmet_fraction * demand, excess.unmet_cap, "requests/hour")
 
     mu = instance.capacity_per_hour
     forbidden = (~instance.route_allowed) & (x > FEASIBILITY_TOLERANCE)
@@ -210,15 +217,15 @@ def evaluate_plan(instance: Instance, plan: Plan) -> Evaluation:
     worst_delay = np.where(used_routes, instance.delay_s, 0.0).max(axis=1, initial=0.0)
     delay_slack = instance.delay_slo_s - worst_delay
 
-    check("max_replicas", names_c, n, instance.max_replicas, "replicas")
-    gpus_used = np.bincount(instance.config_gpu, weights=n * instance.gpus_per_replica, minlength=len(instance.gpus))
-    check("availability", list(instance.gpus), gpus_used, instance.gpu_availability, "GPUs")
+    report("max_replicas", names_c, n, instance.max_replicas, excess.max_replicas, "replicas")
+    gpus = gpus_used(instance, n)
+    report("availability", list(instance.gpus), gpus, instance.gpu_availability, excess.availability_gpus, "GPUs")
     stored_gb = storage_gb(instance, n)
-    check("storage", ["total"], np.array([stored_gb]), np.array([instance.storage_capacity_gb]), "GB")
+    report("storage", ["total"], stored_gb, instance.storage_capacity_gb, excess.storage_gb, "GB")
     rental = rental_per_hour(instance, n)
     storage = stored_gb * instance.storage_price_per_gb_hour
-    spend = rental + storage
-    check("budget", ["total"], np.array([spend]), np.array([instance.budget_per_hour]), "$/hour")
+    spend = spend_per_hour(instance, n)
+    report("budget", ["total"], spend, instance.budget_per_hour, excess.budget_per_hour, "$/hour")
 
     dt = instance.period_hours
     cost = CostBreakdown(
@@ -234,6 +241,6 @@ def evaluate_plan(instance: Instance, plan: Plan) -> Evaluation:
         utilisation=utilisation,
         error_rate=error_rate,
         delay_slack_s=delay_slack,
-        gpus_used=gpus_used,
+        gpus_used=gpus,
         spend_per_hour=spend,
     )

@@ -43,6 +43,7 @@ def instance_to_dict(instance: Instance) -> dict[str, Any]:
     }
     for name in _ARRAY_FIELDS:
         payload[name] = np.asarray(getattr(instance, name)).tolist()
+    payload["startup_s"] = np.asarray(instance.startup_s).tolist()
     payload["derived"] = {
         "replica_price_per_hour": instance.replica_price_per_hour.tolist(),
         "max_replicas": instance.max_replicas.tolist(),
@@ -52,7 +53,10 @@ def instance_to_dict(instance: Instance) -> dict[str, Any]:
 
 
 def instance_from_dict(payload: dict[str, Any]) -> Instance:
-    """Rebuild an instance from :func:`instance_to_dict` output (derived values are recomputed)."""
+    """Rebuild an instance from :func:`instance_to_dict` output (derived values are recomputed).
+
+    ``startup_s`` is optional: a file written before it existed loads with S_c = 0 for every configuration.
+    """
     version = payload.get("schema_version")
     if version != SCHEMA_VERSION:
         raise ValueError(f"instance JSON schema_version {version!r} not supported (expected {SCHEMA_VERSION})")
@@ -72,5 +76,6 @@ def instance_from_dict(payload: dict[str, Any]) -> Instance:
         budget_per_hour=payload["budget_per_hour"],
         design_utilisation=payload["design_utilisation"],
         period_hours=payload["period_hours"],
+        startup_s=np.asarray(payload["startup_s"], dtype=float) if "startup_s" in payload else None,
         **{name: np.asarray(payload[name]) for name in _ARRAY_FIELDS},
     )

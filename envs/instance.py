@@ -2,8 +2,8 @@
 
 An :class:`Instance` is frozen and its arrays are read-only; :func:`build_instance` enumerates every configuration
 (model, GPU, precision, TP, PP) that fits memory, precomputes capacity μ, delay D and error e per (query type,
-configuration) with the performance model, and keeps only configurations that can serve at least one query type
-within its delay SLO.
+configuration) with the performance model and the start-up time S_c per configuration (``envs/startup.py``, MODEL.md
+§6), and keeps only configurations that can serve at least one query type within its delay SLO.
 """
 
 from __future__ import annotations
@@ -15,13 +15,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from servegym.envs.catalog import PRECISIONS, TASK_FAMILIES, Catalog
+from servegym.envs.catalog import PRECISIONS, TASK_FAMILIES, Catalog, CatalogError
 from servegym.envs.performance import (
     PIPELINE_PARALLEL_DEGREES,
     TENSOR_PARALLEL_DEGREES,
     PerformanceConstants,
     Replica,
 )
+from servegym.envs.startup import configuration_startup_s
 
 
 class InstanceError(ValueError):
@@ -108,7 +109,8 @@ def _frozen(array: np.ndarray) -> np.ndarray:
 class Instance:
     """One single-period problem (MODEL.md §3). Arrays are read-only; use :meth:`with_demand` for new demand.
 
-    Index sets: I query types, J models, G GPU types, C configurations.
+    Index sets: I query types, J models, G GPU types, C configurations. ``startup_s`` (MODEL.md §6) defaults to
+    None, meaning "no start-up time given", and is then replaced by zeros.
     """
 
     name: str
@@ -130,10 +132,13 @@ class Instance:
     storage_capacity_gb: float  # C^s, GB
     budget_per_hour: float  # δ, $/hour for rental + storage
     design_utilisation: float  # ρ_max, highest planned replica utilisation
+    startup_s: np.ndarray | None = None  # (C,) S_c, seconds from start to ready of one replica
     period_hours: float = 1.0  # Δt, length of the period the cost is charged over, hours
     description: str = ""
 
     def __post_init__(self) -> None:
+        if self.startup_s is None:
+            object.__setattr__(self, "startup_s", np.zeros(len(self.configurations)))
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
             if isinstance(value, np.ndarray) and value.flags.writeable:
@@ -150,12 +155,15 @@ class Instance:
             "error_rate": (num_types, num_configs),
             "demand_per_hour": (num_types,),
             "model_storage_gb": (len(self.models),),
+            "startup_s": (num_configs,),
         }
         for name, shape in expected.items():
             if getattr(self, name).shape != shape:
                 raise InstanceError(f"Instance.{name} has shape {getattr(self, name).shape}, expected {shape}")
         if np.any(~np.isfinite(self.demand_per_hour)) or np.any(self.demand_per_hour < 0):
             raise InstanceError("Instance.demand_per_hour must be finite and ≥ 0 requests/hour")
+        if np.any(~np.isfinite(self.startup_s)) or np.any(self.startup_s < 0):
+            raise InstanceError("Instance.startup_s must be finite and ≥ 0 seconds")
         if not 0.0 < self.design_utilisation < 1.0:
             raise InstanceError(f"design_utilisation {self.design_utilisation} outside allowed range (0, 1)")
         if self.period_hours <= 0.0:
@@ -239,6 +247,7 @@ class Instance:
             capacity_per_hour=self.capacity_per_hour[:, keep],
             delay_s=self.delay_s[:, keep],
             error_rate=self.error_rate[:, keep],
+            startup_s=self.startup_s[keep],
         )
 
     def with_changes(self, **changes: object) -> Instance:
@@ -272,7 +281,7 @@ def build_instance(
     constants: PerformanceConstants | None = None,
     description: str = "",
 ) -> Instance:
-    """Enumerate configurations and precompute every coefficient.
+    """Enumerate configurations and precompute every coefficient, S_c from ``catalog.startup`` included.
 
     Args:
         name: Instance label.
@@ -353,25 +362,34 @@ def build_instance(
                     columns["error"].append(np.minimum(error_rate_fp16[:, j] * factors[tier.precision], 1.0))
     if not configurations:
         raise InstanceError(f"instance {name!r}: no configuration fits memory and meets any delay SLO")
+    # B_j: the stored FP16 checkpoint, 2 bytes per parameter; quantised weights derive from it (MODEL.md §6).
+    model_storage_gb = np.array([catalog.models[m].total_params_b * 2.0 for m in model_names])
+    config_model = np.array(columns["model"], dtype=np.int64)
+    gpus_per_replica = np.array(columns["gpus"], dtype=np.int64)
+    try:
+        startup_s = configuration_startup_s(catalog, configurations, model_storage_gb[config_model], gpus_per_replica)
+    except CatalogError as exc:
+        raise InstanceError(f"instance {name!r}: {exc}") from None
     return Instance(
         name=name,
         query_types=tuple(query_types),
         models=tuple(model_names),
         gpus=gpu_names,
         configurations=tuple(configurations),
-        config_model=np.array(columns["model"], dtype=np.int64),
+        config_model=config_model,
         config_gpu=np.array(columns["gpu"], dtype=np.int64),
-        gpus_per_replica=np.array(columns["gpus"], dtype=np.int64),
+        gpus_per_replica=gpus_per_replica,
         gpu_price_per_hour=np.array([prices[g] for g in gpu_names]),
         gpu_availability=np.array([availability[g] for g in gpu_names], dtype=np.int64),
         capacity_per_hour=np.array(columns["mu"]).T,
         delay_s=np.array(columns["delay"]).T,
         error_rate=np.array(columns["error"]).T,
         demand_per_hour=np.array([q.arrival_rate_per_hour for q in query_types]),
-        model_storage_gb=np.array([catalog.models[m].total_params_b * 2.0 for m in model_names]),
+        model_storage_gb=model_storage_gb,
         storage_price_per_gb_hour=storage_price_per_gb_hour,
         storage_capacity_gb=storage_capacity_gb,
         budget_per_hour=budget_per_hour,
         design_utilisation=design_utilisation,
+        startup_s=startup_s,
         description=description,
     )

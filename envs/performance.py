@@ -2,8 +2,24 @@
 
 A replica of configuration c = (model j, GPU g, precision q, TP t, PP p) runs on t·p GPUs of type g. Prefill is
 compute-bound, a decode step is memory-bound until the compute roof; tensor parallelism adds ring all-reduces
-(two per layer), pipeline parallelism adds a hop per stage boundary and multiplies throughput (p micro-batches
-in flight) but not latency. Every method broadcasts over numpy arrays of query-type token counts.
+(two per layer). Every method broadcasts over numpy arrays of query-type token counts.
+
+Pipeline parallelism splits the L layers into p stages of L/p layers on t GPUs each. A token of one sequence still
+passes through every layer, so its time per output token is p stage-times plus (p − 1) hops τ_pp: PP never shortens
+a request's path. It raises throughput because p micro-batches are in flight, one per stage. The engine's batch cap
+b_cap (vLLM ``max_num_seqs``, TensorRT-LLM ``max_batch_size``) bounds one forward pass, i.e. one micro-batch, so a
+p-stage replica holds up to p·b_cap sequences, as many as its KV cache allows. Engines do this: vLLM's V0 pipeline
+parallelism runs p virtual engines, each with its own scheduler (one ``max_num_seqs`` each) and 1/p of the KV blocks
+(vllm-project/vllm#4461, restated in the V1 RFC #11945; HabanaAI/vllm-fork#1000: "max_num_seqs acts as a microbatch
+for a single virtual_engine"); TensorRT-LLM's inflight batcher sets one micro-batch per PP stage and admits
+``max_batch_size × num_micro_batches`` sequences (cpp/tensorrt_llm/batch_manager/trtGptModelInflightBatching.cpp,
+``CapacityScheduler(getMaxBatchSize() * mNumMicroBatches, ...)``; NVIDIA/TensorRT-LLM#15740: "the runtime batch
+limit is applied to one microbatch"). vLLM's V1 engine instead caps all running sequences at ``max_num_seqs``,
+reported as a bug that leaves PP stages under-used (vllm-project/vllm#27462, open); under that cap a PP replica is
+only a less loaded one, not a faster one. With the cap per micro-batch, and K_c of a p-stage replica at least p
+times that of its p = 1 counterpart, a micro-batch at a given utilisation is at least as large as the counterpart's
+batch, so PP never lowers the delay D, while the capacity μ grows by up to p. Prefill: one prompt's T_pre crosses
+every stage ((p − 1)·τ_pp more than at p = 1); only prefill throughput uses all t·p GPUs.
 """
 
 from __future__ import annotations
@@ -33,7 +49,9 @@ class PerformanceConstants:
         pipeline_hop_s: τ_pp, latency of passing activations between two pipeline stages, seconds.
         memory_reserve_fraction: r_mem, share of GPU memory kept for activations and the runtime.
         min_kv_tokens: A configuration exists only if its KV cache holds at least this many tokens.
-        batch_cap: b_cap, the engine's maximum concurrent sequences per replica (vLLM ``max_num_seqs``).
+        batch_cap: b_cap, the engine's maximum sequences in one forward pass, i.e. per micro-batch (vLLM
+            ``max_num_seqs`` per virtual engine, TensorRT-LLM ``max_batch_size``); a replica with p pipeline
+            stages holds up to p·b_cap sequences.
     """
 
     compute_efficiency: float = 0.55
@@ -145,16 +163,29 @@ class Replica:
         kv_read = b * np.asarray(context_tokens, dtype=float) * self.model.kv_bytes_per_token / (t * self._bytes_per_s)
         return np.maximum(weights, compute) + kv_read + self._allreduce_s(b)
 
+    def stage_step_s(self, micro_batch: np.ndarray | float, context_tokens: np.ndarray | float) -> np.ndarray | float:
+        """One pipeline stage's decode step for a micro-batch: L/p layers, so W/p weights, κ/p KV bytes per token
+        and L/p layers of all-reduces; every term of :meth:`decode_step_s` scales by 1/p (equal to it at p = 1)."""
+        return self.decode_step_s(micro_batch, context_tokens) / self.pipeline_parallel
+
     def tpot_s(self, batch: np.ndarray | float, context_tokens: np.ndarray | float) -> np.ndarray | float:
-        """Time per output token with ``batch`` sequences in flight, split into p micro-batches."""
+        """Time per output token with ``batch`` sequences in flight on the replica, split into p micro-batches.
+
+        A token of a micro-batch of m = max(batch/p, 1) sequences crosses all p stages: p stage-times plus (p − 1)
+        hops, i.e. T_step(m) + (p − 1)·τ_pp. The p micro-batches in flight give ``batch`` tokens per TPOT.
+        """
         p = self.pipeline_parallel
         micro_batch = np.maximum(np.asarray(batch, dtype=float) / p, 1.0)
-        return self.decode_step_s(micro_batch, context_tokens) + (p - 1) * self.constants.pipeline_hop_s
+        return p * self.stage_step_s(micro_batch, context_tokens) + (p - 1) * self.constants.pipeline_hop_s
 
     def max_batch(self, prompt_tokens: np.ndarray | float, output_tokens: np.ndarray | float) -> np.ndarray:
-        """b_max = min(b_cap, K_c / (h + f)), at least 0."""
+        """b_max = min(p·b_cap, ⌊K_c / (h + f)⌋), at least 0: sequences in flight on the replica.
+
+        b_cap bounds one micro-batch (see the module docstring), and p micro-batches are in flight.
+        """
         per_request = np.asarray(prompt_tokens, dtype=float) + np.asarray(output_tokens, dtype=float)
-        return np.clip(np.floor(self.kv_capacity_tokens / per_request), 0.0, self.constants.batch_cap)
+        cap = self.pipeline_parallel * self.constants.batch_cap
+        return np.clip(np.floor(self.kv_capacity_tokens / per_request), 0.0, cap)
 
     @staticmethod
     def _mean_context(prompt_tokens: np.ndarray | float, output_tokens: np.ndarray | float) -> np.ndarray:

@@ -1,9 +1,14 @@
-"""The rolling-horizon provisioning environment (MODEL.md §4)."""
+"""The rolling-horizon provisioning environment (MODEL.md §4 and §6): the Gymnasium contract.
+
+The world's parts live in their own modules and are handed to the environment: demand sources
+(``demand_source``), the latent drift process (``drift``), cold starts (``cold_start``), the router
+(``routing``), the realised outcome and its cost (``outcome``), the masks and repair (``repair``, on the rule
+book of ``limits``), and the typed ``info`` (``step_info``).
+"""
 
 from __future__ import annotations
 
 import functools
-import math
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -12,13 +17,16 @@ import numpy as np
 from gymnasium import spaces
 
 from servegym.envs.candidates import select_candidates
-from servegym.envs.catalog import default_catalog
-from servegym.envs.demand_source import EpisodeDemand, episode_demand, validate_source
+from servegym.envs.cold_start import StartingReplicas
+from servegym.envs.demand_source import DemandSource, EpisodeDemand, parse_demand_source
+from servegym.envs.drift import DEFAULT_DRIFT, NO_DRIFT, Drift, DriftSettings, sample_drift
 from servegym.envs.forecast import Forecaster
 from servegym.envs.instance import Instance
-from servegym.envs.outcome import Outcome, realise
+from servegym.envs.outcome import Outcome, realise, start_cost_per_replica
+from servegym.envs.repair import ActionRepair
 from servegym.envs.routing import Router
 from servegym.envs.scenarios import make_instance
+from servegym.envs.step_info import StepInfo, outcome_fields
 
 HISTORY_PERIODS = 4
 """Past periods of realised demand in the observation."""
@@ -26,10 +34,12 @@ DEMAND_OBS_HIGH = 10.0
 """Demand in the observation is divided by the nominal λ and clipped to [0, 10]."""
 MAX_REPLICAS_PER_CANDIDATE = 32
 """Upper end of each action dimension (also bounded by the GPU type's availability)."""
-LOAD_BANDWIDTH_GB_S = 2.0
-"""Weight loading bandwidth per GPU (local NVMe / object store), GB/s, for the load-time reconfiguration cost."""
-STARTUP_S = 30.0
-"""Fixed engine start-up time per replica (container, CUDA graphs, warm-up), seconds."""
+MAX_HORIZON_HOURS = 7 * 24.0
+"""Longest episode: the Azure trace's full week."""
+ROUTERS = ("realised", "nominal")
+"""``realised``: ready capacity at realised speed (v1); ``nominal``: rented replicas at catalog speed (v0)."""
+DRIFTS: dict[str, DriftSettings] = {"none": NO_DRIFT, "default": DEFAULT_DRIFT}
+"""Named drift settings (``drift`` keyword)."""
 
 
 @functools.lru_cache(maxsize=16)
@@ -42,68 +52,41 @@ class _State:
     """The small mutable state of an episode."""
 
     period: int
-    replicas: np.ndarray  # (C,) replicas running in the period just finished
     history: np.ndarray  # (HISTORY_PERIODS, I) realised demand, newest last, requests/hour
     last_slo: np.ndarray  # (4,) delay-violation, error-violation, unserved rates, mean utilisation
+    last_utilisation: np.ndarray  # (C,) realised utilisation of the period just played
     demand: EpisodeDemand
-
-
-def _drain(replicas: np.ndarray, order: np.ndarray, weight: np.ndarray, limit: float) -> int:
-    """Lower ``replicas`` in place, configuration by configuration in ``order``, until ``replicas @ weight ≤ limit``.
-
-    The result is exactly that of removing one replica at a time from the first configuration in ``order`` that
-    still runs, while ``replicas @ weight > limit`` (usage per replica ``weight``: GPUs or $/hour). The
-    configurations emptied outright are estimated from the cumulative usage and confirmed with the exact usage;
-    the last one keeps the largest count that meets the limit, estimated from the excess and corrected the same
-    way, so floating-point rounding cannot make the result differ. Returns the replicas removed.
-    """
-    if replicas @ weight <= limit:
-        return 0
-    before = int(replicas.sum())
-    remaining = replicas @ weight - np.cumsum(replicas[order] * weight[order])
-    start = int(np.argmax(remaining <= limit)) if remaining[-1] <= limit else len(order)
-    emptied = replicas.copy()
-    emptied[order[:start]] = 0
-    if emptied @ weight > limit:  # still over with those emptied, so one at a time empties them too
-        replicas[order[:start]] = 0
-    else:
-        start = 0
-    for c in order[start:]:
-        used = replicas @ weight
-        if used <= limit:
-            break
-        running = int(replicas[c])
-        keep = max(running - math.ceil((used - limit) / weight[c]), 0)
-        replicas[c] = keep
-        while keep > 0 and replicas @ weight > limit:
-            keep -= 1
-            replicas[c] = keep
-        while keep < running:
-            replicas[c] = keep + 1
-            if replicas @ weight > limit:
-                replicas[c] = keep
-                break
-            keep += 1
-    return before - int(replicas.sum())
+    drift: Drift
 
 
 class ProvisioningEnv(gym.Env):
     """Provision LLM serving replicas period by period under SLOs, on Azure-calibrated or synthetic demand.
 
     ## Description
-    One episode is one planning horizon (default 24 h of 15-minute periods). Each step the agent sets the
-    number of replicas of every candidate configuration (model, GPU type, precision, TP, PP) for the next
-    period. The environment then draws the realised demand, routes it over the replicas with the routing LP
-    (nominal coefficients, unmet cap relaxed), runs the period with realised parameters (delay and error
-    inflation, overload, queueing; see ``servegym.envs.outcome``) and charges its cost.
+    One episode is one planning horizon (default 24 h of 15-minute periods; up to the Azure week). Each step the
+    agent sets the number of replicas of every candidate configuration (model, GPU type, precision, TP, PP) for
+    the next period. The world (MODEL.md §6) then runs the period:
+
+    - **cold starts**: a replica started for the period is rented from its start but serves only after its
+      start-up time S_c (provisioning + engine start + weight loading, ``Instance.startup_s``): (1 − S_c/Δt)⁺ of
+      its capacity in its first period, nothing while S_c is not over (``servegym.envs.cold_start``);
+    - **routing on what is observable**: the router routes the realised demand over the ready capacity at the
+      realised service speed (``router="realised"``); error rates stay nominal, as accuracy is not observable
+      online. ``router="nominal"`` is the v0 router (rented replicas, catalog speed);
+    - **realised parameters**: service time × delay inflation × latent drift per GPU type, error rate × error
+      inflation × latent drift per model (``drift``, seeded and unobserved); overload beyond 98 % utilisation is
+      dropped, queueing adds the wait for a batch slot (``servegym.envs.outcome``);
+    - **graded SLO outcomes**: delay violations, excess erroneous responses (beyond the error budget) and
+      unserved requests, each request counted once, and a price on each.
 
     ## Action Space
     ``MultiDiscrete(nvec)``: target replicas per candidate configuration, ``nvec[c] = min(32, ⌊A_g / G_c⌋) + 1``.
     Candidates are chosen per instance by ``servegym.envs.candidates.select_candidates`` (default at most 24).
-    ``action_masks()`` masks counts that break GPU availability or the budget *on their own*. Coupled limits
-    (availability shared by the configurations of one GPU type; the budget shared by all) are enforced by a
-    documented repair: while a limit is exceeded, one replica is removed from the most expensive running
-    configuration that uses the exceeded resource. ``info["repaired_replicas"]`` counts the removals.
+    ``action_masks()`` masks counts that break GPU availability, storage or the budget (rental + storage, the
+    rule book of ``servegym.envs.limits``) *on their own*. Coupled limits are enforced by the documented repair
+    of ``servegym.envs.repair`` (remove replicas from the most expensive running configuration that uses the
+    exceeded resource); ``info["repaired_replicas"]`` counts the removals. Lowering a count stops the replicas
+    that are still starting first.
 
     ## Observation Space
     ``Dict`` of ``Box``es (float32), all normalised:
@@ -111,35 +94,47 @@ class ProvisioningEnv(gym.Env):
     | key         | shape         | content                                                            | range   |
     |-------------|---------------|--------------------------------------------------------------------|---------|
     | time        | (3,)          | sin and cos of the time of day, fraction of the episode elapsed    | [-1, 1] |
+    | calendar    | (3,)          | sin and cos of the day of week, 1 on Saturday and Sunday           | [-1, 1] |
     | demand      | (4·I,)        | realised demand of the last 4 periods ÷ nominal λ (oldest first)    | [0, 10] |
     | forecast    | (I,)          | forecast of next period's demand ÷ nominal λ                        | [0, 10] |
-    | replicas    | (C,)          | running replicas ÷ (nvec − 1)                                       | [0, 1]  |
+    | replicas    | (C,)          | rented replicas ÷ (nvec − 1)                                        | [0, 1]  |
+    | starting    | (C,)          | replicas still starting when the next period begins ÷ (nvec − 1)    | [0, 1]  |
+    | utilisation | (C,)          | last period's realised utilisation of each candidate's capacity    | [0, 1]  |
     | slo         | (4,)          | last period's delay- and error-violation and unserved rates,       | [0, 1]  |
     |             |               | mean utilisation of running replicas                               |         |
     | action_mask | (Σ nvec,)     | ``action_masks()`` as 0/1                                           | [0, 1]  |
 
     ## Rewards
-    ``reward = −cost / reward_scale`` where cost = rental + storage + delay penalty + unmet penalty +
-    reconfiguration in $ over the period and ``reward_scale`` = budget $/hour × period hours (so a period that
-    spends the whole budget on rental and nothing else scores −1). ``info["cost"]`` has every part.
+    ``reward = −cost / reward_scale`` where cost = rental + storage + delay penalty + unmet penalty + error
+    penalty + start fees in $ over the period, and ``reward_scale`` = budget $/hour × period hours (a period
+    that spends the whole budget on rental and nothing else scores −1). ``info["cost"]`` has every part; the
+    reward is exactly −Σ parts / scale. The error penalty ψ_i = ``error_penalty_factor`` · φ_i per excess
+    erroneous response (default factor 1: a wrong answer is worth no more to the user than no answer).
 
     ## Starting State
-    No replicas run. The first period therefore pays reconfiguration for every replica it starts.
+    No replicas run. Every replica of the first action starts cold.
 
     ## Episode End
     Terminates after ``horizon_hours`` of periods; never truncated by the environment itself.
 
     ## Arguments
-    scenario (``azure``, ``paper``, ``random``, ``toy``), demand (``azure-train``, ``azure-test``,
-    ``azure-validation``, ``azure:<day>``, ``synthetic``), period_minutes (divides 1440; 5, 15, 60),
-    horizon_hours, sigma (synthetic volatility), noise_sigma (extra noise on trace demand),
-    reconfiguration_cost (``"load-time"``: each started replica pays (30 s + weights / (G · 2 GB/s)) of its
-    GPUs' price; or a float in $ per started replica), delay_inflation and error_inflation (≥ 1),
-    queueing, forecaster (``profile-naive``, ``ewma``), max_candidates, instance (an Instance to use instead
-    of the scenario's). ``reset(options=...)`` accepts ``demand`` and ``day`` to pick the next episode's source.
+    scenario (``azure``, ``paper``, ``random``, ``toy``); demand (a ``DemandSource`` or ``azure-train``,
+    ``azure-test``, ``azure-validation``, ``azure-week``, ``azure:<day>``, ``synthetic``; see docs/traces.md);
+    period_minutes (divides 1440; 5, 15, 60); horizon_hours (≤ 168, what the demand source can fill); sigma
+    (synthetic volatility); noise_sigma (extra noise on trace demand); reconfiguration_cost (fixed $ per started
+    replica on top of the rental paid while it starts, default 0); cold_start (replicas take S_c to become
+    ready, default True); router (``realised`` or ``nominal``); delay_inflation and error_inflation (≥ 1, fixed
+    stress factors); drift (``none``, ``default`` or a ``DriftSettings``); error_penalty_factor (ψ_i / φ_i ≥ 0);
+    queueing; forecaster (``profile-naive``, ``ewma``); max_candidates; instance (an Instance to use instead of
+    the scenario's). ``reset(options=...)`` accepts ``demand`` or ``day`` (not both) to pick the next episode's
+    source.
 
     ## Version History
-    * v0: initial release.
+    * v1: the world of MODEL.md §6: cold starts, a router on ready capacity at realised speed, graded error
+      violations with an error penalty, latent drift, week-long episodes, the budget as rental + storage in
+      the masks and repair, pipeline parallelism no longer shortening delays, new observation keys
+      (``calendar``, ``starting``, ``utilisation``), typed ``info``.
+    * v0: initial release (no longer registered; see docs/env.md).
     """
 
     metadata: ClassVar[dict[str, Any]] = {"render_modes": ["ansi"]}
@@ -147,37 +142,63 @@ class ProvisioningEnv(gym.Env):
     def __init__(
         self,
         scenario: str = "azure",
-        demand: str = "azure-train",
+        demand: str | DemandSource = "azure-train",
         period_minutes: int = 15,
         horizon_hours: float = 24.0,
         sigma: float = 0.05,
         noise_sigma: float = 0.0,
-        reconfiguration_cost: str | float = "load-time",
+        reconfiguration_cost: float = 0.0,
+        cold_start: bool = True,
+        router: str = "realised",
         delay_inflation: float = 1.0,
         error_inflation: float = 1.0,
+        drift: str | DriftSettings = "none",
+        error_penalty_factor: float = 1.0,
         queueing: bool = True,
         forecaster: str = "profile-naive",
         max_candidates: int = 24,
         instance: Instance | None = None,
         render_mode: str | None = None,
     ) -> None:
+        if isinstance(period_minutes, bool) or not isinstance(period_minutes, (int, np.integer)):
+            raise ValueError(f"period_minutes {period_minutes!r} must be an integer number of minutes dividing 1440")
         if period_minutes < 1 or 1440 % period_minutes:
             raise ValueError(f"period_minutes {period_minutes} must divide 1440 (e.g. 5, 15, 60)")
+        if not (np.isfinite(horizon_hours) and 0.0 < horizon_hours <= MAX_HORIZON_HOURS):
+            raise ValueError(f"horizon_hours {horizon_hours} outside allowed range (0, {MAX_HORIZON_HOURS:g}]")
         periods = horizon_hours * 60.0 / period_minutes
         if periods < 1 or abs(periods - round(periods)) > 1e-9:
             raise ValueError(f"horizon_hours {horizon_hours} must be a positive multiple of the period")
         for name, value in (("delay_inflation", delay_inflation), ("error_inflation", error_inflation)):
             if not (np.isfinite(value) and value >= 1.0):
                 raise ValueError(f"{name} {value} outside allowed range [1, inf)")
-        if not (sigma >= 0.0 and noise_sigma >= 0.0):
-            raise ValueError(f"sigma {sigma} and noise_sigma {noise_sigma} must be ≥ 0")
-        if isinstance(reconfiguration_cost, str) and reconfiguration_cost != "load-time":
-            raise ValueError(f"reconfiguration_cost {reconfiguration_cost!r}: 'load-time' or $ per started replica")
-        if not isinstance(reconfiguration_cost, str) and not reconfiguration_cost >= 0.0:
-            raise ValueError(f"reconfiguration_cost {reconfiguration_cost} must be ≥ 0 $ per started replica")
+        if not (np.isfinite(sigma) and sigma >= 0.0 and np.isfinite(noise_sigma) and noise_sigma >= 0.0):
+            raise ValueError(f"sigma {sigma} and noise_sigma {noise_sigma} must be finite and ≥ 0")
+        if isinstance(reconfiguration_cost, str) or not (
+            np.isfinite(reconfiguration_cost) and reconfiguration_cost >= 0.0
+        ):
+            raise ValueError(
+                f"reconfiguration_cost {reconfiguration_cost!r} must be a finite $ per started replica ≥ 0 (v1 prices "
+                "the load time through cold starts; the v0 option 'load-time' is gone)"
+            )
+        if not (np.isfinite(error_penalty_factor) and error_penalty_factor >= 0.0):
+            raise ValueError(f"error_penalty_factor {error_penalty_factor} must be finite and ≥ 0")
+        for name, value in (("cold_start", cold_start), ("queueing", queueing)):
+            if not isinstance(value, (bool, np.bool_)):
+                raise ValueError(f"{name} {value!r} must be True or False")
+        if router not in ROUTERS:
+            raise ValueError(f"router {router!r} not one of {list(ROUTERS)}")
+        if isinstance(drift, str):
+            if drift not in DRIFTS:
+                raise ValueError(f"drift {drift!r} not one of {list(DRIFTS)} or a DriftSettings")
+            drift = DRIFTS[drift]
+        elif not isinstance(drift, DriftSettings):
+            raise ValueError(f"drift {drift!r} must be one of {list(DRIFTS)} or a DriftSettings")
         if render_mode not in (None, "ansi"):
             raise ValueError(f"render_mode {render_mode!r} not in {self.metadata['render_modes']}")
-        validate_source(demand)
+        self.demand_source = parse_demand_source(demand, sigma=sigma, noise_sigma=noise_sigma)
+        self.num_periods = round(periods)
+        self._check_horizon(self.demand_source, period_minutes)
 
         full = instance if instance is not None else _scenario_instance(scenario)
         self.candidates = select_candidates(full, max_candidates=max_candidates)
@@ -185,79 +206,58 @@ class ProvisioningEnv(gym.Env):
         self.instance = full.restrict(self.candidates, name=f"{full.name}/candidates").with_demand(
             full.demand_per_hour, period_hours=period_hours
         )
+        inst = self.instance
         self.scenario = full.name
-        self.demand_source = demand
         self.period_minutes = period_minutes
-        self.num_periods = round(periods)
         self.sigma = sigma
         self.noise_sigma = noise_sigma
-        self.delay_inflation = delay_inflation
-        self.error_inflation = error_inflation
-        self.queueing = queueing
+        self.delay_inflation = float(delay_inflation)
+        self.error_inflation = float(error_inflation)
+        self.drift_settings = drift
+        self.router_kind = router
+        self.cold_start = bool(cold_start)
+        self.queueing = bool(queueing)
         self.render_mode = render_mode
-        self.router = Router(self.instance)
-        self.forecaster = Forecaster(forecaster, self.instance.demand_per_hour, period_minutes)
+        self.error_penalty_per_request = error_penalty_factor * inst.unmet_penalty_per_request
+        self.start_fee = float(reconfiguration_cost)
+        self.router = Router(inst)
+        self.forecaster = Forecaster(forecaster, inst.demand_per_hour, period_minutes)
+        startup_s = inst.startup_s if self.cold_start else np.zeros(inst.num_configurations)
+        self.replicas = StartingReplicas(startup_s, period_minutes * 60.0)
+        self.start_cost = start_cost_per_replica(inst, startup_s, self.start_fee)
+        """(C,) $ a started replica costs beyond a ready one (the hold rule's switching cost)."""
 
-        inst = self.instance
         self.max_replicas = np.minimum(inst.max_replicas, MAX_REPLICAS_PER_CANDIDATE).astype(np.int64)
-        self.start_cost = self._start_costs(full, reconfiguration_cost)
+        self.repair = ActionRepair(inst, self.max_replicas)
         self.reward_scale = max(inst.budget_per_hour * period_hours, 1e-9)
         num_types, num_configs = inst.num_query_types, inst.num_configurations
         self.action_space = spaces.MultiDiscrete(self.max_replicas + 1)
-        mask_size = int((self.max_replicas + 1).sum())
+        unit = spaces.Box(0.0, 1.0, (num_configs,), np.float32)
         self.observation_space = spaces.Dict(
             {
                 "time": spaces.Box(-1.0, 1.0, (3,), np.float32),
+                "calendar": spaces.Box(-1.0, 1.0, (3,), np.float32),
                 "demand": spaces.Box(0.0, DEMAND_OBS_HIGH, (HISTORY_PERIODS * num_types,), np.float32),
                 "forecast": spaces.Box(0.0, DEMAND_OBS_HIGH, (num_types,), np.float32),
-                "replicas": spaces.Box(0.0, 1.0, (num_configs,), np.float32),
+                "replicas": unit,
+                "starting": unit,
+                "utilisation": unit,
                 "slo": spaces.Box(0.0, 1.0, (4,), np.float32),
-                "action_mask": spaces.Box(0.0, 1.0, (mask_size,), np.float32),
+                "action_mask": spaces.Box(0.0, 1.0, (self.repair.mask.size,), np.float32),
             }
         )
-        self._mask = self._static_mask()
-        # Constants of the observation: the mask as float32, the demand and replica normalisers.
-        self._mask_obs = self._mask.astype(np.float32)
+        self._mask_obs = self.repair.mask.astype(np.float32)
         self._nominal = np.maximum(inst.demand_per_hour, 1e-9)
         self._replica_scale = np.maximum(self.max_replicas, 1)
-        # Constants of the repair: removal order (price descending, ties to the lower index), overall and grouped
-        # by GPU type, and for each position of the grouped order the position where its group starts.
-        price = inst.replica_price_per_hour
-        self._removal_order = np.argsort(-price, kind="stable")
-        self._gpu_order = np.lexsort((np.arange(num_configs), -price, inst.config_gpu))
-        gpu_of_position = inst.config_gpu[self._gpu_order]
-        self._gpu_group_start = np.searchsorted(gpu_of_position, gpu_of_position)
         self._state: _State | None = None
 
-    def _start_costs(self, full: Instance, reconfiguration_cost: str | float) -> np.ndarray:
-        """(C,) $ charged per started replica of each candidate."""
-        inst = self.instance
-        if not isinstance(reconfiguration_cost, str):
-            return np.full(inst.num_configurations, float(reconfiguration_cost))
-        bytes_per_param = default_catalog().bytes_per_param
-        fp16_bytes = bytes_per_param["fp16"]
-        weights_gb = inst.model_storage_gb[inst.config_model] * np.array(
-            [bytes_per_param[c.precision] / fp16_bytes for c in inst.configurations]
-        )
-        load_s = STARTUP_S + weights_gb / (inst.gpus_per_replica * LOAD_BANDWIDTH_GB_S)
-        return inst.replica_price_per_hour * load_s / 3600.0
-
-    def _static_mask(self) -> np.ndarray:
-        """Flat bool mask: count k of candidate c allowed iff k replicas alone fit availability and budget."""
-        inst = self.instance
-        blocks = []
-        for c in range(inst.num_configurations):
-            counts = np.arange(self.max_replicas[c] + 1)
-            gpus_ok = counts * inst.gpus_per_replica[c] <= inst.gpu_availability[inst.config_gpu[c]]
-            budget_ok = counts * inst.replica_price_per_hour[c] <= inst.budget_per_hour
-            blocks.append(gpus_ok & budget_ok)
-        mask = np.concatenate(blocks)
-        mask.setflags(write=False)
-        return mask
+    def _check_horizon(self, source: DemandSource, period_minutes: int) -> None:
+        """Raise the source's own error (naming what it can fill) when the horizon is longer than it plays."""
+        source.check_horizon(period_minutes=period_minutes, num_periods=self.num_periods)
 
     def action_masks(self) -> np.ndarray:
         """Flat bool mask over ``MultiDiscrete`` choices, as sb3-contrib's MaskablePPO expects."""
-        return self._mask.copy()
+        return self.repair.mask.copy()
 
     @property
     def state(self) -> _State:
@@ -271,30 +271,37 @@ class ProvisioningEnv(gym.Env):
         unknown = set(options) - {"demand", "day"}
         if unknown:
             raise ValueError(f"reset options {sorted(unknown)} not supported; allowed: ['day', 'demand']")
-        source = options.get("demand", self.demand_source)
-        if "day" in options:
-            source = f"azure:{options['day']}"
-        validate_source(source)
-        demand = episode_demand(
-            self.instance,
-            source,
+        if "demand" in options and "day" in options:
+            raise ValueError("reset options 'day' and 'demand' both given; pass one (day D is demand 'azure:D')")
+        source = self.demand_source
+        if "demand" in options or "day" in options:
+            spec = options["demand"] if "demand" in options else f"azure:{options['day']}"
+            source = parse_demand_source(spec, sigma=self.sigma, noise_sigma=self.noise_sigma)
+            self._check_horizon(source, self.period_minutes)
+        inst = self.instance
+        demand = source.sample(inst, self.np_random, period_minutes=self.period_minutes, num_periods=self.num_periods)
+        drift = sample_drift(
+            self.drift_settings,
             self.np_random,
-            period_minutes=self.period_minutes,
             num_periods=self.num_periods,
-            sigma=self.sigma,
-            noise_sigma=self.noise_sigma,
+            period_minutes=self.period_minutes,
+            num_gpus=len(inst.gpus),
+            num_models=len(inst.models),
         )
         self.forecaster.reset()
-        num_types = self.instance.num_query_types
+        self.replicas.reset()
+        self.router.reset()
         self._state = _State(
             period=0,
-            replicas=np.zeros(self.instance.num_configurations, dtype=np.int64),
-            history=np.zeros((HISTORY_PERIODS, num_types)),
+            history=np.zeros((HISTORY_PERIODS, inst.num_query_types)),
             last_slo=np.zeros(4),
+            last_utilisation=np.zeros(inst.num_configurations),
             demand=demand,
+            drift=drift,
         )
         forecast = self.forecaster.forecast(0)
-        return self._observation(forecast), self._info(forecast, None, 0, 0.0)
+        zeros = np.zeros(inst.num_configurations, dtype=np.int64)
+        return self._observation(forecast), self._info(forecast, None, 0, zeros)
 
     def decode_action(self, action: Any) -> tuple[np.ndarray, int]:
         """Validate an action and apply the coupled-limit repair; returns (replicas, replicas removed)."""
@@ -313,53 +320,44 @@ class ProvisioningEnv(gym.Env):
                 f"action[{bad}] = {array[bad]} outside allowed integers [0, {self.max_replicas[bad]}] "
                 f"for candidate {self.instance.configurations[bad].name}"
             )
-        replicas = array.astype(np.int64)
-        return self._repair(replicas)
+        return self.repair.repair(array.astype(np.int64))
 
-    def _repair(self, replicas: np.ndarray) -> tuple[np.ndarray, int]:
-        """Remove replicas, most expensive running configuration first, until availability and budget hold.
-
-        The documented rule removes one replica at a time from the most expensive running configuration that uses
-        the exceeded resource (ties to the lower index). That configuration stays the most expensive until it is
-        empty, so the rule empties configurations in price order and stops part-way through one; both steps
-        below compute that end state directly (exactly in integers for GPUs, see :func:`_drain` for the budget).
-        """
+    def realised_factors(self, period: int) -> tuple[np.ndarray, np.ndarray]:
+        """(C,) service-time and (C,) error multipliers of the candidates in ``period``: stress × drift."""
         inst = self.instance
-        order = self._gpu_order
-        gpus = inst.gpus_per_replica[order]
-        running = replicas[order]
-        used = running * gpus  # GPUs per position of the grouped order
-        excess = np.bincount(inst.config_gpu, weights=replicas * inst.gpus_per_replica, minlength=len(inst.gpus))
-        excess = (excess - inst.gpu_availability)[inst.config_gpu[order]]
-        before = np.cumsum(used) - used  # GPUs of the positions before, from the start of the order
-        still_over = excess - (before - before[self._gpu_group_start])
-        remove = np.clip(-(-still_over // gpus), 0, running).astype(np.int64)
-        replicas[order] -= remove
-        removed = int(remove.sum())
-        removed += _drain(replicas, self._removal_order, inst.replica_price_per_hour, inst.budget_per_hour)
-        return replicas, removed
+        drift = self.state.drift
+        slowdown = self.delay_inflation * drift.slowdown[period, inst.config_gpu]
+        error = self.error_inflation * drift.error_factor[period, inst.config_model]
+        return slowdown, error
 
     def step(self, action: Any):
         state = self.state
         if state.period >= self.num_periods:
             raise RuntimeError("ProvisioningEnv: episode is over, call reset()")
         replicas, removed = self.decode_action(action)
+        started = self.replicas.advance(replicas)
+        ready = self.replicas.ready()
+        slowdown, error_factor = self.realised_factors(state.period)
         demand = state.demand.rates_per_hour[state.period]
-        routed = self.router.route(replicas, demand, relax_unmet_cap=True)
-        started = np.maximum(replicas - state.replicas, 0)
+        if self.router_kind == "realised":
+            routed = self.router.route(ready, demand, relax_unmet_cap=True, slowdown=slowdown)
+        else:
+            routed = self.router.route(replicas, demand, relax_unmet_cap=True)
         outcome = realise(
             self.instance,
             replicas,
             routed.plan.routing,
             routed.plan.unserved,
-            delay_inflation=self.delay_inflation,
-            error_inflation=self.error_inflation,
+            ready=ready,
+            slowdown=slowdown,
+            error_factor=error_factor,
+            error_penalty_per_request=self.error_penalty_per_request,
             queueing=self.queueing,
-            reconfiguration_cost=float(started @ self.start_cost),
+            start_fee=self.start_fee * float(started.sum()),
         )
         self.forecaster.observe(demand, state.period)
         state.history = np.vstack([state.history[1:], demand])
-        busy = replicas > 0
+        busy = ready > 0
         state.last_slo = np.array(
             [
                 outcome.delay_violation_rate,
@@ -368,61 +366,72 @@ class ProvisioningEnv(gym.Env):
                 float(outcome.utilisation[busy].mean()) if busy.any() else 0.0,
             ]
         )
-        state.replicas = replicas
+        state.last_utilisation = outcome.utilisation
         state.period += 1
         reward = -outcome.total_cost / self.reward_scale
         terminated = state.period >= self.num_periods
         forecast = self.forecaster.forecast(state.period)
-        info = self._info(forecast, outcome, removed, float(started.sum()))
+        info = self._info(forecast, outcome, removed, started)
         info["demand_per_hour"] = demand.copy()
+        info["ready_replicas"] = ready
+        info["starting_replicas"] = self.replicas.starting()
         return self._observation(forecast), float(reward), terminated, False, info
+
+    def _weekday(self) -> int:
+        state = self.state
+        weekday = state.demand.weekday
+        return int(weekday[min(state.period, len(weekday) - 1)])
 
     def _observation(self, forecast: np.ndarray) -> dict[str, np.ndarray]:
         """The observation of the current period; ``forecast`` (I,) is its demand forecast, requests/hour."""
         state = self.state
         minutes = (state.period * self.period_minutes) % 1440
         angle = 2.0 * np.pi * minutes / 1440.0
+        weekday = self._weekday()
+        day_angle = 2.0 * np.pi * weekday / 7.0
         return {
             "time": np.array([np.sin(angle), np.cos(angle), state.period / self.num_periods], dtype=np.float32),
+            "calendar": np.array([np.sin(day_angle), np.cos(day_angle), float(weekday >= 5)], dtype=np.float32),
             "demand": np.clip(state.history / self._nominal, 0.0, DEMAND_OBS_HIGH).astype(np.float32).ravel(),
             "forecast": np.clip(forecast / self._nominal, 0.0, DEMAND_OBS_HIGH).astype(np.float32),
-            "replicas": (state.replicas / self._replica_scale).astype(np.float32),
+            "replicas": (self.replicas.rented / self._replica_scale).astype(np.float32),
+            "starting": (self.replicas.pending() / self._replica_scale).astype(np.float32),
+            "utilisation": np.clip(state.last_utilisation, 0.0, 1.0).astype(np.float32),
             "slo": np.clip(state.last_slo, 0.0, 1.0).astype(np.float32),
             "action_mask": self._mask_obs.copy(),
         }
 
-    def _info(self, forecast: np.ndarray, outcome: Outcome | None, removed: int, started: float) -> dict[str, Any]:
+    def _info(self, forecast: np.ndarray, outcome: Outcome | None, removed: int, started: np.ndarray) -> StepInfo:
         state = self.state
-        info: dict[str, Any] = {
+        inst = self.instance
+        rented = self.replicas.rented
+        info: StepInfo = {  # type: ignore[typeddict-item]  (the outcome keys come from outcome_fields)
             "period": state.period,
             "demand_label": state.demand.label,
+            "weekday": self._weekday(),
             "forecast_per_hour": forecast,
-            "replicas": state.replicas.copy(),
-            "action_mask": self._mask.copy(),
+            "demand_per_hour": np.zeros(inst.num_query_types),
+            "replicas": rented.copy(),
+            "ready_replicas": np.zeros(inst.num_configurations),
+            "starting_replicas": np.zeros(inst.num_configurations, dtype=np.int64),
+            "pending_replicas": self.replicas.pending(),
+            "started_replicas": int(started.sum()),
             "repaired_replicas": removed,
-            "started_replicas": started,
+            "action_mask": self.repair.mask.copy(),
+            "gpus": np.bincount(inst.config_gpu, weights=rented * inst.gpus_per_replica, minlength=len(inst.gpus)),
             "reward_scale": self.reward_scale,
+            **outcome_fields(outcome, inst.num_query_types, inst.num_configurations),  # type: ignore[typeddict-item]
         }
-        if outcome is not None:
-            info["cost"] = dict(outcome.cost)
-            info["total_cost"] = outcome.total_cost
-            info["delay_violation_rate"] = outcome.delay_violation_rate
-            info["error_violation_rate"] = outcome.error_violation_rate
-            info["unserved_rate"] = outcome.unserved_rate
-            info["slo_violation_rate"] = outcome.slo_violation_rate
-            info["utilisation"] = outcome.utilisation
-            info["gpus"] = np.bincount(
-                self.instance.config_gpu,
-                weights=state.replicas * self.instance.gpus_per_replica,
-                minlength=len(self.instance.gpus),
-            )
         return info
 
     def render(self) -> str | None:
         if self.render_mode != "ansi" or self._state is None:
             return None
         state = self.state
+        rented = self.replicas.rented
+        pending = self.replicas.pending()
         running = [
-            f"{self.instance.configurations[c].name}×{state.replicas[c]}" for c in np.flatnonzero(state.replicas)
+            f"{self.instance.configurations[c].name}×{rented[c]}" + (f" ({pending[c]} starting)" if pending[c] else "")
+            for c in np.flatnonzero(rented)
         ]
         return f"period {state.period}/{self.num_periods}: " + (", ".join(running) or "no replicas")

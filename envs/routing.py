@@ -7,8 +7,15 @@
                0 ≤ u_i ≤ ζ_i·λ_i   (or ≤ λ_i when the unmet cap is relaxed, as the environment's router does)
                x_{i,c} ≥ 0 only on allowed routes (μ_{i,c} > 0 and D_{i,c} ≤ Δ_i)
 
-A :class:`Router` builds the LP once per instance; each :meth:`Router.route` only changes bounds, so HiGHS
-warm-starts from the previous basis (tens to hundreds of microseconds on the shipped scenarios).
+A :class:`Router` builds the LP once per instance; each :meth:`Router.route` only changes bounds (and, when the
+service speed differs from the last call, the delay costs), so HiGHS warm-starts from the previous basis (tens to
+hundreds of microseconds on the shipped scenarios).
+
+The environment's router (MODEL.md §6, "What the router sees") routes the realised demand over the capacity that
+is ready, at the realised service speed: ``route(ready_replicas, demand, slowdown=s)`` with fractional ready
+replica counts and a per-configuration service-time multiplier s_c ≥ 0 scales each capacity row to
+ρ_max·n_c / s_c and each route's delay cost to ρ_i·s_c·D_{i,c}. Error rates stay nominal: accuracy is not
+observable online.
 """
 
 from __future__ import annotations
@@ -111,6 +118,14 @@ class Router:
         self._unmet_cols = unmet_index.astype(np.int32)
         self._no_capacity_lower = np.full(num_configs, -highspy.kHighsInf)
         self._no_unmet_lower = np.zeros(num_types)
+        self._route_cols = np.arange(num_routes, dtype=np.int32)
+        self._nominal_route_cost = np.array(lp.col_cost_[:num_routes])
+        self._slowdown = np.ones(num_configs)  # service-time multiplier the delay costs currently hold
+
+    def reset(self) -> None:
+        """Forget the warm-start basis, so the next routes are the same whatever was solved before (the
+        environment calls this in ``reset``: episodes are then bit-identical in a fresh or a reused object)."""
+        self._highs.clearSolver()
 
     def __getstate__(self) -> dict[str, Instance]:
         """Pickle only the instance (the HiGHS object cannot be pickled); the LP is rebuilt on unpickling."""
@@ -125,14 +140,21 @@ class Router:
         demand_per_hour: np.ndarray | None = None,
         *,
         relax_unmet_cap: bool = False,
+        slowdown: np.ndarray | None = None,
     ) -> RoutingResult:
         """Route ``demand_per_hour`` (default the instance's λ) over ``replicas`` (C,) optimally.
 
         Args:
-            replicas: Replica counts n (C,).
+            replicas: Replica counts n (C,); fractional counts are ready capacity in replica units (a replica that
+                is ready for half the period counts 0.5).
             demand_per_hour: Demand λ (I,), requests/hour.
             relax_unmet_cap: Allow dropping any share of the demand (the LP is then always feasible); the
                 environment's router does this and reports the excess as an SLO violation.
+            slowdown: (C,) service-time multiplier per configuration (1 = catalog speed, 1.2 = 20 % slower); the
+                capacity of configuration c becomes ρ_max·n_c / s_c and its delay costs s_c·D. None means 1.
+
+        The returned plan's ``replicas`` are ``replicas`` rounded up to whole replicas (a plan's unit); the routing
+        respects the fractional capacity.
         """
         instance = self.instance
         n = np.asarray(replicas, dtype=float)
@@ -146,6 +168,17 @@ class Router:
         num_types = instance.num_query_types
         highs.changeRowsBounds(num_types, self._demand_rows, demand, demand)
         capacity = instance.design_utilisation * n
+        if slowdown is not None:
+            slowdown = np.asarray(slowdown, dtype=float)
+            if slowdown.shape != n.shape or not np.all(np.isfinite(slowdown) & (slowdown > 0)):
+                raise ValueError(f"route: slowdown must be ({len(n)},) finite and > 0, got shape {slowdown.shape}")
+            capacity = capacity / slowdown
+        else:
+            slowdown = np.ones_like(n)
+        if not np.array_equal(slowdown, self._slowdown):
+            route_slowdown = slowdown[self._route_config]
+            highs.changeColsCost(self._num_routes, self._route_cols, self._nominal_route_cost * route_slowdown)
+            self._slowdown = slowdown.copy()
         highs.changeRowsBounds(len(capacity), self._capacity_rows, self._no_capacity_lower, capacity)
         unmet_upper = demand if relax_unmet_cap else instance.max_unmet_fraction * demand
         highs.changeColsBounds(num_types, self._unmet_cols, self._no_unmet_lower, unmet_upper)
@@ -159,7 +192,7 @@ class Router:
         if status != highspy.HighsModelStatus.kOptimal:
             if status == highspy.HighsModelStatus.kInfeasible:
                 empty = Plan(
-                    replicas=n.astype(np.int64),
+                    replicas=np.ceil(n - 1e-9).astype(np.int64),
                     routing=np.zeros((num_types, instance.num_configurations)),
                     unserved=demand.copy(),
                 )
@@ -169,7 +202,7 @@ class Router:
         routing = np.zeros((num_types, instance.num_configurations))
         routing[self._route_type, self._route_config] = np.maximum(values[: self._num_routes], 0.0)
         unserved = np.maximum(values[self._num_routes :], 0.0)
-        plan = Plan(replicas=np.round(n).astype(np.int64), routing=routing, unserved=unserved)
+        plan = Plan(replicas=np.ceil(n - 1e-9).astype(np.int64), routing=routing, unserved=unserved)
         return RoutingResult(True, plan, float(highs.getObjectiveValue()))
 
 

@@ -18,6 +18,9 @@ Worked by hand (all per hour): 200 requests need 200/0.8 = 250 replica-capacity,
 small/slow replicas or one big one). One big replica carries everything at D = 1 s: rental $3 + delay penalty
 200·1·0.01 = $2, total **$5/hour, n = (0, 1, 0)**, the unique optimum (three cheap replicas also rent for $3 but
 pay 200·2·0.01 = $4 of delay penalty).
+
+Both instances here start replicas instantly: ``startup_s`` is explicitly 0 s for every configuration (MODEL.md §6
+start-up times would only blur the hand-checked numbers; catalog instances get S_c from ``envs/data/startup.csv``).
 """
 
 from __future__ import annotations
@@ -58,6 +61,7 @@ def toy_instance() -> Instance:
         storage_capacity_gb=100.0,
         budget_per_hour=10.0,
         design_utilisation=0.8,
+        startup_s=np.zeros(3),  # S_c = 0 s: replicas are ready at once (module docstring)
         description="hand-checkable toy instance (envs/toy.py)",
     )
 
@@ -117,5 +121,6 @@ def tiny_random_instance(seed: int, num_types: int = 2, num_configs: int = 4, ma
         storage_capacity_gb=float(rng.choice([70.0, 200.0])),
         budget_per_hour=float(rng.uniform(2 * cheapest, 2 * max_gpus * prices.max())),
         design_utilisation=0.85,
+        startup_s=np.zeros(num_configs),  # S_c = 0 s: replicas are ready at once (module docstring)
         description=f"tiny random instance, seed {seed}",
     )

@@ -58,7 +58,7 @@ class DeltaAction(gym.Wrapper, gym.utils.RecordConstructorArgs):
         self._rows = np.arange(num_configs)
 
     def _running(self) -> np.ndarray:
-        return self.env.unwrapped.state.replicas  # type: ignore[attr-defined]
+        return self.env.unwrapped.replicas.rented  # type: ignore[attr-defined]
 
     def action_masks(self) -> np.ndarray:
         """Flat bool mask (3 · C,) over the moves, candidate-major: [−1, keep, +1] of candidate 0, then 1, …"""

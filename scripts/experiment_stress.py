@@ -1,20 +1,22 @@
-"""The paper's stress test: plans made on nominal parameters, run with delay and error inflated 1.0×, 1.2×, 1.5×.
+"""The paper's stress test in world v1: plans made on nominal parameters, run with delay and error inflated.
 
 Usage (from the repository root)::
 
-    python scripts/experiment_stress.py [--inflation 1.0 1.2 1.5] [--day 2024-05-16-thu] [--model RUN_DIR ...]
+    python scripts/experiment_stress.py [--inflation 1.0 1.2 1.5] [--days DAY ...] [--model RUN_DIR ...]
                                         [--out results/experiment_stress]
 
 Two parts, both following the paper's Stage 1 (plan on nominal parameters) / Stage 2 (run the fixed placement with
 inflated parameters) protocol:
 
 1. Single period, ``paper`` and ``azure`` scenarios: GH, AGH and the MILP plan once on the nominal instance; the
-   plan's replicas are routed with nominal coefficients and run through the realised world (envs/outcome.py) with
-   delay and error inflation κ. Reported: realised cost per hour and the SLO-violation rate (the share of
-   requests that miss any SLO: dropped, served over the delay SLO, or of a type over its error SLO; each request
-   counted once).
-2. A 24-hour Azure test day in the environment with the same inflation: the static planners (the paper's fixed
-   placement), rolling AGH, and any trained agents given with ``--model``.
+   plan's replicas are routed as the v1 router routes (realised demand over ready capacity at the realised,
+   inflated service speed, nominal error rates) and run through the realised world (envs/outcome.py) with delay
+   and error inflation κ. Reported: realised cost per hour (error penalty ψ_i = φ_i included) and the graded
+   SLO outcomes (delay violations, excess erroneous responses beyond the error budget, unserved; the
+   SLO-violation rate counts each request once).
+2. The Azure test days in the environment (``servegym/Provisioning-v1``, cold starts) with the same inflation:
+   the static planners (the paper's fixed placement), rolling, hold and robust GH and AGH, rolling MILP, and any
+   trained agents given with ``--model``.
 
 Writes OUT.json and OUT.md atomically.
 """
@@ -27,6 +29,7 @@ import platform
 from datetime import datetime, timezone
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from servegym.baselines.evaluate import evaluate
@@ -36,9 +39,21 @@ from servegym.envs.routing import Router
 from servegym.envs.scenarios import make_instance
 from servegym.io import atomic_write_json, atomic_write_text
 from servegym.tables import markdown_table
+from servegym.traces import TEST_DAYS
 
 PLANNERS = ("gh", "agh", "milp")
-ENV_POLICIES = ("gh-static", "agh-static", "milp-static", "agh-rolling", "gh-hold")
+ENV_POLICIES = (
+    "gh-static",
+    "agh-static",
+    "milp-static",
+    "gh-rolling",
+    "agh-rolling",
+    "milp-rolling",
+    "gh-hold",
+    "agh-hold",
+    "gh-robust",
+    "agh-robust",
+)
 
 
 def single_period(scenario: str, inflations: list[float]) -> list[dict[str, Any]]:
@@ -51,15 +66,17 @@ def single_period(scenario: str, inflations: list[float]) -> list[dict[str, Any]
         if not result.feasible:
             rows.append({"scenario": scenario, "method": planner, "status": result.status})
             continue
-        routed = router.route(result.plan.replicas, relax_unmet_cap=True)
         for inflation in inflations:
+            slowdown = np.full(instance.num_configurations, inflation)
+            routed = router.route(result.plan.replicas, relax_unmet_cap=True, slowdown=slowdown)
             outcome = realise(
                 instance,
                 result.plan.replicas,
                 routed.plan.routing,
                 routed.plan.unserved,
-                delay_inflation=inflation,
-                error_inflation=inflation,
+                slowdown=slowdown,
+                error_factor=inflation,
+                error_penalty_per_request=instance.unmet_penalty_per_request,
             )
             rows.append(
                 {
@@ -69,6 +86,7 @@ def single_period(scenario: str, inflations: list[float]) -> list[dict[str, Any]
                     "nominal cost $/h": result.total_cost / instance.period_hours,
                     "realised cost $/h": outcome.total_cost / instance.period_hours,
                     "SLO violation %": 100 * outcome.slo_violation_rate,
+                    "error penalty $/h": outcome.cost["error_penalty"] / instance.period_hours,
                     "delay viol. %": 100 * outcome.delay_violation_rate,
                     "error viol. %": 100 * outcome.error_violation_rate,
                     "unserved %": 100 * outcome.unserved_rate,
@@ -78,8 +96,8 @@ def single_period(scenario: str, inflations: list[float]) -> list[dict[str, Any]
     return rows
 
 
-def environment_day(day: str, inflations: list[float], models: list[str]) -> list[dict[str, Any]]:
-    """Policies over one 24-h Azure day at each inflation."""
+def environment_days(days: list[str], inflations: list[float], models: list[str]) -> list[dict[str, Any]]:
+    """Policies over 24-h Azure days at each inflation (mean over the days)."""
     policies: dict[str, Any] = {name: name for name in ENV_POLICIES}
     if models:
         from servegym.agents.adapter import sb3_policy_factory
@@ -89,18 +107,22 @@ def environment_day(day: str, inflations: list[float], models: list[str]) -> lis
     for inflation in inflations:
         result = evaluate(
             policies,
-            days=[day],
+            days=days,
             env_kwargs={"delay_inflation": inflation, "error_inflation": inflation},
             progress=False,
         )
-        for record in result.episodes.to_dict("records"):
+        for policy, record in result.summary().iterrows():
             rows.append(
                 {
-                    "policy": record["policy"],
+                    "policy": policy,
                     "inflation": inflation,
                     "day cost $": record["total_cost"],
                     "unmet penalty $": record["unmet_penalty"],
+                    "error penalty $": record["error_penalty"],
                     "SLO violation %": 100 * record["slo_violation_rate"],
+                    "delay viol. %": 100 * record["delay_violation_rate"],
+                    "error viol. %": 100 * record["error_violation_rate"],
+                    "unserved %": 100 * record["unserved_rate"],
                     "GPU-hours": record["gpu_hours"],
                 }
             )
@@ -110,24 +132,26 @@ def environment_day(day: str, inflations: list[float], models: list[str]) -> lis
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--inflation", nargs="+", type=float, default=[1.0, 1.2, 1.5])
-    parser.add_argument("--day", default="2024-05-16-thu", help="Azure test day of the environment part")
+    parser.add_argument(
+        "--days", nargs="+", default=list(TEST_DAYS), help="Azure days of the environment part (default: test days)"
+    )
     parser.add_argument("--model", nargs="*", default=[], help="trained agent run directories (servegym train)")
     parser.add_argument("--out", default="results/experiment_stress", help="output path without extension")
     args = parser.parse_args()
 
     single = [row for scenario in ("paper", "azure") for row in single_period(scenario, args.inflation)]
-    day = environment_day(args.day, args.inflation, args.model)
+    day = environment_days(args.days, args.inflation, args.model)
     date = datetime.now(timezone.utc).isoformat(timespec="seconds")
     machine = f"{platform.platform()}, {os.cpu_count()} CPUs"
     command = "python scripts/experiment_stress.py " + " ".join(
-        [f"--inflation {' '.join(map(str, args.inflation))}", f"--day {args.day}"]
+        [f"--inflation {' '.join(map(str, args.inflation))}", f"--days {' '.join(args.days)}"]
         + ([f"--model {' '.join(args.model)}"] if args.model else [])
     )
     markdown = (
         f"Stress test ({date}; {machine}); command: `{command}`\n\n"
         "Single period (plan on nominal parameters, run inflated):\n\n"
         + markdown_table(pd.DataFrame(single))
-        + f"\n\n24-hour environment episode on {args.day}, delay and error inflated:\n\n"
+        + f"\n\n24-hour environment episodes (mean over {', '.join(args.days)}), delay and error inflated:\n\n"
         + markdown_table(pd.DataFrame(day))
         + "\n"
     )

@@ -192,11 +192,11 @@ def test_score__without_the_oracle_module_fails_naming_it(maskable_run, monkeypa
 
 def test_leaderboard__replaces_only_the_marked_block(tmp_path):
     summary = pd.DataFrame(
-        [["m", "agent", "servegym/Provisioning-v0", "{}", 2, 4, 12.5, 3.0, 1.0, 150.0, 5.0, 0.01, 0.0, 40.0]],
+        [["m", "agent", "servegym/Provisioning-v1", "{}", 2, 4, 12.5, 3.0, 1.0, 150.0, 5.0, 0.01, 0.0, 40.0]],
         columns=list(SUMMARY_COLUMNS),
     )
     table = format_leaderboard(summary, reference="agh-static", oracle="oracle", days=[DAY], seeds=[0, 1])
-    assert "| `servegym/Provisioning-v0` | `m` | agent | 2 | 12.5 | 3.0 | 1.0 | 150 | 1.00 % | 0.00 % | 40 |" in table
+    assert "| `servegym/Provisioning-v1` | `m` | agent | 2 | 12.5 | 3.0 | 1.0 | 150 | 1.00 % | 0.00 % | 40 |" in table
     doc = tmp_path / "doc.md"
     doc.write_text(f"intro\n{BEGIN}\nold\n{END}\noutro\n")
     update_markdown(doc, table)
@@ -230,7 +230,7 @@ def test_cli__train_and_score(tmp_path, capsys):
 def test_train_from_config__runs_a_sweep_training_cell(tmp_path):
     from servegym.experiments.config import ScenarioConfig
 
-    scenario = dataclasses.replace(ScenarioConfig.for_env_id("servegym/Provisioning-v0"), horizon_hours=2.0)
+    scenario = dataclasses.replace(ScenarioConfig.for_env_id("servegym/Provisioning-v1"), horizon_hours=2.0)
     cell = {
         "kind": "train",
         "servegym_version": "0.1.0",

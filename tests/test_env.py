@@ -9,7 +9,10 @@ from gymnasium.utils.env_checker import check_env
 
 import servegym.envs  # noqa: F401  (registers the ids)
 from servegym.envs import ENV_IDS
+from servegym.envs.evaluation import Plan, evaluate_plan
+from servegym.envs.outcome import COST_PARTS
 from servegym.envs.provisioning import ProvisioningEnv
+from servegym.envs.step_info import StepInfo
 
 
 def small_env(**kwargs) -> ProvisioningEnv:
@@ -59,7 +62,7 @@ def test_env__reward_is_minus_the_scaled_sum_of_cost_parts_and_obs_stay_in_space
     for obs, reward, info in rollout(env, seed=3):
         assert env.observation_space.contains(obs)
         if reward is not None:
-            assert set(info["cost"]) == {"rental", "storage", "delay_penalty", "unmet_penalty", "reconfiguration"}
+            assert set(info["cost"]) == set(COST_PARTS)
             assert reward == pytest.approx(-sum(info["cost"].values()) / info["reward_scale"])
             for key in ("delay_violation_rate", "error_violation_rate", "unserved_rate", "slo_violation_rate"):
                 assert 0.0 <= info[key] <= 1.0 + 1e-12
@@ -87,10 +90,12 @@ def test_env__coupled_limits_are_repaired_and_reported():
     _, _, _, _, info = env.step(env.max_replicas.copy())
     inst = env.instance
     assert info["repaired_replicas"] > 0
-    assert info["replicas"] @ inst.replica_price_per_hour <= inst.budget_per_hour + 1e-9
-    for g in range(len(inst.gpus)):
-        on_g = inst.config_gpu == g
-        assert (info["replicas"][on_g] * inst.gpus_per_replica[on_g]).sum() <= inst.gpu_availability[g]
+    evaluation = evaluate_plan(
+        inst,
+        Plan(info["replicas"], np.zeros((inst.num_query_types, len(info["replicas"]))), np.zeros(inst.num_query_types)),
+    )
+    limits = {"budget", "availability", "storage", "max_replicas"}
+    assert not [v for v in evaluation.violations if v.constraint in limits]
 
 
 def test_env__bad_actions_give_clear_errors():
@@ -112,13 +117,25 @@ def test_env__bad_arguments_give_clear_errors():
         ProvisioningEnv(period_minutes=7)
     with pytest.raises(ValueError, match=r"delay_inflation 0\.5 outside allowed range"):
         ProvisioningEnv(delay_inflation=0.5)
-    with pytest.raises(ValueError, match="demand source 'azure-someday'"):
+    with pytest.raises(ValueError, match="azure-someday"):
         ProvisioningEnv(demand="azure-someday")
+    with pytest.raises(ValueError, match=r"horizon_hours 1000000000.0 outside allowed range \(0, 168\]"):
+        ProvisioningEnv(horizon_hours=1e9)
+    with pytest.raises(ValueError, match="azure-week"):
+        ProvisioningEnv(horizon_hours=48.0)  # azure-train draws single days
+    with pytest.raises(ValueError, match="router 'oracle' not one of"):
+        ProvisioningEnv(router="oracle")
+    with pytest.raises(ValueError, match="queueing 'false' must be True or False"):
+        ProvisioningEnv(queueing="false")
+    with pytest.raises(ValueError, match="load-time"):
+        ProvisioningEnv(reconfiguration_cost="load-time")
     env = small_env()
     with pytest.raises(RuntimeError, match="reset"):
         env.step(np.zeros(env.action_space.shape, dtype=int))
     with pytest.raises(ValueError, match=r"reset options \['bogus'\]"):
         env.reset(options={"bogus": 1})
+    with pytest.raises(ValueError, match="'day' and 'demand' both given"):
+        env.reset(options={"day": "2024-05-16-thu", "demand": "synthetic"})
 
 
 def test_env__reset_options_pick_the_day():
@@ -146,3 +163,21 @@ def test_env__pickles_and_runs_after_unpickling():
     a = env.step(action)
     b = clone.step(action)
     assert a[1] == b[1]
+
+
+def test_env__info_has_every_typed_key_from_reset_on():
+    env = small_env()
+    _, info = env.reset(seed=0)
+    assert set(info) == set(StepInfo.__annotations__)
+    _, _, _, _, info = env.step(np.ones(env.action_space.shape, dtype=int))
+    assert set(info) == set(StepInfo.__annotations__)
+
+
+def test_env__a_reused_object_replays_an_episode_bit_for_bit():
+    fresh = rollout(small_env(demand="synthetic"), seed=5)
+    reused_env = small_env(demand="synthetic")
+    rollout(reused_env, seed=11)
+    reused = rollout(reused_env, seed=5)
+    for (_, reward_a, info_a), (_, reward_b, info_b) in zip(fresh, reused, strict=True):
+        assert reward_a == reward_b
+        assert info_a["total_cost"] == info_b["total_cost"]

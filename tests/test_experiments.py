@@ -87,7 +87,7 @@ def test_config__unknown_key_names_the_key_table_and_allowed_keys(tmp_path):
 def test_config__bad_policy_names_the_allowed_policies(tmp_path):
     message = config_error(tmp_path, TINY.replace('"gh-static"', '"gh-statc"'))
     assert message.startswith("FILE: [sweep] policies: 'gh-statc' not allowed; allowed values: gh-rolling, agh-rolling")
-    assert message.endswith("milp-hold, random")
+    assert message.endswith("milp-adaptive, random")
 
 
 def test_config__bad_day_names_the_allowed_days(tmp_path):
@@ -140,7 +140,7 @@ def test_config__structural_errors_are_clear(tmp_path):
 
 
 def test_config__include_adds_scenarios_from_another_file(tmp_path):
-    write(tmp_path, '[scenarios.stress]\nenv_id = "servegym/ProvisioningStress-v0"\n', "scenarios.toml")
+    write(tmp_path, '[scenarios.stress]\nenv_id = "servegym/ProvisioningStressSevere-v1"\n', "scenarios.toml")
     config = load_config(write(tmp_path, 'include = ["scenarios.toml"]\n' + TINY))
     assert set(config.scenarios) == {"stress", "toy-1h"}
     assert config.scenarios["stress"].delay_inflation == 1.5
@@ -202,7 +202,7 @@ def test_cells__a_training_cell_calls_the_trainer_and_is_merged_into_training_cs
 def test_scenario__overrides_change_the_instance(tmp_path):
     text = """
 [scenarios.paper-small]
-env_id = "servegym/ProvisioningPaper-v0"
+env_id = "servegym/ProvisioningPaper-v1"
 models = ["Llama-3.1-8B", "Qwen2.5-32B"]
 gpus = ["A100-80GB", "H100-SXM"]
 budget_scale = 2.0

@@ -15,7 +15,7 @@ from servegym.baselines.policies import make_policy
 from servegym.envs.provisioning import ProvisioningEnv
 from servegym.envs.wrappers import DeltaAction
 
-ENV_ID = "servegym/Provisioning-v0"
+ENV_ID = "servegym/Provisioning-v1"
 REMOVE, KEEP, ADD = 0, 1, 2
 
 
@@ -47,7 +47,7 @@ def test_wrappers__delta_action_clips_at_zero_and_at_the_maximum():
     base: ProvisioningEnv = env.unwrapped
     np.testing.assert_array_equal(env.target(np.full(env.action_space.shape, REMOVE)), 0)
     c = int(np.argmin(base.max_replicas))
-    base.state.replicas[c] = base.max_replicas[c]
+    base.replicas.cohorts[-1, c] = base.max_replicas[c]  # running and ready
     assert env.target(moves(env, **{f"c{c}": ADD}))[c] == base.max_replicas[c]
 
 
@@ -64,8 +64,8 @@ def test_wrappers__delta_action_masks_follow_the_running_replicas_and_the_base_m
     nvec, base_mask = base.action_space.nvec, base.action_masks()
     offsets = np.concatenate([[0], np.cumsum(nvec)[:-1]])
     c, k = next((c, k) for c in range(len(nvec)) for k in range(1, nvec[c]) if not base_mask[offsets[c] + k])
-    base.state.replicas[:] = 0
-    base.state.replicas[c] = k - 1
+    base.replicas.cohorts[:] = 0
+    base.replicas.cohorts[-1, c] = k - 1
     mask = env.action_masks().reshape(-1, 3)
     assert mask[c, REMOVE] == (k > 1) and not mask[c, ADD]
 

@@ -7,9 +7,13 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from servegym.envs import DEFAULT_ENV_ID
 from servegym.envs.instance import Instance, InstanceError
 from servegym.io import atomic_write_json, atomic_write_text
 from servegym.traces import TEST_DAYS
+
+DEFAULT_EVALUATION_DAY = "2024-05-16-thu"
+"""The shipped Azure test day the main job plays."""
 
 
 def _size(text: str) -> tuple[int, int, int]:
@@ -167,14 +171,25 @@ def _policy_specs(names: Sequence[str]) -> dict:
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from servegym.baselines.evaluate import evaluate
     from servegym.baselines.plots import plot_evaluation
+    from servegym.envs import ENV_IDS
 
     env_kwargs = {"scenario": args.scenario} if args.scenario else {}
-    if args.period_minutes:
+    if args.period_minutes is not None:
+        if args.period_minutes < 1 or 1440 % args.period_minutes:
+            print(f"servegym evaluate: --period-minutes {args.period_minutes} must divide 1440", file=sys.stderr)
+            return 2
         env_kwargs["period_minutes"] = args.period_minutes
+    if args.env_id not in ENV_IDS:
+        print(f"servegym evaluate: --env-id {args.env_id!r} not one of {sorted(ENV_IDS)}", file=sys.stderr)
+        return 2
+    days = args.days
+    if days is None:  # the id's own demand, unless it draws Azure train days: then the shipped test day
+        own_demand = ENV_IDS[args.env_id].get("demand", "azure-train")
+        days = [DEFAULT_EVALUATION_DAY] if own_demand == "azure-train" else None
     result = evaluate(
         _policy_specs(args.policies),
         args.env_id,
-        days=args.days,
+        days=days,
         seeds=[int(s) for s in args.seeds],
         env_kwargs=env_kwargs,
         progress=not args.no_progress,
@@ -188,9 +203,11 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         "rental",
         "delay_penalty",
         "unmet_penalty",
+        "error_penalty",
         "reconfiguration",
         "slo_violation_rate",
         "delay_violation_rate",
+        "error_violation_rate",
         "unserved_rate",
         "gpu_hours",
         "mean_decision_s",
@@ -378,10 +395,11 @@ def build_parser() -> argparse.ArgumentParser:
     from servegym.baselines.policies import BASELINE_POLICIES
 
     default_policies = (
-        "gh-rolling,agh-rolling,milp-rolling,gh-hold,agh-hold,gh-static,agh-static,milp-static,agh-reactive,random"
+        "gh-rolling,agh-rolling,milp-rolling,gh-hold,agh-hold,gh-robust,gh-adaptive,gh-static,agh-static,milp-static,"
+        "agh-reactive,random"
     )
     evaluate = command("evaluate", _cmd_evaluate, "play policies on environment episodes; table, CSV and figure")
-    evaluate.add_argument("--env-id", default="servegym/Provisioning-v0", help="registered environment id")
+    evaluate.add_argument("--env-id", default=DEFAULT_ENV_ID, help="registered environment id")
     evaluate.add_argument("--scenario", help="override the environment's scenario (azure, paper, random, toy)")
     evaluate.add_argument("--period-minutes", type=int, help="override the period length (divides 1440)")
     evaluate.add_argument(
@@ -392,7 +410,11 @@ def build_parser() -> argparse.ArgumentParser:
         f"servegym train (default: {default_policies})",
     )
     evaluate.add_argument(
-        "--days", type=_days, default=["2024-05-16-thu"], help="Azure days: test, train, all or day names"
+        "--days",
+        type=_days,
+        default=None,
+        help="Azure days: test, train, all or day names (default: the id's own demand; for ids that draw Azure "
+        f"train days, {DEFAULT_EVALUATION_DAY})",
     )
     evaluate.add_argument("--seeds", type=_csv_list, default=["0"], help="comma-separated episode seeds")
     evaluate.add_argument("--out", default="results/evaluate", help="output folder for CSV files and the figure")

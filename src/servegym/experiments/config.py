@@ -32,16 +32,15 @@ else:
 
 import gymnasium as gym
 
-from servegym.envs import ENV_IDS
+from servegym.envs import DEFAULT_ENV_ID, ENV_IDS
 from servegym.envs.catalog import PRECISIONS, default_catalog
 from servegym.envs.demand_source import DEMAND_SOURCES, validate_source
 from servegym.envs.forecast import FORECASTERS
 from servegym.envs.instance import Instance
-from servegym.envs.provisioning import ProvisioningEnv
+from servegym.envs.provisioning import DRIFTS, ROUTERS, ProvisioningEnv
 from servegym.envs.scenarios import SCENARIOS, make_instance
 from servegym.traces import AZURE_DAYS, TEST_DAYS, TRAIN_DAYS
 
-DEFAULT_ENV_ID = "servegym/Provisioning-v0"
 DAY_ALIASES: Mapping[str, tuple[str, ...]] = {"test": TEST_DAYS, "train": TRAIN_DAYS, "all": AZURE_DAYS}
 """Aliases accepted in ``days`` lists, expanded in place to the Azure days they name."""
 ENV_KEYWORDS = (
@@ -52,8 +51,12 @@ ENV_KEYWORDS = (
     "sigma",
     "noise_sigma",
     "reconfiguration_cost",
+    "cold_start",
+    "router",
     "delay_inflation",
     "error_inflation",
+    "drift",
+    "error_penalty_factor",
     "queueing",
     "forecaster",
     "max_candidates",
@@ -119,9 +122,13 @@ class ScenarioConfig:
     horizon_hours: float
     sigma: float
     noise_sigma: float
-    reconfiguration_cost: str | float
+    reconfiguration_cost: float
+    cold_start: bool
+    router: str
     delay_inflation: float
     error_inflation: float
+    drift: str
+    error_penalty_factor: float
     queueing: bool
     forecaster: str
     max_candidates: int
@@ -395,17 +402,19 @@ def _scenario(path: Path, name: str, table: Any) -> ScenarioConfig:
         if get(key):
             values[key] = section.number(key, 0.0)
     if get("reconfiguration_cost"):
-        value = table["reconfiguration_cost"]
-        values["reconfiguration_cost"] = (
-            section.string("reconfiguration_cost", ["load-time"])
-            if isinstance(value, str)
-            else section.number("reconfiguration_cost", 0.0)
-        )
+        values["reconfiguration_cost"] = section.number("reconfiguration_cost", 0.0)
     for key in ("delay_inflation", "error_inflation"):
         if get(key):
             values[key] = section.number(key, 1.0)
-    if get("queueing"):
-        values["queueing"] = section.boolean("queueing")
+    if get("error_penalty_factor"):
+        values["error_penalty_factor"] = section.number("error_penalty_factor", 0.0)
+    for key in ("queueing", "cold_start"):
+        if get(key):
+            values[key] = section.boolean(key)
+    if get("router"):
+        values["router"] = section.string("router", list(ROUTERS))
+    if get("drift"):
+        values["drift"] = section.string("drift", list(DRIFTS))
     if get("forecaster"):
         values["forecaster"] = section.string("forecaster", FORECASTERS)
     if get("max_candidates"):
