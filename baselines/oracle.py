@@ -33,8 +33,10 @@ multipliers of period t, F_{a,c} = ``env.replicas.ready_share`` the share of a p
 
       Σ_c (ẽ_{i,c,t} − ε_i)·x_{i,c,t} − v_{i,t} ≤ 0,   v_{i,t} ≥ 0 priced Δt·ψ_i (``env.error_penalty_per_request``),
 
-  so v_{i,t} is the excess erroneous responses per hour the environment charges. There is no hard error SLO row: the
-  router keeps the *nominal* error SLO, which says nothing about the realised rates.
+  so v_{i,t} is the excess erroneous responses per hour the environment charges; and the hard error SLO row on the
+  *nominal* rates, Σ_c (e_{i,c} − ε_i)·x_{i,c,t} ≤ 0 (``add_error_slo``), because both routers keep it: every
+  routing the environment runs satisfies it, so it tightens the model without cutting off a schedule the
+  environment can play (without it the optimum serves past the nominal SLO where the router would drop).
 
 Objective ($ over the episode): Σ_t Δt·(rental + storage + Σ ρ_i·s_{c,t}·D_{i,c}·x + Σ φ_i·u + Σ ψ_i·v)
 + ``start_fee``·Σ z.
@@ -113,6 +115,7 @@ from servegym.baselines.milp_model import (
     add_budget,
     add_capacity,
     add_demand_balance,
+    add_error_slo,
     add_objective,
     add_storage,
     add_variables,
@@ -353,6 +356,7 @@ def build_oracle_model(env: ProvisioningEnv, periods: range | None = None) -> Or
             var.SetUb(float(limit))
         add_demand_balance(model)
         add_capacity(model)
+        add_error_slo(model)
         add_budget(model)
         add_availability(model)
         add_storage(model, limit_capacity=True)
