@@ -395,7 +395,7 @@ BASELINE_POLICIES: tuple[str, ...] = (*(f"{p}-{m}" for m in MODES for p in PLANN
 
 
 def make_policy(name: str, env: ProvisioningEnv, seed: int = 0) -> Policy:
-    """A baseline policy by name: ``<gh|agh|milp>-<rolling|static|reactive>``, ``random``, or ``oracle`` (the
+    """A baseline policy by name: ``<gh|agh|milp>-<mode>`` for a mode of :data:`MODES`, ``random``, or ``oracle`` (the
     perfect-foresight oracle of ``servegym.baselines.oracle``, which reads the episode's true demand)."""
     if name == "random":
         return RandomPolicy(env, seed)
