@@ -95,6 +95,13 @@ def _lift_unmet_cap(instance: Instance) -> Instance:
     )
 
 
+def error_headroom(instance: Instance) -> np.ndarray:
+    """(I,) ε_i / (error of type i's best admissible route): the largest error multiplier under which the type
+    still has a route that meets its error SLO on its own (1 where it has no admissible route)."""
+    best = np.where(instance.route_allowed, instance.error_rate, np.inf).min(axis=1)
+    return np.divide(instance.error_slo, best, out=np.ones_like(best), where=np.isfinite(best) & (best > 0))
+
+
 def robust_instance(instance: Instance, quantile: float = ROBUST_QUANTILE) -> Instance:
     """A pessimistic copy of ``instance`` for the ``robust`` planners.
 
@@ -108,9 +115,7 @@ def robust_instance(instance: Instance, quantile: float = ROBUST_QUANTILE) -> In
 
     speed_margin = max(margin_quantile(DEFAULT_DRIFT.speed, quantile), 1.0)
     error_margin = max(margin_quantile(DEFAULT_DRIFT.error, quantile), 1.0)
-    best = np.where(instance.route_allowed, instance.error_rate, np.inf).min(axis=1)  # (I,) best route's error
-    headroom = np.divide(instance.error_slo, best, out=np.ones_like(best), where=np.isfinite(best) & (best > 0))
-    type_margin = np.clip(headroom, 1.0, error_margin)
+    type_margin = np.clip(error_headroom(instance), 1.0, error_margin)
     return instance.with_changes(
         capacity_per_hour=instance.capacity_per_hour / speed_margin,
         delay_s=instance.delay_s * speed_margin,
@@ -217,9 +222,8 @@ class DriftEstimate:
         off from period to period (each switch a cold start)."""
         inst = self.instance
         slowdown = np.exp(self.log_slowdown)[inst.config_gpu]  # (C,)
-        best = np.where(inst.route_allowed, inst.error_rate, np.inf).min(axis=1)
-        headroom = np.divide(inst.error_slo, best, out=np.ones_like(best), where=np.isfinite(best) & (best > 0))
-        error = np.clip(np.exp(self.log_error), 1.0, np.maximum(headroom, 1.0)) if with_error else np.ones_like(best)
+        headroom = np.maximum(error_headroom(inst), 1.0)
+        error = np.clip(np.exp(self.log_error), 1.0, headroom) if with_error else np.ones_like(headroom)
         return inst.with_changes(
             capacity_per_hour=inst.capacity_per_hour / slowdown[None, :],
             error_rate=np.minimum(inst.error_rate * error[:, None], 1.0),
