@@ -1,28 +1,10 @@
 """The catalog loader: shipped files load; malformed files fail with messages naming file, row and field."""
 
-import shutil
-from importlib import resources
-from pathlib import Path
-
 import pandas as pd
 import pytest
+from catalog_files import edit
 
 from servegym.envs.catalog import CatalogError, default_catalog, load_catalog
-
-DATA = Path(str(resources.files("servegym.envs") / "data"))
-
-
-@pytest.fixture
-def data_dir(tmp_path: Path) -> Path:
-    for name in ("gpus.csv", "models.csv", "quality.csv", "quantization.csv"):
-        shutil.copy(DATA / name, tmp_path / name)
-    return tmp_path
-
-
-def edit(path: Path, row: int, column: str, value: str) -> None:
-    frame = pd.read_csv(path, dtype=str, keep_default_na=False)
-    frame.loc[row, column] = value
-    frame.to_csv(path, index=False)
 
 
 def test_catalog__shipped_catalog_has_the_required_breadth():

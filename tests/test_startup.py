@@ -1,12 +1,11 @@
 """Start-up time S_c (MODEL.md §6): the catalog's startup.csv, the formula, and S_c on the instance."""
 
 import shutil
-from importlib import resources
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from catalog_files import DATA, edit
 
 from servegym.envs.catalog import CatalogError, StartupConstants, default_catalog, load_catalog
 from servegym.envs.export import instance_from_dict, instance_to_dict
@@ -15,26 +14,10 @@ from servegym.envs.scenarios import make_instance
 from servegym.envs.startup import startup_time_s
 from servegym.envs.toy import tiny_random_instance, toy_instance
 
-DATA = Path(str(resources.files("servegym.envs") / "data"))
-FILES = ("gpus.csv", "models.csv", "quality.csv", "quantization.csv", "startup.csv")
-
-
-@pytest.fixture
-def data_dir(tmp_path: Path) -> Path:
-    for name in FILES:
-        shutil.copy(DATA / name, tmp_path / name)
-    return tmp_path
-
 
 @pytest.fixture(scope="module", params=["azure", "paper"])
 def instance(request):
     return make_instance(request.param)
-
-
-def edit(path: Path, row: int, column: str, value: str) -> None:
-    frame = pd.read_csv(path, dtype=str, keep_default_na=False)
-    frame.loc[row, column] = value
-    frame.to_csv(path, index=False)
 
 
 def test_startup_catalog__shipped_file_has_every_gpu_type():
