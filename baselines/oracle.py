@@ -121,7 +121,6 @@ from servegym.baselines.milp_model import (
     add_variables,
     structured_name,
 )
-from servegym.envs.cold_start import StartingReplicas
 from servegym.envs.evaluation import Plan
 from servegym.envs.limits import tolerance
 from servegym.envs.outcome import OVERLOAD_CAP
@@ -203,13 +202,6 @@ def episode_factors(env: ProvisioningEnv) -> tuple[np.ndarray, np.ndarray]:
     """(T, C) service-time and (T, C) error multipliers of every period of the episode (``env.realised_factors``)."""
     factors = [env.realised_factors(t) for t in range(env.state.demand.rates_per_hour.shape[0])]
     return np.array([slowdown for slowdown, _ in factors]), np.array([error for _, error in factors])
-
-
-def starting_replicas(env: ProvisioningEnv) -> StartingReplicas:
-    """A fresh start-up tracker like the environment's (no start-up time when ``env.cold_start`` is False)."""
-    instance = env.instance
-    startup_s = instance.startup_s if env.cold_start else np.zeros(instance.num_configurations)
-    return StartingReplicas(startup_s, env.period_minutes * 60.0)
 
 
 def _starting_ages(ready_share: np.ndarray) -> list[tuple[int, np.ndarray]]:
@@ -446,7 +438,7 @@ def schedule_values(oracle: OracleModel, env: ProvisioningEnv, replicas: np.ndar
         raise ValueError("schedule_values: the model must cover the episode from period 0")
     instance = env.instance
     router = Router(instance)  # own router: the environment's keeps its warm basis for its own steps
-    tracker = starting_replicas(env)
+    tracker = env.replicas.fresh()
     ages = _starting_ages(tracker.ready_share)
     realised = env.router_kind == "realised"
     slowdown, error_factor = episode_factors(env)
@@ -488,7 +480,7 @@ def is_lower_bound(env: ProvisioningEnv) -> bool:
     if env.router_kind == "realised":
         can_overload = np.full(instance.num_configurations, rho > OVERLOAD_CAP)
     else:
-        startup_loss = starting_replicas(env).ready_share[0] < 1.0
+        startup_loss = env.replicas.ready_share[0] < 1.0
         can_overload = (rho * largest_slowdown > OVERLOAD_CAP) | startup_loss
     routes = instance.route_allowed & can_overload[None, :]
     if not routes.any():

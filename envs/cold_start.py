@@ -36,6 +36,8 @@ class StartingReplicas:
             raise ValueError("StartingReplicas: startup_s must be a 1-D array of finite seconds ≥ 0")
         if not period_s > 0.0:
             raise ValueError(f"StartingReplicas: period_s {period_s} must be > 0 seconds")
+        self.startup_s = startup
+        self.period_s = float(period_s)
         periods = startup / period_s  # S_c / Δt
         # Ages 0..K-1 may still be starting; age K (the last row) holds every replica that is ready all period.
         self.num_ages = max(math.ceil(float(periods.max(initial=0.0)) - 1e-12), 0) + 1
@@ -52,6 +54,10 @@ class StartingReplicas:
     def reset(self) -> None:
         """No replicas."""
         self.cohorts[:] = 0
+
+    def fresh(self) -> StartingReplicas:
+        """A new tracker with the same start-up times and period, and no replicas."""
+        return StartingReplicas(self.startup_s, self.period_s)
 
     @property
     def rented(self) -> np.ndarray:
