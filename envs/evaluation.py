@@ -3,7 +3,7 @@
 GH, AGH, the MILP's post-check, the environment and the tests all call :func:`evaluate_plan`; nothing else
 re-implements a constraint. The shared limits (budget, availability, storage, replica and unmet caps) and the
 tolerance come from the rule book ``servegym.envs.limits``, which the planners' screens and the environment call
-too; its helpers are re-exported here.
+too.
 """
 
 from __future__ import annotations
@@ -14,16 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from servegym.envs.instance import Instance
-from servegym.envs.limits import (  # FEASIBILITY_TOLERANCE, rental_per_hour, stored_models, storage_gb re-exported
-    FEASIBILITY_TOLERANCE,
-    exceeds,
-    gpus_used,
-    limit_excess,
-    rental_per_hour,
-    spend_per_hour,
-    storage_gb,
-    stored_models,
-)
+from servegym.envs.limits import FEASIBILITY_TOLERANCE, exceeds, limit_excess, stored_models, usage
 
 
 class PlanError(ValueError):
@@ -169,7 +160,8 @@ def evaluate_plan(instance: Instance, plan: Plan) -> Evaluation:
     names_i = instance.query_type_names
     names_c = instance.configuration_names
     violations: list[Violation] = []
-    excess = limit_excess(instance, n, u)
+    used = usage(instance, n)
+    excess = limit_excess(instance, n, u, used=used)
 
     def check(constraint: str, subjects: Sequence[str], value: np.ndarray, limit: np.ndarray, unit: str) -> None:
         value, limit = np.broadcast_arrays(np.asarray(value, dtype=float), np.asarray(limit, dtype=float))
@@ -218,13 +210,13 @@ def evaluate_plan(instance: Instance, plan: Plan) -> Evaluation:
     delay_slack = instance.delay_slo_s - worst_delay
 
     report("max_replicas", names_c, n, instance.max_replicas, excess.max_replicas, "replicas")
-    gpus = gpus_used(instance, n)
+    gpus = used.gpus
     report("availability", list(instance.gpus), gpus, instance.gpu_availability, excess.availability_gpus, "GPUs")
-    stored_gb = storage_gb(instance, n)
+    stored_gb = used.storage_gb
     report("storage", ["total"], stored_gb, instance.storage_capacity_gb, excess.storage_gb, "GB")
-    rental = rental_per_hour(instance, n)
+    rental = used.rental_per_hour
     storage = stored_gb * instance.storage_price_per_gb_hour
-    spend = spend_per_hour(instance, n)
+    spend = used.spend_per_hour
     report("budget", ["total"], spend, instance.budget_per_hour, excess.budget_per_hour, "$/hour")
 
     dt = instance.period_hours

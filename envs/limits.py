@@ -82,6 +82,30 @@ def gpus_used(instance: Instance, replicas: np.ndarray) -> np.ndarray:
 
 
 @dataclass(frozen=True)
+class Usage:
+    """What a replica vector uses of the shared limits, each total computed once.
+
+    Attributes:
+        rental_per_hour: Σ_c n_c·G_c·π_g, $/hour.
+        storage_gb: Σ_j s_j·B_j, GB of stored weights.
+        spend_per_hour: rental + storage, $/hour (what the budget limits; equals :func:`spend_per_hour`).
+        gpus: (G,) GPUs rented per GPU type.
+    """
+
+    rental_per_hour: float
+    storage_gb: float
+    spend_per_hour: float
+    gpus: np.ndarray
+
+
+def usage(instance: Instance, replicas: np.ndarray) -> Usage:
+    """The :class:`Usage` of ``replicas`` (C,)."""
+    rental = rental_per_hour(instance, replicas)
+    stored = storage_gb(instance, replicas)
+    return Usage(rental, stored, rental + stored * instance.storage_price_per_gb_hour, gpus_used(instance, replicas))
+
+
+@dataclass(frozen=True)
 class LimitExcess:
     """How far a plan is over each limit: value − limit where :func:`exceeds` holds, exactly 0 elsewhere.
 
@@ -119,6 +143,8 @@ def limit_excess(
     replicas: np.ndarray,
     unserved: np.ndarray | None = None,
     demand_per_hour: np.ndarray | None = None,
+    *,
+    used: Usage | None = None,
 ) -> LimitExcess:
     """Every limit's excess for ``replicas`` (C,) and, when given, ``unserved`` (I,) requests/hour.
 
@@ -127,17 +153,20 @@ def limit_excess(
         replicas: (C,) replica counts n.
         unserved: (I,) requests/hour dropped (u); None leaves the unmet cap at zeros.
         demand_per_hour: (I,) demand λ the unmet cap ζ_i·λ_i scales with; None for ``instance.demand_per_hour``.
+        used: ``usage(instance, replicas)`` when the caller has it already (``evaluate_plan`` reports the totals
+            too); None computes it.
     """
     n = np.asarray(replicas)
+    used = usage(instance, n) if used is None else used
     if unserved is None:
         unmet = np.zeros(instance.num_query_types)
     else:
         demand = instance.demand_per_hour if demand_per_hour is None else np.asarray(demand_per_hour, dtype=float)
         unmet = _excess(np.asarray(unserved, dtype=float), instance.max_unmet_fraction * demand)
     return LimitExcess(
-        budget_per_hour=_excess(spend_per_hour(instance, n), instance.budget_per_hour),
-        availability_gpus=_excess(gpus_used(instance, n), instance.gpu_availability),
-        storage_gb=_excess(storage_gb(instance, n), instance.storage_capacity_gb),
+        budget_per_hour=_excess(used.spend_per_hour, instance.budget_per_hour),
+        availability_gpus=_excess(used.gpus, instance.gpu_availability),
+        storage_gb=_excess(used.storage_gb, instance.storage_capacity_gb),
         max_replicas=_excess(n, instance.max_replicas),
         unmet_cap=unmet,
     )

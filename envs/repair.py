@@ -26,7 +26,7 @@ import math
 import numpy as np
 
 from servegym.envs.instance import Instance
-from servegym.envs.limits import exceeds, gpus_used, spend_per_hour, storage_gb
+from servegym.envs.limits import exceeds, gpus_used, spend_per_hour, storage_gb, within_limits
 
 
 class ActionRepair:
@@ -66,13 +66,8 @@ class ActionRepair:
         return mask
 
     def fits(self, replicas: np.ndarray) -> bool:
-        """Whether ``replicas`` (C,) meet availability, storage and budget (the rule book's checks)."""
-        inst = self.instance
-        return not (
-            np.any(exceeds(gpus_used(inst, replicas), inst.gpu_availability))
-            or exceeds(storage_gb(inst, replicas), inst.storage_capacity_gb)
-            or exceeds(spend_per_hour(inst, replicas), inst.budget_per_hour)
-        )
+        """Whether ``replicas`` (C,) keep every limit of the rule book (``limits.within_limits``)."""
+        return within_limits(self.instance, replicas)
 
     def repair(self, replicas: np.ndarray) -> tuple[np.ndarray, int]:
         """Apply the rule of the module docstring to ``replicas`` (C,) in place; returns (replicas, removed)."""
