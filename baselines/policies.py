@@ -179,6 +179,7 @@ class DriftEstimate:
         self.alpha = alpha
         self.log_slowdown = np.zeros(len(instance.gpus))  # (G,)
         self.log_error = np.zeros(instance.num_query_types)  # (I,)
+        self._error_cap = np.maximum(error_headroom(instance), 1.0)  # (I,) largest k̂ that keeps a route per type
 
     def reset(self) -> None:
         self.log_slowdown[:] = 0.0
@@ -222,8 +223,7 @@ class DriftEstimate:
         off from period to period (each switch a cold start)."""
         inst = self.instance
         slowdown = np.exp(self.log_slowdown)[inst.config_gpu]  # (C,)
-        headroom = np.maximum(error_headroom(inst), 1.0)
-        error = np.clip(np.exp(self.log_error), 1.0, headroom) if with_error else np.ones_like(headroom)
+        error = np.clip(np.exp(self.log_error), 1.0, self._error_cap) if with_error else np.ones_like(self._error_cap)
         return inst.with_changes(
             capacity_per_hour=inst.capacity_per_hour / slowdown[None, :],
             error_rate=np.minimum(inst.error_rate * error[:, None], 1.0),
@@ -299,7 +299,7 @@ class PlannerPolicy:
         self._static: np.ndarray | None = None
         self._running = np.zeros(self.instance.num_configurations, dtype=np.int64)
         self._pending = np.zeros(self.instance.num_configurations, dtype=np.int64)
-        self._switch_rule = SwitchRule(env) if mode in ("hold", "rolling") else None
+        self._switch_rule: SwitchRule | None = None  # built on the first decision that may hold (``decide``)
         self._drift = DriftEstimate(env.instance) if mode == "adaptive" else None
         self.holds = 0
 
@@ -354,7 +354,9 @@ class PlannerPolicy:
         not pay back within ``payback_periods`` (the ``hold`` rule; 0 never holds), else add the cold-start rules
         of the module docstring."""
         action = self.plan(demand_per_hour)
-        if self._switch_rule is not None and payback_periods > 0.0:
+        if payback_periods > 0.0:
+            if self._switch_rule is None:
+                self._switch_rule = SwitchRule(self.env)
             action, held = self._switch_rule.choose(self._running, action, demand_per_hour, payback_periods)
             self.holds += held
             if held:

@@ -22,6 +22,7 @@ from servegym.envs.demand_source import DemandSource, EpisodeDemand, parse_deman
 from servegym.envs.drift import DEFAULT_DRIFT, NO_DRIFT, Drift, DriftSettings, sample_drift
 from servegym.envs.forecast import Forecaster
 from servegym.envs.instance import Instance
+from servegym.envs.limits import gpus_used
 from servegym.envs.outcome import Outcome, realise, start_cost_per_replica
 from servegym.envs.repair import ActionRepair
 from servegym.envs.routing import Router
@@ -300,8 +301,8 @@ class ProvisioningEnv(gym.Env):
             drift=drift,
         )
         forecast = self.forecaster.forecast(0)
-        zeros = np.zeros(inst.num_configurations, dtype=np.int64)
-        return self._observation(forecast), self._info(forecast, None, 0, zeros)
+        pending = self.replicas.pending()
+        return self._observation(forecast, pending), self._info(forecast, pending, None)
 
     def decode_action(self, action: Any) -> tuple[np.ndarray, int]:
         """Validate an action and apply the coupled-limit repair; returns (replicas, replicas removed)."""
@@ -371,19 +372,27 @@ class ProvisioningEnv(gym.Env):
         reward = -outcome.total_cost / self.reward_scale
         terminated = state.period >= self.num_periods
         forecast = self.forecaster.forecast(state.period)
-        info = self._info(forecast, outcome, removed, started)
-        info["demand_per_hour"] = demand.copy()
-        info["ready_replicas"] = ready
-        info["starting_replicas"] = self.replicas.starting()
-        return self._observation(forecast), float(reward), terminated, False, info
+        pending = self.replicas.pending()
+        info = self._info(
+            forecast,
+            pending,
+            outcome,
+            demand=demand.copy(),
+            ready=ready,
+            starting=self.replicas.starting(),
+            started=int(started.sum()),
+            removed=removed,
+        )
+        return self._observation(forecast, pending), float(reward), terminated, False, info
 
     def _weekday(self) -> int:
         state = self.state
         weekday = state.demand.weekday
         return int(weekday[min(state.period, len(weekday) - 1)])
 
-    def _observation(self, forecast: np.ndarray) -> dict[str, np.ndarray]:
-        """The observation of the current period; ``forecast`` (I,) is its demand forecast, requests/hour."""
+    def _observation(self, forecast: np.ndarray, pending: np.ndarray) -> dict[str, np.ndarray]:
+        """The observation of the current period; ``forecast`` (I,) is its demand forecast, requests/hour, and
+        ``pending`` (C,) the replicas still starting when it begins."""
         state = self.state
         minutes = (state.period * self.period_minutes) % 1440
         angle = 2.0 * np.pi * minutes / 1440.0
@@ -395,13 +404,27 @@ class ProvisioningEnv(gym.Env):
             "demand": np.clip(state.history / self._nominal, 0.0, DEMAND_OBS_HIGH).astype(np.float32).ravel(),
             "forecast": np.clip(forecast / self._nominal, 0.0, DEMAND_OBS_HIGH).astype(np.float32),
             "replicas": (self.replicas.rented / self._replica_scale).astype(np.float32),
-            "starting": (self.replicas.pending() / self._replica_scale).astype(np.float32),
+            "starting": (pending / self._replica_scale).astype(np.float32),
             "utilisation": np.clip(state.last_utilisation, 0.0, 1.0).astype(np.float32),
             "slo": np.clip(state.last_slo, 0.0, 1.0).astype(np.float32),
             "action_mask": self._mask_obs.copy(),
         }
 
-    def _info(self, forecast: np.ndarray, outcome: Outcome | None, removed: int, started: np.ndarray) -> StepInfo:
+    def _info(
+        self,
+        forecast: np.ndarray,
+        pending: np.ndarray,
+        outcome: Outcome | None,
+        *,
+        demand: np.ndarray | None = None,
+        ready: np.ndarray | None = None,
+        starting: np.ndarray | None = None,
+        started: int = 0,
+        removed: int = 0,
+    ) -> StepInfo:
+        """The ``info`` of the current period: ``forecast`` and ``pending`` as for the observation, and what the
+        period just played gave (``outcome``, its demand, ready and starting replicas, starts and repair);
+        without a period played (``reset``) those are zeros."""
         state = self.state
         inst = self.instance
         rented = self.replicas.rented
@@ -410,15 +433,15 @@ class ProvisioningEnv(gym.Env):
             "demand_label": state.demand.label,
             "weekday": self._weekday(),
             "forecast_per_hour": forecast,
-            "demand_per_hour": np.zeros(inst.num_query_types),
-            "replicas": rented.copy(),
-            "ready_replicas": np.zeros(inst.num_configurations),
-            "starting_replicas": np.zeros(inst.num_configurations, dtype=np.int64),
-            "pending_replicas": self.replicas.pending(),
-            "started_replicas": int(started.sum()),
+            "demand_per_hour": np.zeros(inst.num_query_types) if demand is None else demand,
+            "replicas": rented,
+            "ready_replicas": np.zeros(inst.num_configurations) if ready is None else ready,
+            "starting_replicas": np.zeros(inst.num_configurations, dtype=np.int64) if starting is None else starting,
+            "pending_replicas": pending,
+            "started_replicas": started,
             "repaired_replicas": removed,
             "action_mask": self.repair.mask.copy(),
-            "gpus": np.bincount(inst.config_gpu, weights=rented * inst.gpus_per_replica, minlength=len(inst.gpus)),
+            "gpus": gpus_used(inst, rented),
             "reward_scale": self.reward_scale,
             **outcome_fields(outcome, inst.num_query_types, inst.num_configurations),  # type: ignore[typeddict-item]
         }
