@@ -23,7 +23,9 @@ import gymnasium as gym
 import servegym.envs  # noqa: F401  (registers the environment ids)
 from servegym.agents.wrappers import HEADROOM_PLANNERS, HeadroomAction, UnitBoxAction
 from servegym.envs import DEFAULT_ENV_ID, ENV_IDS
+from servegym.envs.demand_source import trace_source
 from servegym.io import atomic_write_json
+from servegym.traces import VALIDATION_DAY
 
 ALGORITHMS: Mapping[str, tuple[str, ...]] = {
     "ppo": ("native", "delta", "headroom"),
@@ -266,7 +268,18 @@ def resolved_env_kwargs(config: TrainConfig) -> dict[str, Any]:
             **{k: tuple(v) if isinstance(v, list) else v for k, v in config.instance_overrides.items()},
         )
         kwargs["instance"] = scenario_instance(scenario)
+        kwargs.pop("catalog", None)  # the overridden instance is already built on it
     return kwargs
+
+
+def validation_demand(config: TrainConfig) -> str:
+    """The demand a run is validated on: its trace's validation day (``trace:`` demand) or the Azure validation
+    day."""
+    demand = resolved_env_kwargs(config).get("demand")
+    if isinstance(demand, str) and demand.startswith("trace:"):
+        source = trace_source(demand.removeprefix("trace:"))
+        return dataclasses.replace(source, split="validation", start=None).label
+    return f"azure:{VALIDATION_DAY}"
 
 
 def make_base_env(config: TrainConfig, demand: str | None = None) -> gym.Env:

@@ -118,6 +118,7 @@ def score(
     reference: str = DEFAULT_REFERENCE,
     seeds: Sequence[int] = (0, 1, 2),
     *,
+    demand: str | None = None,
     oracle: str = ORACLE,
     baselines: Sequence[str] = DEFAULT_BASELINES,
     which: str = "final",
@@ -128,7 +129,9 @@ def score(
     Args:
         model_paths: Run folders written by ``servegym train``. Runs trained on different env settings are
             scored separately, each with its own reference and oracle episodes.
-        days: Azure days to play (default the held-out test days).
+        days: Azure days to play (default the held-out test days); ignored when ``demand`` is given.
+        demand: A demand source spec (e.g. ``trace:PATH?split=test``) to play instead of Azure days; the runs'
+            query types must match the instance it gives (``types=total`` drives them by the trace's total load).
         reference: Baseline policy name that scores 0.
         seeds: Episode seeds (demand noise, randomised planners).
         oracle: Policy that scores 100: the perfect-foresight oracle by default; another baseline name makes
@@ -164,12 +167,16 @@ def score(
             key = f"{run.label} [{path}]"
             policies[key] = sb3_policy_factory(path, which=which, name=run.label)
             agents[key] = (run.label, str(path), run.seed)
+        env_kwargs = resolved_env_kwargs(config)
+        if demand is not None:
+            env_kwargs.pop("demand", None)
         result = evaluate(
             policies,
             config.env_id,
-            days=list(days),
+            days=None if demand is not None else list(days),
             seeds=list(seeds),
-            env_kwargs=resolved_env_kwargs(config),
+            env_kwargs=env_kwargs,
+            demand=demand,
             progress=progress,
         )
         episodes = result.episodes.copy()

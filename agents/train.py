@@ -45,10 +45,10 @@ from servegym.agents.config import (
     load_run_config,
     make_base_env,
     save_run_config,
+    validation_demand,
     wrap_action,
 )
 from servegym.io import atomic_write_json
-from servegym.traces import VALIDATION_DAY
 
 __all__ = ["TrainConfig", "TrainResult", "algorithm_class", "train", "train_from_config"]
 
@@ -228,7 +228,7 @@ def train(config: TrainConfig, *, progress_bar: bool = False, require_checkpoint
     cls = algorithm_class(config.algo)
     normalise = config.norm_obs or config.norm_reward
     venv = make_vec_env(config, config.n_envs)
-    eval_env = make_vec_env(config, 1, demand=f"azure:{VALIDATION_DAY}")
+    eval_env = make_vec_env(config, 1, demand=validation_demand(config))
     eval_env = _normalizer(config, eval_env, gamma, training=False) if normalise else eval_env
     eval_env.seed(config.seed)
     tensorboard_log = str(run_dir / TENSORBOARD_DIR)

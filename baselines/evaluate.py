@@ -15,6 +15,7 @@ from tqdm.auto import tqdm
 import servegym.envs  # noqa: F401  (registers the environment ids)
 from servegym.baselines.policies import Policy, make_policy
 from servegym.envs import DEFAULT_ENV_ID
+from servegym.envs.demand_source import DemandSource
 from servegym.envs.outcome import COST_PARTS, SLO_RATES
 from servegym.envs.provisioning import ProvisioningEnv
 
@@ -51,10 +52,13 @@ class EvaluationResult:
 PolicySpec = str | Callable[[ProvisioningEnv], Policy]
 
 
-def _episodes(days: Sequence[str] | None, seeds: Sequence[int]) -> list[tuple[str, int, dict[str, Any]]]:
+def _episodes(
+    days: Sequence[str] | None, seeds: Sequence[int], demand_label: str | None
+) -> list[tuple[str, int, dict[str, Any]]]:
     if days:
         return [(f"{day}/s{seed}", seed, {"day": day}) for day in days for seed in seeds]
-    return [(f"s{seed}", seed, {}) for seed in seeds]
+    prefix = f"{demand_label}/" if demand_label else ""
+    return [(f"{prefix}s{seed}", seed, {}) for seed in seeds]
 
 
 def run_episode(env: gym.Env, policy: Policy, seed: int, options: dict[str, Any]) -> tuple[dict, list[dict]]:
@@ -113,6 +117,7 @@ def evaluate(
     days: Sequence[str] | None = None,
     seeds: Sequence[int] = (0,),
     env_kwargs: Mapping[str, Any] | None = None,
+    demand: str | DemandSource | None = None,
     progress: bool = True,
 ) -> EvaluationResult:
     """Play every policy on the same episodes and tabulate costs, SLO outcomes, GPU-hours and decision time.
@@ -124,11 +129,25 @@ def evaluate(
         days: Azure days (names) to play; None plays the environment's own demand source once per seed.
         seeds: Episode seeds (demand noise, day draws, randomised planners).
         env_kwargs: Extra keyword arguments for ``gymnasium.make``.
+        demand: Demand source of every episode (a spec such as ``trace:PATH`` or a ``DemandSource``), given to
+            ``gymnasium.make`` so that a trace with its own query types builds the instance; excludes ``days``.
+            Episodes are labelled ``<source>/s<seed>``.
         progress: Show a progress bar.
+
+    Raises:
+        ValueError: ``days`` and ``demand`` both given, or ``demand`` also in ``env_kwargs``.
     """
     named = dict(policies) if isinstance(policies, Mapping) else {_spec_name(p): p for p in policies}
-    episodes = _episodes(days, seeds)
-    env = gym.make(env_id, **dict(env_kwargs or {}))
+    kwargs = dict(env_kwargs or {})
+    if demand is not None:
+        if days:
+            raise ValueError("evaluate: pass days or demand, not both (day D is demand 'azure:D')")
+        if "demand" in kwargs:
+            raise ValueError("evaluate: demand given both as an argument and in env_kwargs; pass one")
+        kwargs["demand"] = demand
+    env = gym.make(env_id, **kwargs)
+    source = env.unwrapped.demand_source if demand is not None else None
+    episodes = _episodes(days, seeds, source.label if source is not None else None)
     rows, period_rows = [], []
     bar = tqdm(total=len(named) * len(episodes), disable=not progress, desc="evaluate", unit="episode")
     for name, spec in named.items():

@@ -2,6 +2,8 @@
 
 Every data file lives in ``envs/data/`` and every row carries a ``source`` column. The loader validates
 units and ranges and raises :class:`CatalogError` naming the file, row and field on bad input.
+:func:`load_catalog_overrides` reads a user's directory with any subset of the same files, validates it with
+the same functions, and overrides or extends the shipped rows by name (docs/catalog.md, "Your own catalog").
 """
 
 from __future__ import annotations
@@ -20,6 +22,10 @@ PRECISIONS: tuple[str, ...] = ("fp16", "int8", "int4")
 INT8 on Ampere), int4 = 4-bit weight-only (W4A16, AWQ/GPTQ) computing in BF16."""
 
 TASK_FAMILIES: tuple[str, ...] = ("general", "code", "math", "instruction", "multilingual", "reasoning")
+REQUIRED_TASK_FAMILIES: tuple[str, ...] = ("general", "code", "math")
+"""Families every model needs a ``quality.csv`` row for: the ``azure`` and ``random`` scenarios use them."""
+CATALOG_FILES: tuple[str, ...] = ("gpus.csv", "models.csv", "quality.csv", "quantization.csv", "startup.csv")
+"""The catalog's files, in the order of the docs; a catalog directory holds some or all of them."""
 
 
 class CatalogError(ValueError):
@@ -313,8 +319,8 @@ def load_models(path: Path) -> dict[str, ModelSpec]:
     return models
 
 
-def load_quantisation(path: Path) -> dict[str, Quantisation]:
-    """Load and validate ``quantization.csv``: one row per precision in :data:`PRECISIONS`."""
+def _quantisation_rows(path: Path) -> dict[str, Quantisation]:
+    """The rows of a ``quantization.csv``, each validated; no completeness check."""
     frame = read_table(path, ("precision", "weight_bytes_per_param", "error_factor", "source"))
     table: dict[str, Quantisation] = {}
     for row in range(len(frame)):
@@ -327,14 +333,20 @@ def load_quantisation(path: Path) -> dict[str, Quantisation]:
             error_factor=number(frame, path, row, "error_factor", 1.0, 5.0),
             source=frame["source"].iloc[row],
         )
+    return table
+
+
+def load_quantisation(path: Path) -> dict[str, Quantisation]:
+    """Load and validate ``quantization.csv``: one row per precision in :data:`PRECISIONS`."""
+    table = _quantisation_rows(path)
     missing = [p for p in PRECISIONS if p not in table]
     if missing:
         raise CatalogError(f"{path}: no row for precision(s) {missing}")
     return table
 
 
-def load_accuracy(path: Path, models: Mapping[str, ModelSpec]) -> dict[tuple[str, str], float]:
-    """Load and validate ``quality.csv`` (long format: model, task_family, accuracy)."""
+def _accuracy_rows(path: Path, models: Mapping[str, ModelSpec]) -> dict[tuple[str, str], float]:
+    """The rows of a ``quality.csv``, each validated against ``models``; no completeness check."""
     frame = read_table(path, ("model", "task_family", "benchmark", "accuracy", "source"))
     accuracy: dict[tuple[str, str], float] = {}
     for row in range(len(frame)):
@@ -345,10 +357,23 @@ def load_accuracy(path: Path, models: Mapping[str, ModelSpec]) -> dict[tuple[str
         if family not in TASK_FAMILIES:
             raise CatalogError(f"{path}: row {row + 1}, field 'task_family': {family!r} not in {list(TASK_FAMILIES)}")
         accuracy[(model, family)] = number(frame, path, row, "accuracy", 0.0, 1.0)
+    return accuracy
+
+
+def _check_required_families(
+    path: Path, models: Mapping[str, ModelSpec], accuracy: Mapping[tuple[str, str], float]
+) -> None:
+    """Every model has an accuracy for each of :data:`REQUIRED_TASK_FAMILIES`; ``path`` is the file that should."""
     for model in models:
-        for family in ("general", "code", "math"):
+        for family in REQUIRED_TASK_FAMILIES:
             if (model, family) not in accuracy:
                 raise CatalogError(f"{path}: model {model!r} has no accuracy for required family {family!r}")
+
+
+def load_accuracy(path: Path, models: Mapping[str, ModelSpec]) -> dict[tuple[str, str], float]:
+    """Load and validate ``quality.csv`` (long format: model, task_family, accuracy)."""
+    accuracy = _accuracy_rows(path, models)
+    _check_required_families(path, models, accuracy)
     return accuracy
 
 
@@ -360,8 +385,8 @@ _STARTUP_RANGES: dict[str, tuple[float, float]] = {
 """Allowed range of each start-up constant (seconds, seconds, GB/s)."""
 
 
-def load_startup(path: Path, gpus: Mapping[str, GpuType]) -> dict[str, StartupConstants]:
-    """Load and validate ``startup.csv``: one row per GPU type of ``gpus.csv``, no others."""
+def _startup_rows(path: Path, gpus: Mapping[str, GpuType]) -> dict[str, StartupConstants]:
+    """The rows of a ``startup.csv``, each validated against ``gpus``; no completeness check."""
     frame = read_table(path, ("gpu", *_STARTUP_RANGES, "source"))
     table: dict[str, StartupConstants] = {}
     for row in range(len(frame)):
@@ -372,9 +397,20 @@ def load_startup(path: Path, gpus: Mapping[str, GpuType]) -> dict[str, StartupCo
             raise CatalogError(f"{path}: row {row + 1}, field 'gpu': {gpu!r} is not in gpus.csv")
         values = {name: number(frame, path, row, name, low, high) for name, (low, high) in _STARTUP_RANGES.items()}
         table[gpu] = StartupConstants(gpu=gpu, source=frame["source"].iloc[row], **values)
-    missing = [g for g in gpus if g not in table]
+    return table
+
+
+def _check_startup_complete(path: Path, gpus: Mapping[str, GpuType], startup: Mapping[str, StartupConstants]) -> None:
+    """Every GPU type has start-up constants; ``path`` is the file that should hold the missing rows."""
+    missing = [g for g in gpus if g not in startup]
     if missing:
         raise CatalogError(f"{path}: no row for GPU type(s) {missing} of gpus.csv")
+
+
+def load_startup(path: Path, gpus: Mapping[str, GpuType]) -> dict[str, StartupConstants]:
+    """Load and validate ``startup.csv``: one row per GPU type of ``gpus.csv``, no others."""
+    table = _startup_rows(path, gpus)
+    _check_startup_complete(path, gpus, table)
     return table
 
 
@@ -402,3 +438,77 @@ def load_catalog(data_dir: Path | None = None) -> Catalog:
 def default_catalog() -> Catalog:
     """The shipped catalog, loaded once."""
     return load_catalog()
+
+
+def catalog_files_in(directory: str | Path) -> tuple[Path, ...]:
+    """The catalog CSVs of a user's catalog directory (any subset of :data:`CATALOG_FILES`), in that order.
+
+    Raises:
+        CatalogError: The directory does not exist, holds a ``*.csv`` whose name is not a catalog file (a typo
+            such as ``gpu.csv`` would otherwise be ignored silently), or holds no catalog file. Other files
+            (``README.md``, notes) are allowed.
+    """
+    if not str(directory).strip():
+        raise CatalogError("catalog directory: empty path")
+    directory = Path(directory)
+    if not directory.exists():
+        raise CatalogError(f"{directory}: catalog directory not found")
+    if not directory.is_dir():
+        raise CatalogError(f"{directory}: not a directory (a catalog is a directory of CSV files)")
+    csvs = sorted(p.name for p in directory.iterdir() if p.is_file() and p.suffix.lower() == ".csv")
+    unknown = [name for name in csvs if name not in CATALOG_FILES]
+    if unknown:
+        raise CatalogError(
+            f"{directory}: unknown catalog file(s) {unknown}; allowed names: {list(CATALOG_FILES)} "
+            "(other files such as README.md are ignored)"
+        )
+    present = tuple(directory / name for name in CATALOG_FILES if name in csvs)
+    if not present:
+        raise CatalogError(f"{directory}: no catalog files; give one or more of {list(CATALOG_FILES)}")
+    return present
+
+
+def load_catalog_overrides(directory: str | Path, base: Catalog | None = None) -> Catalog:
+    """The ``base`` catalog (default: the shipped one) with a directory's rows overriding or extending it by name.
+
+    The directory holds any subset of :data:`CATALOG_FILES`. A row replaces the base row with the same key (GPU
+    name in ``gpus.csv``, model name in ``models.csv``, (model, task family) in ``quality.csv``, precision in
+    ``quantization.csv``, GPU in ``startup.csv``) and is added otherwise. Rows are full rows: each file needs the
+    columns the shipped loader reads, and every row is validated by the same functions, with the same ranges,
+    the required ``source`` and the same messages (file, row, field) as the shipped files. After the merge the
+    catalog must be consistent: quality rows name known models, every model has the required task families
+    (:data:`REQUIRED_TASK_FAMILIES`), and, if the merged catalog has start-up constants at all, every GPU type
+    has a start-up row.
+
+    Raises:
+        CatalogError: A file or the merged catalog breaks a rule; the message names the file that breaks it
+            or should hold the missing row.
+    """
+    present = {path.name: path for path in catalog_files_in(directory)}
+    directory = Path(directory)
+    base = base if base is not None else default_catalog()
+    gpus = dict(base.gpus)
+    if "gpus.csv" in present:
+        gpus.update(load_gpus(present["gpus.csv"]))
+    models = dict(base.models)
+    if "models.csv" in present:
+        models.update(load_models(present["models.csv"]))
+    quantisation = dict(base.quantisation)
+    if "quantization.csv" in present:
+        quantisation.update(_quantisation_rows(present["quantization.csv"]))
+    accuracy = dict(base.accuracy)
+    if "quality.csv" in present:
+        accuracy.update(_accuracy_rows(present["quality.csv"], models))
+    _check_required_families(directory / "quality.csv", models, accuracy)
+    startup = dict(base.startup)
+    if "startup.csv" in present:
+        startup.update(_startup_rows(present["startup.csv"], gpus))
+    if startup:
+        _check_startup_complete(directory / "startup.csv", gpus, startup)
+    return Catalog(
+        gpus=MappingProxyType(gpus),
+        models=MappingProxyType(models),
+        quantisation=MappingProxyType(quantisation),
+        accuracy=MappingProxyType(accuracy),
+        startup=MappingProxyType(startup),
+    )

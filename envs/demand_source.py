@@ -39,12 +39,16 @@ for the environment.
 from __future__ import annotations
 
 import abc
+import dataclasses
+import datetime
 import functools
 import math
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
+from servegym.envs.catalog import Catalog
 from servegym.envs.instance import Instance
 from servegym.traces import (
     AZURE_DAYS,
@@ -56,11 +60,23 @@ from servegym.traces import (
     synthetic_demand,
     validation_peak_per_hour,
 )
+from servegym.traces.azure import TraceFormatError
 from servegym.traces.days import MINUTES_PER_DAY
 from servegym.traces.demand import check_period_minutes, mean_daily_profile
+from servegym.traces.user_trace import SPLITS as TRACE_SPLITS
+from servegym.traces.user_trace import (
+    Trace,
+    TraceOptions,
+    load_trace,
+    parse_trace_spec,
+    trace_option_items,
+    trace_options,
+)
 
 DEMAND_SOURCES = ("azure-train", "azure-test", "azure-validation", "azure-week", "synthetic")
-"""Named sources; ``azure:<day>`` (a day name or index) picks one Azure day (and the days after it)."""
+"""Named sources; ``azure:<day>`` (a day name or index) picks one Azure day (and the days after it) and
+``trace:PATH[?key=value&…]`` plays a trace file (:class:`TraceDemand`)."""
+_SPEC_FORMS = f"one of {list(DEMAND_SOURCES)}, 'azure:<day>' or 'trace:PATH'"
 
 SPLITS: dict[str, tuple[str, ...]] = {"train": TRAIN_DAYS, "test": TEST_DAYS, "validation": (VALIDATION_DAY,)}
 """The days each :class:`AzureDays` split draws from."""
@@ -90,12 +106,15 @@ class EpisodeDemand:
             for every period (the synthetic convention) when built by hand without a calendar.
         day_names: The day each day of the episode plays, in order (Azure day names such as
             ``"2024-05-17-fri"``, or synthetic labels); defaults to ``(label,)``.
+        start_minute_of_day: Minutes after 00:00 at which period 0 starts (0 for every built-in source; a trace
+            covering part of a day starts at its first whole period).
     """
 
     rates_per_hour: np.ndarray  # (T, I) requests/hour, read-only
     label: str
     weekday: np.ndarray | None = None  # (T,) int64 day of week, Monday = 0, read-only
     day_names: tuple[str, ...] = ()
+    start_minute_of_day: int = 0
 
     def __post_init__(self) -> None:
         rates = np.array(self.rates_per_hour, dtype=np.float64)
@@ -109,6 +128,8 @@ class EpisodeDemand:
             )
         if np.any((weekday < 0) | (weekday > 6)):
             raise ValueError("EpisodeDemand.weekday must lie in 0–6 (Monday = 0 … Sunday = 6)")
+        if not 0 <= self.start_minute_of_day < MINUTES_PER_DAY:
+            raise ValueError(f"EpisodeDemand.start_minute_of_day={self.start_minute_of_day!r} must lie in [0, 1440)")
         rates.setflags(write=False)
         weekday = weekday.astype(np.int64)
         weekday.setflags(write=False)
@@ -147,6 +168,12 @@ class DemandSource(abc.ABC):
         Raises:
             DemandHorizonError: ``num_periods`` exceeds :meth:`max_periods`.
         """
+
+    def own_instance(self, catalog: Catalog | None = None) -> Instance | None:
+        """An instance on the source's own query types (a trace with token columns), or ``None`` to play the
+        environment's scenario instance; ``catalog`` is the environment's catalog."""
+        del catalog
+        return None
 
     def check_horizon(self, *, period_minutes: int, num_periods: int) -> None:
         """Raise unless the source can fill ``num_periods`` periods of ``period_minutes``.
@@ -379,6 +406,9 @@ class NoisyDemand(DemandSource):
     def max_periods(self, period_minutes: int) -> int | None:
         return self.base.max_periods(period_minutes)
 
+    def own_instance(self, catalog: Catalog | None = None) -> Instance | None:
+        return self.base.own_instance(catalog)
+
     def check_horizon(self, *, period_minutes: int, num_periods: int) -> None:
         self.base.check_horizon(period_minutes=period_minutes, num_periods=num_periods)
 
@@ -394,7 +424,247 @@ class NoisyDemand(DemandSource):
             label=f"{demand.label} + noise σ={sigma:g}",
             weekday=demand.weekday,
             day_names=demand.day_names,
+            start_minute_of_day=demand.start_minute_of_day,
         )
+
+
+TRACE_SCALES = ("nominal-peak", "absolute")
+"""``nominal-peak``: the trace's busiest hour maps to the nominal λ; ``absolute``: the trace's own rates."""
+TRACE_TYPE_MODES = ("auto", "total")
+"""``auto``: per query type, else per service, else total load (see :class:`TraceDemand`); ``total``: always the
+total load shape."""
+TRACE_EPISODE_KEYS = ("split", "scale", "types", "start", "rate_scale")
+"""Spec keys of :class:`TraceDemand` itself (the others are read options of ``TraceOptions``)."""
+TRACE_MAPPINGS = ("per type", "per service", "total load")
+"""How a trace drives an instance's query types, most specific first."""
+
+
+@dataclass(frozen=True)
+class TraceDemand(DemandSource):
+    """Demand from any trace file, ``trace:PATH[?key=value&…]`` (docs/traces.md "Your own traces").
+
+    The file is read once by :func:`~servegym.traces.user_trace.load_trace` (per-request or per-interval counts,
+    detected from the header; ``read`` overrides the detection). An episode plays consecutive periods of the
+    trace's timeline, never a tiled copy:
+
+    * ``split="all"`` (default): from the first whole period of day ``start`` (default: of the trace) on, for
+      as long as the coverage lasts (multi-day traces give multi-day episodes); deterministic.
+    * ``split="train"`` / ``"test"``: one full day drawn with one ``rng.integers`` call from the split's days
+      (the last ⌈n/4⌉ full days are test); ``"validation"``: the last train day; horizon at most 24 h.
+
+    How the trace drives the instance's query types (``types="auto"``, the most specific that fits):
+
+    * **per type**: the trace's derived query types (it has token columns) are exactly the instance's types
+      (the env builds such an instance from the trace when its scenario is ``azure``; see
+      :meth:`own_instance`);
+    * **per service**: every instance type is named ``<service>-…`` after a trace service and every trace
+      service has a type; each type gets its service's load × its share of the service's nominal λ;
+    * **total load**: otherwise (and with ``types="total"``), every type follows the trace's total load.
+
+    Scaling (``scale``): ``nominal-peak`` maps the busiest clock hour of the reference window (the train days,
+    or the whole trace with fewer than two full days) of each driving stream to the nominal λ of the type (of
+    the service's or all types for the coarser mappings); ``absolute`` plays the trace's real rates, split
+    over a service's (or all) types by their nominal λ.
+
+    Attributes:
+        path: The trace file.
+        split: ``all``, ``train``, ``test`` or ``validation``.
+        scale: One of :data:`TRACE_SCALES`.
+        types: One of :data:`TRACE_TYPE_MODES`.
+        start: First day played by ``split="all"``: a timeline day index (0 = the first timestamp's date) or an
+            ISO date; ``None`` starts where the coverage starts.
+        rate_scale: Multiplies the trace's own rates (> 0): what-if traffic growth. It scales the rates of
+            ``scale="absolute"`` and the nominal λ of the instance built from the trace's own query types (so
+            that instance is sized for the scaled traffic); with ``nominal-peak`` on another instance, that
+            instance's λ sets the magnitude.
+        read: How to read the file (:class:`~servegym.traces.user_trace.TraceOptions`).
+    """
+
+    path: str | Path
+    split: str = "all"
+    scale: str = "nominal-peak"
+    types: str = "auto"
+    start: int | str | None = None
+    rate_scale: float = 1.0
+    read: TraceOptions = dataclasses.field(default_factory=TraceOptions)
+
+    def __post_init__(self) -> None:
+        if self.scale not in TRACE_SCALES:
+            raise DemandSourceError(f"trace option scale={self.scale!r} not one of {list(TRACE_SCALES)}")
+        if self.types not in TRACE_TYPE_MODES:
+            raise DemandSourceError(f"trace option types={self.types!r} not one of {list(TRACE_TYPE_MODES)}")
+        if self.split not in TRACE_SPLITS:
+            raise DemandSourceError(f"trace option split={self.split!r} not one of {list(TRACE_SPLITS)}")
+        if isinstance(self.rate_scale, str):
+            try:
+                object.__setattr__(self, "rate_scale", float(self.rate_scale))
+            except ValueError:
+                raise DemandSourceError(f"trace option rate_scale={self.rate_scale!r} is not a number") from None
+        if isinstance(self.rate_scale, bool) or not (math.isfinite(self.rate_scale) and self.rate_scale > 0):
+            raise DemandSourceError(f"trace option rate_scale={self.rate_scale!r} must be finite and > 0")
+        object.__setattr__(self, "rate_scale", float(self.rate_scale))
+        if self.start is not None and self.split != "all":
+            raise DemandSourceError(f"trace option start applies to split=all, not split={self.split!r}")
+        trace = load_trace(self.path, self.read)
+        object.__setattr__(self, "path", Path(self.path))
+        object.__setattr__(self, "trace", trace)
+        if self.split != "all":
+            trace.split_days(self.split)  # raises when the trace has fewer than two full days
+        object.__setattr__(self, "_start_day", self._resolve_start(trace))
+
+    trace: Trace = dataclasses.field(init=False, repr=False, compare=False)
+    """The parsed trace."""
+
+    def _resolve_start(self, trace: Trace) -> int | None:
+        if self.start is None:
+            return None
+        start = self.start
+        if isinstance(start, str) and not start.lstrip("-").isdigit():
+            try:
+                date = datetime.date.fromisoformat(start)
+            except ValueError:
+                raise DemandSourceError(
+                    f"trace option start={start!r} must be a day index or an ISO date (YYYY-MM-DD)"
+                ) from None
+            start = (date - trace.day0).days
+        day = int(start)
+        first_day, end_day = trace.covered[0] // MINUTES_PER_DAY, -(-trace.covered[1] // MINUTES_PER_DAY)
+        if not first_day <= day < end_day:
+            raise DemandSourceError(
+                f"trace option start={self.start!r}: the trace covers days {first_day}–{end_day - 1} "
+                f"({trace.day_name(first_day)} to {trace.day_name(end_day - 1)})"
+            )
+        return day
+
+    @property
+    def label(self) -> str:
+        """The spec string, ``trace:PATH?key=value&…`` with every non-default option: it parses back to this
+        source."""
+        own = [
+            (key, str(value))
+            for key, value, default in (
+                ("split", self.split, "all"),
+                ("scale", self.scale, "nominal-peak"),
+                ("types", self.types, "auto"),
+                ("start", self.start, None),
+                ("rate_scale", f"{self.rate_scale:g}", "1"),
+            )
+            if value != default
+        ]
+        options = [f"{key}={value}" for key, value in own + trace_option_items(self.read)]
+        return f"trace:{self.path}" + ("?" + "&".join(options) if options else "")
+
+    def _first_period(self, period_minutes: int) -> int:
+        first, _ = self.trace.playable_periods(period_minutes)
+        if self._start_day is None:
+            return first
+        return max(first, self._start_day * (MINUTES_PER_DAY // period_minutes))
+
+    def max_periods(self, period_minutes: int) -> int | None:
+        period_minutes = check_period_minutes(period_minutes)
+        if self.split != "all":
+            return MINUTES_PER_DAY // period_minutes
+        _, end = self.trace.playable_periods(period_minutes)
+        return max(end - self._first_period(period_minutes), 0)
+
+    def _horizon_message(self, period_minutes: int, num_periods: int, limit: int) -> str:
+        if self.split != "all":
+            return (
+                f"demand source {self.label!r} plays one full day of its {self.split} split: at most {limit} periods "
+                f"of {period_minutes} min (24 h), got num_periods={num_periods}; multi-day episodes use split=all"
+            )
+        return (
+            f"demand source {self.label!r}: the trace covers {self.trace.span_text()}, which holds {limit} whole "
+            f"periods of {period_minutes} min ({_hours(limit, period_minutes)}) from where the episode starts; got "
+            f"num_periods={num_periods}; shorten horizon_hours to at most {limit * period_minutes / 60:g}"
+        )
+
+    def defines_query_types(self) -> bool:
+        """Whether the trace brings its own query types (token columns, ``types="auto"``)."""
+        return self.types == "auto" and self.trace.kind == "query-types"
+
+    def own_instance(self, catalog: Catalog | None = None) -> Instance | None:
+        """The ``azure`` scenario on the trace's own query types (:func:`~servegym.envs.scenarios.trace_instance`)
+        when the trace brings them, else ``None``."""
+        if not self.defines_query_types():
+            return None
+        from servegym.envs.scenarios import trace_instance
+
+        return trace_instance(self.trace, catalog, demand_scale=self.rate_scale)
+
+    def mapping(self, instance: Instance) -> tuple[str, np.ndarray, np.ndarray]:
+        """How the trace drives ``instance``: one of :data:`TRACE_MAPPINGS`, the (K, G) 0/1 matrix that sums the
+        trace's K streams into G driving groups, and the (I, G) 0/1 membership of each query type in a group."""
+        trace = self.trace
+        names = tuple(q.name for q in instance.query_types)
+        if self.types == "auto" and trace.kind == "query-types" and sorted(names) == sorted(trace.streams):
+            return "per type", np.eye(len(names))[:, [trace.streams.index(n) for n in names]], np.eye(len(names))
+        services = trace.services
+        owners = [_service_of(name, services) for name in names]
+        if self.types == "auto" and None not in owners and set(owners) == set(services):
+            combine = np.array([[float(s == g) for g in services] for s in trace.stream_services])
+            return "per service", combine, np.array([[float(o == g) for g in services] for o in owners])
+        return "total load", np.ones((len(trace.streams), 1)), np.ones((len(names), 1))
+
+    def sample(
+        self, instance: Instance, rng: np.random.Generator, *, period_minutes: int, num_periods: int
+    ) -> EpisodeDemand:
+        self.check_horizon(period_minutes=period_minutes, num_periods=num_periods)
+        trace = self.trace
+        per_day = MINUTES_PER_DAY // period_minutes
+        if self.split == "all":
+            first = self._first_period(period_minutes)
+        else:
+            days = trace.split_days(self.split)
+            first = days[int(rng.integers(len(days)))] * per_day
+        mapping, combine, member = self.mapping(instance)
+        group_rates = trace.period_rates(period_minutes, first, num_periods, combine)  # (T, G) requests/hour
+        nominal = np.asarray(instance.demand_per_hour, dtype=np.float64)
+        if self.scale == "nominal-peak":
+            shape = group_rates / np.maximum(trace.peak_per_hour(combine), 1e-12)
+            rates = (shape @ member.T) * nominal
+        else:
+            rates = self.rate_scale * group_rates @ _shares(member, nominal).T
+        days = np.arange(first, first + num_periods) // per_day
+        played = list(dict.fromkeys(days.tolist()))
+        names = tuple(trace.day_name(d) for d in played)
+        span = names[0] if len(names) == 1 else f"{names[0]} to {names[-1]}"
+        return EpisodeDemand(
+            rates_per_hour=rates,
+            label=f"trace {self.path.name} {span} ({mapping})",
+            weekday=np.array([trace.weekday(d) for d in days], dtype=np.int64),
+            day_names=names,
+            start_minute_of_day=(first * period_minutes) % MINUTES_PER_DAY,
+        )
+
+
+def _service_of(type_name: str, services: tuple[str, ...]) -> str | None:
+    """The longest trace service ``s`` with ``type_name`` equal to ``s`` or starting with ``s-``, else None."""
+    matches = [s for s in services if type_name == s or type_name.startswith(f"{s}-")]
+    return max(matches, key=len) if matches else None
+
+
+def _shares(member: np.ndarray, nominal: np.ndarray) -> np.ndarray:
+    """(I, G) each type's share of its group's nominal λ (equal shares in a group without nominal demand)."""
+    weighted = member * nominal[:, None]
+    totals = weighted.sum(axis=0)
+    equal = member / np.maximum(member.sum(axis=0), 1.0)
+    return np.where(totals > 0, weighted / np.where(totals > 0, totals, 1.0), equal)
+
+
+def trace_source(spec: str) -> TraceDemand:
+    """A :class:`TraceDemand` from ``PATH[?key=value&…]`` (the part after ``trace:``): the keys of
+    :class:`TraceDemand` (``split``, ``scale``, ``types``, ``start``) and the read options of
+    :data:`~servegym.traces.user_trace.READ_OPTION_KEYS`."""
+    path, values = parse_trace_spec(spec)
+    if not str(path):
+        raise DemandSourceError("demand source 'trace:' needs a file: trace:PATH[?key=value&...]")
+    own = {key: values.pop(key) for key in TRACE_EPISODE_KEYS if key in values}
+    try:
+        read = trace_options(values)
+    except TraceFormatError as error:
+        raise DemandSourceError(f"demand source 'trace:{spec}': {error}") from None
+    return TraceDemand(path, read=read, **own)  # type: ignore[arg-type]
 
 
 def parse_demand_source(spec: str | DemandSource, *, sigma: float, noise_sigma: float) -> DemandSource:
@@ -416,11 +686,11 @@ def parse_demand_source(spec: str | DemandSource, *, sigma: float, noise_sigma: 
     if isinstance(spec, DemandSource):
         source = spec
     elif not isinstance(spec, str):
-        raise DemandSourceError(
-            f"demand source {spec!r} must be a DemandSource or one of {list(DEMAND_SOURCES)} or 'azure:<day>'"
-        )
+        raise DemandSourceError(f"demand source {spec!r} must be a DemandSource or {_SPEC_FORMS}")
     elif spec.startswith("azure:"):
         source = AzureDaySource(spec.split(":", 1)[1])
+    elif spec.startswith("trace:"):
+        source = trace_source(spec.removeprefix("trace:"))
     elif spec in ("azure-train", "azure-test", "azure-validation"):
         source = AzureDays(spec.removeprefix("azure-"))
     elif spec == "azure-week":
@@ -428,7 +698,7 @@ def parse_demand_source(spec: str | DemandSource, *, sigma: float, noise_sigma: 
     elif spec == "synthetic":
         source = SyntheticSource(sigma)
     else:
-        raise DemandSourceError(f"demand source {spec!r} not one of {list(DEMAND_SOURCES)} or 'azure:<day>'")
+        raise DemandSourceError(f"demand source {spec!r} not {_SPEC_FORMS}")
     return NoisyDemand(source, noise_sigma) if noise_sigma > 0.0 else source
 
 

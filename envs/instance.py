@@ -315,7 +315,9 @@ def build_instance(
     gpu_names = tuple(dict.fromkeys(t.gpu for t in tiers))
     prices: dict[str, float] = {}
     for tier in tiers:
-        price = tier.price_per_gpu_hour or catalog.gpus[tier.gpu].price_per_gpu_hour
+        price = tier.price_per_gpu_hour
+        if price is None:  # a tier priced 0 keeps its 0
+            price = catalog.gpus[tier.gpu].price_per_gpu_hour
         if prices.setdefault(tier.gpu, price) != price:
             raise InstanceError(f"GPU {tier.gpu!r} has two prices across tiers ({prices[tier.gpu]} and {price})")
     availability = {g: catalog.gpus[g].default_availability for g in gpu_names}

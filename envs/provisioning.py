@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, ClassVar
 
 import gymnasium as gym
@@ -17,6 +18,7 @@ import numpy as np
 from gymnasium import spaces
 
 from servegym.envs.candidates import select_candidates
+from servegym.envs.catalog import Catalog
 from servegym.envs.cold_start import StartingReplicas
 from servegym.envs.demand_source import DemandSource, EpisodeDemand, parse_demand_source
 from servegym.envs.drift import DEFAULT_DRIFT, NO_DRIFT, Drift, DriftSettings, sample_drift
@@ -44,8 +46,24 @@ DRIFTS: dict[str, DriftSettings] = {"none": NO_DRIFT, "default": DEFAULT_DRIFT}
 
 
 @functools.lru_cache(maxsize=16)
-def _scenario_instance(scenario: str) -> Instance:
-    return make_instance(scenario)
+def _cached_scenario_instance(scenario: str, catalog_dir: str | None) -> Instance:
+    return make_instance(scenario, catalog=catalog_dir)
+
+
+def _catalog(catalog: str | Path | Catalog | None) -> Catalog | None:
+    """A Catalog from the env's ``catalog`` keyword (a directory is loaded over the shipped catalog)."""
+    if catalog is None or isinstance(catalog, Catalog):
+        return catalog
+    from servegym.envs.catalog import load_catalog_overrides
+
+    return load_catalog_overrides(catalog)
+
+
+def _scenario_instance(scenario: str, catalog: str | Path | Catalog | None) -> Instance:
+    """The scenario's instance on the shipped catalog, a catalog directory's overrides, or a Catalog object."""
+    if isinstance(catalog, Catalog):
+        return make_instance(scenario, catalog=catalog)
+    return _cached_scenario_instance(scenario, None if catalog is None else str(Path(catalog).resolve()))
 
 
 @dataclass
@@ -127,8 +145,12 @@ class ProvisioningEnv(gym.Env):
     ready, default True); router (``realised`` or ``nominal``); delay_inflation and error_inflation (≥ 1, fixed
     stress factors); drift (``none``, ``default`` or a ``DriftSettings``); error_penalty_factor (ψ_i / φ_i ≥ 0);
     queueing; forecaster (``profile-naive``, ``ewma``); max_candidates; instance (an Instance to use instead of
-    the scenario's). ``reset(options=...)`` accepts ``demand`` or ``day`` (not both) to pick the next episode's
-    source.
+    the scenario's); catalog (a directory of catalog CSVs overriding or extending the shipped rows by name, or a
+    ``Catalog``; docs/catalog.md). ``reset(options=...)`` accepts ``demand`` or ``day`` (not both) to pick the
+    next episode's source. A ``trace:PATH`` demand whose file has token columns brings its own query types: with
+    the ``azure`` scenario and no ``instance``, the env plays the azure scenario on them
+    (``servegym.envs.scenarios.trace_instance``); otherwise the trace drives the instance's types per service or by its
+    total load (``TraceDemand``).
 
     ## Version History
     * v1: the world of MODEL.md §6: cold starts, a router on ready capacity at realised speed, graded error
@@ -159,6 +181,7 @@ class ProvisioningEnv(gym.Env):
         forecaster: str = "profile-naive",
         max_candidates: int = 24,
         instance: Instance | None = None,
+        catalog: str | Path | Catalog | None = None,
         render_mode: str | None = None,
     ) -> None:
         if isinstance(period_minutes, bool) or not isinstance(period_minutes, (int, np.integer)):
@@ -201,7 +224,10 @@ class ProvisioningEnv(gym.Env):
         self.num_periods = round(periods)
         self._check_horizon(self.demand_source, period_minutes)
 
-        full = instance if instance is not None else _scenario_instance(scenario)
+        if instance is not None and catalog is not None:
+            raise ValueError("catalog applies to the scenario's instance; pass instance or catalog, not both")
+        own = self.demand_source.own_instance(_catalog(catalog)) if instance is None and scenario == "azure" else None
+        full = instance if instance is not None else own if own is not None else _scenario_instance(scenario, catalog)
         self.candidates = select_candidates(full, max_candidates=max_candidates)
         period_hours = period_minutes / 60.0
         self.instance = full.restrict(self.candidates, name=f"{full.name}/candidates").with_demand(
@@ -300,9 +326,13 @@ class ProvisioningEnv(gym.Env):
             demand=demand,
             drift=drift,
         )
-        forecast = self.forecaster.forecast(0)
+        forecast = self.forecaster.forecast(self._profile_period(0))
         pending = self.replicas.pending()
         return self._observation(forecast, pending), self._info(forecast, pending, None)
+
+    def _profile_period(self, period: int) -> int:
+        """Period ``period`` of the episode counted from 00:00 of its first day (episodes may start later)."""
+        return period + self.state.demand.start_minute_of_day // self.period_minutes
 
     def decode_action(self, action: Any) -> tuple[np.ndarray, int]:
         """Validate an action and apply the coupled-limit repair; returns (replicas, replicas removed)."""
@@ -356,7 +386,7 @@ class ProvisioningEnv(gym.Env):
             queueing=self.queueing,
             start_fee=self.start_fee * float(started.sum()),
         )
-        self.forecaster.observe(demand, state.period)
+        self.forecaster.observe(demand, self._profile_period(state.period))
         state.history = np.vstack([state.history[1:], demand])
         busy = ready > 0
         state.last_slo = np.array(
@@ -371,7 +401,7 @@ class ProvisioningEnv(gym.Env):
         state.period += 1
         reward = -outcome.total_cost / self.reward_scale
         terminated = state.period >= self.num_periods
-        forecast = self.forecaster.forecast(state.period)
+        forecast = self.forecaster.forecast(self._profile_period(state.period))
         pending = self.replicas.pending()
         info = self._info(
             forecast,
@@ -394,7 +424,7 @@ class ProvisioningEnv(gym.Env):
         """The observation of the current period; ``forecast`` (I,) is its demand forecast, requests/hour, and
         ``pending`` (C,) the replicas still starting when it begins."""
         state = self.state
-        minutes = (state.period * self.period_minutes) % 1440
+        minutes = (state.demand.start_minute_of_day + state.period * self.period_minutes) % 1440
         angle = 2.0 * np.pi * minutes / 1440.0
         weekday = self._weekday()
         day_angle = 2.0 * np.pi * weekday / 7.0

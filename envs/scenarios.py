@@ -9,13 +9,16 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from types import MappingProxyType
 
 import numpy as np
+import pandas as pd
 
-from servegym.envs.catalog import Catalog, default_catalog
+from servegym.envs.catalog import Catalog, default_catalog, load_catalog_overrides
 from servegym.envs.instance import Instance, InstanceError, QueryType, Tier, build_instance
 from servegym.envs.toy import toy_instance
+from servegym.traces.user_trace import Trace
 
 STORAGE_PRICE_PER_GB_HOUR = 0.10 / 730.0
 """$0.10 per GB-month (standard cloud block storage list price) over 730 hours a month."""
@@ -144,10 +147,21 @@ def paper_instance(catalog: Catalog | None = None, *, budget_per_day: float = PA
 
 
 AZURE_MODELS = ("Llama-3.2-3B", "Llama-3.1-8B", "Qwen2.5-7B", "Qwen2.5-32B", "Llama-3.1-70B", "Qwen2.5-72B")
+"""The ``azure`` scenario's models from the shipped catalog; :func:`azure_models` adds a custom catalog's new ones."""
 AZURE_ERROR_SLO = MappingProxyType({"code": 0.14, "general": 0.20})
 """ε per task family, set between the 7–8B-class and the 32B+-class FP16 error rates of quality.csv (HumanEval
 error 0.15–0.27 vs 0.11–0.13; MMLU error 0.25–0.31 vs 0.13–0.16): small models alone fail it, so plans mix
 them with larger models inside the demand-weighted error budget, and quantisation can tip a model over it."""
+
+
+def azure_models(catalog: Catalog) -> tuple[str, ...]:
+    """:data:`AZURE_MODELS` plus every model of ``catalog`` that the shipped catalog lacks, in catalog order.
+
+    A custom catalog (docs/catalog.md, "Your own catalog") that adds a model row therefore adds that model to
+    the ``azure`` scenario; overriding a shipped model's row changes its numbers but not whether it is used.
+    """
+    shipped = default_catalog().models
+    return AZURE_MODELS + tuple(m for m in catalog.models if m not in shipped and m not in AZURE_MODELS)
 
 
 def azure_instance(
@@ -158,20 +172,82 @@ def azure_instance(
 ) -> Instance:
     """Azure-derived query types (service × prompt-length class) on the whole GPU catalog at every precision.
 
-    The nominal demand is the busiest hour of the validation day times ``demand_scale``.
+    The models are :func:`azure_models` of the catalog. The nominal demand is the busiest hour of the validation
+    day times ``demand_scale``.
     """
     from servegym.traces import VALIDATION_DAY, load_query_types, validation_peak_per_hour
 
-    catalog = catalog or default_catalog()
-    types = load_query_types()
     if not (np.isfinite(demand_scale) and demand_scale >= 0.0):
         raise InstanceError(f"demand_scale={demand_scale!r} must be finite and >= 0")
-    peak = demand_scale * validation_peak_per_hour()
+    instance = _query_type_table_instance(
+        "azure",
+        load_query_types(),
+        demand_scale * validation_peak_per_hour(),
+        catalog or default_catalog(),
+        f"Azure 2023/2024 traces: peak hour of {VALIDATION_DAY} × {demand_scale}",
+    )
+    return _with_budget(instance, budget_factor)
+
+
+def trace_instance(
+    trace: Trace, catalog: Catalog | None = None, *, demand_scale: float = 1.0, budget_factor: float = BUDGET_FACTOR
+) -> Instance:
+    """The ``azure`` scenario on a trace's own query types: what an environment plays a trace with token columns on.
+
+    Same models, tiers, SLO rules and penalties as :func:`azure_instance`; the query types are the trace's
+    (service × prompt-length class, token means from its reference window) and each type's nominal λ_i is its
+    busiest clock hour in that window × ``demand_scale`` (:meth:`~servegym.traces.user_trace.Trace.peak_per_hour`),
+    so the trace plays at its real magnitude, as the Azure days do in ``azure``. The budget is ``budget_factor`` ×
+    the larger of the fluid estimate and :func:`smallest_fleet_rental_per_hour`, so a trace of a few hundred
+    requests per hour can still afford a whole replica.
+
+    Raises:
+        InstanceError: The trace has no derived query types (no token columns), or ``demand_scale`` <= 0.
+    """
+    if trace.query_types is None:
+        raise InstanceError(
+            f"{trace.path}: the trace has no token columns, so it brings no query types of its own; play it on a "
+            "scenario's query types instead"
+        )
+    if not (np.isfinite(demand_scale) and demand_scale > 0.0):
+        raise InstanceError(f"demand_scale={demand_scale!r} must be finite and > 0")
+    scaled = f" × {demand_scale:g}" if demand_scale != 1.0 else ""
+    instance = _query_type_table_instance(
+        f"trace:{trace.path.name}",
+        trace.query_types,
+        demand_scale * trace.peak_per_hour(),
+        catalog or default_catalog(),
+        f"azure scenario on the query types of {trace.path.name} (peak hour of its reference window{scaled})",
+    )
+    budget = budget_factor * max(fluid_rental_per_hour(instance), smallest_fleet_rental_per_hour(instance))
+    return instance.with_changes(budget_per_hour=budget)
+
+
+def smallest_fleet_rental_per_hour(instance: Instance) -> float:
+    """Rental of the cheapest one-replica-per-type cover, $/hour: one replica that may serve every type within
+    its error SLO, or, if none can, one such replica per type (each type its cheapest).
+
+    A budget floor for small demand: the fluid estimate (:func:`fluid_rental_per_hour`) prices a fraction of a
+    replica when the demand is a few hundred requests per hour, but a plan rents whole replicas.
+    """
+    good = instance.route_allowed & (instance.error_rate <= instance.error_slo[:, None])
+    price = instance.replica_price_per_hour
+    serves_all = good.all(axis=0)
+    if serves_all.any():
+        return float(price[serves_all].min())
+    return float(sum(price[row].min() for row in good if row.any()))
+
+
+def _query_type_table_instance(
+    name: str, types: pd.DataFrame, nominal_per_hour: np.ndarray, catalog: Catalog, description: str
+) -> Instance:
+    """The ``azure`` scenario's instance (unlimited budget) on a query-type table (columns of
+    :data:`~servegym.traces.query_types.QUERY_TYPE_COLUMNS`) with nominal demand ``nominal_per_hour`` (I,)."""
     query_types = [
         QueryType(
             row.name,
             row.task_family,
-            float(peak[k]),
+            float(nominal_per_hour[k]),
             float(row.mean_prompt_tokens),
             float(row.mean_output_tokens),
             delay_slo_s(row.mean_prompt_tokens, row.mean_output_tokens),
@@ -183,18 +259,19 @@ def azure_instance(
         for k, row in enumerate(types.itertuples(index=False))
     ]
     tiers = [Tier(gpu, precision) for gpu in catalog.gpus for precision in ("fp16", "int8", "int4")]
-    instance = build_instance(
-        "azure",
+    models = azure_models(catalog)
+    extra = models[len(AZURE_MODELS) :]
+    return build_instance(
+        name,
         catalog,
         query_types,
-        AZURE_MODELS,
+        models,
         tiers,
         budget_per_hour=np.inf,
         storage_capacity_gb=STORAGE_CAPACITY_GB,
         storage_price_per_gb_hour=STORAGE_PRICE_PER_GB_HOUR,
-        description=f"Azure 2023/2024 traces: peak hour of {VALIDATION_DAY} × {demand_scale}",
+        description=description + (f"; extra models {', '.join(extra)}" if extra else ""),
     )
-    return _with_budget(instance, budget_factor)
 
 
 MAX_RANDOM_SIZE = (20, 20, 24)
@@ -315,12 +392,39 @@ SCENARIOS: MappingProxyType[str, Scenario] = MappingProxyType(
 DEFAULT_SCENARIO = "azure"
 
 
-def make_instance(name: str = DEFAULT_SCENARIO, *, seed: int = 0, size: Sequence[int] | None = None) -> Instance:
-    """Build a scenario's instance; ``seed`` and ``size`` apply to ``random`` only."""
+def make_instance(
+    name: str = DEFAULT_SCENARIO,
+    *,
+    seed: int = 0,
+    size: Sequence[int] | None = None,
+    catalog: Catalog | str | Path | None = None,
+) -> Instance:
+    """Build a scenario's instance; ``seed`` and ``size`` apply to ``random`` only.
+
+    Args:
+        name: A key of :data:`SCENARIOS`.
+        seed: Seed of the ``random`` scenario.
+        size: (I, J, K) of the ``random`` scenario (default (6, 6, 10)).
+        catalog: The catalog to build from: a ``Catalog``, a directory whose CSVs override or extend the shipped
+            rows by name (:func:`~servegym.envs.catalog.load_catalog_overrides`), or None for the shipped one.
+            ``toy`` has hand-set coefficients and takes none; ``paper`` keeps its own tier prices and error model
+            and takes GPU and model specifications, availability and start-up constants from the catalog.
+
+    Raises:
+        InstanceError: Unknown scenario, ``size`` for a scenario other than ``random``, or a catalog for ``toy``.
+        CatalogError: The catalog directory or one of its files is invalid.
+    """
     if name not in SCENARIOS:
         raise InstanceError(f"unknown scenario {name!r}; choose one of {sorted(SCENARIOS)}")
-    if name == "random":
-        return random_instance(size if size is not None else (6, 6, 10), seed)
-    if size is not None:
+    if size is not None and name != "random":
         raise InstanceError(f"--size applies to the random scenario only, not {name!r}")
-    return SCENARIOS[name].build()
+    if name == "toy":
+        if catalog is not None:
+            raise InstanceError(
+                "the toy scenario has hand-set coefficients and takes no catalog; use azure, paper or random"
+            )
+        return toy_instance()
+    resolved = load_catalog_overrides(catalog) if isinstance(catalog, (str, Path)) else catalog
+    if name == "random":
+        return random_instance(size if size is not None else (6, 6, 10), seed, resolved)
+    return SCENARIOS[name].build(resolved)

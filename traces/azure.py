@@ -14,6 +14,7 @@ the 1-based data row (header and comment lines not counted), the field and the o
 
 from __future__ import annotations
 
+import gzip
 import io
 from collections.abc import Sequence
 from pathlib import Path
@@ -111,12 +112,16 @@ def load_minute_trace(path: str | Path) -> pd.DataFrame:
 
 
 def _read_text(path: Path) -> str:
-    """Return the file's text, rejecting a missing, unreadable or empty file."""
+    """Return the file's text (gunzipped when the name ends in ``.gz``), rejecting a missing, unreadable or empty
+    file."""
     if not path.is_file():
         raise TraceFormatError(f"{path}: file not found")
     try:
-        text = path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as exc:
+        if path.suffix == ".gz":
+            text = gzip.decompress(path.read_bytes()).decode("utf-8-sig")
+        else:
+            text = path.read_text(encoding="utf-8-sig")
+    except (OSError, EOFError, UnicodeDecodeError) as exc:
         raise TraceFormatError(f"{path}: cannot read as UTF-8 text ({exc})") from exc
     if not text.strip():
         raise TraceFormatError(f"{path}: file is empty")
@@ -145,8 +150,16 @@ def _require_columns(path: Path, frame: pd.DataFrame, required: Sequence[str]) -
         )
 
 
-def _parse_counts(path: Path, values: pd.Series, field: str) -> np.ndarray:
-    """Parse a column of non-negative integers (token or request counts) into int64."""
+def _row_label(row: int, lines: np.ndarray | None) -> str:
+    """Where data row ``row`` (0-based) is: its file line when ``lines`` maps rows to lines, else its data row."""
+    return f"line {int(lines[row])}" if lines is not None else f"data row {row + 1}"
+
+
+def _parse_counts(path: Path, values: pd.Series, field: str, lines: np.ndarray | None = None) -> np.ndarray:
+    """Parse a column of non-negative integers (token or request counts) into int64.
+
+    ``lines`` (optional) maps each data row to its 1-based file line, so messages name the line.
+    """
     text = values.str.strip()
     numbers = pd.to_numeric(text, errors="coerce").to_numpy(dtype=np.float64)
     bad = ~np.isfinite(numbers) | (numbers < 0) | (numbers != np.floor(numbers)) | (numbers >= 2.0**63)
@@ -164,47 +177,57 @@ def _parse_counts(path: Path, values: pd.Series, field: str) -> np.ndarray:
         else:
             problem = "is not an integer"
         raise TraceFormatError(
-            f"{path}: data row {row + 1}, field '{field}': value {text.iloc[row]!r} {problem}; "
+            f"{path}: {_row_label(row, lines)}, field '{field}': value {text.iloc[row]!r} {problem}; "
             "expected a non-negative integer"
         )
     return numbers.astype(np.int64)
 
 
-def _parse_non_negative_floats(path: Path, values: pd.Series, field: str) -> np.ndarray:
-    """Parse a column of finite non-negative numbers (token statistics, shares) into float64."""
+def _parse_non_negative_floats(
+    path: Path, values: pd.Series, field: str, lines: np.ndarray | None = None
+) -> np.ndarray:
+    """Parse a column of finite non-negative numbers (token statistics, shares, counts) into float64."""
     text = values.str.strip()
     numbers = pd.to_numeric(text, errors="coerce").to_numpy(dtype=np.float64)
     bad = np.flatnonzero(~np.isfinite(numbers) | (numbers < 0))
     if bad.size:
         row = int(bad[0])
         raise TraceFormatError(
-            f"{path}: data row {row + 1}, field '{field}': value {text.iloc[row]!r} is not a finite non-negative number"
+            f"{path}: {_row_label(row, lines)}, field '{field}': value {text.iloc[row]!r} is not a finite "
+            "non-negative number"
         )
     return numbers
 
 
-def _parse_timestamps(path: Path, values: pd.Series, field: str) -> pd.Series:
-    """Parse an ISO-8601-like timestamp column (fractional seconds of any length)."""
+def _parse_timestamps(path: Path, values: pd.Series, field: str, lines: np.ndarray | None = None) -> pd.Series:
+    """Parse an ISO-8601-like timestamp column (fractional seconds of any length; offsets are converted to UTC
+    and dropped)."""
     text = values.str.strip()
-    parsed = pd.to_datetime(text, format="ISO8601", errors="coerce")
+    try:
+        parsed = pd.to_datetime(text, format="ISO8601", errors="coerce", utc=True).dt.tz_localize(None)
+    except (ValueError, OverflowError):
+        parsed = pd.Series(pd.NaT, index=text.index)
     bad = np.flatnonzero(parsed.isna().to_numpy())
     if bad.size:
         row = int(bad[0])
         raise TraceFormatError(
-            f"{path}: data row {row + 1}, field '{field}': value {text.iloc[row]!r} is not a timestamp; "
+            f"{path}: {_row_label(row, lines)}, field '{field}': value {text.iloc[row]!r} is not a timestamp; "
             "expected e.g. '2023-11-16 18:17:03.9799600'"
         )
     return parsed.rename(None).reset_index(drop=True)
 
 
-def _require_non_decreasing(path: Path, timestamps: pd.Series, field: str) -> None:
-    """Raise naming the first row whose timestamp is earlier than the previous row's."""
+def _require_non_decreasing(
+    path: Path, timestamps: pd.Series, field: str, lines: np.ndarray | None = None, *, strict: bool = False
+) -> None:
+    """Raise naming the first row whose time is earlier than the previous row's (or equal to it, if ``strict``)."""
     values = timestamps.to_numpy()
-    backwards = np.flatnonzero(values[1:] < values[:-1])
+    backwards = np.flatnonzero(values[1:] <= values[:-1] if strict else values[1:] < values[:-1])
     if backwards.size:
         row = int(backwards[0]) + 1
+        problem = "repeats" if values[row] == values[row - 1] else "goes backwards"
         raise TraceFormatError(
-            f"{path}: data row {row + 1}, field '{field}': time goes backwards "
-            f"({timestamps.iloc[row]} is earlier than {timestamps.iloc[row - 1]} in data row {row}); "
-            "rows must be in time order"
+            f"{path}: {_row_label(row, lines)}, field '{field}': time {problem} "
+            f"({timestamps.iloc[row]} after {timestamps.iloc[row - 1]} in {_row_label(row - 1, lines)}); "
+            f"rows must be in {'strictly increasing ' if strict else ''}time order"
         )

@@ -88,6 +88,7 @@ QUERY_TYPES_FILE = "query_types.csv"
 def derive_query_types(
     requests_by_service: Mapping[str, pd.DataFrame],
     sources: Mapping[str, str] = AZURE_2023_SOURCES,
+    task_families: Mapping[str, str] = TASK_FAMILIES,
 ) -> pd.DataFrame:
     """Derive the query-type table from per-request traces.
 
@@ -96,6 +97,7 @@ def derive_query_types(
             :func:`~servegym.traces.azure.load_request_trace` (columns ``prompt_tokens`` and
             ``output_tokens``).
         sources: Per service, the citation written to the ``source`` column.
+        task_families: Per service, the benchmark task family of its types (default: the Azure services').
 
     Returns:
         One row per query type with the columns of :data:`QUERY_TYPE_COLUMNS`, services in the order
@@ -106,8 +108,8 @@ def derive_query_types(
     """
     rows = []
     for service, requests in requests_by_service.items():
-        if service not in TASK_FAMILIES:
-            raise ValueError(f"unknown service {service!r}; allowed: {sorted(TASK_FAMILIES)}")
+        if service not in task_families:
+            raise ValueError(f"unknown service {service!r}; allowed: {sorted(task_families)}")
         if service not in sources:
             raise ValueError(f"no source given for service {service!r}")
         if requests.empty:
@@ -123,7 +125,7 @@ def derive_query_types(
                     "name": f"{service}-{LENGTH_CLASSES[name_index]}",
                     "service": service,
                     "length_class": LENGTH_CLASSES[name_index],
-                    "task_family": TASK_FAMILIES[service],
+                    "task_family": task_families[service],
                     "prompt_min_tokens": PROMPT_CLASS_LOWER_TOKENS[min(members)],
                     "prompt_max_tokens": (
                         PROMPT_CLASS_LOWER_TOKENS[upper] - 1 if upper < len(LENGTH_CLASSES) else pd.NA

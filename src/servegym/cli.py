@@ -14,6 +14,11 @@ from servegym.traces import TEST_DAYS
 
 DEFAULT_EVALUATION_DAY = "2024-05-16-thu"
 """The shipped Azure test day the main job plays."""
+DEMAND_HELP = (
+    "demand source: azure-train, azure-test, azure-validation, azure-week, azure:<day>, synthetic, or "
+    "trace:PATH[?key=value&...] for your own trace file (docs/traces.md, 'Your own traces'; "
+    "servegym trace inspect PATH shows what it gives)"
+)
 
 
 def _size(text: str) -> tuple[int, int, int]:
@@ -27,18 +32,48 @@ def _size(text: str) -> tuple[int, int, int]:
     return size  # type: ignore[return-value]
 
 
-def _add_scenario_arguments(parser: argparse.ArgumentParser) -> None:
+def _add_scenario_arguments(parser: argparse.ArgumentParser, *, instance_file: bool = True) -> None:
     from servegym.envs.scenarios import DEFAULT_SCENARIO, SCENARIOS
 
-    parser.add_argument("--scenario", default=DEFAULT_SCENARIO, choices=sorted(SCENARIOS), help="named scenario")
+    parser.add_argument("--scenario", choices=sorted(SCENARIOS), help=f"named scenario (default: {DEFAULT_SCENARIO})")
     parser.add_argument("--size", type=_size, help="I,J,K sizes for --scenario random (max 20,20,24)")
-    parser.add_argument("--seed", type=int, default=0, help="seed for --scenario random")
+    parser.add_argument("--seed", type=int, default=0, help="seed for --scenario random (default: 0)")
+    _add_catalog_argument(parser)
+    if instance_file:
+        parser.add_argument(
+            "--instance",
+            metavar="FILE.json",
+            help="instance file in the exported schema (docs/instance-schema.md) instead of a scenario",
+        )
+
+
+def _add_catalog_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--catalog",
+        metavar="DIR",
+        help="directory of catalog CSVs (gpus, models, quality, quantization, startup) whose rows override or "
+        "extend the shipped ones by name (docs/catalog.md)",
+    )
 
 
 def _instance(args: argparse.Namespace) -> Instance:
-    from servegym.envs.scenarios import make_instance
+    from servegym.envs.scenarios import DEFAULT_SCENARIO, make_instance
 
-    return make_instance(args.scenario, seed=args.seed, size=args.size)
+    instance_file = getattr(args, "instance", None)
+    if instance_file is not None:
+        given = [
+            flag
+            for flag, value in (("--scenario", args.scenario), ("--size", args.size), ("--catalog", args.catalog))
+            if value is not None
+        ]
+        if given:
+            raise InstanceError(
+                f"--instance {instance_file} fixes every coefficient; drop {', '.join(given)} (they build a scenario)"
+            )
+        from servegym.envs.export import load_instance
+
+        return load_instance(instance_file)
+    return make_instance(args.scenario or DEFAULT_SCENARIO, seed=args.seed, size=args.size, catalog=args.catalog)
 
 
 def _cmd_scenarios(args: argparse.Namespace) -> int:
@@ -173,7 +208,17 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     from servegym.baselines.plots import plot_evaluation
     from servegym.envs import ENV_IDS
 
-    env_kwargs = {"scenario": args.scenario} if args.scenario else {}
+    env_kwargs: dict = {"scenario": args.scenario} if args.scenario else {}
+    if args.instance is not None:
+        if args.scenario is not None or args.catalog is not None:
+            raise InstanceError(f"--instance {args.instance} fixes every coefficient; drop --scenario and --catalog")
+        from servegym.envs.export import load_instance
+
+        env_kwargs["instance"] = load_instance(args.instance)
+    if args.catalog is not None:
+        env_kwargs["catalog"] = args.catalog
+    if args.demand is not None and args.days is not None:
+        raise ValueError("--demand and --days both given; pass one (--days D is --demand azure:D)")
     if args.period_minutes is not None:
         if args.period_minutes < 1 or 1440 % args.period_minutes:
             print(f"servegym evaluate: --period-minutes {args.period_minutes} must divide 1440", file=sys.stderr)
@@ -183,7 +228,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         print(f"servegym evaluate: --env-id {args.env_id!r} not one of {sorted(ENV_IDS)}", file=sys.stderr)
         return 2
     days = args.days
-    if days is None:  # the id's own demand, unless it draws Azure train days: then the shipped test day
+    if days is None and args.demand is None:  # the id's own demand, unless it draws Azure train days: the test day
         own_demand = ENV_IDS[args.env_id].get("demand", "azure-train")
         days = [DEFAULT_EVALUATION_DAY] if own_demand == "azure-train" else None
     result = evaluate(
@@ -192,6 +237,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         days=days,
         seeds=[int(s) for s in args.seeds],
         env_kwargs=env_kwargs,
+        demand=args.demand,
         progress=not args.no_progress,
     )
     out = Path(args.out)
@@ -280,6 +326,18 @@ def _json_object(text: str) -> dict:
     return value
 
 
+def _train_env_kwargs(args: argparse.Namespace) -> dict:
+    """``--env-kwargs`` with ``--demand`` and ``--catalog`` (absolute path, so the run folder is portable) added."""
+    kwargs = dict(args.env_kwargs)
+    for flag, key, value in (("--demand", "demand", args.demand), ("--catalog", "catalog", args.catalog)):
+        if value is None:
+            continue
+        if key in kwargs:
+            raise ValueError(f"{flag} and --env-kwargs '{key}' both given; pass one")
+        kwargs[key] = str(Path(value).resolve()) if key == "catalog" else value
+    return kwargs
+
+
 def _cmd_train(args: argparse.Namespace) -> int:
     from servegym.agents.train import TrainConfig, train
 
@@ -294,7 +352,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         seed=args.seed,
         n_envs=args.n_envs,
         name=args.name or "",
-        env_kwargs=args.env_kwargs,
+        env_kwargs=_train_env_kwargs(args),
         hyperparameters=args.hyperparameters,
         headroom_low=args.headroom_low,
         headroom_high=args.headroom_high,
@@ -328,10 +386,16 @@ def _cmd_score(args: argparse.Namespace) -> int:
     from servegym.agents.leaderboard import format_leaderboard, update_markdown
     from servegym.agents.scoring import score, summarise
 
+    args.days_given = args.days is not None
+    args.days = args.days if args.days is not None else list(TEST_DAYS)
+
     seeds = [int(s) for s in args.seeds]
+    if args.demand is not None and args.days_given:
+        raise ValueError("--demand and --days both given; pass one (--days D is --demand azure:D)")
     scores = score(
         args.model,
         days=args.days,
+        demand=args.demand,
         reference=args.reference,
         seeds=seeds,
         oracle=args.oracle,
@@ -340,7 +404,13 @@ def _cmd_score(args: argparse.Namespace) -> int:
         progress=not args.no_progress,
     )
     summary = summarise(scores)
-    table = format_leaderboard(summary, reference=args.reference, oracle=args.oracle, days=args.days, seeds=seeds)
+    table = format_leaderboard(
+        summary,
+        reference=args.reference,
+        oracle=args.oracle,
+        days=[args.demand] if args.demand else args.days,
+        seeds=seeds,
+    )
     out = Path(args.out)
     atomic_write_text(out / "scores.csv", scores.to_csv(index=False))
     atomic_write_text(out / "summary.csv", summary.to_csv(index=False))
@@ -350,6 +420,22 @@ def _cmd_score(args: argparse.Namespace) -> int:
     print(table)
     written = [out / "scores.csv", out / "summary.csv", out / "leaderboard.md", *args.update]
     print("wrote " + ", ".join(str(p) for p in written))
+    return 0
+
+
+def _cmd_trace_inspect(args: argparse.Namespace) -> int:
+    from servegym.envs.demand_source import TRACE_EPISODE_KEYS
+    from servegym.traces.inspect import describe_trace, plot_trace
+    from servegym.traces.user_trace import load_trace, parse_trace_spec, trace_options
+
+    path, values = parse_trace_spec(args.file.removeprefix("trace:"))
+    episode_keys = sorted(set(values) & set(TRACE_EPISODE_KEYS))
+    if episode_keys:
+        raise ValueError(f"trace inspect reads the file; options {episode_keys} choose episodes (use them in --demand)")
+    trace = load_trace(path, trace_options(values))
+    print(describe_trace(trace, args.period_minutes))
+    out = Path(args.out) if args.out else Path("results") / "trace-inspect" / f"{path.name.split('.')[0]}.png"
+    print(f"\nwrote {plot_trace(trace, out, args.period_minutes)}")
     return 0
 
 
@@ -416,6 +502,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="Azure days: test, train, all or day names (default: the id's own demand; for ids that draw Azure "
         f"train days, {DEFAULT_EVALUATION_DAY})",
     )
+    evaluate.add_argument("--demand", metavar="SOURCE", help=DEMAND_HELP)
+    _add_catalog_argument(evaluate)
+    evaluate.add_argument(
+        "--instance", metavar="FILE.json", help="instance file (docs/instance-schema.md) instead of the scenario"
+    )
     evaluate.add_argument("--seeds", type=_csv_list, default=["0"], help="comma-separated episode seeds")
     evaluate.add_argument("--out", default="results/evaluate", help="output folder for CSV files and the figure")
     evaluate.add_argument("--no-progress", action="store_true", help="hide the progress bar")
@@ -430,6 +521,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--action", choices=ACTIONS, default=defaults.action, help="action space (docs/agents.md)")
     train.add_argument("--env", choices=list(ENV_IDS), default=defaults.env_id, help="environment id")
     train.add_argument("--env-kwargs", type=_json_object, default={}, help="JSON object of gymnasium.make keywords")
+    train.add_argument("--demand", metavar="SOURCE", help=DEMAND_HELP + "; validation plays the trace's validation day")
+    _add_catalog_argument(train)
     train.add_argument("--timesteps", type=_positive_int, default=defaults.total_timesteps, help="total env steps")
     train.add_argument("--seed", type=int, default=defaults.seed, help="training seed")
     train.add_argument("--n-envs", type=_positive_int, default=defaults.n_envs, help="parallel environments")
@@ -466,7 +559,13 @@ def build_parser() -> argparse.ArgumentParser:
     score = command("score", _cmd_score, "score trained models on the test days: costs, SLOs, normalised score")
     score.add_argument("--model", nargs="+", action="extend", required=True, help="run folders of servegym train")
     score.add_argument("--which", choices=["final", "best"], default="final", help="final or best-on-validation model")
-    score.add_argument("--days", type=_days, default=list(TEST_DAYS), help="Azure days (default: test)")
+    score.add_argument("--days", type=_days, default=None, help="Azure days (default: test)")
+    score.add_argument(
+        "--demand",
+        metavar="SOURCE",
+        help=DEMAND_HELP + "; replaces --days (the runs' query types must match: trace:PATH?types=total drives "
+        "them by the trace's total load)",
+    )
     score.add_argument("--seeds", type=_csv_list, default=["0", "1", "2"], help="comma-separated episode seeds")
     score.add_argument("--reference", default="agh-static", help="baseline policy that scores 0")
     score.add_argument("--oracle", default="oracle", help="policy that scores 100 (default: the oracle)")
@@ -483,6 +582,18 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--store", help="results store folder (default: results/sweeps/<config name>)")
     sweep.add_argument("--max-cells", type=_positive_int, help="compute at most this many cells in this run")
     sweep.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    trace = command("trace", _cmd_trace_inspect, "inspect your own trace file (subcommand: inspect)")
+    trace_commands = trace.add_subparsers(dest="trace_command", required=True, metavar="SUBCOMMAND")
+    inspect = trace_commands.add_parser(
+        "inspect",
+        help="format, span, rates and derived query types of a trace file, and a PNG of its rate over time",
+        description="format, span, rates and derived query types of a trace file, and a PNG of its rate over time",
+    )
+    inspect.add_argument("file", help="trace file, optionally with read options: PATH[?time_unit=s&service=...]")
+    inspect.add_argument(
+        "--period-minutes", type=_positive_int, default=15, help="period of the rate table and figure (default: 15)"
+    )
+    inspect.add_argument("--out", help="PNG to write (default: results/trace-inspect/<file name>.png)")
     report = command("report", _cmd_report, "figures and tables from a results store")
     report.add_argument("store", help="results store folder written by servegym sweep")
     report.add_argument("--out", help="output folder (default: STORE/report)")
@@ -496,6 +607,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return args.handler(args)
     except (InstanceError, ValueError, FileNotFoundError, ImportError) as error:
+        if args.command == "trace":
+            args.command = f"trace {args.trace_command}"
         print(f"servegym {args.command}: error: {error}", file=sys.stderr)
         return 2
 

@@ -4,8 +4,8 @@ A file has up to four top-level keys (docs/experiments.md documents every key):
 
 - ``name``: label of the experiment (default: the file's stem); names the default results store.
 - ``include``: other TOML files (paths relative to this one) whose ``[scenarios.*]`` tables are added.
-- ``[scenarios.NAME]``: a registered environment id plus overrides of its keyword arguments and of the
-  instance (catalog subset, SLOs, budget).
+- ``[scenarios.NAME]``: a registered environment id plus overrides of its keyword arguments (among them a
+  ``catalog`` directory, relative to the file) and of the instance (catalog subset, SLOs, budget).
 - ``[sweep]``: policies × scenarios × days × seeds evaluated with the baselines.
 - ``[[training]]``: learning runs (one cell per seed), executed by ``servegym.agents.train``.
 
@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import hashlib
 import inspect
 import math
 import sys
@@ -33,7 +34,14 @@ else:
 import gymnasium as gym
 
 from servegym.envs import DEFAULT_ENV_ID, ENV_IDS
-from servegym.envs.catalog import PRECISIONS, default_catalog
+from servegym.envs.catalog import (
+    PRECISIONS,
+    Catalog,
+    CatalogError,
+    catalog_files_in,
+    default_catalog,
+    load_catalog_overrides,
+)
 from servegym.envs.demand_source import DEMAND_SOURCES, validate_source
 from servegym.envs.forecast import FORECASTERS
 from servegym.envs.instance import Instance
@@ -60,6 +68,7 @@ ENV_KEYWORDS = (
     "queueing",
     "forecaster",
     "max_candidates",
+    "catalog",
 )
 """``ProvisioningEnv`` keyword arguments a scenario table may override."""
 INSTANCE_KEYWORDS = (
@@ -74,6 +83,7 @@ INSTANCE_KEYWORDS = (
 )
 """Instance overrides of a scenario table (applied in this order: catalog subset, SLOs, budget)."""
 SCENARIO_KEYS = ("env_id", *ENV_KEYWORDS, *INSTANCE_KEYWORDS, "days")
+"""Keys of a ``[scenarios.NAME]`` table; ``catalog`` is a directory path relative to the file's directory."""
 SWEEP_KEYS = ("policies", "scenarios", "seeds", "days")
 TRAINING_KEYS = ("name", "scenario", "algorithm", "total_timesteps", "seeds", "hyperparameters")
 TOP_LEVEL_KEYS = ("name", "include", "scenarios", "sweep", "training")
@@ -102,6 +112,10 @@ class ScenarioConfig:
     Attributes:
         name: Table name (``[scenarios.NAME]``) or the environment id when used directly.
         env_id: Registered environment id the setting starts from.
+        catalog: Absolute path of a catalog directory whose CSVs override or extend the shipped catalog by name
+            (docs/catalog.md, "Your own catalog"); None: the shipped catalog.
+        catalog_sha256: SHA-256 of that directory's catalog files (names and bytes) when the configuration was
+            loaded, so that editing a catalog file changes the keys of the cells that use it.
         models: Keep only configurations of these models (None: all of the scenario's).
         gpus: Keep only configurations on these GPU types (None: all).
         precisions: Keep only configurations at these weight precisions (None: all).
@@ -132,6 +146,8 @@ class ScenarioConfig:
     queueing: bool
     forecaster: str
     max_candidates: int
+    catalog: str | None = None
+    catalog_sha256: str | None = None
     models: tuple[str, ...] | None = None
     gpus: tuple[str, ...] | None = None
     precisions: tuple[str, ...] | None = None
@@ -174,16 +190,20 @@ class ScenarioConfig:
         return cls(**{key: tuple(value) if isinstance(value, list) else value for key, value in payload.items()})
 
     def make_env(self) -> gym.Env:
-        """``gymnasium.make`` of the id with these keyword arguments and, if overridden, the instance."""
+        """``gymnasium.make`` of the id with these keyword arguments and, if overridden, the instance.
+
+        An overridden instance is already built from the catalog, so ``catalog`` is then not passed on.
+        """
         kwargs = self.env_kwargs()
         if self.overrides_instance:
             kwargs["instance"] = scenario_instance(self)
+            del kwargs["catalog"]
         return gym.make(self.env_id, **kwargs)
 
 
 @functools.lru_cache(maxsize=8)
-def _base_instance(scenario: str) -> Instance:
-    return make_instance(scenario)
+def _base_instance(scenario: str, catalog: str | None) -> Instance:
+    return make_instance(scenario, catalog=catalog)
 
 
 @functools.lru_cache(maxsize=16)
@@ -193,7 +213,7 @@ def scenario_instance(config: ScenarioConfig) -> Instance:
     Raises:
         ConfigError: A subset names models or GPUs the scenario does not have, or leaves no configuration.
     """
-    base = _base_instance(config.scenario)
+    base = _base_instance(config.scenario, config.catalog)
     where = f"[scenarios.{config.name}]"
     for key, present in (("models", base.models), ("gpus", base.gpus)):
         missing = sorted(set(getattr(config, key) or ()) - set(present))
@@ -374,6 +394,30 @@ class _Table:
         return tuple(dict.fromkeys(days))
 
 
+def _catalog_sha256(directory: Path) -> str:
+    """SHA-256 over the names, sizes and bytes of a catalog directory's catalog files."""
+    digest = hashlib.sha256()
+    for file in catalog_files_in(directory):
+        data = file.read_bytes()
+        digest.update(f"{file.name}\0{len(data)}\0".encode())
+        digest.update(data)
+    return digest.hexdigest()
+
+
+def _catalog(section: _Table) -> tuple[Path, Catalog]:
+    """The table's ``catalog`` directory (relative to the file's directory) and the catalog it gives."""
+    value = section.string("catalog")
+    directory = (section.path.parent / value).resolve()
+    if not directory.is_dir():
+        raise section.error(
+            f"catalog = {value!r}: no such directory {directory} (the path is relative to the file's directory)"
+        )
+    try:
+        return directory, load_catalog_overrides(directory)
+    except CatalogError as error:
+        raise section.error(f"catalog = {value!r}: {error}") from None
+
+
 def _scenario(path: Path, name: str, table: Any) -> ScenarioConfig:
     section = _Table(path, f"scenarios.{name}", table)
     section.check_keys(SCENARIO_KEYS)
@@ -384,10 +428,14 @@ def _scenario(path: Path, name: str, table: Any) -> ScenarioConfig:
         values["scenario"] = section.string("scenario", sorted(SCENARIOS))
     if get("demand"):
         demand = section.string("demand")
+        if demand.startswith("trace:") and not Path(demand.removeprefix("trace:")).is_absolute():
+            demand = f"trace:{path.parent / demand.removeprefix('trace:')}"  # relative to the config file
         try:
             validate_source(demand)
-        except ValueError:
-            allowed = [*DEMAND_SOURCES, *(f"azure:{day}" for day in AZURE_DAYS)]
+        except ValueError as error:
+            if demand.startswith("trace:"):
+                raise section.error(f"demand = {section.table['demand']!r}: {error}") from None
+            allowed = [*DEMAND_SOURCES, *(f"azure:{day}" for day in AZURE_DAYS), "trace:PATH"]
             raise section.error(f"demand = {demand!r} not allowed; allowed values: {', '.join(allowed)}") from None
         values["demand"] = demand
     if get("period_minutes"):
@@ -420,6 +468,9 @@ def _scenario(path: Path, name: str, table: Any) -> ScenarioConfig:
     if get("max_candidates"):
         values["max_candidates"] = section.integer("max_candidates", 1)
     catalog = default_catalog()
+    if get("catalog"):
+        directory, catalog = _catalog(section)
+        values["catalog"], values["catalog_sha256"] = str(directory), _catalog_sha256(directory)
     if get("models"):
         values["models"] = section.strings("models", list(catalog.models))
     if get("gpus"):
@@ -439,7 +490,13 @@ def _scenario(path: Path, name: str, table: Any) -> ScenarioConfig:
         values["max_unmet_fraction"] = section.number("max_unmet_fraction", 0.0, 1.0)
     if get("days"):
         values["days"] = section.days("days")
+    if str(values.get("demand", "")).startswith("trace:") and values.get("days") != ():
+        raise section.error(
+            "demand = 'trace:…' plays the trace's own days; set days = [] in this table (Azure days would replace it)"
+        )
     config = ScenarioConfig(name=name, env_id=env_id, **{**_env_defaults(), **ENV_IDS[env_id], **values})
+    if config.catalog is not None and config.scenario == "toy":
+        raise section.error("catalog does not apply to scenario 'toy' (its coefficients are set by hand)")
     periods = config.horizon_hours * 60.0 / config.period_minutes
     if abs(periods - round(periods)) > 1e-9 or round(periods) < 1:
         raise section.error(
