@@ -276,3 +276,23 @@ def test_load_run_config__a_run_saved_before_the_patience_dimension_has_none(mas
     (tmp_path / "config.json").write_text(json.dumps(payload))
     assert load_run_config(tmp_path).headroom_max_payback_periods == 0.0
     assert TrainConfig(out_dir="x").headroom_max_payback_periods == 12.0
+
+
+def test_cli__train_and_score_on_your_own_trace(tmp_path, capsys):
+    example = Path(__file__).resolve().parents[1] / "docs" / "examples" / "requests-2days.csv.gz"
+    run = tmp_path / "run"
+    args = ["train", "--algo", "ppo", "--action", "delta", "--timesteps", "32", "--n-envs", "1", "--out", str(run)]
+    args += ["--env-kwargs", json.dumps(SHORT), "--hyperparameters", '{"n_steps": 32, "batch_size": 32}']
+    args += ["--demand", f"trace:{example}?split=train&rate_scale=20", "--eval-freq", "32", "--checkpoint-freq", "32"]
+    assert main([*args, "--no-progress"]) == 0
+    saved = json.loads((run / "config.json").read_text())["train"]["env_kwargs"]
+    assert saved == {**SHORT, "demand": f"trace:{example}?split=train&rate_scale=20"}
+    out = tmp_path / "score"
+    test_day = f"trace:{example}?split=test&rate_scale=20"
+    argv = ["score", "--model", str(run), "--demand", test_day, "--seeds", "0"]
+    assert main([*argv, "--oracle", "gh-rolling", "--baselines", "", "--out", str(out), "--no-progress"]) == 0
+    scores = pd.read_csv(out / "scores.csv")
+    assert set(scores["day"]) == {test_day} and len(scores) == 3
+    capsys.readouterr()
+    assert main([*argv, "--days", DAY, "--out", str(out)]) == 2
+    assert "--demand and --days both given" in capsys.readouterr().err
