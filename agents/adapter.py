@@ -13,11 +13,15 @@
 
 The wrappers read the env's state (running replicas) and the ``info`` the evaluation loop passes, so the
 evaluation loop keeps stepping the base env itself. stable-baselines3 is imported inside the functions.
+
+A run folder is checked before anything of it is loaded (:func:`check_run_folder`): its ``config.json``, the
+model file and the normalisation statistics, which are read from ``vecnormalize.json`` only: a pickled
+``vecnormalize.pkl`` is refused with the command that converts it (unpickling a file can run any code). The
+model zip is loaded by SB3 and is code to be trusted like any package (docs/agents.md).
 """
 
 from __future__ import annotations
 
-import pickle
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -25,8 +29,9 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from servegym.agents.config import TrainConfig, load_run_config, wrap_action
+from servegym.agents.config import RunFolderError, TrainConfig, load_run_config, wrap_action
 from servegym.envs.provisioning import ProvisioningEnv
+from servegym.errors import UsageError
 
 MODEL_CHOICES = ("final", "best")
 """Which model of a run folder to load: the one after ``total_timesteps`` or the best on the validation day."""
@@ -45,24 +50,21 @@ class SB3Policy:
         name: Display name (default: the run's label).
 
     Raises:
-        FileNotFoundError: The run folder has no such model.
+        RunFolderError: The run folder is incomplete or holds a pickled normaliser (see :func:`check_run_folder`).
         ValueError: The env's observation or action space differs from the model's.
     """
 
     def __init__(
         self, env: ProvisioningEnv, run_dir: Path | str, which: str = "final", name: str | None = None
     ) -> None:
-        from servegym.agents.checkpoints import BEST_DIR, MODEL_FILE, VECNORMALIZE_FILE
+        from stable_baselines3.common.vec_env import DummyVecEnv
+
+        from servegym.agents.checkpoints import MODEL_FILE, VECNORMALIZE_FILE, normalizer_from_state
         from servegym.agents.train import algorithm_class
 
-        if which not in MODEL_CHOICES:
-            raise ValueError(f"model {which!r} not one of {list(MODEL_CHOICES)}")
         self.run_dir = Path(run_dir)
-        self.config: TrainConfig = load_run_config(self.run_dir)
+        self.config, folder, state = check_run_folder(self.run_dir, which)
         self.name = name or self.config.label
-        folder = self.run_dir / BEST_DIR if which == "best" else self.run_dir
-        if not (folder / MODEL_FILE).is_file():
-            raise FileNotFoundError(f"{folder / MODEL_FILE}: no {which} model in run folder {self.run_dir}")
         self.wrapped = wrap_action(env, self.config)
         self.model = algorithm_class(self.config.algo).load(folder / MODEL_FILE, device="cpu")
         for kind, ours, theirs in (
@@ -75,9 +77,10 @@ class SB3Policy:
                     f"on {self.config.env_id} with env kwargs {dict(self.config.env_kwargs)}"
                 )
         self.normalizer = None
-        if (folder / VECNORMALIZE_FILE).is_file():
-            self.normalizer = pickle.loads((folder / VECNORMALIZE_FILE).read_bytes())
-            self.normalizer.training = False
+        if state is not None:
+            self.normalizer = normalizer_from_state(
+                state, DummyVecEnv([lambda: self.wrapped]), training=False, source=folder / VECNORMALIZE_FILE
+            )
         self._masked = self.config.algo == "maskable_ppo"
         self._episode_seed: int | None = self.config.seed
 
@@ -110,6 +113,40 @@ class SB3Policy:
         return self.wrapped.env.replicas(self.wrapped.action(action))
 
 
+def check_run_folder(run_dir: Path | str, which: str = "final") -> tuple[TrainConfig, Path, Any | None]:
+    """Check a run folder before anything of it is loaded: its settings, its model file and its statistics.
+
+    Args:
+        run_dir: Run folder written by ``servegym train``.
+        which: ``final`` or ``best`` (:data:`MODEL_CHOICES`).
+
+    Returns:
+        The run's settings, the folder holding the chosen model, and the parsed ``vecnormalize.json`` (None when
+        the run did not normalise).
+
+    Raises:
+        UsageError: ``which`` is not one of :data:`MODEL_CHOICES`.
+        RunFolderError: ``config.json`` is missing or malformed, the model file is missing, the run normalised but
+            its ``vecnormalize.json`` is missing, or only a pickled ``vecnormalize.pkl`` is there (never loaded).
+    """
+    from servegym.agents.checkpoints import BEST_DIR, MODEL_FILE, VECNORMALIZE_FILE, read_normalizer_state
+
+    if which not in MODEL_CHOICES:
+        raise UsageError(f"model {which!r} not one of {list(MODEL_CHOICES)}")
+    run_dir = Path(run_dir)
+    config = load_run_config(run_dir)
+    folder = run_dir / BEST_DIR if which == "best" else run_dir
+    state = read_normalizer_state(folder)
+    if not (folder / MODEL_FILE).is_file():
+        raise RunFolderError(f"{folder / MODEL_FILE}: no {which} model in run folder {run_dir}")
+    if state is None and (config.norm_obs or config.norm_reward):
+        raise RunFolderError(
+            f"{folder / VECNORMALIZE_FILE}: missing; the run normalised its observations or rewards, so its model "
+            "needs these statistics"
+        )
+    return config, folder, state
+
+
 def parse_sb3_spec(spec: str) -> tuple[Path, str]:
     """``sb3:PATH`` or ``sb3:PATH@best`` (or ``@final``) → (run folder, which model)."""
     body = spec.removeprefix(SB3_PREFIX)
@@ -122,7 +159,17 @@ def parse_sb3_spec(spec: str) -> tuple[Path, str]:
 def sb3_policy_factory(
     run_dir: Path | str, which: str = "final", name: str | None = None
 ) -> Callable[[gym.Env], SB3Policy]:
-    """A factory ``env → SB3Policy`` for ``servegym.baselines.evaluate.evaluate``."""
+    """A factory ``env → SB3Policy`` for ``servegym.baselines.evaluate.evaluate``; the run folder is checked now
+    (:func:`check_run_folder`), before any episode is played.
+
+    Raises:
+        RunFolderError: See :func:`check_run_folder`.
+        MissingDependencyError: The rl extra is not installed.
+    """
+    from servegym.agents.train import require_rl
+
+    require_rl()
+    check_run_folder(run_dir, which)
 
     def factory(env: ProvisioningEnv) -> SB3Policy:
         return SB3Policy(env, run_dir, which=which, name=name)

@@ -11,6 +11,7 @@ This module imports neither torch nor stable-baselines3.
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import json
 import math
 from collections.abc import Mapping
@@ -24,6 +25,8 @@ import servegym.envs  # noqa: F401  (registers the environment ids)
 from servegym.agents.wrappers import HEADROOM_PLANNERS, HeadroomAction, UnitBoxAction
 from servegym.envs import DEFAULT_ENV_ID, ENV_IDS
 from servegym.envs.demand_source import trace_source
+from servegym.envs.provisioning import ProvisioningEnv
+from servegym.errors import ServegymError
 from servegym.io import atomic_write_json
 from servegym.traces import VALIDATION_DAY
 
@@ -93,8 +96,28 @@ DEFAULT_HYPERPARAMETERS: Mapping[tuple[str, str], Mapping[str, Any]] = {
 """Keyword arguments of the SB3 algorithm per (algorithm, action); docs/agents.md says how they were chosen."""
 
 
-class TrainConfigError(ValueError):
+HYPERPARAMETER_RANGES: Mapping[str, tuple[bool, float, float]] = {
+    "n_steps": (True, 1, math.inf),
+    "batch_size": (True, 1, math.inf),
+    "n_epochs": (True, 1, math.inf),
+    "buffer_size": (True, 1, math.inf),
+    "learning_starts": (True, 0, math.inf),
+    "learning_rate": (False, 1e-12, math.inf),
+    "gamma": (False, 0.0, 1.0),
+    "gae_lambda": (False, 0.0, 1.0),
+    "tau": (False, 0.0, 1.0),
+}
+"""Hyperparameter → (integer?, lowest, highest allowed value): ranges SB3 does not check when it builds the model
+(``n_steps`` 0 fails only in the first rollout, after the run folder is written)."""
+
+
+class TrainConfigError(ServegymError, ValueError):
     """A training configuration is invalid; the message names the field and the allowed values."""
+
+
+class RunFolderError(ServegymError, ValueError):
+    """A run folder is missing, incomplete or malformed, or holds a file servegym will not read (a pickle); the
+    message names the file and, where there is one, the JSON path and the fix."""
 
 
 @dataclass(frozen=True)
@@ -153,6 +176,20 @@ class TrainConfig:
     device: str = "cpu"
 
     def __post_init__(self) -> None:
+        for key in ("out_dir", "name", "device"):
+            if not isinstance(getattr(self, key), str):
+                raise TrainConfigError(f"{key} = {getattr(self, key)!r} must be a string")
+        for key in ("norm_obs", "norm_reward"):
+            if not isinstance(getattr(self, key), bool):
+                raise TrainConfigError(f"{key} = {getattr(self, key)!r} must be true or false")
+        for key in ("headroom_low", "headroom_high", "headroom_max_payback_periods"):
+            value = getattr(self, key)
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise TrainConfigError(f"{key} = {value!r} must be a number")
+        for key in ("env_kwargs", "instance_overrides", "hyperparameters"):
+            value = getattr(self, key)
+            if not isinstance(value, Mapping) or not all(isinstance(k, str) for k in value):
+                raise TrainConfigError(f"{key} = {value!r} must be a JSON object (string keys)")
         if self.algo not in ALGORITHMS:
             raise TrainConfigError(f"algo {self.algo!r} not one of {list(ALGORITHMS)}")
         if self.action not in ALGORITHMS[self.algo]:
@@ -182,6 +219,16 @@ class TrainConfig:
                 json.dumps(getattr(self, key), allow_nan=False)
             except (TypeError, ValueError) as error:
                 raise TrainConfigError(f"{key} must hold JSON values (no NaN): {error}") from None
+        for key, (integer, low, high) in HYPERPARAMETER_RANGES.items():
+            if key not in self.hyperparameters:
+                continue
+            value = self.hyperparameters[key]
+            kind = int if integer else int | float
+            if isinstance(value, bool) or not isinstance(value, kind) or not low <= value <= high:
+                numbers = "integers" if integer else "numbers"
+                raise TrainConfigError(
+                    f"hyperparameters.{key} = {value!r} outside allowed range: {numbers} in [{low:g}, {high:g}]"
+                )
         if "instance" in self.env_kwargs:
             raise TrainConfigError("env_kwargs: 'instance' is not JSON; use instance_overrides instead")
 
@@ -244,14 +291,34 @@ def save_run_config(config: TrainConfig, versions: Mapping[str, str]) -> Path:
 
 
 def load_run_config(run_dir: Path | str) -> TrainConfig:
-    """The :class:`TrainConfig` saved in a run folder (``out_dir`` set to where the folder is now)."""
+    """The :class:`TrainConfig` saved in a run folder (``out_dir`` set to where the folder is now).
+
+    Every setting must be in the file (``$.train``): a missing one is an error, not a default, because the current
+    default need not be what the run was trained with.
+
+    Raises:
+        RunFolderError: No ``config.json``, or it is not JSON, lacks a setting or holds an invalid one.
+    """
     path = Path(run_dir) / CONFIG_FILE
     if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such file; is {run_dir} a run folder written by servegym train?")
-    payload = json.loads(path.read_text(encoding="utf-8"))
-    # Runs saved before the patience dimension existed had none; the current default would add one.
-    saved = {"headroom_max_payback_periods": 0.0, **payload["train"]}
-    return TrainConfig.from_dict({**saved, "out_dir": str(run_dir)})
+        raise RunFolderError(f"{path}: no such file; is {run_dir} a run folder written by servegym train?")
+    try:
+        payload = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise RunFolderError(f"{path}: cannot read it as JSON ({error})") from None
+    if not isinstance(payload, dict) or not isinstance(payload.get("train"), dict):
+        raise RunFolderError(f"{path}: $.train must be an object holding the run's settings (servegym train writes it)")
+    names = [f.name for f in dataclasses.fields(TrainConfig) if f.name != "out_dir"]
+    missing = [name for name in names if name not in payload["train"]]
+    if missing:
+        raise RunFolderError(
+            f"{path}: $.train lacks {missing}; a run folder records every setting it was trained with (re-train, or "
+            "restore the file written by servegym train)"
+        )
+    try:
+        return TrainConfig.from_dict({**payload["train"], "out_dir": str(run_dir)})
+    except TrainConfigError as error:
+        raise RunFolderError(f"{path}: $.train: {error}") from None
 
 
 def resolved_env_kwargs(config: TrainConfig) -> dict[str, Any]:
@@ -270,6 +337,56 @@ def resolved_env_kwargs(config: TrainConfig) -> dict[str, Any]:
         kwargs["instance"] = scenario_instance(scenario)
         kwargs.pop("catalog", None)  # the overridden instance is already built on it
     return kwargs
+
+
+def env_keywords() -> dict[str, Any]:
+    """The ``gymnasium.make`` keywords a run's ``env_kwargs`` may set, with their defaults (``instance`` is not
+    JSON: see ``instance_overrides``)."""
+    parameters = inspect.signature(ProvisioningEnv.__init__).parameters
+    return {name: p.default for name, p in parameters.items() if name not in ("self", "instance", "render_mode")}
+
+
+def _json_kind(default: Any) -> tuple[type | tuple[type, ...], str] | None:
+    """The JSON type a keyword takes, from its default: booleans, integers, numbers or strings; None when the
+    default (None) does not tell."""
+    if isinstance(default, bool):
+        return bool, "true or false"
+    if isinstance(default, int):
+        return int, "an integer"
+    if isinstance(default, float):
+        return (int, float), "a number"
+    if isinstance(default, str):
+        return str, "a string"
+    return None
+
+
+def check_env_kwargs(config: TrainConfig) -> None:
+    """Build the run's training and validation environments once, so that bad ``env_kwargs`` fail before anything
+    is written to the run folder.
+
+    Raises:
+        TrainConfigError: An unknown keyword, a value of the wrong JSON type, or a value the environment rejects
+            (its message is kept).
+    """
+    allowed = env_keywords()
+    unknown = sorted(set(config.env_kwargs) - set(allowed))
+    if unknown:
+        raise TrainConfigError(f"env_kwargs: unknown key(s) {unknown}; allowed: {', '.join(allowed)}")
+    for key, value in config.env_kwargs.items():
+        expected = _json_kind(allowed[key])
+        if expected is None:
+            continue
+        kind, text = expected
+        if isinstance(value, bool) != (kind is bool) or not isinstance(value, kind):
+            raise TrainConfigError(f"env_kwargs.{key} = {json.dumps(value)} must be {text}")
+    for demand in (None, validation_demand(config)):
+        try:
+            env = wrap_action(make_base_env(config, demand), config)
+        except ServegymError:
+            raise
+        except (TypeError, ValueError) as error:  # ProvisioningEnv documents ValueError for a bad keyword value
+            raise TrainConfigError(f"env_kwargs {json.dumps(dict(config.env_kwargs))}: {error}") from None
+        env.close()
 
 
 def validation_demand(config: TrainConfig) -> str:

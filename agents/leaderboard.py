@@ -12,13 +12,14 @@ from pathlib import Path
 
 import pandas as pd
 
+from servegym.errors import ServegymError
 from servegym.io import atomic_write_text
 
 BEGIN = "<!-- leaderboard:begin (written by scripts/leaderboard.py) -->"
 END = "<!-- leaderboard:end -->"
 
 
-class LeaderboardError(ValueError):
+class LeaderboardError(ServegymError, ValueError):
     """A documentation file lacks the leaderboard markers."""
 
 
@@ -58,15 +59,37 @@ def format_leaderboard(
     return "\n".join(lines) + "\n"
 
 
+def _marked_text(path: Path) -> tuple[str, int, int]:
+    """The file's text and the positions of its two markers."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise LeaderboardError(f"{path}: no such file (a Markdown file with the leaderboard markers)") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise LeaderboardError(f"{path}: cannot read it as UTF-8 text ({error})") from None
+    start, end = text.find(BEGIN), text.find(END)
+    if start < 0 or end < start:
+        raise LeaderboardError(f"{path}: needs the lines {BEGIN!r} and then {END!r} around the leaderboard")
+    return text, start, end
+
+
+def check_markdown(path: Path | str) -> Path:
+    """``path`` if :func:`update_markdown` can refresh it (so scoring fails before it runs, not after).
+
+    Raises:
+        LeaderboardError: The file is missing, unreadable or lacks the markers.
+    """
+    path = Path(path)
+    _marked_text(path)
+    return path
+
+
 def update_markdown(path: Path | str, table: str) -> Path:
     """Replace the text between :data:`BEGIN` and :data:`END` in ``path`` with ``table`` (atomically).
 
     Raises:
-        LeaderboardError: The file does not contain both markers, in order.
+        LeaderboardError: The file is missing or does not contain both markers, in order.
     """
     path = Path(path)
-    text = path.read_text(encoding="utf-8")
-    start, end = text.find(BEGIN), text.find(END)
-    if start < 0 or end < start:
-        raise LeaderboardError(f"{path}: needs the lines {BEGIN!r} and then {END!r} around the leaderboard")
+    text, start, end = _marked_text(path)
     return atomic_write_text(path, text[: start + len(BEGIN)] + "\n" + table + text[end:])

@@ -22,9 +22,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from servegym.agents.config import TrainConfig, load_run_config, resolved_env_kwargs
+from servegym.agents.config import TrainConfig, resolved_env_kwargs
 from servegym.baselines.evaluate import PolicySpec, evaluate
 from servegym.envs.outcome import COST_PARTS
+from servegym.errors import MissingDependencyError, ServegymError
 from servegym.traces import TEST_DAYS
 
 ORACLE = "oracle"
@@ -73,7 +74,7 @@ SUMMARY_COLUMNS = (
 ``normalised_score_seed_std`` that of the per-run means over training seeds (NaN with fewer than two runs)."""
 
 
-class ScoreError(ValueError):
+class ScoreError(ServegymError, ValueError):
     """Scoring cannot produce a normalised score (e.g. the reference costs as much as the oracle)."""
 
 
@@ -96,7 +97,7 @@ def normalised_score(c_ref: float, c_agent: float, c_oracle: float) -> float:
 
 def _require_oracle(oracle: str) -> None:
     if oracle == ORACLE and importlib.util.find_spec(ORACLE_MODULE) is None:
-        raise ModuleNotFoundError(
+        raise MissingDependencyError(
             f"scoring needs the oracle policy from {ORACLE_MODULE} (make_policy('oracle', env)), which is not "
             "installed; pass another --oracle policy to score against it instead"
         )
@@ -144,17 +145,20 @@ def score(
         One row per (policy, episode) with :data:`SCORE_COLUMNS`.
 
     Raises:
-        ModuleNotFoundError: ``oracle == "oracle"`` and ``servegym.baselines.oracle`` is missing.
-        ScoreError: The reference costs as much as the oracle on an episode.
+        MissingDependencyError: ``oracle == "oracle"`` and ``servegym.baselines.oracle`` is missing (a
+            ``ModuleNotFoundError``).
+        ScoreError: No run folder given, or the reference costs as much as the oracle on an episode.
+        RunFolderError: A run folder is incomplete or holds a pickled normaliser; every folder is checked before
+            any episode is played.
     """
-    from servegym.agents.adapter import sb3_policy_factory
+    from servegym.agents.adapter import check_run_folder, sb3_policy_factory
 
     _require_oracle(oracle)
     if not model_paths:
-        raise ValueError("score: give at least one run folder")
+        raise ScoreError("score: give at least one run folder")
     groups: dict[str, list[tuple[Path, TrainConfig]]] = {}
     for path in model_paths:
-        config = load_run_config(path)
+        config, _, _ = check_run_folder(path, which)
         groups.setdefault(_group_key(config), []).append((Path(path), config))
     tables = []
     for runs in groups.values():

@@ -11,12 +11,17 @@ Run folder::
 
     config.json              settings, resolved hyperparameters, library versions
     model.zip                final model (after total_timesteps)
-    vecnormalize.pkl         its observation and reward statistics
+    vecnormalize.json        its observation and reward statistics (JSON, never a pickle)
     result.json              step counts and validation rewards of the run
     evaluations.npz          every validation evaluation (SB3 EvalCallback format)
-    best/model.zip, best/vecnormalize.pkl       best model on the validation day
-    checkpoints/step_<N>/{model.zip, vecnormalize.pkl, state.json}
+    best/model.zip, best/vecnormalize.json      best model on the validation day
+    checkpoints/step_<N>/{model.zip, vecnormalize.json, state.json}
     tb/run_0/                TensorBoard events
+
+Settings are checked before anything is written: unknown ``env_kwargs`` or values the environment rejects, and
+unknown hyperparameters or values the algorithm rejects, raise :class:`TrainConfigError` and leave no
+``config.json`` behind (so the corrected command is not refused as a resume with different settings).
+``SubprocVecEnv`` workers die with the trainer (:func:`servegym.processes.die_with_parent`).
 
 stable-baselines3 and torch are imported inside the functions, so this module imports without them.
 """
@@ -26,6 +31,10 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
+import importlib.util
+import inspect
+import json
+import os
 import platform
 import warnings
 from collections.abc import Mapping
@@ -39,8 +48,10 @@ import numpy as np
 
 from servegym.agents.config import (
     MASK_KEY,
+    RunFolderError,
     TrainConfig,
     TrainConfigError,
+    check_env_kwargs,
     check_resumable,
     load_run_config,
     make_base_env,
@@ -48,7 +59,9 @@ from servegym.agents.config import (
     validation_demand,
     wrap_action,
 )
-from servegym.io import atomic_write_json
+from servegym.errors import MissingDependencyError
+from servegym.io import atomic_write_json, check_output_folder
+from servegym.processes import die_with_parent
 
 __all__ = ["TrainConfig", "TrainResult", "algorithm_class", "train", "train_from_config"]
 
@@ -71,6 +84,10 @@ TRAINER_SETTINGS = (
     "torch_threads",
 )
 """Keys of an experiment's ``hyperparameters`` table that set :class:`TrainConfig` fields, not algorithm kwargs."""
+RL_PACKAGES = ("torch", "stable_baselines3", "sb3_contrib")
+"""Modules of the ``rl`` extra that training and playing a trained model need."""
+TRAINER_KEYWORDS = ("policy", "env", "seed", "device", "tensorboard_log", "verbose", "_init_setup_model")
+"""Algorithm keyword arguments the trainer sets itself; ``hyperparameters`` may not give them."""
 
 
 @dataclass(frozen=True)
@@ -103,6 +120,15 @@ class TrainResult:
         }
 
 
+def require_rl() -> None:
+    """Raise :class:`~servegym.errors.MissingDependencyError` unless the ``rl`` extra is installed."""
+    missing = [name for name in RL_PACKAGES if importlib.util.find_spec(name) is None]
+    if missing:
+        raise MissingDependencyError(
+            f"training and trained models need the rl extra, missing {missing}: pip install 'servegym[rl]'"
+        )
+
+
 def algorithm_class(algo: str) -> type:
     """The SB3 class of an algorithm name of ``servegym.agents.config.ALGORITHMS``."""
     if algo == "maskable_ppo":
@@ -131,16 +157,24 @@ def _monitored_env(config: TrainConfig, demand: str | None) -> gym.Env:
     return Monitor(wrap_action(make_base_env(config, demand), config))
 
 
+def _worker_env(config: TrainConfig, demand: str | None, driver_pid: int) -> gym.Env:
+    """The env of a ``SubprocVecEnv`` worker, which first arranges to die with the trainer."""
+    die_with_parent(driver_pid)
+    return _monitored_env(config, demand)
+
+
 def make_vec_env(config: TrainConfig, n_envs: int, demand: str | None = None):
     """``n_envs`` monitored, action-wrapped envs: ``SubprocVecEnv`` (fork) when > 1, else ``DummyVecEnv``.
 
     ``fork`` starts workers in milliseconds (``forkserver``, SB3's default, re-imports everything per worker);
-    the factories are only called in the workers.
+    the factories are only called in the workers, which die with this process even when it is killed.
     """
     from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv
 
-    factories = [functools.partial(_monitored_env, config, demand) for _ in range(n_envs)]
-    return SubprocVecEnv(factories, start_method="fork") if n_envs > 1 else DummyVecEnv(factories)
+    if n_envs == 1:
+        return DummyVecEnv([functools.partial(_monitored_env, config, demand)])
+    factories = [functools.partial(_worker_env, config, demand, os.getpid()) for _ in range(n_envs)]
+    return SubprocVecEnv(factories, start_method="fork")
 
 
 def _normalizer(config: TrainConfig, venv, gamma: float, training: bool):
@@ -166,8 +200,22 @@ def _prepare_run(config: TrainConfig, require_checkpoint: bool) -> Path | None:
     if (run_dir / "config.json").is_file():
         check_resumable(load_run_config(run_dir), config)
     if checkpoint is None and require_checkpoint:
-        raise FileNotFoundError(f"{run_dir}: no checkpoint to resume from (checkpoints/step_*/state.json)")
+        raise RunFolderError(f"{run_dir}: no checkpoint to resume from (checkpoints/step_*/state.json)")
     return checkpoint
+
+
+def check_hyperparameters(config: TrainConfig, cls: type) -> None:
+    """Raise :class:`TrainConfigError` naming ``hyperparameters`` keys the algorithm does not take."""
+    parameters = inspect.signature(cls.__init__).parameters
+    allowed = [name for name in parameters if name not in ("self", *TRAINER_KEYWORDS)]
+    reserved = sorted(set(config.hyperparameters) & set(TRAINER_KEYWORDS))
+    if reserved:
+        raise TrainConfigError(f"hyperparameters {reserved} are set by the trainer (use the training settings)")
+    unknown = sorted(set(config.hyperparameters) - set(allowed))
+    if unknown:
+        raise TrainConfigError(
+            f"hyperparameters: {unknown} not keyword arguments of {cls.__name__}; allowed: {', '.join(allowed)}"
+        )
 
 
 def _eval_callback(config: TrainConfig, eval_env, run_dir: Path):
@@ -193,6 +241,40 @@ def _eval_callback(config: TrainConfig, eval_env, run_dir: Path):
     return callback
 
 
+def _model(config: TrainConfig, cls: type, venv, checkpoint: Path | None, gamma: float):
+    """The environment (normalised or not) and the model to train: new, or the checkpoint's with its statistics.
+
+    Raises:
+        TrainConfigError: The algorithm rejects the given hyperparameters' values.
+    """
+    from servegym.agents.checkpoints import MODEL_FILE, load_normalizer
+
+    tensorboard_log = str(Path(config.out_dir) / TENSORBOARD_DIR)
+    if checkpoint is not None:
+        env = load_normalizer(checkpoint, venv) or venv
+        model = cls.load(checkpoint / MODEL_FILE, env=env, device=config.device, tensorboard_log=tensorboard_log)
+        env.seed(config.seed + model.num_timesteps)  # fresh episodes, not a replay of the first session's days
+        return env, model
+    env = _normalizer(config, venv, gamma, training=True) if config.norm_obs or config.norm_reward else venv
+    try:
+        model = cls(
+            "MultiInputPolicy",
+            env,
+            seed=config.seed,
+            device=config.device,
+            tensorboard_log=tensorboard_log,
+            verbose=0,
+            **config.resolved_hyperparameters(),
+        )
+    except (TypeError, ValueError, AssertionError) as error:  # SB3 checks its arguments with asserts
+        if not config.hyperparameters:
+            raise
+        given = json.dumps(dict(config.hyperparameters))
+        reason = str(error) or type(error).__name__
+        raise TrainConfigError(f"hyperparameters {given}: {cls.__name__} rejects them: {reason}") from None
+    return env, model
+
+
 def train(config: TrainConfig, *, progress_bar: bool = False, require_checkpoint: bool = False) -> TrainResult:
     """Train (or resume) one run; see the module docstring for what it writes.
 
@@ -203,50 +285,38 @@ def train(config: TrainConfig, *, progress_bar: bool = False, require_checkpoint
             it, a run folder with checkpoints is resumed and an empty one starts fresh.
 
     Raises:
-        TrainConfigError: The run folder holds a run with different settings.
-        FileNotFoundError: ``require_checkpoint`` and no checkpoint.
+        TrainConfigError: Bad ``env_kwargs`` or hyperparameters (nothing is written then), or the run folder holds
+            a run with different settings.
+        RunFolderError: ``require_checkpoint`` and no checkpoint, or a checkpoint that cannot be read.
+        OutputPathError: The run folder cannot be written.
+        MissingDependencyError: The rl extra is not installed.
         KeyboardInterrupt: Re-raised after a checkpoint of the current weights is written.
     """
+    require_rl()
     import torch
     from stable_baselines3.common.callbacks import CallbackList
 
-    from servegym.agents.checkpoints import (
-        BEST_DIR,
-        MODEL_FILE,
-        CheckpointCallback,
-        load_normalizer,
-        save_checkpoint,
-        save_model,
-    )
+    from servegym.agents.checkpoints import BEST_DIR, MODEL_FILE, CheckpointCallback, save_checkpoint, save_model
 
-    run_dir = Path(config.out_dir)
+    run_dir = check_output_folder(config.out_dir, "run folder")
     checkpoint = _prepare_run(config, require_checkpoint)
-    save_run_config(config, library_versions())
-    torch.set_num_threads(config.torch_threads)
-    hyperparameters = config.resolved_hyperparameters()
-    gamma = float(hyperparameters.get("gamma", 0.99))
     cls = algorithm_class(config.algo)
-    normalise = config.norm_obs or config.norm_reward
+    check_hyperparameters(config, cls)
+    check_env_kwargs(config)
+    torch.set_num_threads(config.torch_threads)
+    gamma = float(config.resolved_hyperparameters().get("gamma", 0.99))
     venv = make_vec_env(config, config.n_envs)
     eval_env = make_vec_env(config, 1, demand=validation_demand(config))
-    eval_env = _normalizer(config, eval_env, gamma, training=False) if normalise else eval_env
+    try:
+        env, model = _model(config, cls, venv, checkpoint, gamma)
+    except BaseException:
+        venv.close()
+        eval_env.close()
+        raise
+    save_run_config(config, library_versions())
+    if config.norm_obs or config.norm_reward:
+        eval_env = _normalizer(config, eval_env, gamma, training=False)
     eval_env.seed(config.seed)
-    tensorboard_log = str(run_dir / TENSORBOARD_DIR)
-    if checkpoint is None:
-        env = _normalizer(config, venv, gamma, training=True) if normalise else venv
-        model = cls(
-            "MultiInputPolicy",
-            env,
-            seed=config.seed,
-            device=config.device,
-            tensorboard_log=tensorboard_log,
-            verbose=0,
-            **hyperparameters,
-        )
-    else:
-        env = load_normalizer(checkpoint, venv) or venv
-        model = cls.load(checkpoint / MODEL_FILE, env=env, device=config.device, tensorboard_log=tensorboard_log)
-        env.seed(config.seed + model.num_timesteps)  # fresh episodes, not a replay of the first session's days
     start = int(model.num_timesteps)
     evaluation = _eval_callback(config, eval_env, run_dir)
     try:

@@ -126,6 +126,7 @@ from servegym.envs.limits import tolerance
 from servegym.envs.outcome import OVERLOAD_CAP
 from servegym.envs.provisioning import ProvisioningEnv
 from servegym.envs.routing import Router, new_highs
+from servegym.errors import ServegymError
 
 ORACLE_SOLVERS: tuple[str, ...] = ("highs", "scip")
 """Backends of :func:`solve_oracle`: HiGHS through highspy (default), SCIP through pywraplp."""
@@ -134,7 +135,7 @@ ORACLE_RELATIVE_GAP = 1e-2
 smaller gaps make HiGHS search the whole-episode model for better switching (slow)."""
 
 
-class OracleError(ValueError):
+class OracleError(ServegymError, ValueError):
     """Bad arguments to :func:`solve_oracle` (no episode yet, unknown solver, bad limits or gap)."""
 
 

@@ -3,6 +3,11 @@
 Planner policies re-plan with GH, AGH or the MILP on the environment's candidate instance:
 
 - ``rolling``: every period, on the forecast of the next period (``info["forecast_per_hour"]``);
+- ``quantile``: ``rolling`` on a quantile of the forecast distribution (``info["forecast_quantiles_per_hour"]``)
+  per query type, chosen by the newsvendor rule (:func:`newsvendor_levels`): the level τ_i = φ_i / (φ_i + c_i)
+  where φ_i is the $ penalty of a dropped request and c_i the $ of rental per request of type i on its cheapest
+  route, so the margin over the point forecast is bought where it is worth what it costs;
+- ``quantile-hold``: ``quantile`` with the switching hysteresis of ``hold`` (judged on the quantile demand);
 - ``static``: once per episode, on the day's peak forecast (the nominal λ, which is the peak of the forecaster's
   day-ahead profile), then holds that plan all day (the paper's 24-h comparator);
 - ``reactive``: every period, on the demand realised in the period just finished;
@@ -23,14 +28,17 @@ needs n_c replicas of c and only r_c will be ready, the policy starts ⌈(n_c �
 (replicas still starting are counted as starting afresh, a pessimistic rule), and (2) make before break: while
 any replica starts, the replicas the plan would stop keep running for that period, so moving load from one
 configuration to another never leaves a gap while the new replicas load. Both stay within the budget and the
-availability (over-starts are given up first, then kept replicas, most expensive first). The extras are stopped
+availability (over-starts are given up first, then kept replicas, one replica at a time, most expensive
+configuration first). The extras are stopped
 by the next period's plan. When F = 0 (S_c ≥ Δt) nothing can be over-started: the replicas start anyway and
 serve from a later period.
 
 When a planner finds no feasible plan for the demand it is given (e.g. a forecast above what the budget can
 serve within the unmet cap), a ``robust`` or ``adaptive`` policy first gives up its error margin (``robust``:
-plans on the catalog; ``adaptive``: keeps its speed estimates only), then every policy re-plans with the unmet
-cap lifted, then falls back to the running replicas; ``fallbacks`` counts the periods that needed the lifted cap.
+plans on the catalog; ``adaptive``: keeps its speed estimates only) and a quantile policy its demand margin (plans
+on the point forecast), then every policy re-plans with the unmet cap lifted and keeps the running replicas
+instead when they serve the demand more cheaply (the routing LP's cost, dropped requests priced in), or when even
+the lifted plan fails; ``fallbacks`` counts the periods that needed the lifted cap.
 ``random`` samples masked replica counts uniformly.
 """
 
@@ -44,16 +52,17 @@ from typing import Any, Protocol
 import numpy as np
 
 from servegym.baselines.result import PlanResult
+from servegym.envs.forecast import newsvendor_level, quantile_at
 from servegym.envs.instance import Instance
 from servegym.envs.provisioning import ProvisioningEnv
 from servegym.envs.routing import Router
 
 PLANNERS = ("gh", "agh", "milp")
-MODES = ("rolling", "static", "reactive", "hold", "robust", "adaptive")
+MODES = ("rolling", "quantile", "quantile-hold", "static", "reactive", "hold", "robust", "adaptive")
 ADAPTIVE_ALPHA = 0.1
 """Weight of the newest observation in the ``adaptive`` planners' drift estimates (half-life ≈ 6.6 periods).
-Chosen on the validation day (2024-05-15, a train day) of ``servegym/ProvisioningDrift-v1``, episode seeds 0–5,
-GH inside, among 0.1, 0.25 and 0.5: mean day cost $5,454, $5,466 and $5,701 (rolling GH: $5,592)."""
+Chosen on the validation day (2024-05-15, a train day) of ``servegym/ProvisioningDrift-v1`` (world v1), episode
+seeds 0–5, GH inside, among 0.1, 0.25 and 0.5: mean day cost $5,454, $5,466 and $5,701 (rolling GH: $5,592)."""
 ROBUST_QUANTILE = 0.9
 """Quantile of the drift process's stationary multipliers that the ``robust`` planners plan for."""
 MILP_TIME_LIMIT_S = 10.0
@@ -102,6 +111,17 @@ def error_headroom(instance: Instance) -> np.ndarray:
     return np.divide(instance.error_slo, best, out=np.ones_like(best), where=np.isfinite(best) & (best > 0))
 
 
+def newsvendor_levels(instance: Instance) -> np.ndarray:
+    """(I,) the forecast quantile each type is planned at by the ``quantile`` mode: the newsvendor level
+    τ_i = φ_i / (φ_i + c_i), with underage cost φ_i ($ per dropped request, the unmet penalty) and overage cost c_i
+    ($ of rental per request on the type's cheapest route at the design utilisation,
+    :func:`~servegym.envs.scenarios.cheapest_rental_per_request`), clipped to the estimable levels
+    ([0.05, 0.99] of ``QUANTILE_LEVELS``). On the shipped scenarios φ_i ≫ c_i, so τ_i is 0.99."""
+    from servegym.envs.scenarios import cheapest_rental_per_request
+
+    return newsvendor_level(instance.unmet_penalty_per_request, cheapest_rental_per_request(instance))
+
+
 def robust_instance(instance: Instance, quantile: float = ROBUST_QUANTILE) -> Instance:
     """A pessimistic copy of ``instance`` for the ``robust`` planners.
 
@@ -131,8 +151,9 @@ def compensate_cold_starts(
     docstring): ``running`` (C,) rented now, ``pending`` (C,) of them still starting.
 
     Two rules, both dropped where they would break a limit (the extras of rule 1 first, then the kept replicas of
-    rule 2, most expensive first): (1) over-start, ⌈r + (n − r)/F⌉ replicas where the target grows; (2) make before
-    break: while any replica starts, the replicas the target would stop keep running for this period.
+    rule 2, one replica at a time, most expensive configuration first): (1) over-start, ⌈r + (n − r)/F⌉ replicas
+    where the target grows; (2) make before break: while any replica starts, the replicas the target would stop
+    keep running for this period.
     """
     first_share = env.replicas.ready_share[0]  # (C,) F_{0,c}
     ready = running - pending
@@ -147,11 +168,12 @@ def compensate_cold_starts(
     action = np.maximum(over_started, running)
     price_order = np.argsort(-env.instance.replica_price_per_hour, kind="stable")
     kept = np.maximum(planned, running)
-    for fallback in (kept, planned):  # give up the over-starts, then the kept replicas
+    for fallback in (kept, planned):  # give up the over-starts, then the kept replicas, one replica at a time
         for c in price_order:
-            if env.repair.fits(action):
-                return action
-            action[c] = fallback[c]
+            while action[c] > fallback[c]:
+                if env.repair.fits(action):
+                    return action
+                action[c] -= 1
     return action if env.repair.fits(action) else planned.copy()
 
 
@@ -249,9 +271,10 @@ class SwitchRule:
         self.start_cost = np.asarray(env.start_cost, dtype=float)
         self.router = Router(env.instance)
 
-    def period_cost(self, replicas: np.ndarray, demand_per_hour: np.ndarray) -> float:
-        """Rental plus routed delay and unmet penalties over one period, $; inf if the routing is infeasible."""
-        routed = self.router.route(replicas, demand_per_hour)
+    def period_cost(self, replicas: np.ndarray, demand_per_hour: np.ndarray, *, relax_unmet_cap: bool = False) -> float:
+        """Rental plus routed delay and unmet penalties over one period, $; inf if the routing is infeasible (never
+        with ``relax_unmet_cap``: then any share may be dropped, at its penalty)."""
+        routed = self.router.route(replicas, demand_per_hour, relax_unmet_cap=relax_unmet_cap)
         if not routed.feasible:
             return math.inf
         rental = float(np.asarray(replicas, dtype=float) @ self.instance.replica_price_per_hour)
@@ -301,6 +324,8 @@ class PlannerPolicy:
         self._pending = np.zeros(self.instance.num_configurations, dtype=np.int64)
         self._switch_rule: SwitchRule | None = None  # built on the first decision that may hold (``decide``)
         self._drift = DriftEstimate(env.instance) if mode == "adaptive" else None
+        self.levels = newsvendor_levels(env.instance) if mode in ("quantile", "quantile-hold") else None
+        """(I,) the forecast quantile of each type the ``quantile`` mode plans for."""
         self.holds = 0
 
     def reset(self, seed: int | None = None) -> None:
@@ -319,10 +344,13 @@ class PlannerPolicy:
             return np.asarray(self.instance.demand_per_hour)
         if self.mode == "reactive" and info["period"] > 0:
             return np.asarray(info["demand_per_hour"])
+        if self.levels is not None:
+            return quantile_at(np.asarray(info["forecast_quantiles_per_hour"]), self.levels)
         return np.asarray(info["forecast_per_hour"])
 
-    def plan(self, demand_per_hour: np.ndarray) -> np.ndarray:
-        """Replica counts for a demand vector, with the fallbacks of the module docstring."""
+    def plan(self, demand_per_hour: np.ndarray, relaxed_demand_per_hour: np.ndarray | None = None) -> np.ndarray:
+        """Replica counts for a demand vector, with the fallbacks of the module docstring; ``relaxed_demand_per_hour``
+        (I,) is the demand without its margin (the point forecast of a quantile target)."""
         demand = np.maximum(demand_per_hour, 0.0)
         instance = self.instance.with_demand(demand)
         seed = int(self._rng.integers(2**31))
@@ -332,12 +360,31 @@ class PlannerPolicy:
             # costs at least as much as the excess error or delay the margin hedges.
             instance = self._relaxed.with_demand(demand)
             result = run_planner(self.planner, instance, seed)
+        if not result.feasible and relaxed_demand_per_hour is not None:
+            instance = self._relaxed.with_demand(np.maximum(relaxed_demand_per_hour, 0.0))
+            result = run_planner(self.planner, instance, seed)
         if not result.feasible:
             self.fallbacks += 1
             result = run_planner(self.planner, _lift_unmet_cap(instance), seed)
             if not result.feasible:
                 return self._running.copy()
+            lifted = np.minimum(np.round(result.plan.replicas).astype(np.int64), self.max_replicas)
+            # The heuristics are weakest when the limits bind and demand must be dropped: keep the running
+            # replicas when they serve this demand more cheaply, dropped requests priced in.
+            if self._running.any() and not np.array_equal(lifted, self._running):
+                rule = self._switch_rule_for_costs()
+                target = instance.demand_per_hour
+                if rule.period_cost(self._running, target, relax_unmet_cap=True) < rule.period_cost(
+                    lifted, target, relax_unmet_cap=True
+                ):
+                    return self._running.copy()
+            return lifted
         return np.minimum(np.round(result.plan.replicas).astype(np.int64), self.max_replicas)
+
+    def _switch_rule_for_costs(self) -> SwitchRule:
+        if self._switch_rule is None:
+            self._switch_rule = SwitchRule(self.env)
+        return self._switch_rule
 
     def observe(self, info: dict[str, Any]) -> None:
         """Take in a step's ``info``: the replicas running after the env's repair (the fallback keeps them), which
@@ -349,15 +396,18 @@ class PlannerPolicy:
             self.instance = self._drift.corrected()
             self._relaxed = self._drift.corrected(with_error=False)
 
-    def decide(self, demand_per_hour: np.ndarray, payback_periods: float = 0.0) -> np.ndarray:
-        """The replicas to ask for next: plan for ``demand_per_hour``, keep the running replicas if a switch would
-        not pay back within ``payback_periods`` (the ``hold`` rule; 0 never holds), else add the cold-start rules
-        of the module docstring."""
-        action = self.plan(demand_per_hour)
+    def decide(
+        self,
+        demand_per_hour: np.ndarray,
+        payback_periods: float = 0.0,
+        relaxed_demand_per_hour: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """The replicas to ask for next: plan for ``demand_per_hour`` (falling back to ``relaxed_demand_per_hour``
+        as :meth:`plan` does), keep the running replicas if a switch would not pay back within ``payback_periods``
+        (the ``hold`` rule; 0 never holds), else add the cold-start rules of the module docstring."""
+        action = self.plan(demand_per_hour, relaxed_demand_per_hour)
         if payback_periods > 0.0:
-            if self._switch_rule is None:
-                self._switch_rule = SwitchRule(self.env)
-            action, held = self._switch_rule.choose(self._running, action, demand_per_hour, payback_periods)
+            action, held = self._switch_rule_for_costs().choose(self._running, action, demand_per_hour, payback_periods)
             self.holds += held
             if held:
                 return action
@@ -369,8 +419,9 @@ class PlannerPolicy:
             if self._static is None:
                 self._static = self.plan(self._target_demand(info))
             return compensate_cold_starts(self.env, self._static, self._running, self._pending)
-        payback = HOLD_PAYBACK_PERIODS if self.mode == "hold" else 0.0
-        return self.decide(self._target_demand(info), payback)
+        payback = HOLD_PAYBACK_PERIODS if self.mode in ("hold", "quantile-hold") else 0.0
+        point = np.asarray(info["forecast_per_hour"]) if self.levels is not None else None
+        return self.decide(self._target_demand(info), payback, point)
 
 
 class RandomPolicy:

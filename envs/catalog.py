@@ -17,6 +17,8 @@ from types import MappingProxyType
 
 import pandas as pd
 
+from servegym.errors import ServegymError
+
 PRECISIONS: tuple[str, ...] = ("fp16", "int8", "int4")
 """Weight precisions: fp16 = BF16/FP16 weights, int8 = 8-bit weights and activations (FP8 on Ada/Hopper,
 INT8 on Ampere), int4 = 4-bit weight-only (W4A16, AWQ/GPTQ) computing in BF16."""
@@ -28,7 +30,7 @@ CATALOG_FILES: tuple[str, ...] = ("gpus.csv", "models.csv", "quality.csv", "quan
 """The catalog's files, in the order of the docs; a catalog directory holds some or all of them."""
 
 
-class CatalogError(ValueError):
+class CatalogError(ServegymError, ValueError):
     """A catalog file is missing, malformed or has a value out of its allowed range."""
 
 

@@ -50,6 +50,7 @@ import numpy as np
 
 from servegym.envs.catalog import Catalog
 from servegym.envs.instance import Instance
+from servegym.errors import ServegymError
 from servegym.traces import (
     AZURE_DAYS,
     TEST_DAYS,
@@ -87,7 +88,7 @@ WEEKDAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _MULTI_DAY_SOURCES = "'azure-week', 'azure:<day>' or 'synthetic'"
 
 
-class DemandSourceError(ValueError):
+class DemandSourceError(ServegymError, ValueError):
     """An unknown demand source or an invalid source argument; the message names it and the allowed values."""
 
 
@@ -108,6 +109,10 @@ class EpisodeDemand:
             ``"2024-05-17-fri"``, or synthetic labels); defaults to ``(label,)``.
         start_minute_of_day: Minutes after 00:00 at which period 0 starts (0 for every built-in source; a trace
             covering part of a day starts at its first whole period).
+        history_per_hour: (H, I) demand of the source's reference days that are not the episode's own (whole days
+            from 00:00, oldest first), requests/hour, read-only; what forecasters fit on before the episode
+            (``servegym.envs.forecast``). ``None``: no history (a trace with fewer than two full days, or every
+            reference day is played).
     """
 
     rates_per_hour: np.ndarray  # (T, I) requests/hour, read-only
@@ -115,6 +120,7 @@ class EpisodeDemand:
     weekday: np.ndarray | None = None  # (T,) int64 day of week, Monday = 0, read-only
     day_names: tuple[str, ...] = ()
     start_minute_of_day: int = 0
+    history_per_hour: np.ndarray | None = None  # (H, I) requests/hour, read-only
 
     def __post_init__(self) -> None:
         rates = np.array(self.rates_per_hour, dtype=np.float64)
@@ -130,6 +136,14 @@ class EpisodeDemand:
             raise ValueError("EpisodeDemand.weekday must lie in 0–6 (Monday = 0 … Sunday = 6)")
         if not 0 <= self.start_minute_of_day < MINUTES_PER_DAY:
             raise ValueError(f"EpisodeDemand.start_minute_of_day={self.start_minute_of_day!r} must lie in [0, 1440)")
+        if self.history_per_hour is not None:
+            history = np.array(self.history_per_hour, dtype=np.float64)
+            if history.ndim != 2 or history.shape[1] != rates.shape[1]:
+                raise ValueError(
+                    f"EpisodeDemand.history_per_hour has shape {history.shape}; expected (H, {rates.shape[1]})"
+                )
+            history.setflags(write=False)
+            object.__setattr__(self, "history_per_hour", history if len(history) else None)
         rates.setflags(write=False)
         weekday = weekday.astype(np.int64)
         weekday.setflags(write=False)
@@ -375,6 +389,7 @@ class SyntheticSource(DemandSource):
             label=f"synthetic σ={self.sigma:g}",
             weekday=weekdays[days],
             day_names=tuple(f"synthetic day {k + 1} ({WEEKDAY_NAMES[wd]})" for k, wd in enumerate(weekdays)),
+            history_per_hour=_azure_history(instance, period_minutes, ()),
         )
 
 
@@ -425,6 +440,7 @@ class NoisyDemand(DemandSource):
             weekday=demand.weekday,
             day_names=demand.day_names,
             start_minute_of_day=demand.start_minute_of_day,
+            history_per_hour=demand.history_per_hour,
         )
 
 
@@ -617,14 +633,7 @@ class TraceDemand(DemandSource):
         else:
             days = trace.split_days(self.split)
             first = days[int(rng.integers(len(days)))] * per_day
-        mapping, combine, member = self.mapping(instance)
-        group_rates = trace.period_rates(period_minutes, first, num_periods, combine)  # (T, G) requests/hour
-        nominal = np.asarray(instance.demand_per_hour, dtype=np.float64)
-        if self.scale == "nominal-peak":
-            shape = group_rates / np.maximum(trace.peak_per_hour(combine), 1e-12)
-            rates = (shape @ member.T) * nominal
-        else:
-            rates = self.rate_scale * group_rates @ _shares(member, nominal).T
+        rates, mapping = self._rates(instance, period_minutes, first, num_periods)
         days = np.arange(first, first + num_periods) // per_day
         played = list(dict.fromkeys(days.tolist()))
         names = tuple(trace.day_name(d) for d in played)
@@ -635,7 +644,28 @@ class TraceDemand(DemandSource):
             weekday=np.array([trace.weekday(d) for d in days], dtype=np.int64),
             day_names=names,
             start_minute_of_day=(first * period_minutes) % MINUTES_PER_DAY,
+            history_per_hour=self._history(instance, period_minutes, set(played)),
         )
+
+    def _rates(self, instance: Instance, period_minutes: int, first: int, num_periods: int) -> tuple[np.ndarray, str]:
+        """(num_periods, I) rates of ``instance``'s types in timeline periods ``first`` on, and the mapping used."""
+        mapping, combine, member = self.mapping(instance)
+        group_rates = self.trace.period_rates(period_minutes, first, num_periods, combine)  # (T, G) requests/hour
+        nominal = np.asarray(instance.demand_per_hour, dtype=np.float64)
+        if self.scale == "nominal-peak":
+            shape = group_rates / np.maximum(self.trace.peak_per_hour(combine), 1e-12)
+            return (shape @ member.T) * nominal, mapping
+        return self.rate_scale * group_rates @ _shares(member, nominal).T, mapping
+
+    def _history(self, instance: Instance, period_minutes: int, played: set[int]) -> np.ndarray | None:
+        """(H, I) the reference window's full days other than ``played`` (timeline day indices), oldest first."""
+        trace = self.trace
+        first, end = trace.reference_minutes()
+        per_day = MINUTES_PER_DAY // period_minutes
+        days = [d for d in trace.full_days if first <= d * MINUTES_PER_DAY < end and d not in played]
+        if not days:
+            return None
+        return np.concatenate([self._rates(instance, period_minutes, d * per_day, per_day)[0] for d in days])
 
 
 def _service_of(type_name: str, services: tuple[str, ...]) -> str | None:
@@ -753,7 +783,17 @@ def _azure_episode(instance: Instance, first_index: int, period_minutes: int, nu
         label=label,
         weekday=weekday[:num_periods],
         day_names=names,
+        history_per_hour=_azure_history(instance, period_minutes, names),
     )
+
+
+def _azure_history(instance: Instance, period_minutes: int, played: tuple[str, ...]) -> np.ndarray | None:
+    """(H, I) the Azure train days other than ``played``, in week order, × nominal λ: the forecasters' history."""
+    type_names = tuple(q.name for q in instance.query_types)
+    days = [day for day in AZURE_DAYS if day in TRAIN_DAYS and day not in played]
+    if not days:
+        return None
+    return np.concatenate([_azure_shape(day, period_minutes, type_names) for day in days]) * instance.demand_per_hour
 
 
 @functools.lru_cache(maxsize=64)

@@ -15,9 +15,10 @@ import numpy as np
 
 from servegym.envs.instance import Instance
 from servegym.envs.limits import FEASIBILITY_TOLERANCE, exceeds, limit_excess, stored_models, usage
+from servegym.errors import ServegymError
 
 
-class PlanError(ValueError):
+class PlanError(ServegymError, ValueError):
     """A plan is malformed (wrong shape, NaN, negative or fractional replicas): not a constraint violation."""
 
 

@@ -1,48 +1,316 @@
-"""Next-period demand forecasters that online policies see through the observation and ``info``.
+"""Next-period demand forecasts with an error distribution, as online policies see them (observation and ``info``).
 
-``profile-naive`` (default): the last observed demand moved along the mean Azure daily profile,
-forecast_{t+1} = observed_t · profile_{t+1} / profile_t; before any observation, the nominal demand scaled by
-profile_0 / max(profile). ``ewma``: exponentially weighted moving average of observed demand (α = 0.5) moved
-along the profile the same way, which smooths noise at the cost of lag.
+Every forecaster gives, for the period about to be decided, a point forecast per query type and its quantiles at
+:data:`QUANTILE_LEVELS`. The quantiles come from the forecaster's own one-step errors in log space (the empirical
+quantiles of log(actual / forecast), an online split-conformal rule): the last :data:`ERROR_WINDOW_DAYS` days of
+errors, starting with its in-sample errors on the history before the episode and updated every period with the
+error it just made.
+
+Forecasters (``forecaster`` keyword of the env):
+
+- ``holt-winters`` (default): exponential smoothing of log demand with an additive daily season (Holt-Winters),
+  one model per query type, fitted by statsmodels' ``ExponentialSmoothing`` on the demand **history** of the
+  episode (the reference days of its source that are not the episode's own: for Azure sources the train days,
+  for a trace its train days; ``EpisodeDemand.history_per_hour``); level and season are then updated every
+  period by the model's own recursion with the fitted smoothing weights. With less than two days of history the
+  season is the history's mean day (one day) or flat (none), with smoothing weights α = 0.5, γ = 0, and the
+  quantiles start from the episode's own errors only.
+- ``seasonal-naive``: the demand of the same period one day earlier (history, then the episode itself); with no
+  such day, the last observation.
+- ``profile-naive`` (the v1 default) and ``ewma``: the last observation (or its EWMA, α = 0.5) moved along the
+  **mean Azure daily profile** of the train days, whatever the demand source; kept for comparison.
+
+The season is one day (1,440 / period minutes periods) for every forecaster: the daily cycle is what load traces
+share; a weekly pattern enters through the level. Forecasts use only the history and the periods already
+observed: the forecast for period t does not depend on the demand of t or later.
 """
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import warnings
+from dataclasses import dataclass
+
 import numpy as np
 
+from servegym.traces.days import MINUTES_PER_DAY
 from servegym.traces.demand import mean_daily_profile
 
-FORECASTERS = ("profile-naive", "ewma")
+FORECASTERS = ("holt-winters", "seasonal-naive", "profile-naive", "ewma")
+DEFAULT_FORECASTER = "holt-winters"
+QUANTILE_LEVELS: tuple[float, ...] = (0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99)
+"""Levels of the forecast quantiles in the observation and ``info`` (``forecast_quantiles_per_hour``)."""
+ERROR_WINDOW_DAYS = 2
+"""Days of one-step errors the quantiles are estimated from."""
+DEMAND_FLOOR = 0.02
+"""Demand below this fraction of a type's nominal λ (its busiest hour) is floored before taking logs: a period
+with a handful of requests, or none, says little about the rate, and its log would swing the level and season."""
+FALLBACK_ALPHA = 0.5
+"""Level smoothing weight when there is too little history to fit one (fewer than two days)."""
+EWMA_ALPHA = 0.5
+"""Level smoothing weight of the ``ewma`` forecaster."""
+
+
+@dataclass(frozen=True)
+class SmoothingModel:
+    """Per-type additive Holt-Winters state of log demand: x̂_{t+1} = level + season[(t+1) mod m].
+
+    Attributes:
+        alpha: (I,) level smoothing weights in [0, 1].
+        gamma: (I,) season smoothing weights in [0, 1].
+        level: (I,) log-demand level after the history.
+        season: (m, I) additive season by period of the day (period 0 starts at 00:00).
+        residuals: (R, I) in-sample one-step log errors on the history, oldest first.
+    """
+
+    alpha: np.ndarray
+    gamma: np.ndarray
+    level: np.ndarray
+    season: np.ndarray
+    residuals: np.ndarray
+
+
+def fit_holt_winters(history_per_hour: np.ndarray | None, periods_per_day: int, floor: np.ndarray) -> SmoothingModel:
+    """Fit the ``holt-winters`` model on a (H, I) history (H a whole number of days from 00:00; None or empty: no
+    history), demand floored at ``floor`` (I,) requests/hour. Cached on the history's and the floor's bytes."""
+    floor = np.ascontiguousarray(floor, dtype=np.float64)
+    if history_per_hour is None or len(history_per_hour) == 0:
+        return _flat_model(len(floor), periods_per_day)
+    history = np.ascontiguousarray(history_per_hour, dtype=np.float64)
+    key = hashlib.sha256(history.tobytes() + floor.tobytes()).hexdigest()
+    return _fit_cached(key, history.shape, periods_per_day, history.tobytes(), floor.tobytes())
+
+
+def _flat_model(num_types: int, periods_per_day: int) -> SmoothingModel:
+    return SmoothingModel(
+        alpha=np.full(num_types, FALLBACK_ALPHA),
+        gamma=np.zeros(num_types),
+        level=np.full(num_types, np.nan),  # set by the first observation
+        season=np.zeros((periods_per_day, num_types)),
+        residuals=np.zeros((0, num_types)),
+    )
+
+
+@functools.lru_cache(maxsize=32)
+def _fit_cached(key: str, shape: tuple[int, int], periods_per_day: int, data: bytes, floor: bytes) -> SmoothingModel:
+    del key  # cache key only
+    history = np.frombuffer(data, dtype=np.float64).reshape(shape)
+    logs = np.log(np.maximum(history, np.frombuffer(floor, dtype=np.float64)))
+    days = shape[0] // periods_per_day
+    num_types = shape[1]
+    if days < 2:
+        season = logs[: days * periods_per_day].reshape(days, periods_per_day, num_types).mean(axis=0)
+        season -= season.mean(axis=0)
+        alpha, gamma = np.full(num_types, FALLBACK_ALPHA), np.zeros(num_types)
+        level = logs[0] - season[0]
+    else:
+        alpha, gamma, level, season = _fit_statsmodels(logs, periods_per_day)
+    model = SmoothingModel(alpha=alpha, gamma=gamma, level=level, season=season, residuals=np.zeros((0, num_types)))
+    residuals = np.empty_like(logs)
+    state = _State.start(model)
+    for t in range(len(logs)):
+        residuals[t] = logs[t] - state.predict(t % periods_per_day)
+        state.update(logs[t], t % periods_per_day)
+    if days < 2:  # the season is that very day: its in-sample errors would understate the spread
+        residuals = residuals[:0]
+    return SmoothingModel(alpha=alpha, gamma=gamma, level=state.level, season=state.season, residuals=residuals)
+
+
+def _fit_statsmodels(logs: np.ndarray, periods_per_day: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Fitted α, γ, the initial level and the initial season (m, I) of each column of ``logs`` (statsmodels)."""
+    from statsmodels.tsa.holtwinters import ExponentialSmoothing
+
+    num_types = logs.shape[1]
+    alpha, gamma = np.empty(num_types), np.empty(num_types)
+    level, season = np.empty(num_types), np.empty((periods_per_day, num_types))
+    fitted: dict[bytes, tuple[float, float, float, np.ndarray]] = {}
+    for i in range(num_types):
+        column = logs[:, i]
+        # Types that share a service's shape differ by a constant in log space: fit once, shift the level.
+        shifted = column - column.mean()
+        signature = np.round(shifted, 9).tobytes()
+        if signature not in fitted:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # convergence chatter of the optimiser
+                result = ExponentialSmoothing(
+                    shifted,
+                    trend=None,
+                    seasonal="add",
+                    seasonal_periods=periods_per_day,
+                    initialization_method="estimated",
+                ).fit()
+            params = result.params
+            fitted[signature] = (
+                float(np.clip(params["smoothing_level"], 0.0, 1.0)),
+                float(np.clip(params["smoothing_seasonal"], 0.0, 1.0)),
+                float(params["initial_level"]),
+                np.asarray(params["initial_seasons"], dtype=np.float64),
+            )
+        a, g, initial_level, initial_season = fitted[signature]
+        alpha[i], gamma[i], level[i] = a, g, initial_level + column.mean()
+        season[:, i] = initial_season
+    return alpha, gamma, level, season
+
+
+@dataclass
+class _State:
+    """Mutable Holt-Winters state: level (I,) and season (m, I)."""
+
+    alpha: np.ndarray
+    gamma: np.ndarray
+    level: np.ndarray
+    season: np.ndarray
+
+    @classmethod
+    def start(cls, model: SmoothingModel) -> _State:
+        return cls(model.alpha, model.gamma, model.level.copy(), model.season.copy())
+
+    def predict(self, slot: int) -> np.ndarray:
+        return self.level + self.season[slot]
+
+    def update(self, log_demand: np.ndarray, slot: int) -> None:
+        if np.isnan(self.level).any():
+            self.level = np.where(np.isnan(self.level), log_demand - self.season[slot], self.level)
+            return
+        previous = self.level
+        self.level = self.alpha * (log_demand - self.season[slot]) + (1.0 - self.alpha) * previous
+        self.season[slot] = self.gamma * (log_demand - self.level) + (1.0 - self.gamma) * self.season[slot]
+
+
+class _ErrorWindow:
+    """The last ``size`` one-step log errors (a ring buffer) and their empirical quantiles."""
+
+    def __init__(self, size: int, num_types: int) -> None:
+        self.values = np.zeros((size, num_types))
+        self.count = 0
+        self._next = 0
+
+    def append(self, error: np.ndarray) -> None:
+        self.values[self._next] = error
+        self._next = (self._next + 1) % len(self.values)
+        self.count = min(self.count + 1, len(self.values))
+
+    def extend(self, errors: np.ndarray) -> None:
+        for error in errors[-len(self.values) :]:
+            self.append(error)
+
+    def quantiles(self, levels: tuple[float, ...]) -> np.ndarray:
+        """(len(levels), I) quantiles of the errors held, by numpy's default ("linear") rule, i.e.
+        ``np.quantile(errors, levels, axis=0)``, from one sort (a tenth of its time at this size)."""
+        ordered = np.sort(self.values[: self.count], axis=0)
+        position = np.asarray(levels) * (self.count - 1)
+        below = np.floor(position).astype(np.int64)
+        above = np.minimum(below + 1, self.count - 1)
+        weight = (position - below)[:, None]
+        return ordered[below] * (1.0 - weight) + ordered[above] * weight
 
 
 class Forecaster:
-    """Forecast demand (I,) requests/hour for the next period from the demand observed so far."""
+    """Forecast demand (I,) requests/hour and its quantiles for the next period from what has been observed.
 
-    def __init__(self, kind: str, nominal_per_hour: np.ndarray, period_minutes: int, alpha: float = 0.5) -> None:
+    Args:
+        kind: One of :data:`FORECASTERS`.
+        nominal_per_hour: (I,) nominal demand λ (the forecast before anything is known, for the profile methods).
+        period_minutes: Period length, minutes (divides 1440).
+    """
+
+    def __init__(self, kind: str, nominal_per_hour: np.ndarray, period_minutes: int) -> None:
         if kind not in FORECASTERS:
             raise ValueError(f"forecaster {kind!r} not one of {list(FORECASTERS)}")
-        if not 0.0 < alpha <= 1.0:
-            raise ValueError(f"forecaster alpha {alpha} outside allowed range (0, 1]")
         self.kind = kind
-        self.alpha = alpha if kind == "ewma" else 1.0
         self.nominal = np.asarray(nominal_per_hour, dtype=float)
-        self.profile = mean_daily_profile(period_minutes)
+        self.periods_per_day = MINUTES_PER_DAY // period_minutes
+        self.window = ERROR_WINDOW_DAYS * self.periods_per_day
+        self.profile = mean_daily_profile(period_minutes) if kind in ("profile-naive", "ewma") else None
+        self._floor = DEMAND_FLOOR * np.maximum(self.nominal, 1e-6)
+        self.reset(None)
+
+    def reset(self, history_per_hour: np.ndarray | None) -> None:
+        """Start an episode: fit on the (H, I) history of earlier days (None: none), forget the episode so far."""
+        num_types = len(self.nominal)
+        history = None if history_per_hour is None or len(history_per_hour) == 0 else np.asarray(history_per_hour)
+        self._errors = _ErrorWindow(self.window, num_types)
+        self._last: np.ndarray | None = None
+        self._recent: dict[int, np.ndarray] = {}
         self._level: np.ndarray | None = None
+        self._state: _State | None = None
+        if self.kind == "holt-winters":
+            model = fit_holt_winters(history, self.periods_per_day, self._floor)
+            self._state = _State.start(model)
+            self._errors.extend(model.residuals)
+        elif self.kind == "seasonal-naive" and history is not None:
+            last_day = history[-self.periods_per_day :]
+            self._recent = {slot: last_day[slot] for slot in range(len(last_day))}
+            if len(history) > self.periods_per_day:  # in-sample errors of the naive rule on the history
+                shifted = np.log(
+                    self._safe(history[self.periods_per_day :]) / self._safe(history[: -self.periods_per_day])
+                )
+                self._errors.extend(shifted)
 
-    def reset(self) -> None:
-        self._level = None
+    def _safe(self, demand: np.ndarray) -> np.ndarray:
+        return np.maximum(demand, self._floor)
 
-    def observe(self, demand_per_hour: np.ndarray, period_index: int) -> None:
-        """Record the realised demand of period ``period_index``, de-seasonalised by the profile."""
-        deseasonalised = np.asarray(demand_per_hour, dtype=float) / self.profile[period_index % len(self.profile)]
-        if self._level is None:
-            self._level = deseasonalised
-        else:
-            self._level = self.alpha * deseasonalised + (1.0 - self.alpha) * self._level
-
-    def forecast(self, period_index: int) -> np.ndarray:
-        """Forecast for period ``period_index`` (requests/hour per type)."""
-        season = self.profile[period_index % len(self.profile)]
+    def point(self, period_of_day: int) -> np.ndarray:
+        """Point forecast for the period that starts ``period_of_day`` periods after 00:00 (any day), req/hour."""
+        slot = period_of_day % self.periods_per_day
+        if self.kind == "holt-winters":
+            assert self._state is not None
+            if np.isnan(self._state.level).any():
+                return np.where(np.isnan(self._state.level), self.nominal, np.exp(self._state.predict(slot)))
+            return np.exp(self._state.predict(slot))
+        if self.kind == "seasonal-naive":
+            if slot in self._recent:
+                return self._recent[slot]
+            return self.nominal if self._last is None else self._last
+        assert self.profile is not None
+        season = self.profile[slot]
         if self._level is None:
             return self.nominal * season / self.profile.max()
         return self._level * season
+
+    def observe(self, demand_per_hour: np.ndarray, period_of_day: int) -> None:
+        """Record the realised demand of the period ``period_of_day`` (its forecast's error enters the quantiles)."""
+        demand = np.asarray(demand_per_hour, dtype=float)
+        slot = period_of_day % self.periods_per_day
+        self._errors.append(np.log(self._safe(demand) / self._safe(self.point(slot))))
+        self._last = demand
+        if self.kind == "holt-winters":
+            assert self._state is not None
+            self._state.update(np.log(self._safe(demand)), slot)
+        elif self.kind == "seasonal-naive":
+            self._recent[slot] = demand
+        else:
+            assert self.profile is not None
+            deseasonalised = demand / self.profile[slot]
+            alpha = EWMA_ALPHA if self.kind == "ewma" else 1.0
+            self._level = deseasonalised if self._level is None else alpha * deseasonalised + (1 - alpha) * self._level
+
+    def quantiles(self, period_of_day: int, levels: tuple[float, ...] = QUANTILE_LEVELS) -> np.ndarray:
+        """(len(levels), I) forecast quantiles: the point forecast × exp(empirical quantiles of the log errors);
+        the point forecast itself while no error has been seen."""
+        point = self.point(period_of_day)
+        if self._errors.count == 0:
+            return np.broadcast_to(point, (len(levels), len(point))).copy()
+        return point[None, :] * np.exp(self._errors.quantiles(levels))
+
+    def forecast(self, period_of_day: int) -> tuple[np.ndarray, np.ndarray]:
+        """The point forecast (I,) and the quantiles (Q, I) at :data:`QUANTILE_LEVELS`, requests/hour."""
+        return self.point(period_of_day), self.quantiles(period_of_day)
+
+
+def newsvendor_level(underage_cost: np.ndarray, overage_cost: np.ndarray) -> np.ndarray:
+    """(I,) the cost-minimal quantile τ* = c_u / (c_u + c_o) of a newsvendor with underage cost c_u and overage
+    cost c_o per unit (both $ per request), clipped to the levels the quantiles can estimate
+    ([min, max] of :data:`QUANTILE_LEVELS`)."""
+    under = np.asarray(underage_cost, dtype=float)
+    over = np.asarray(overage_cost, dtype=float)
+    level = np.divide(under, under + over, out=np.full_like(under, 0.5), where=(under + over) > 0)
+    return np.clip(level, QUANTILE_LEVELS[0], QUANTILE_LEVELS[-1])
+
+
+def quantile_at(quantiles: np.ndarray, level: np.ndarray) -> np.ndarray:
+    """(I,) demand at per-type levels ``level`` (I,), linearly interpolated between the rows of a (Q, I) quantile
+    array at :data:`QUANTILE_LEVELS`."""
+    grid = np.asarray(QUANTILE_LEVELS)
+    return np.array([np.interp(level[i], grid, quantiles[:, i]) for i in range(quantiles.shape[1])])

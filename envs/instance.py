@@ -23,9 +23,10 @@ from servegym.envs.performance import (
     Replica,
 )
 from servegym.envs.startup import configuration_startup_s
+from servegym.errors import ServegymError
 
 
-class InstanceError(ValueError):
+class InstanceError(ServegymError, ValueError):
     """An instance cannot be built from the given parameters."""
 
 

@@ -22,7 +22,7 @@ from servegym.envs.catalog import Catalog
 from servegym.envs.cold_start import StartingReplicas
 from servegym.envs.demand_source import DemandSource, EpisodeDemand, parse_demand_source
 from servegym.envs.drift import DEFAULT_DRIFT, NO_DRIFT, Drift, DriftSettings, sample_drift
-from servegym.envs.forecast import Forecaster
+from servegym.envs.forecast import DEFAULT_FORECASTER, QUANTILE_LEVELS, Forecaster
 from servegym.envs.instance import Instance
 from servegym.envs.limits import gpus_used
 from servegym.envs.outcome import Outcome, realise, start_cost_per_replica
@@ -116,6 +116,8 @@ class ProvisioningEnv(gym.Env):
     | calendar    | (3,)          | sin and cos of the day of week, 1 on Saturday and Sunday           | [-1, 1] |
     | demand      | (4·I,)        | realised demand of the last 4 periods ÷ nominal λ (oldest first)    | [0, 10] |
     | forecast    | (I,)          | forecast of next period's demand ÷ nominal λ                        | [0, 10] |
+    | forecast_quantiles | (Q·I,) | its quantiles at ``QUANTILE_LEVELS`` (0.05 … 0.99, Q = 8) ÷ nominal | [0, 10] |
+    |             |               | λ, level-major (every type at 0.05, then at 0.1, …)                 |         |
     | replicas    | (C,)          | rented replicas ÷ (nvec − 1)                                        | [0, 1]  |
     | starting    | (C,)          | replicas still starting when the next period begins ÷ (nvec − 1)    | [0, 1]  |
     | utilisation | (C,)          | last period's realised utilisation of each candidate's capacity    | [0, 1]  |
@@ -144,7 +146,8 @@ class ProvisioningEnv(gym.Env):
     replica on top of the rental paid while it starts, default 0); cold_start (replicas take S_c to become
     ready, default True); router (``realised`` or ``nominal``); delay_inflation and error_inflation (≥ 1, fixed
     stress factors); drift (``none``, ``default`` or a ``DriftSettings``); error_penalty_factor (ψ_i / φ_i ≥ 0);
-    queueing; forecaster (``profile-naive``, ``ewma``); max_candidates; instance (an Instance to use instead of
+    queueing; forecaster (``holt-winters`` (default), ``seasonal-naive``, ``profile-naive``, ``ewma``; see
+    ``servegym.envs.forecast``); max_candidates; instance (an Instance to use instead of
     the scenario's); catalog (a directory of catalog CSVs overriding or extending the shipped rows by name, or a
     ``Catalog``; docs/catalog.md). ``reset(options=...)`` accepts ``demand`` or ``day`` (not both) to pick the
     next episode's source. A ``trace:PATH`` demand whose file has token columns brings its own query types: with
@@ -153,7 +156,11 @@ class ProvisioningEnv(gym.Env):
     total load (``TraceDemand``).
 
     ## Version History
-    * v1: the world of MODEL.md §6: cold starts, a router on ready capacity at realised speed, graded error
+    * v2: forecasts learned from the demand's own history (``holt-winters``: statsmodels exponential smoothing with
+      a daily season, fitted on the source's reference days other than the episode's) with error quantiles; new
+      observation key ``forecast_quantiles`` and ``info["forecast_quantiles_per_hour"]``; episodes from any trace
+      file (``trace:PATH``) and a time of day that follows where the episode starts; ``catalog`` keyword.
+    * v1 (no longer registered): the world of MODEL.md §6: cold starts, a router on ready capacity at realised speed, graded error
       violations with an error penalty, latent drift, week-long episodes, the budget as rental + storage in
       the masks and repair, pipeline parallelism no longer shortening delays, new observation keys
       (``calendar``, ``starting``, ``utilisation``), typed ``info``.
@@ -178,7 +185,7 @@ class ProvisioningEnv(gym.Env):
         drift: str | DriftSettings = "none",
         error_penalty_factor: float = 1.0,
         queueing: bool = True,
-        forecaster: str = "profile-naive",
+        forecaster: str = DEFAULT_FORECASTER,
         max_candidates: int = 24,
         instance: Instance | None = None,
         catalog: str | Path | Catalog | None = None,
@@ -266,6 +273,7 @@ class ProvisioningEnv(gym.Env):
                 "calendar": spaces.Box(-1.0, 1.0, (3,), np.float32),
                 "demand": spaces.Box(0.0, DEMAND_OBS_HIGH, (HISTORY_PERIODS * num_types,), np.float32),
                 "forecast": spaces.Box(0.0, DEMAND_OBS_HIGH, (num_types,), np.float32),
+                "forecast_quantiles": spaces.Box(0.0, DEMAND_OBS_HIGH, (len(QUANTILE_LEVELS) * num_types,), np.float32),
                 "replicas": unit,
                 "starting": unit,
                 "utilisation": unit,
@@ -315,7 +323,6 @@ class ProvisioningEnv(gym.Env):
             num_gpus=len(inst.gpus),
             num_models=len(inst.models),
         )
-        self.forecaster.reset()
         self.replicas.reset()
         self.router.reset()
         self._state = _State(
@@ -326,6 +333,7 @@ class ProvisioningEnv(gym.Env):
             demand=demand,
             drift=drift,
         )
+        self.forecaster.reset(demand.history_per_hour)
         forecast = self.forecaster.forecast(self._profile_period(0))
         pending = self.replicas.pending()
         return self._observation(forecast, pending), self._info(forecast, pending, None)
@@ -420,8 +428,9 @@ class ProvisioningEnv(gym.Env):
         weekday = state.demand.weekday
         return int(weekday[min(state.period, len(weekday) - 1)])
 
-    def _observation(self, forecast: np.ndarray, pending: np.ndarray) -> dict[str, np.ndarray]:
-        """The observation of the current period; ``forecast`` (I,) is its demand forecast, requests/hour, and
+    def _observation(self, forecast: tuple[np.ndarray, np.ndarray], pending: np.ndarray) -> dict[str, np.ndarray]:
+        """The observation of the current period; ``forecast`` is its demand forecast (I,) and quantiles (Q, I),
+        requests/hour, and
         ``pending`` (C,) the replicas still starting when it begins."""
         state = self.state
         minutes = (state.demand.start_minute_of_day + state.period * self.period_minutes) % 1440
@@ -432,7 +441,8 @@ class ProvisioningEnv(gym.Env):
             "time": np.array([np.sin(angle), np.cos(angle), state.period / self.num_periods], dtype=np.float32),
             "calendar": np.array([np.sin(day_angle), np.cos(day_angle), float(weekday >= 5)], dtype=np.float32),
             "demand": np.clip(state.history / self._nominal, 0.0, DEMAND_OBS_HIGH).astype(np.float32).ravel(),
-            "forecast": np.clip(forecast / self._nominal, 0.0, DEMAND_OBS_HIGH).astype(np.float32),
+            "forecast": np.clip(forecast[0] / self._nominal, 0.0, DEMAND_OBS_HIGH).astype(np.float32),
+            "forecast_quantiles": np.clip(forecast[1] / self._nominal, 0.0, DEMAND_OBS_HIGH).astype(np.float32).ravel(),
             "replicas": (self.replicas.rented / self._replica_scale).astype(np.float32),
             "starting": (pending / self._replica_scale).astype(np.float32),
             "utilisation": np.clip(state.last_utilisation, 0.0, 1.0).astype(np.float32),
@@ -442,7 +452,7 @@ class ProvisioningEnv(gym.Env):
 
     def _info(
         self,
-        forecast: np.ndarray,
+        forecast: tuple[np.ndarray, np.ndarray],
         pending: np.ndarray,
         outcome: Outcome | None,
         *,
@@ -462,7 +472,8 @@ class ProvisioningEnv(gym.Env):
             "period": state.period,
             "demand_label": state.demand.label,
             "weekday": self._weekday(),
-            "forecast_per_hour": forecast,
+            "forecast_per_hour": forecast[0],
+            "forecast_quantiles_per_hour": forecast[1],
             "demand_per_hour": np.zeros(inst.num_query_types) if demand is None else demand,
             "replicas": rented,
             "ready_replicas": np.zeros(inst.num_configurations) if ready is None else ready,

@@ -60,18 +60,27 @@ def fluid_rental_per_hour(instance: Instance) -> float:
 
     Types with no such route use their cheapest allowed route. A scale reference for budgets, not a bound.
     """
-    total = 0.0
+    # Summed type by type in index order (not a dot product), so every existing instance keeps its budget to
+    # the last bit.
+    return float(sum(instance.demand_per_hour * cheapest_rental_per_request(instance)))
+
+
+def cheapest_rental_per_request(instance: Instance) -> np.ndarray:
+    """(I,) $ of rental per request of each type on its cheapest route at the design utilisation: the route's
+    replica price / (u · μ_{i,c}) over the routes that meet Δ_i and ε_i on their own (any allowed route if none
+    does; 0 for a type without an allowed route)."""
+    cost = np.zeros(instance.num_query_types)
     for i in range(instance.num_query_types):
         allowed = instance.route_allowed[i]
         if not allowed.any():
             continue
         good = allowed & (instance.error_rate[i] <= instance.error_slo[i])
         routes = good if good.any() else allowed
-        cost_per_request = instance.replica_price_per_hour[routes] / (
+        per_request = instance.replica_price_per_hour[routes] / (
             instance.design_utilisation * instance.capacity_per_hour[i, routes]
         )
-        total += instance.demand_per_hour[i] * float(cost_per_request.min())
-    return total
+        cost[i] = float(per_request.min())
+    return cost
 
 
 def _with_budget(instance: Instance, budget_factor: float) -> Instance:

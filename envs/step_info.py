@@ -22,6 +22,8 @@ class StepInfo(TypedDict):
         demand_label: Origin of the episode's demand (e.g. ``"azure 2024-05-16-thu"``).
         weekday: Day of week of the next period, Monday = 0.
         forecast_per_hour: (I,) forecast of the next period's demand, requests/hour.
+        forecast_quantiles_per_hour: (Q, I) its quantiles at ``servegym.envs.forecast.QUANTILE_LEVELS``,
+            requests/hour.
         demand_per_hour: (I,) realised demand of the period just played (zeros at reset), requests/hour.
         replicas: (C,) replicas rented in the period just played (after the repair).
         ready_replicas: (C,) capacity that served in it, replica units (cold starts serve part of a period).
@@ -46,6 +48,7 @@ class StepInfo(TypedDict):
     demand_label: str
     weekday: int
     forecast_per_hour: np.ndarray
+    forecast_quantiles_per_hour: np.ndarray
     demand_per_hour: np.ndarray
     replicas: np.ndarray
     ready_replicas: np.ndarray

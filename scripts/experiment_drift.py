@@ -1,4 +1,4 @@
-"""Latent drift: plain re-planning against robust planning and hysteresis on ``servegym/ProvisioningDrift-v1``.
+"""Latent drift: plain re-planning against robust planning and hysteresis on ``servegym/ProvisioningDrift-v2``.
 
 Usage (from the repository root)::
 
@@ -7,7 +7,7 @@ Usage (from the repository root)::
 
 Every policy plays the same episodes: each Azure test day with each episode seed, the seed drawing the
 episode's drift (GPU speed and model error paths, unobserved; docs/drift.md). The same episodes without drift
-(``servegym/Provisioning-v1``) are played too, so the table shows what drift costs each policy. Reported per
+(``servegym/Provisioning-v2``) are played too, so the table shows what drift costs each policy. Reported per
 policy and setting: mean day cost over the episodes with its standard deviation, the unmet and error penalties,
 the graded SLO outcomes, GPU-hours.
 
@@ -35,12 +35,13 @@ POLICIES = (
     "agh-rolling",
     "gh-hold",
     "agh-hold",
+    "agh-quantile-hold",
     "gh-robust",
     "agh-robust",
     "gh-adaptive",
     "agh-adaptive",
 )
-SETTINGS = {"drift": "servegym/ProvisioningDrift-v1", "no drift": "servegym/Provisioning-v1"}
+SETTINGS = {"drift": "servegym/ProvisioningDrift-v2", "no drift": "servegym/Provisioning-v2"}
 
 
 def run(env_id: str, policies: list[str], days: list[str], seeds: list[int]) -> pd.DataFrame:

@@ -2,7 +2,6 @@
 
 import dataclasses
 import json
-import pickle
 import sys
 from pathlib import Path
 
@@ -14,9 +13,11 @@ pytestmark = pytest.mark.rl
 pytest.importorskip("stable_baselines3")
 pytest.importorskip("sb3_contrib")
 
+from stable_baselines3.common.vec_env import DummyVecEnv  # noqa: E402
+
 from servegym.agents import checkpoints  # noqa: E402
 from servegym.agents.adapter import SB3Policy, parse_sb3_spec  # noqa: E402
-from servegym.agents.config import TrainConfig, TrainConfigError, make_base_env, wrap_action  # noqa: E402
+from servegym.agents.config import RunFolderError, TrainConfig, TrainConfigError, make_base_env, wrap_action  # noqa: E402
 from servegym.agents.leaderboard import BEGIN, END, LeaderboardError, format_leaderboard, update_markdown  # noqa: E402
 from servegym.agents.scoring import SCORE_COLUMNS, SUMMARY_COLUMNS, ScoreError, normalised_score, score, summarise  # noqa: E402
 from servegym.agents.train import algorithm_class, train, train_from_config  # noqa: E402
@@ -51,7 +52,7 @@ def test_train__ppo_and_maskable_ppo_save_model_config_checkpoints_and_logs(tmp_
         for name in (
             "config.json",
             "model.zip",
-            "vecnormalize.pkl",
+            "vecnormalize.json",
             "result.json",
             "evaluations.npz",
             "best/model.zip",
@@ -95,7 +96,7 @@ def test_train__refuses_to_resume_with_other_settings_or_without_a_checkpoint(tm
     changed = dataclasses.replace(maskable_run, seed=1)
     with pytest.raises(TrainConfigError, match=r"cannot resume with different settings \(seed: saved 0, now 1\)"):
         train(changed)
-    with pytest.raises(FileNotFoundError, match="no checkpoint to resume from"):
+    with pytest.raises(RunFolderError, match="no checkpoint to resume from"):
         train(tiny_config(tmp_path / "empty"), require_checkpoint=True)
     with pytest.raises(TrainConfigError, match="action 'headroom' not supported by maskable_ppo"):
         tiny_config(tmp_path, action="headroom")
@@ -121,8 +122,8 @@ def test_adapter__converts_actions_exactly_as_the_training_wrappers(tmp_path, al
     )
     train(config)
     model = algorithm_class(algo).load(tmp_path / "model.zip")
-    normalizer = pickle.loads((tmp_path / "vecnormalize.pkl").read_bytes())
     stack = wrap_action(make_base_env(config), config)
+    normalizer = checkpoints.load_normalizer(tmp_path, DummyVecEnv([lambda: stack]), training=False)
     obs, _ = stack.reset(seed=3, options={"day": DAY})
     direct, done = [], False
     while not done:
@@ -192,11 +193,11 @@ def test_score__without_the_oracle_module_fails_naming_it(maskable_run, monkeypa
 
 def test_leaderboard__replaces_only_the_marked_block(tmp_path):
     summary = pd.DataFrame(
-        [["m", "agent", "servegym/Provisioning-v1", "{}", 2, 4, 12.5, 3.0, 1.0, 150.0, 5.0, 0.01, 0.0, 40.0]],
+        [["m", "agent", "servegym/Provisioning-v2", "{}", 2, 4, 12.5, 3.0, 1.0, 150.0, 5.0, 0.01, 0.0, 40.0]],
         columns=list(SUMMARY_COLUMNS),
     )
     table = format_leaderboard(summary, reference="agh-static", oracle="oracle", days=[DAY], seeds=[0, 1])
-    assert "| `servegym/Provisioning-v1` | `m` | agent | 2 | 12.5 | 3.0 | 1.0 | 150 | 1.00 % | 0.00 % | 40 |" in table
+    assert "| `servegym/Provisioning-v2` | `m` | agent | 2 | 12.5 | 3.0 | 1.0 | 150 | 1.00 % | 0.00 % | 40 |" in table
     doc = tmp_path / "doc.md"
     doc.write_text(f"intro\n{BEGIN}\nold\n{END}\noutro\n")
     update_markdown(doc, table)
@@ -230,7 +231,7 @@ def test_cli__train_and_score(tmp_path, capsys):
 def test_train_from_config__runs_a_sweep_training_cell(tmp_path):
     from servegym.experiments.config import ScenarioConfig
 
-    scenario = dataclasses.replace(ScenarioConfig.for_env_id("servegym/Provisioning-v1"), horizon_hours=2.0)
+    scenario = dataclasses.replace(ScenarioConfig.for_env_id("servegym/Provisioning-v2"), horizon_hours=2.0)
     cell = {
         "kind": "train",
         "servegym_version": "0.1.0",
@@ -268,14 +269,14 @@ def test_learning_curves_script__writes_the_curves_and_the_baselines_rewards(mas
     assert out.with_suffix(".png").stat().st_size > 0 and "gh-rolling" in out.with_suffix(".md").read_text()
 
 
-def test_load_run_config__a_run_saved_before_the_patience_dimension_has_none(maskable_run, tmp_path):
+def test_load_run_config__a_config_lacking_a_setting_is_refused_not_defaulted(maskable_run, tmp_path):
     from servegym.agents.config import load_run_config
 
     payload = json.loads((Path(maskable_run.out_dir) / "config.json").read_text())
     del payload["train"]["headroom_max_payback_periods"]
     (tmp_path / "config.json").write_text(json.dumps(payload))
-    assert load_run_config(tmp_path).headroom_max_payback_periods == 0.0
-    assert TrainConfig(out_dir="x").headroom_max_payback_periods == 12.0
+    with pytest.raises(RunFolderError, match=r"\$\.train lacks \['headroom_max_payback_periods'\]"):
+        load_run_config(tmp_path)
 
 
 def test_cli__train_and_score_on_your_own_trace(tmp_path, capsys):

@@ -109,7 +109,7 @@ def test_config__bad_day_names_the_allowed_days(tmp_path):
         ("max_candidates = 2.5", "FILE: [scenarios.toy-1h] max_candidates = 2.5 must be an integer"),
         (
             "forecaster = 'arima'",
-            "FILE: [scenarios.toy-1h] forecaster = 'arima' not allowed; allowed values: profile-naive, ewma",
+            "FILE: [scenarios.toy-1h] forecaster = 'arima' not allowed; allowed values: holt-winters, seasonal-naive, profile-naive, ewma",
         ),
         ("models = ['GPT-5']", "FILE: [scenarios.toy-1h] models: 'GPT-5' not allowed; allowed values: Llama-3.2-1B"),
         ("period_minutes = 7", "FILE: [scenarios.toy-1h] period_minutes = 7 must divide 1440; allowed values: 1, 2, 3"),
@@ -140,7 +140,7 @@ def test_config__structural_errors_are_clear(tmp_path):
 
 
 def test_config__include_adds_scenarios_from_another_file(tmp_path):
-    write(tmp_path, '[scenarios.stress]\nenv_id = "servegym/ProvisioningStressSevere-v1"\n', "scenarios.toml")
+    write(tmp_path, '[scenarios.stress]\nenv_id = "servegym/ProvisioningStressSevere-v2"\n', "scenarios.toml")
     config = load_config(write(tmp_path, 'include = ["scenarios.toml"]\n' + TINY))
     assert set(config.scenarios) == {"stress", "toy-1h"}
     assert config.scenarios["stress"].delay_inflation == 1.5
@@ -202,7 +202,7 @@ def test_cells__a_training_cell_calls_the_trainer_and_is_merged_into_training_cs
 def test_scenario__overrides_change_the_instance(tmp_path):
     text = """
 [scenarios.paper-small]
-env_id = "servegym/ProvisioningPaper-v1"
+env_id = "servegym/ProvisioningPaper-v2"
 models = ["Llama-3.1-8B", "Qwen2.5-32B"]
 gpus = ["A100-80GB", "H100-SXM"]
 budget_scale = 2.0

@@ -188,7 +188,7 @@ def test_oracle__realised_cost_is_at_most_every_planner_policy(horizon_hours):
         assert queued <= cost * (1.0 + 1e-4) + surcharge
 
 
-@pytest.mark.parametrize("env_id", ["servegym/Provisioning-v1", "servegym/ProvisioningDrift-v1"])
+@pytest.mark.parametrize("env_id", ["servegym/Provisioning-v2", "servegym/ProvisioningDrift-v2"])
 def test_oracle__bound_is_below_the_rolling_planners(env_id):
     # Two hours of the v1 world (cold starts, realised router, and on the drift id latent drift of speed and errors).
     # The bound is valid whatever the solve reached, so a short limit suffices.

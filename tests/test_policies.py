@@ -35,19 +35,22 @@ def test_policies__milp_policies_complete_an_episode_without_fallback(env_id, na
 
 
 def test_policies__static_policy_holds_one_plan_all_day():
-    env = gym.make("servegym/Provisioning-v1", horizon_hours=2.0)
+    env = gym.make("servegym/Provisioning-v2", horizon_hours=2.0)
     policy = make_policy("agh-static", env.unwrapped)
     obs, info = env.reset(seed=0)
     policy.reset(0)
-    actions = []
+    actions, plans = [], []
     for _ in range(4):
         actions.append(policy.act(obs, info))
+        plans.append(policy._static.copy())
         obs, _, _, _, info = env.step(actions[-1])
-    assert all(np.array_equal(actions[0], a) for a in actions)
+    assert all(np.array_equal(plans[0], p) for p in plans)
+    # the first period over-starts replicas that load (cold starts); from then on the action is the plan
+    assert (actions[0] >= plans[0]).all() and all(np.array_equal(plans[0], a) for a in actions[1:])
 
 
 def test_policies__random_policy_respects_the_mask():
-    env = gym.make("servegym/Provisioning-v1", horizon_hours=1.0)
+    env = gym.make("servegym/Provisioning-v2", horizon_hours=1.0)
     policy = make_policy("random", env.unwrapped, seed=3)
     obs, info = env.reset(seed=0)
     action = policy.act(obs, info)
@@ -59,7 +62,7 @@ def test_policies__random_policy_respects_the_mask():
 
 
 def test_policies__unknown_policy_name_is_a_clear_error():
-    env = gym.make("servegym/Provisioning-v1", horizon_hours=1.0)
+    env = gym.make("servegym/Provisioning-v2", horizon_hours=1.0)
     with pytest.raises(ValueError, match="unknown policy 'agh-sometimes'"):
         make_policy("agh-sometimes", env.unwrapped)
 
@@ -79,7 +82,7 @@ def test_evaluate__returns_the_documented_columns_and_rolling_beats_static_on_an
 def test_switch_rule__keeps_the_running_replicas_until_a_new_plan_pays_back_its_starts():
     from servegym.baselines.policies import SwitchRule
 
-    env = gym.make("servegym/ProvisioningVolatile-v1", horizon_hours=1.0).unwrapped  # $5 per started replica
+    env = gym.make("servegym/ProvisioningVolatile-v2", horizon_hours=1.0).unwrapped  # $5 per started replica
     _, info = env.reset(seed=0)
     rule = SwitchRule(env)
     demand = np.asarray(info["forecast_per_hour"])
@@ -104,7 +107,7 @@ def test_robust_instance__plans_on_the_drift_process_margins():
     from servegym.baselines.policies import ROBUST_QUANTILE, robust_instance
     from servegym.envs.drift import DEFAULT_DRIFT, margin_quantile
 
-    env = gym.make("servegym/Provisioning-v1", horizon_hours=1.0).unwrapped
+    env = gym.make("servegym/Provisioning-v2", horizon_hours=1.0).unwrapped
     inst, robust = env.instance, robust_instance(env.instance)
     speed = margin_quantile(DEFAULT_DRIFT.speed, ROBUST_QUANTILE)
     np.testing.assert_allclose(robust.capacity_per_hour, inst.capacity_per_hour / speed)
@@ -119,7 +122,7 @@ def test_robust_instance__plans_on_the_drift_process_margins():
 def test_drift_estimate__recovers_a_known_slowdown_and_error_multiplier():
     from servegym.baselines.policies import DriftEstimate
 
-    env = gym.make("servegym/ProvisioningDrift-v1", horizon_hours=1.0).unwrapped
+    env = gym.make("servegym/ProvisioningDrift-v2", horizon_hours=1.0).unwrapped
     inst = env.instance
     estimate = DriftEstimate(inst, alpha=1.0)
     # A route whose errors at 1.5x the catalog break the type's error budget, so the excess reveals the multiplier.

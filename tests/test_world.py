@@ -108,7 +108,7 @@ def test_graded_slo__each_request_is_counted_once():
 
 def test_router__realised_router_sees_slowdown_and_nominal_router_does_not():
     def unserved(router: str) -> float:
-        env = gym.make("servegym/ProvisioningStressSevere-v1", horizon_hours=1.0, router=router).unwrapped
+        env = gym.make("servegym/ProvisioningStressSevere-v2", horizon_hours=1.0, router=router).unwrapped
         env.reset(seed=0, options={"day": "2024-05-16-thu"})
         policy = make_policy("gh-rolling", env)
         policy.reset(0)
@@ -123,7 +123,7 @@ def test_router__realised_router_sees_slowdown_and_nominal_router_does_not():
 
 
 def test_stress__graded_violations_lie_strictly_between_0_and_100_percent():
-    env = gym.make("servegym/ProvisioningStress-v1", horizon_hours=2.0).unwrapped
+    env = gym.make("servegym/ProvisioningStress-v2", horizon_hours=2.0).unwrapped
     policy = make_policy("gh-rolling", env)
     policy.reset(0)
     obs, info = env.reset(seed=0, options={"day": "2024-05-16-thu"})
@@ -137,14 +137,14 @@ def test_stress__graded_violations_lie_strictly_between_0_and_100_percent():
 
 def test_drift__is_deterministic_per_seed_and_unobserved():
     def costs(seed: int) -> list[float]:
-        env = gym.make("servegym/ProvisioningDrift-v1", horizon_hours=2.0).unwrapped
+        env = gym.make("servegym/ProvisioningDrift-v2", horizon_hours=2.0).unwrapped
         env.reset(seed=seed, options={"day": "2024-05-16-thu"})
         action = np.minimum(env.max_replicas, 2)
         return [env.step(action)[4]["total_cost"] for _ in range(env.num_periods)]
 
     assert costs(3) == costs(3)
     assert costs(3) != costs(4)
-    env = gym.make("servegym/ProvisioningDrift-v1").unwrapped
+    env = gym.make("servegym/ProvisioningDrift-v2").unwrapped
     env.reset(seed=3)
     assert np.any(env.state.drift.slowdown != 1.0) and np.any(env.state.drift.error_factor != 1.0)
     plain = gym.make(DEFAULT_ENV_ID).unwrapped
@@ -153,7 +153,7 @@ def test_drift__is_deterministic_per_seed_and_unobserved():
 
 
 def test_week__the_week_id_plays_seven_distinct_consecutive_days():
-    env = gym.make("servegym/ProvisioningWeek-v1").unwrapped
+    env = gym.make("servegym/ProvisioningWeek-v2").unwrapped
     obs, _ = env.reset(seed=0)
     demand = env.state.demand
     assert env.num_periods == 7 * 96

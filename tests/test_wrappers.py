@@ -15,7 +15,7 @@ from servegym.baselines.policies import make_policy
 from servegym.envs.provisioning import ProvisioningEnv
 from servegym.envs.wrappers import DeltaAction
 
-ENV_ID = "servegym/Provisioning-v1"
+ENV_ID = "servegym/Provisioning-v2"
 REMOVE, KEEP, ADD = 0, 1, 2
 
 

@@ -16,11 +16,14 @@ from __future__ import annotations
 
 import gzip
 import io
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from servegym.errors import ServegymError
 
 REQUEST_COLUMNS: tuple[str, ...] = ("TIMESTAMP", "ContextTokens", "GeneratedTokens")
 """Columns of the 2023 per-request traces."""
@@ -38,7 +41,12 @@ MINUTE_COLUMNS: tuple[str, ...] = (
 """Columns of ``azure2024-llm-minutes.csv`` in file order."""
 
 
-class TraceFormatError(ValueError):
+MAX_COUNT = 2**53 - 1
+"""Largest token or request count a trace value may hold, and the largest total of a count column: integers up to
+it are exact in float64 (the values are parsed as float64), and any sum of a few such totals fits in int64."""
+
+
+class TraceFormatError(ServegymError, ValueError):
     """A trace or processed-data file is missing, empty or malformed.
 
     The message names the file and, for a bad value, the 1-based data row, the field and the value.
@@ -158,11 +166,12 @@ def _row_label(row: int, lines: np.ndarray | None) -> str:
 def _parse_counts(path: Path, values: pd.Series, field: str, lines: np.ndarray | None = None) -> np.ndarray:
     """Parse a column of non-negative integers (token or request counts) into int64.
 
-    ``lines`` (optional) maps each data row to its 1-based file line, so messages name the line.
+    ``lines`` (optional) maps each data row to its 1-based file line, so messages name the line. Values and the
+    column's total are bounded by :data:`MAX_COUNT`.
     """
     text = values.str.strip()
     numbers = pd.to_numeric(text, errors="coerce").to_numpy(dtype=np.float64)
-    bad = ~np.isfinite(numbers) | (numbers < 0) | (numbers != np.floor(numbers)) | (numbers >= 2.0**63)
+    bad = ~np.isfinite(numbers) | (numbers < 0) | (numbers != np.floor(numbers)) | (numbers > MAX_COUNT)
     if bad.any():
         row = int(np.flatnonzero(bad)[0])
         value = numbers[row]
@@ -172,21 +181,35 @@ def _parse_counts(path: Path, values: pd.Series, field: str, lines: np.ndarray |
             problem = "is not a number"
         elif value < 0:
             problem = "is negative"
-        elif value >= 2.0**63:
-            problem = "is too large for int64"
+        elif value > MAX_COUNT:
+            problem = f"is larger than {MAX_COUNT} (2**53 - 1, the largest count read exactly)"
         else:
             problem = "is not an integer"
         raise TraceFormatError(
             f"{path}: {_row_label(row, lines)}, field '{field}': value {text.iloc[row]!r} {problem}; "
             "expected a non-negative integer"
         )
+    _require_bounded_total(path, numbers, field)
     return numbers.astype(np.int64)
 
 
+def _require_bounded_total(path: Path, numbers: np.ndarray, field: str) -> None:
+    """Raise when a count column's total exceeds :data:`MAX_COUNT` (its sums would lose precision or overflow)."""
+    total = float(np.sum(numbers))
+    if total > MAX_COUNT:
+        raise TraceFormatError(
+            f"{path}: field '{field}': the column sums to {total:.4g}, more than {MAX_COUNT} (2**53 - 1); totals "
+            "this large would overflow int64 or lose precision in the per-period sums: scale the counts down"
+        )
+
+
 def _parse_non_negative_floats(
-    path: Path, values: pd.Series, field: str, lines: np.ndarray | None = None
+    path: Path, values: pd.Series, field: str, lines: np.ndarray | None = None, *, counts: bool = False
 ) -> np.ndarray:
-    """Parse a column of finite non-negative numbers (token statistics, shares, counts) into float64."""
+    """Parse a column of finite non-negative numbers (token statistics, shares, counts) into float64.
+
+    ``counts``: the values are request counts, so values and the column's total are bounded by :data:`MAX_COUNT`.
+    """
     text = values.str.strip()
     numbers = pd.to_numeric(text, errors="coerce").to_numpy(dtype=np.float64)
     bad = np.flatnonzero(~np.isfinite(numbers) | (numbers < 0))
@@ -196,13 +219,38 @@ def _parse_non_negative_floats(
             f"{path}: {_row_label(row, lines)}, field '{field}': value {text.iloc[row]!r} is not a finite "
             "non-negative number"
         )
+    if counts:
+        large = np.flatnonzero(numbers > MAX_COUNT)
+        if large.size:
+            row = int(large[0])
+            raise TraceFormatError(
+                f"{path}: {_row_label(row, lines)}, field '{field}': value {text.iloc[row]!r} is larger than "
+                f"{MAX_COUNT} (2**53 - 1), the largest count accepted"
+            )
+        _require_bounded_total(path, numbers, field)
     return numbers
+
+
+_UTC_OFFSET = re.compile(r":\d{2}(?:[.,]\d+)?(?:Z|[+-]\d{2}(?::?\d{2})?)$", re.IGNORECASE)
+"""A timestamp whose time of day ends in a UTC offset: ``Z``, ``+01``, ``-0530`` or ``+05:30``."""
+_OFFSET_KINDS = ("no UTC offset", "a UTC offset")
 
 
 def _parse_timestamps(path: Path, values: pd.Series, field: str, lines: np.ndarray | None = None) -> pd.Series:
     """Parse an ISO-8601-like timestamp column (fractional seconds of any length; offsets are converted to UTC
-    and dropped)."""
+    and dropped). Either every timestamp has a UTC offset or none has: a mix has no one time zone to read the
+    naive ones in."""
     text = values.str.strip()
+    with_offset = text.str.contains(_UTC_OFFSET).to_numpy(dtype=bool)
+    mixed = np.flatnonzero(with_offset != with_offset[0])
+    if mixed.size:
+        row = int(mixed[0])
+        raise TraceFormatError(
+            f"{path}: {_row_label(row, lines)}, field '{field}': value {text.iloc[row]!r} has "
+            f"{_OFFSET_KINDS[int(with_offset[row])]} but {_row_label(0, lines)} ({text.iloc[0]!r}) has "
+            f"{_OFFSET_KINDS[int(with_offset[0])]}; give every timestamp an offset (e.g. Z) or none (naive times "
+            "are read as UTC)"
+        )
     try:
         parsed = pd.to_datetime(text, format="ISO8601", errors="coerce", utc=True).dt.tz_localize(None)
     except (ValueError, OverflowError):

@@ -641,7 +641,7 @@ def _counts_trace(path: Path, raw: pd.DataFrame, lines: np.ndarray, options: Tra
             f"{_row_label(row - 1, lines)}, but the first interval is {interval} min; count rows must be evenly "
             "spaced with no gaps (fill missing intervals with 0)"
         )
-    values = np.column_stack([_parse_non_negative_floats(path, raw[c], c, lines) for c in count_columns])
+    values = np.column_stack([_parse_non_negative_floats(path, raw[c], c, lines, counts=True) for c in count_columns])
     services = tuple(
         _service_name(c[: -len(_COUNT_SUFFIX)])
         if c.lower().endswith(_COUNT_SUFFIX) and len(c) > len(_COUNT_SUFFIX)

@@ -1,4 +1,11 @@
-"""The ``servegym`` command line: ``servegym --help`` lists the subcommands."""
+"""The ``servegym`` command line: ``servegym --help`` lists the subcommands.
+
+Exit status: 0 on success; 2 for a user error, printed as one line ``servegym COMMAND: error: MESSAGE`` without a
+traceback: a bad argument (argparse) or any :class:`~servegym.errors.ServegymError` (a bad file, setting or
+path; arguments and output paths are checked before any work is done); 1 when a command ran but its outcome is
+negative (an infeasible plan, failed sweep cells), and for any other exception, which is a bug and keeps its
+traceback.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +13,12 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import NoReturn
 
 from servegym.envs import DEFAULT_ENV_ID
 from servegym.envs.instance import Instance, InstanceError
-from servegym.io import atomic_write_json, atomic_write_text
+from servegym.errors import ServegymError, UsageError
+from servegym.io import atomic_write_json, atomic_write_text, check_output_file, check_output_folder
 from servegym.traces import TEST_DAYS
 
 DEFAULT_EVALUATION_DAY = "2024-05-16-thu"
@@ -19,6 +28,17 @@ DEMAND_HELP = (
     "trace:PATH[?key=value&...] for your own trace file (docs/traces.md, 'Your own traces'; "
     "servegym trace inspect PATH shows what it gives)"
 )
+
+
+SB3_POLICY_PREFIX = "sb3:"
+"""Prefix of a trained model's run folder in ``--policies`` (``sb3:RUN_DIR[@best]``)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose usage errors are one line, ``PROG: error: MESSAGE (see PROG --help)``, status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
 def _size(text: str) -> tuple[int, int, int]:
@@ -37,7 +57,7 @@ def _add_scenario_arguments(parser: argparse.ArgumentParser, *, instance_file: b
 
     parser.add_argument("--scenario", choices=sorted(SCENARIOS), help=f"named scenario (default: {DEFAULT_SCENARIO})")
     parser.add_argument("--size", type=_size, help="I,J,K sizes for --scenario random (max 20,20,24)")
-    parser.add_argument("--seed", type=int, default=0, help="seed for --scenario random (default: 0)")
+    parser.add_argument("--seed", type=_non_negative_int, default=0, help="seed for --scenario random (default: 0)")
     _add_catalog_argument(parser)
     if instance_file:
         parser.add_argument(
@@ -95,8 +115,9 @@ def _cmd_describe(args: argparse.Namespace) -> int:
 def _cmd_export(args: argparse.Namespace) -> int:
     from servegym.envs.export import instance_to_dict
 
+    out = check_output_file(args.out, "--out")
     instance = _instance(args)
-    path = atomic_write_json(args.out, instance_to_dict(instance))
+    path = atomic_write_json(out, instance_to_dict(instance))
     print(f"wrote {path} ({instance.num_query_types} query types, {instance.num_configurations} configurations)")
     return 0
 
@@ -162,8 +183,15 @@ def _format_plan(instance: Instance, payload: dict) -> str:
 def _cmd_solve(args: argparse.Namespace) -> int:
     import json
 
+    from servegym.baselines.milp import MilpSolverError
+
+    if args.export_mps is not None:
+        check_output_file(args.export_mps, "--export-mps")
     instance = _instance(args)
-    result = _solve(args, instance)
+    try:
+        result = _solve(args, instance)
+    except MilpSolverError as error:  # a bad --solver or --time-limit: a user error
+        raise UsageError(str(error)) from None
     payload = result.to_dict(instance)
     print(json.dumps(payload, indent=2) if args.json else _format_plan(instance, payload))
     return 0 if result.feasible else 1
@@ -171,6 +199,72 @@ def _cmd_solve(args: argparse.Namespace) -> int:
 
 def _csv_list(text: str) -> list[str]:
     return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def _seeds(text: str) -> list[int]:
+    """Comma-separated episode seeds: at least one integer >= 0."""
+    parts = _csv_list(text)
+    if not parts:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers >= 0 (e.g. 0,1,2), got {text!r}")
+    seeds = []
+    for part in parts:
+        try:
+            seed = int(part)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"{part!r} is not an integer; expected comma-separated integers >= 0 (e.g. 0,1,2)"
+            ) from None
+        if seed < 0:
+            raise argparse.ArgumentTypeError(f"seed {seed} is negative; seeds are integers >= 0")
+        seeds.append(seed)
+    return seeds
+
+
+def _known_policies() -> list[str]:
+    from servegym.baselines.policies import BASELINE_POLICIES
+
+    return [*BASELINE_POLICIES, "oracle"]
+
+
+def _policy_names(text: str, *, trained: bool, allow_empty: bool) -> list[str]:
+    """Comma-separated policy names: baselines, ``oracle`` and, if ``trained``, ``sb3:RUN_DIR[@best]``."""
+    names = _csv_list(text)
+    known = _known_policies()
+    choices = ", ".join(known) + (f" or {SB3_POLICY_PREFIX}RUN_DIR[@best]" if trained else "")
+    if not names and not allow_empty:
+        raise argparse.ArgumentTypeError(f"no policy given in {text!r}; choose from {choices}")
+    for name in names:
+        model = trained and name.startswith(SB3_POLICY_PREFIX) and len(name) > len(SB3_POLICY_PREFIX)
+        if name not in known and not model:
+            raise argparse.ArgumentTypeError(f"unknown policy {name!r}; choose from {choices}")
+    return names
+
+
+def _policies(text: str) -> list[str]:
+    """``--policies``: at least one baseline or trained model."""
+    return _policy_names(text, trained=True, allow_empty=False)
+
+
+def _baselines(text: str) -> list[str]:
+    """``--baselines``: baseline names, possibly none."""
+    return _policy_names(text, trained=False, allow_empty=True)
+
+
+def _baseline(text: str) -> str:
+    """One baseline policy name (``--reference``, ``--oracle``)."""
+    names = _policy_names(text, trained=False, allow_empty=False)
+    if len(names) != 1:
+        raise argparse.ArgumentTypeError(f"expected one policy name, got {text!r}")
+    return names[0]
+
+
+def _period_minutes(text: str) -> int:
+    """A period length in minutes that divides the day (1440)."""
+    minutes = _positive_int(text)
+    if 1440 % minutes:
+        divisors = ", ".join(str(m) for m in range(1, 1441) if 1440 % m == 0)
+        raise argparse.ArgumentTypeError(f"{minutes} does not divide 1440 minutes; allowed: {divisors}")
+    return minutes
 
 
 def _days(text: str) -> list[str]:
@@ -185,7 +279,7 @@ def _days(text: str) -> list[str]:
             days.append(part)
         else:
             raise argparse.ArgumentTypeError(
-                f"--days: {part!r} is not an Azure day; use test, train, all or names from {list(AZURE_DAYS)}"
+                f"{part!r} is not an Azure day; use test, train, all or names from {list(AZURE_DAYS)}"
             )
     return days
 
@@ -194,7 +288,7 @@ def _policy_specs(names: Sequence[str]) -> dict:
     """Policy names for ``evaluate``: baselines as they are, ``sb3:RUN[@best]`` as a trained model's factory."""
     specs: dict = {}
     for name in names:
-        if name.startswith("sb3:"):
+        if name.startswith(SB3_POLICY_PREFIX):
             from servegym.agents.adapter import parse_sb3_spec, sb3_policy_factory
 
             specs[name] = sb3_policy_factory(*parse_sb3_spec(name))
@@ -203,11 +297,27 @@ def _policy_specs(names: Sequence[str]) -> dict:
     return specs
 
 
+def _check_env(env_id: str, env_kwargs: dict) -> None:
+    """Build the environment once, so that a keyword value it rejects fails as a usage error before any episode."""
+    import gymnasium as gym
+
+    try:
+        env = gym.make(env_id, **env_kwargs)
+    except ServegymError:
+        raise
+    except ValueError as error:  # ProvisioningEnv documents ValueError for a bad keyword value
+        raise UsageError(f"--env-id {env_id}: {error}") from None
+    env.close()
+
+
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from servegym.baselines.evaluate import evaluate
     from servegym.baselines.plots import plot_evaluation
     from servegym.envs import ENV_IDS
 
+    out = check_output_folder(args.out, "--out")
+    if args.demand is not None and args.days is not None:
+        raise UsageError("--demand and --days both given; pass one (--days D is --demand azure:D)")
     env_kwargs: dict = {"scenario": args.scenario} if args.scenario else {}
     if args.instance is not None:
         if args.scenario is not None or args.catalog is not None:
@@ -217,30 +327,23 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         env_kwargs["instance"] = load_instance(args.instance)
     if args.catalog is not None:
         env_kwargs["catalog"] = args.catalog
-    if args.demand is not None and args.days is not None:
-        raise ValueError("--demand and --days both given; pass one (--days D is --demand azure:D)")
     if args.period_minutes is not None:
-        if args.period_minutes < 1 or 1440 % args.period_minutes:
-            print(f"servegym evaluate: --period-minutes {args.period_minutes} must divide 1440", file=sys.stderr)
-            return 2
         env_kwargs["period_minutes"] = args.period_minutes
-    if args.env_id not in ENV_IDS:
-        print(f"servegym evaluate: --env-id {args.env_id!r} not one of {sorted(ENV_IDS)}", file=sys.stderr)
-        return 2
     days = args.days
     if days is None and args.demand is None:  # the id's own demand, unless it draws Azure train days: the test day
         own_demand = ENV_IDS[args.env_id].get("demand", "azure-train")
         days = [DEFAULT_EVALUATION_DAY] if own_demand == "azure-train" else None
+    policies = _policy_specs(args.policies)
+    _check_env(args.env_id, {**env_kwargs, **({"demand": args.demand} if args.demand is not None else {})})
     result = evaluate(
-        _policy_specs(args.policies),
+        policies,
         args.env_id,
         days=days,
-        seeds=[int(s) for s in args.seeds],
+        seeds=args.seeds,
         env_kwargs=env_kwargs,
         demand=args.demand,
         progress=not args.no_progress,
     )
-    out = Path(args.out)
     atomic_write_text(out / "episodes.csv", result.episodes.to_csv(index=False))
     atomic_write_text(out / "periods.csv", result.periods.to_csv(index=False))
     figure = plot_evaluation(result.periods, out / "evaluate.png")
@@ -273,7 +376,10 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     from servegym.experiments.sweep import default_store, run_sweep
 
     config = load_config(args.config)
-    store = ResultStore(args.store or default_store(config))
+    if args.store is not None:
+        store = ResultStore(check_output_folder(args.store, "--store"))
+    else:
+        store = ResultStore(check_output_folder(default_store(config), "results store"))
     try:
         outcome = run_sweep(
             config,
@@ -307,9 +413,8 @@ def _cmd_report(args: argparse.Namespace) -> int:
     from servegym.experiments.store import ResultStore
 
     store = ResultStore(args.store)
-    if not store.root.is_dir():
-        raise FileNotFoundError(f"no results store at {store.root}")
-    paths = write_report(store, args.out or store.root / "report")
+    out = store.root / "report" if args.out is None else check_output_folder(args.out, "--out")
+    paths = write_report(store, out)
     print("wrote " + ", ".join(str(p) for p in paths))
     return 0
 
@@ -333,16 +438,18 @@ def _train_env_kwargs(args: argparse.Namespace) -> dict:
         if value is None:
             continue
         if key in kwargs:
-            raise ValueError(f"{flag} and --env-kwargs '{key}' both given; pass one")
+            raise UsageError(f"{flag} and --env-kwargs '{key}' both given; pass one")
         kwargs[key] = str(Path(value).resolve()) if key == "catalog" else value
     return kwargs
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from servegym.agents.train import TrainConfig, train
+    from servegym.agents.train import TrainConfig, require_rl, train
 
+    require_rl()
     name = args.name or f"{args.algo}-{args.action}"
-    out = args.out or str(Path("runs") / f"{name}-{args.env.split('/')[-1]}-s{args.seed}")
+    out = args.out if args.out is not None else str(Path("runs") / f"{name}-{args.env.split('/')[-1]}-s{args.seed}")
+    check_output_folder(out, "--out")
     config = TrainConfig(
         out_dir=out,
         algo=args.algo,
@@ -383,21 +490,23 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_score(args: argparse.Namespace) -> int:
-    from servegym.agents.leaderboard import format_leaderboard, update_markdown
+    from servegym.agents.leaderboard import check_markdown, format_leaderboard, update_markdown
     from servegym.agents.scoring import score, summarise
+    from servegym.agents.train import require_rl
 
-    args.days_given = args.days is not None
-    args.days = args.days if args.days is not None else list(TEST_DAYS)
-
-    seeds = [int(s) for s in args.seeds]
-    if args.demand is not None and args.days_given:
-        raise ValueError("--demand and --days both given; pass one (--days D is --demand azure:D)")
+    require_rl()
+    out = check_output_folder(args.out, "--out")
+    for path in args.update:
+        check_markdown(path)
+    if args.demand is not None and args.days is not None:
+        raise UsageError("--demand and --days both given; pass one (--days D is --demand azure:D)")
+    days = args.days if args.days is not None else list(TEST_DAYS)
     scores = score(
         args.model,
-        days=args.days,
+        days=days,
         demand=args.demand,
         reference=args.reference,
-        seeds=seeds,
+        seeds=args.seeds,
         oracle=args.oracle,
         baselines=args.baselines,
         which=args.which,
@@ -408,10 +517,9 @@ def _cmd_score(args: argparse.Namespace) -> int:
         summary,
         reference=args.reference,
         oracle=args.oracle,
-        days=[args.demand] if args.demand else args.days,
-        seeds=seeds,
+        days=[args.demand] if args.demand else days,
+        seeds=args.seeds,
     )
-    out = Path(args.out)
     atomic_write_text(out / "scores.csv", scores.to_csv(index=False))
     atomic_write_text(out / "summary.csv", summary.to_csv(index=False))
     atomic_write_text(out / "leaderboard.md", table)
@@ -431,12 +539,23 @@ def _cmd_trace_inspect(args: argparse.Namespace) -> int:
     path, values = parse_trace_spec(args.file.removeprefix("trace:"))
     episode_keys = sorted(set(values) & set(TRACE_EPISODE_KEYS))
     if episode_keys:
-        raise ValueError(f"trace inspect reads the file; options {episode_keys} choose episodes (use them in --demand)")
+        raise UsageError(f"trace inspect reads the file; options {episode_keys} choose episodes (use them in --demand)")
+    default_out = Path("results") / "trace-inspect" / f"{path.name.split('.')[0]}.png"
+    out = check_output_file(args.out if args.out is not None else default_out, "--out")
     trace = load_trace(path, trace_options(values))
     print(describe_trace(trace, args.period_minutes))
-    out = Path(args.out) if args.out else Path("results") / "trace-inspect" / f"{path.name.split('.')[0]}.png"
     print(f"\nwrote {plot_trace(trace, out, args.period_minutes)}")
     return 0
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {value}")
+    return value
 
 
 def _positive_int(text: str) -> int:
@@ -451,7 +570,7 @@ def _positive_int(text: str) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every subcommand."""
-    parser = argparse.ArgumentParser(prog="servegym", description=__doc__)
+    parser = _Parser(prog="servegym", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     handlers: dict[str, Callable[[argparse.Namespace], int]] = {}
 
@@ -464,7 +583,7 @@ def build_parser() -> argparse.ArgumentParser:
     command("scenarios", _cmd_scenarios, "list the named scenarios")
     describe = command("describe", _cmd_describe, "print an instance: query types, GPUs, configurations")
     _add_scenario_arguments(describe)
-    describe.add_argument("--top", type=int, default=5, help="configurations shown per query type")
+    describe.add_argument("--top", type=_non_negative_int, default=5, help="configurations shown per query type")
     describe.add_argument("--all", action="store_true", help="show every configuration")
     export = command("export", _cmd_export, "write the full instance with every coefficient as JSON")
     _add_scenario_arguments(export)
@@ -479,18 +598,20 @@ def build_parser() -> argparse.ArgumentParser:
     solve.add_argument("--json", action="store_true", help="print a machine-readable result")
 
     from servegym.baselines.policies import BASELINE_POLICIES
+    from servegym.envs import ENV_IDS
+    from servegym.envs.scenarios import SCENARIOS
 
     default_policies = (
-        "gh-rolling,agh-rolling,milp-rolling,gh-hold,agh-hold,gh-robust,gh-adaptive,gh-static,agh-static,milp-static,"
-        "agh-reactive,random"
+        "agh-quantile-hold,agh-quantile,gh-quantile-hold,gh-rolling,agh-rolling,milp-rolling,gh-hold,agh-hold,"
+        "gh-robust,gh-adaptive,gh-static,agh-static,milp-static,agh-reactive,random"
     )
     evaluate = command("evaluate", _cmd_evaluate, "play policies on environment episodes; table, CSV and figure")
-    evaluate.add_argument("--env-id", default=DEFAULT_ENV_ID, help="registered environment id")
-    evaluate.add_argument("--scenario", help="override the environment's scenario (azure, paper, random, toy)")
-    evaluate.add_argument("--period-minutes", type=int, help="override the period length (divides 1440)")
+    evaluate.add_argument("--env-id", choices=list(ENV_IDS), default=DEFAULT_ENV_ID, help="registered environment id")
+    evaluate.add_argument("--scenario", choices=sorted(SCENARIOS), help="override the environment's scenario")
+    evaluate.add_argument("--period-minutes", type=_period_minutes, help="override the period length (divides 1440)")
     evaluate.add_argument(
         "--policies",
-        type=_csv_list,
+        type=_policies,
         default=_csv_list(default_policies),
         help=f"comma-separated, from {', '.join(BASELINE_POLICIES)}, or sb3:RUN_DIR[@best] for a model trained by "
         f"servegym train (default: {default_policies})",
@@ -507,13 +628,12 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument(
         "--instance", metavar="FILE.json", help="instance file (docs/instance-schema.md) instead of the scenario"
     )
-    evaluate.add_argument("--seeds", type=_csv_list, default=["0"], help="comma-separated episode seeds")
+    evaluate.add_argument("--seeds", type=_seeds, default=[0], help="comma-separated episode seeds (integers >= 0)")
     evaluate.add_argument("--out", default="results/evaluate", help="output folder for CSV files and the figure")
     evaluate.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
     from servegym.agents.config import ACTIONS, ALGORITHMS, HEADROOM_PLANNERS, TrainConfig
     from servegym.agents.scoring import DEFAULT_BASELINES
-    from servegym.envs import ENV_IDS
 
     defaults = TrainConfig(out_dir="")
     train = command("train", _cmd_train, "train an SB3 agent (needs the rl extra); resumes from the last checkpoint")
@@ -524,7 +644,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--demand", metavar="SOURCE", help=DEMAND_HELP + "; validation plays the trace's validation day")
     _add_catalog_argument(train)
     train.add_argument("--timesteps", type=_positive_int, default=defaults.total_timesteps, help="total env steps")
-    train.add_argument("--seed", type=int, default=defaults.seed, help="training seed")
+    train.add_argument("--seed", type=_non_negative_int, default=defaults.seed, help="training seed (integer >= 0)")
     train.add_argument("--n-envs", type=_positive_int, default=defaults.n_envs, help="parallel environments")
     train.add_argument("--out", help="run folder (default: runs/<name>-<env>-s<seed>)")
     train.add_argument("--name", help="label in scores and leaderboards (default: <algo>-<action>)")
@@ -566,10 +686,14 @@ def build_parser() -> argparse.ArgumentParser:
         help=DEMAND_HELP + "; replaces --days (the runs' query types must match: trace:PATH?types=total drives "
         "them by the trace's total load)",
     )
-    score.add_argument("--seeds", type=_csv_list, default=["0", "1", "2"], help="comma-separated episode seeds")
-    score.add_argument("--reference", default="agh-static", help="baseline policy that scores 0")
-    score.add_argument("--oracle", default="oracle", help="policy that scores 100 (default: the oracle)")
-    score.add_argument("--baselines", type=_csv_list, default=list(DEFAULT_BASELINES), help="further baselines to play")
+    score.add_argument("--seeds", type=_seeds, default=[0, 1, 2], help="comma-separated episode seeds (integers >= 0)")
+    score.add_argument("--reference", type=_baseline, default="agh-static", help="baseline policy that scores 0")
+    score.add_argument(
+        "--oracle", type=_baseline, default="oracle", help="policy that scores 100 (default: the oracle)"
+    )
+    score.add_argument(
+        "--baselines", type=_baselines, default=list(DEFAULT_BASELINES), help="further baselines to play"
+    )
     score.add_argument("--out", default="results/score", help="folder for scores.csv, summary.csv, leaderboard.md")
     score.add_argument("--update", nargs="*", default=[], help="Markdown files whose leaderboard block to replace")
     score.add_argument("--no-progress", action="store_true", help="hide the progress bar")
@@ -577,7 +701,11 @@ def build_parser() -> argparse.ArgumentParser:
     sweep = command("sweep", _cmd_sweep, "run every cell of a sweep config on a process pool or Ray; resumable")
     sweep.add_argument("config", help="TOML configuration file (docs/experiments.md)")
     sweep.add_argument("--backend", choices=["local", "ray"], default="local", help="where cells run")
-    sweep.add_argument("--address", help="Ray cluster address (ray://HOST:10001, HOST:6379 or auto); default: local")
+    sweep.add_argument(
+        "--address",
+        help="Ray cluster address (ray://HOST:10001, HOST:6379 or auto; fails if it does not answer within 30 s); "
+        "default: a new local cluster",
+    )
     sweep.add_argument("--workers", type=_positive_int, help="processes (local) or CPUs of a local Ray cluster")
     sweep.add_argument("--store", help="results store folder (default: results/sweeps/<config name>)")
     sweep.add_argument("--max-cells", type=_positive_int, help="compute at most this many cells in this run")
@@ -606,10 +734,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.handler(args)
-    except (InstanceError, ValueError, FileNotFoundError, ImportError) as error:
-        if args.command == "trace":
-            args.command = f"trace {args.trace_command}"
-        print(f"servegym {args.command}: error: {error}", file=sys.stderr)
+    except ServegymError as error:  # a user error; anything else is a bug and keeps its traceback (exit status 1)
+        command = f"trace {args.trace_command}" if args.command == "trace" else args.command
+        print(f"servegym {command}: error: {error}", file=sys.stderr)
         return 2
 
 

@@ -45,8 +45,9 @@ from servegym.envs.catalog import (
 from servegym.envs.demand_source import DEMAND_SOURCES, validate_source
 from servegym.envs.forecast import FORECASTERS
 from servegym.envs.instance import Instance
-from servegym.envs.provisioning import DRIFTS, ROUTERS, ProvisioningEnv
+from servegym.envs.provisioning import DRIFTS, MAX_HORIZON_HOURS, ROUTERS, ProvisioningEnv
 from servegym.envs.scenarios import SCENARIOS, make_instance
+from servegym.errors import ServegymError
 from servegym.traces import AZURE_DAYS, TEST_DAYS, TRAIN_DAYS
 
 DAY_ALIASES: Mapping[str, tuple[str, ...]] = {"test": TEST_DAYS, "train": TRAIN_DAYS, "all": AZURE_DAYS}
@@ -89,7 +90,7 @@ TRAINING_KEYS = ("name", "scenario", "algorithm", "total_timesteps", "seeds", "h
 TOP_LEVEL_KEYS = ("name", "include", "scenarios", "sweep", "training")
 
 
-class ConfigError(ValueError):
+class ConfigError(ServegymError, ValueError):
     """A configuration file is unreadable or breaks the schema; the message names file, table, key and range."""
 
 
@@ -445,7 +446,7 @@ def _scenario(path: Path, name: str, table: Any) -> ScenarioConfig:
             raise section.error(f"period_minutes = {period} must divide 1440; allowed values: {allowed}")
         values["period_minutes"] = period
     if get("horizon_hours"):
-        values["horizon_hours"] = section.number("horizon_hours", 0.0, low_open=True)
+        values["horizon_hours"] = section.number("horizon_hours", 0.0, MAX_HORIZON_HOURS, low_open=True)
     for key in ("sigma", "noise_sigma"):
         if get(key):
             values[key] = section.number(key, 0.0)
@@ -568,8 +569,14 @@ def _read_toml(path: Path) -> dict[str, Any]:
             return tomllib.load(stream)
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such configuration file") from None
+    except UnicodeDecodeError as error:
+        raise ConfigError(
+            f"{path}: not UTF-8 text (invalid byte at offset {error.start}); TOML files are UTF-8, save it as such"
+        ) from None
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"{path}: invalid TOML: {error}") from None
+    except OSError as error:
+        raise ConfigError(f"{path}: cannot read the configuration file: {error.strerror or error}") from None
 
 
 def _load_scenarios(path: Path, seen: tuple[Path, ...]) -> tuple[dict[str, Any], dict[str, ScenarioConfig]]:
@@ -600,6 +607,16 @@ def _load_scenarios(path: Path, seen: tuple[Path, ...]) -> tuple[dict[str, Any],
     return document, scenarios
 
 
+def _store_name(top: _Table, name: str) -> str:
+    """The experiment's name, which names its default results store ``results/sweeps/<name>``: one folder name."""
+    if name in (".", "..") or name != name.strip() or any(character in name for character in "/\\:\0"):
+        raise top.error(
+            f"name = {name!r} must be a single folder name (no '/', '\\', ':', '..' or surrounding spaces): it "
+            "names the results store results/sweeps/<name>"
+        )
+    return name
+
+
 def load_config(path: Path | str) -> ExperimentConfig:
     """Read and validate a configuration file and the scenario files it includes.
 
@@ -609,7 +626,7 @@ def load_config(path: Path | str) -> ExperimentConfig:
     path = Path(path)
     document, scenarios = _load_scenarios(path, ())
     top = _Table(path, "", document)
-    name = top.string("name") if "name" in document else path.stem
+    name = _store_name(top, top.string("name") if "name" in document else path.stem)
     sweep = _sweep(path, document["sweep"], scenarios) if "sweep" in document else None
     runs = document.get("training", [])
     if not isinstance(runs, list):

@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from servegym.experiments.store import ResultStore
-from servegym.io import atomic_write_bytes, atomic_write_text
+from servegym.experiments.store import ResultStore, StoreError
+from servegym.io import atomic_write_bytes, atomic_write_text, check_output_folder
 from servegym.tables import markdown_table
 
 if TYPE_CHECKING:
@@ -144,15 +144,20 @@ def write_report(store: ResultStore, out_dir: Path | str) -> list[Path]:
     """Merge the store, then write :data:`REPORT_FILES` into ``out_dir``; returns their paths.
 
     Raises:
-        ValueError: The store holds no finished evaluation cell.
+        StoreError: There is no store at ``store.root`` or it holds no finished evaluation cell.
+        OutputPathError: ``out_dir`` cannot be a folder.
     """
     import matplotlib
 
     matplotlib.use("Agg")
+    if not store.root.is_dir():
+        raise StoreError(f"no results store at {store.root} (a folder written by servegym sweep)")
+    if not store.keys():
+        raise StoreError(f"store {store.root} holds no cells (run servegym sweep first)")
+    out = check_output_folder(out_dir, "report folder")
     results = store.results()
     if results.empty:
-        raise ValueError(f"store {store.root} holds no finished evaluation cells (run servegym sweep first)")
-    out = Path(out_dir)
+        raise StoreError(f"store {store.root} holds no finished evaluation cells (run servegym sweep first)")
     out.mkdir(parents=True, exist_ok=True)
     summary = summarise(results)
     atomic_write_text(out / "summary.csv", summary.to_csv(index=False))

@@ -27,6 +27,7 @@ from typing import Any
 
 import pandas as pd
 
+from servegym.errors import ServegymError
 from servegym.experiments.cells import RESULT_COLUMNS, cell_key
 from servegym.io import atomic_write_bytes, atomic_write_json, atomic_write_text
 
@@ -35,6 +36,10 @@ WORK_DIR = "work"
 RESULTS_FILE = "results.csv"
 TRAINING_FILE = "training.csv"
 SORT_COLUMNS = ("scenario", "policy", "demand_source", "seed")
+
+
+class StoreError(ServegymError, ValueError):
+    """A results store is missing or holds nothing to report; the message names its folder."""
 
 
 class CellState(str, Enum):

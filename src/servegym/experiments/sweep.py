@@ -3,12 +3,18 @@
 Both backends call the same worker, :func:`servegym.experiments.cells.run_cell`, and only the driver writes to
 the store, so the backends give identical records and a store on the driver's disk works with a remote cluster.
 Finished cells are skipped, corrupt ones deleted and re-run: an interrupted sweep resumes where it stopped.
+
+Killed jobs leave nothing running: local workers call :func:`servegym.processes.die_with_parent`, so a SIGKILL of
+the driver ends them too. Connecting to a Ray cluster gives up after :data:`RAY_CONNECT_TIMEOUT_S` seconds with a
+:class:`RayConnectError` (Ray itself retries forever).
 """
 
 from __future__ import annotations
 
 import multiprocessing
 import os
+import socket
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -18,15 +24,27 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
+from servegym.errors import MissingDependencyError, OutputPathError, ServegymError, UsageError
 from servegym.experiments.cells import Cell, plan_cells, run_cell
 from servegym.experiments.config import ConfigError, ExperimentConfig, scenario_instance
 from servegym.experiments.store import CellCheck, CellState, MergeReport, ResultStore
+from servegym.processes import die_with_parent
 
 BACKENDS = ("local", "ray")
 LOOPBACK_ONLY_VARIABLE = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
 """Set to 0 before Ray is imported, a local Ray cluster listens on 127.0.0.1 only."""
 Completion = tuple[Cell, list[dict[str, Any]] | None, str | None]
 """A finished task: the cell, its records (None on failure) and the error message (None on success)."""
+FORKSERVER_GUARD = "servegym.experiments.forkserver_guard"
+"""Module the local backend's fork server imports first, so that it dies with the driver."""
+RAY_CONNECT_TIMEOUT_S = 30.0
+"""Longest wait, seconds, for the Ray cluster at ``--address`` to answer before the sweep fails."""
+STORES_DIR = Path("results") / "sweeps"
+"""Parent of the default results stores, ``results/sweeps/<config name>``, under the working directory."""
+
+
+class RayConnectError(ServegymError, ConnectionError):
+    """The Ray cluster at the given address does not answer (or refuses the connection) within the timeout."""
 
 
 @dataclass(frozen=True)
@@ -68,17 +86,24 @@ def _error_text(error: BaseException) -> str:
 
 
 def _process_context() -> multiprocessing.context.BaseContext:
-    """A fork server that has imported the worker module (fast, thread-safe starts), else spawn (Windows)."""
+    """A fork server that has imported the worker module (fast, thread-safe starts), else spawn (Windows).
+
+    The fork server first imports :mod:`servegym.experiments.forkserver_guard`, which makes it die with the driver
+    (and its workers with it). It is started by the thread that first submits a cell, which must live as long
+    as the sweep: the main thread of ``servegym sweep``.
+    """
     if "forkserver" not in multiprocessing.get_all_start_methods():
         return multiprocessing.get_context("spawn")
     context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload([run_cell.__module__])
+    context.set_forkserver_preload([FORKSERVER_GUARD, run_cell.__module__])
     return context
 
 
 def _run_local(cells: Sequence[Cell], store: ResultStore, workers: int) -> Iterator[Completion]:
     """Cells as tasks of a process pool of ``workers`` processes, yielded as they complete."""
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=_process_context())
+    pool = ProcessPoolExecutor(
+        max_workers=workers, mp_context=_process_context(), initializer=die_with_parent, initargs=(os.getpid(),)
+    )
     try:
         pending: dict[Future, Cell] = {pool.submit(run_cell, cell, store.work_dir(cell.key)): cell for cell in cells}
         while pending:
@@ -91,6 +116,61 @@ def _run_local(cells: Sequence[Cell], store: ResultStore, workers: int) -> Itera
         pool.shutdown(wait=True, cancel_futures=True)
 
 
+def _check_address(address: str) -> tuple[str, int] | None:
+    """The host and port of a ``HOST:PORT`` or ``ray://HOST:PORT`` address; None for ``auto``.
+
+    Raises:
+        UsageError: Any other form.
+    """
+    if address == "auto":
+        return None
+    host, separator, port = address.removeprefix("ray://").rpartition(":")
+    if not (separator and host and port.isdigit() and 0 < int(port) < 65536):
+        raise UsageError(f"--address {address!r} is not HOST:PORT, ray://HOST:PORT or auto")
+    return host.strip("[]"), int(port)
+
+
+def _connect_ray(ray: Any, address: str, timeout_s: float) -> None:
+    """``ray.init(address)``, but failing with :class:`RayConnectError` when the cluster does not answer in time.
+
+    A TCP connection to the address comes first (a refused or unanswered port fails here); then ``ray.init`` runs
+    in a daemon thread and is given what is left of ``timeout_s``, because Ray retries an unanswered GCS forever.
+    """
+    deadline = time.monotonic() + timeout_s
+    endpoint = _check_address(address)
+    if endpoint is not None:
+        try:
+            with socket.create_connection(endpoint, timeout=timeout_s):
+                pass
+        except OSError as error:
+            raise RayConnectError(
+                f"--address {address}: no Ray cluster answers there ({error}); start one (ray start --head) or fix "
+                "the address"
+            ) from None
+    outcome: list[BaseException | None] = []
+
+    def connect() -> None:
+        try:
+            ray.init(address=address, include_dashboard=False)
+        except BaseException as error:  # handed to the waiting thread, which re-raises it
+            outcome.append(error)
+        else:
+            outcome.append(None)
+
+    thread = threading.Thread(target=connect, name="servegym-ray-connect", daemon=True)
+    thread.start()
+    thread.join(max(deadline - time.monotonic(), 0.0))
+    if not outcome:
+        raise RayConnectError(
+            f"--address {address}: the Ray cluster did not answer within {timeout_s:g} s; check that it is running "
+            "(ray status) and that this host may reach it"
+        )
+    if isinstance(outcome[0], ConnectionError):
+        raise RayConnectError(f"--address {address}: {outcome[0]}") from None
+    if outcome[0] is not None:
+        raise outcome[0]
+
+
 def _run_ray(
     cells: Sequence[Cell], store: ResultStore, workers: int | None, address: str | None
 ) -> Iterator[Completion]:
@@ -101,11 +181,19 @@ def _run_ray(
     """
     if address is None:
         os.environ.setdefault(LOOPBACK_ONLY_VARIABLE, "0")
-    import ray
+    try:
+        import ray
+    except ImportError as error:
+        raise MissingDependencyError(
+            f"the ray backend needs the ray extra: pip install 'servegym[ray]' ({error})"
+        ) from None
 
     started = not ray.is_initialized()
     if started:
-        ray.init(address=address, num_cpus=workers if address is None else None, include_dashboard=False)
+        if address is None:
+            ray.init(num_cpus=workers, include_dashboard=False)
+        else:
+            _connect_ray(ray, address, RAY_CONNECT_TIMEOUT_S)
     task = ray.remote(num_cpus=1)(run_cell)
     pending: dict[Any, Cell] = {}
     try:
@@ -158,18 +246,22 @@ def run_sweep(
         progress: Show a progress bar.
 
     Raises:
-        ValueError: Unknown backend, an address with the local backend, or a configuration without cells.
+        UsageError: Unknown backend, an address with the local backend or not of a documented form, or a
+            configuration without cells.
+        RayConnectError: The Ray cluster at ``address`` does not answer within :data:`RAY_CONNECT_TIMEOUT_S`.
     """
     if backend not in BACKENDS:
-        raise ValueError(f"backend {backend!r} not one of {list(BACKENDS)}")
+        raise UsageError(f"backend {backend!r} not one of {list(BACKENDS)}")
     if address is not None and backend != "ray":
-        raise ValueError("--address applies to the ray backend only")
-    if workers is not None and workers < 1:
-        raise ValueError(f"workers {workers} outside allowed range [1, inf)")
+        raise UsageError("--address applies to the ray backend only")
+    if address is not None:
+        _check_address(address)
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
+        raise UsageError(f"workers {workers!r} outside allowed range: integers in [1, inf)")
     start = time.perf_counter()
     cells = list({cell.key: cell for cell in plan_cells(config)}.values())
     if not cells:
-        raise ValueError(f"{config.path}: defines no [sweep] section and no [[training]] runs; nothing to run")
+        raise UsageError(f"{config.path}: defines no [sweep] section and no [[training]] runs; nothing to run")
     checks = [store.check(cell.key) for cell in cells]
     corrupt = tuple(check for check in checks if check.state == CellState.CORRUPT)
     for check in corrupt:
@@ -211,5 +303,17 @@ def run_sweep(
 
 
 def default_store(config: ExperimentConfig) -> Path:
-    """``results/sweeps/<config name>`` under the working directory."""
-    return Path("results") / "sweeps" / config.name
+    """``results/sweeps/<config name>`` under the working directory.
+
+    Raises:
+        OutputPathError: That path leaves ``results/sweeps`` (a symbolic link pointing elsewhere); the name itself
+            is a single safe path component (``servegym.experiments.config`` checks it).
+    """
+    store = STORES_DIR / config.name
+    root = STORES_DIR.resolve()
+    if not store.resolve().is_relative_to(root):
+        raise OutputPathError(
+            f"{config.path}: the default store {store} resolves to {store.resolve()}, outside {root} (a symbolic "
+            "link?); pass --store or remove the link"
+        )
+    return store
