@@ -160,10 +160,10 @@ class ProvisioningEnv(gym.Env):
       a daily season, fitted on the source's reference days other than the episode's) with error quantiles; new
       observation key ``forecast_quantiles`` and ``info["forecast_quantiles_per_hour"]``; episodes from any trace
       file (``trace:PATH``) and a time of day that follows where the episode starts; ``catalog`` keyword.
-    * v1 (no longer registered): the world of MODEL.md §6: cold starts, a router on ready capacity at realised speed, graded error
-      violations with an error penalty, latent drift, week-long episodes, the budget as rental + storage in
-      the masks and repair, pipeline parallelism no longer shortening delays, new observation keys
-      (``calendar``, ``starting``, ``utilisation``), typed ``info``.
+    * v1 (no longer registered): the world of MODEL.md §6: cold starts, a router on ready capacity at realised
+      speed, graded error violations with an error penalty, latent drift, week-long episodes, the budget as
+      rental + storage in the masks and repair, pipeline parallelism no longer shortening delays, new observation
+      keys (``calendar``, ``starting``, ``utilisation``), typed ``info``.
     * v0: initial release (no longer registered; see docs/env.md).
     """
 

@@ -109,7 +109,8 @@ def test_config__bad_day_names_the_allowed_days(tmp_path):
         ("max_candidates = 2.5", "FILE: [scenarios.toy-1h] max_candidates = 2.5 must be an integer"),
         (
             "forecaster = 'arima'",
-            "FILE: [scenarios.toy-1h] forecaster = 'arima' not allowed; allowed values: holt-winters, seasonal-naive, profile-naive, ewma",
+            "FILE: [scenarios.toy-1h] forecaster = 'arima' not allowed; allowed values: holt-winters, seasonal-naive, "
+            "profile-naive, ewma",
         ),
         ("models = ['GPT-5']", "FILE: [scenarios.toy-1h] models: 'GPT-5' not allowed; allowed values: Llama-3.2-1B"),
         ("period_minutes = 7", "FILE: [scenarios.toy-1h] period_minutes = 7 must divide 1440; allowed values: 1, 2, 3"),
