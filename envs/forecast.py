@@ -286,17 +286,14 @@ class Forecaster:
             alpha = EWMA_ALPHA if self.kind == "ewma" else 1.0
             self._level = deseasonalised if self._level is None else alpha * deseasonalised + (1 - alpha) * self._level
 
-    def quantiles(self, period_of_day: int, levels: tuple[float, ...] = QUANTILE_LEVELS) -> np.ndarray:
-        """(len(levels), I) forecast quantiles: the point forecast × exp(empirical quantiles of the log errors);
-        the point forecast itself while no error has been seen."""
+    def forecast(self, period_of_day: int) -> tuple[np.ndarray, np.ndarray]:
+        """The point forecast (I,) and its quantiles (Q, I) at :data:`QUANTILE_LEVELS`, requests/hour: the point
+        forecast × exp(empirical quantiles of the log errors), the point forecast itself while no error has been
+        seen."""
         point = self.point(period_of_day)
         if self._errors.count == 0:
-            return np.broadcast_to(point, (len(levels), len(point))).copy()
-        return point[None, :] * np.exp(self._errors.quantiles(levels))
-
-    def forecast(self, period_of_day: int) -> tuple[np.ndarray, np.ndarray]:
-        """The point forecast (I,) and the quantiles (Q, I) at :data:`QUANTILE_LEVELS`, requests/hour."""
-        return self.point(period_of_day), self.quantiles(period_of_day)
+            return point, np.broadcast_to(point, (len(QUANTILE_LEVELS), len(point))).copy()
+        return point, point[None, :] * np.exp(self._errors.quantiles(QUANTILE_LEVELS))
 
 
 def newsvendor_level(underage_cost: np.ndarray, overage_cost: np.ndarray) -> np.ndarray:

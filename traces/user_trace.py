@@ -357,8 +357,6 @@ def _load_trace_cached(resolved: str, mtime_ns: int, size: int, options: TraceOp
     del resolved, mtime_ns, size  # cache key only
     path = Path(shown)
     raw, lines = _read_data_rows(path)
-    columns = {str(c).strip(): c for c in raw.columns}
-    raw.columns = list(columns)
     fmt = options.format or _detect_format(path, raw, options)
     if fmt == "requests":
         return _requests_trace(path, raw, lines, options)
@@ -381,6 +379,7 @@ def _read_data_rows(path: Path) -> tuple[pd.DataFrame, np.ndarray]:
         )
     except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
         raise TraceFormatError(f"{path}: not a well-formed CSV file ({exc})") from exc
+    frame.columns = [str(column).strip() for column in frame.columns]
     if frame.empty:
         raise TraceFormatError(f"{path}: file has a header (line {kept[0] + 1}) but no data rows")
     return frame, np.asarray(kept[1:], dtype=np.int64) + 1
