@@ -1,12 +1,16 @@
-"""The Adaptive Greedy Heuristic (AGH): multi-start GH, then relocate local search and GPU consolidation.
+"""The Adaptive Greedy Heuristic (AGH): multi-start GH, then local search from the cheapest starts.
 
 1. Multi-start: the GH construction under several query-type orders (arrival rate, error SLO, delay SLO and
    request size, each descending and ascending, then ``random_starts`` seeded permutations). Each start's
-   replicas are routed optimally by the LP (unmet cap enforced) and judged by ``evaluate_plan``; the cheapest
-   feasible start is kept. The first order is GH's, so AGH is never worse than GH when GH is feasible.
-2. Local search (``local_search.LocalSearch``): relocate moves and replica-by-replica consolidation, each
-   accepted only if the LP re-route is feasible and cheaper.
+   replicas are routed optimally by the LP (unmet cap enforced) and judged by ``evaluate_plan``. The first order
+   is GH's, so AGH is never worse than GH when GH is feasible.
+2. Local search (``local_search.LocalSearch``) from the ``search_starts`` cheapest distinct starts: relocations,
+   consolidation, rebuilds, merges and sibling swaps, each accepted only if the LP re-route is feasible and
+   cheaper (:func:`_search` says which search uses which moves). The best plan found is kept.
 3. The final plan is the LP routing of the final replicas, judged by ``evaluate_plan`` through ``finish``.
+
+Everything after GH's own construction runs on the instance restricted to the configurations GH can open
+(:func:`relevant_configurations`, about a third of them on random instances), which the plan is lifted back from.
 
 Deterministic per seed unless ``time_limit_s`` cuts the search short.
 """
@@ -19,14 +23,18 @@ import numpy as np
 
 from servegym.baselines.active_routing import ActiveRouter
 from servegym.baselines.greedy import construct, describe_shortfalls
-from servegym.baselines.greedy_context import build_context
+from servegym.baselines.greedy_context import GreedyContext, build_context
 from servegym.baselines.local_search import LocalSearch, SearchPoint
 from servegym.baselines.mechanisms import ALL_MECHANISMS, Mechanisms
 from servegym.baselines.result import PlanResult, finish
+from servegym.envs.evaluation import Plan
 from servegym.envs.instance import Instance
 
 MAX_SEARCH_SOLVES = 400
-"""Most LP solves the local search may use (each takes about a millisecond on the active configurations)."""
+"""Most LP solves one local search may use (each takes about a millisecond on the active configurations)."""
+SEARCH_STARTS = 3
+"""Local searches per run, from the cheapest distinct starts (docs/heuristics.md: one search from the best start
+alone stops in a worse local optimum on many instances)."""
 
 
 def start_orders(instance: Instance, seed: int, random_starts: int) -> list[np.ndarray]:
@@ -53,6 +61,7 @@ def solve_agh(
     *,
     seed: int = 0,
     random_starts: int = 4,
+    search_starts: int = SEARCH_STARTS,
     mechanisms: Mechanisms = ALL_MECHANISMS,
     time_limit_s: float | None = None,
 ) -> PlanResult:
@@ -62,6 +71,8 @@ def solve_agh(
         instance: The single-period problem.
         seed: Seed of the random start orders.
         random_starts: Random permutations on top of the eight deterministic orders.
+        search_starts: Local searches, from the cheapest distinct starts (each with up to
+            :data:`MAX_SEARCH_SOLVES` LP solves).
         mechanisms: Which of M1–M3 the GH constructions use.
         time_limit_s: Wall-clock limit in seconds; the first start always runs. None: no limit (deterministic).
 
@@ -71,33 +82,107 @@ def solve_agh(
     """
     start_time = time.perf_counter()
     deadline = None if time_limit_s is None else start_time + time_limit_s
-    context = build_context(instance, mechanisms)
-    router = ActiveRouter(instance)
-    search = LocalSearch(context, router, deadline, MAX_SEARCH_SOLVES)
+    full_context = build_context(instance, mechanisms)
     orders = start_orders(instance, seed, random_starts)
-    gh_construction = construct(context, orders[0])
-    best: SearchPoint | None = None
+    gh_construction = construct(full_context, orders[0])
+    kept = relevant_configurations(full_context)
+    if len(kept) == 0:  # no type has a usable route: search the whole (hopeless) instance
+        kept = np.arange(instance.num_configurations)
+    work = instance.restrict(kept)  # the same problem on the configurations GH can reach
+    context = build_context(work, mechanisms)
+    router = ActiveRouter(work)
+    screen = LocalSearch(context, router, deadline, MAX_SEARCH_SOLVES)
+    points: list[SearchPoint] = []
     seen: set[bytes] = set()
     starts = 0
     for order in orders:
         if starts > 0 and deadline is not None and time.perf_counter() >= deadline:
             break
-        construction = gh_construction if starts == 0 else construct(context, order)
+        replicas = gh_construction.fleet.replicas[kept] if starts == 0 else construct(context, order).fleet.replicas
         starts += 1
-        replicas = construction.fleet.replicas
         if replicas.tobytes() in seen:
             continue
         seen.add(replicas.tobytes())
-        point = search.evaluate(replicas, below_cost=np.inf if best is None else best.cost)
-        best = point or best
-    if best is None:
+        point = screen.evaluate(replicas)
+        if point is not None:
+            points.append(point)
+    if not points:
         message = "no start yields a feasible plan; GH's start " + (
             describe_shortfalls(gh_construction, instance)
             or "serves some types on routes over their delay SLO, and no start routes feasibly on allowed routes."
         )
         return finish("agh", instance, gh_construction.fleet.plan(), time.perf_counter() - start_time, message=message)
-    best = search.run(best)
+    points.sort(key=lambda point: point.cost)  # stable: ties keep the start order
+    best, moves = _search(context, router, deadline, points[:search_starts])
     message = (
-        f"{starts} starts ({len(seen)} distinct), {search.accepted_moves} improving moves, {router.solves} LP solves"
+        f"{starts} starts ({len(seen)} distinct), local search from the {min(search_starts, len(points))} cheapest, "
+        f"{moves} improving moves, {router.solves} LP solves"
     )
-    return finish("agh", instance, best.plan, time.perf_counter() - start_time, message=message)
+    return finish("agh", instance, _lift(instance, kept, best.plan), time.perf_counter() - start_time, message=message)
+
+
+def _search(
+    context: GreedyContext, router: ActiveRouter, deadline: float | None, starts: list[SearchPoint]
+) -> tuple[SearchPoint, int]:
+    """Local search from each start, the cheapest first; the best plan found and the improving moves made.
+
+    The first search uses every neighbourhood; the others leave out the rebuilds (GH repairs, the dearest moves),
+    and when one of them ends best, a last full search continues from its plan. Searching from several starts
+    is what most of the gain over a single search comes from (docs/heuristics.md, "Cost against the exact MILP").
+    """
+    best: SearchPoint | None = None
+    best_start = 0
+    moves = 0
+    for k, point in enumerate(starts):
+        if k > 0 and deadline is not None and time.perf_counter() >= deadline:
+            break
+        search = LocalSearch(context, router, deadline, MAX_SEARCH_SOLVES)
+        found = search.run(point, rebuild=k == 0)
+        moves += search.accepted_moves
+        if best is None or found.cost < best.cost:
+            best, best_start = found, k
+    if best_start > 0:
+        search = LocalSearch(context, router, deadline, MAX_SEARCH_SOLVES)
+        best = search.run(best)
+        moves += search.accepted_moves
+    return best, moves
+
+
+def relevant_configurations(context: GreedyContext) -> np.ndarray:
+    """Sorted indices of the configurations AGH searches: every type's M1 candidates and, transitively, their M3
+    upgrade targets (GH's construction uses no others) and the pure-TP reshape (t·p GPUs, PP 1) of each PP one.
+
+    The reshapes cost a handful of configurations and keep optima like the random (3, 3, 4) instance of seed 1's,
+    whose TP-4 H100 replica is no type's candidate (its candidate on that tier is TP 2 × PP 2).
+    """
+    instance = context.instance
+    index = {
+        (c.model, c.gpu, c.precision, c.tensor_parallel, c.pipeline_parallel): k
+        for k, c in enumerate(instance.configurations)
+    }
+    reshape = np.array(
+        [
+            index.get((c.model, c.gpu, c.precision, c.tensor_parallel * c.pipeline_parallel, 1), -1)
+            for c in instance.configurations
+        ],
+        dtype=np.int64,
+    )
+    kept = np.zeros(instance.num_configurations, dtype=bool)
+    kept[np.concatenate(context.candidates)] = True
+    frontier = kept.copy()
+    while frontier.any():
+        reached = np.concatenate([context.upgrade_target[frontier], reshape[frontier]])
+        frontier = np.zeros_like(kept)
+        frontier[reached[reached >= 0]] = True
+        frontier &= ~kept
+        kept |= frontier
+    return np.flatnonzero(kept)
+
+
+def _lift(instance: Instance, kept: np.ndarray, plan: Plan) -> Plan:
+    """A plan of ``instance.restrict(kept)`` in the configuration indices of ``instance``."""
+    replicas = np.zeros(instance.num_configurations, dtype=np.int64)
+    replicas[kept] = plan.replicas
+    routing = np.zeros((instance.num_query_types, instance.num_configurations))
+    routing[:, kept] = plan.routing
+    return Plan(replicas=replicas, routing=routing, unserved=np.array(plan.unserved))

@@ -19,6 +19,12 @@ LIMIT_NAMES: tuple[str, ...] = ("budget", "availability", "storage", "max_replic
 """The shared limits a new replica can hit, in the order :meth:`Fleet.blocking_limits` reports them."""
 
 
+def inverse_capacity_of(instance: Instance) -> np.ndarray:
+    """(I, C) 1/μ_{i,c} in replica-loads per request/hour (0 where c cannot serve i)."""
+    capacity = instance.capacity_per_hour
+    return np.divide(1.0, capacity, out=np.zeros_like(capacity), where=capacity > 0)
+
+
 class Fleet:
     """Replicas and routing of a plan being built, with running totals of every shared resource.
 
@@ -34,7 +40,9 @@ class Fleet:
         storage_gb: Weights stored, GB.
     """
 
-    def __init__(self, instance: Instance) -> None:
+    def __init__(self, instance: Instance, inverse_capacity: np.ndarray | None = None) -> None:
+        """Start empty. ``inverse_capacity`` (I, C) is :func:`inverse_capacity` of ``instance`` when the caller
+        has it already (AGH builds hundreds of fleets per instance)."""
         self.instance = instance
         num_types, num_configs = instance.num_query_types, instance.num_configurations
         self.replicas = np.zeros(num_configs, dtype=np.int64)
@@ -46,12 +54,7 @@ class Fleet:
         self.gpus_used = np.zeros(len(instance.gpus), dtype=np.int64)
         self.model_replicas = np.zeros(len(instance.models), dtype=np.int64)
         self.storage_gb = 0.0
-        self._inverse_capacity = np.divide(
-            1.0,
-            instance.capacity_per_hour,
-            out=np.zeros_like(instance.capacity_per_hour),
-            where=instance.capacity_per_hour > 0,
-        )
+        self._inverse_capacity = inverse_capacity if inverse_capacity is not None else inverse_capacity_of(instance)
         self._storage_price_per_hour = instance.model_storage_gb * instance.storage_price_per_gb_hour
         # The largest totals within each limit (limits.ceiling), so the screens below compare without recomputing.
         self._budget_ceiling = limits.ceiling(instance.budget_per_hour)
@@ -60,14 +63,20 @@ class Fleet:
         self._replica_ceiling = limits.ceiling(instance.max_replicas)
 
     @classmethod
-    def from_plan(cls, instance: Instance, plan: Plan) -> Fleet:
-        """The bookkeeping of an existing plan; its unserved demand counts as deliberately dropped."""
-        fleet = cls(instance)
+    def from_plan(cls, instance: Instance, plan: Plan, inverse_capacity: np.ndarray | None = None) -> Fleet:
+        """The bookkeeping of an existing plan; its unserved demand counts as deliberately dropped.
+
+        ``inverse_capacity`` as in :class:`Fleet`. Loads and error slack are summed over the configurations that
+        carry traffic only (a plan routes over a few of thousands).
+        """
+        fleet = cls(instance, inverse_capacity)
         fleet.replicas = np.round(plan.replicas).astype(np.int64)
         fleet.routing = np.array(plan.routing, dtype=float)
         fleet.dropped = np.array(plan.unserved, dtype=float)
-        fleet.load = (fleet.routing * fleet._inverse_capacity).sum(axis=0)
-        fleet.error_slack = ((instance.error_slo[:, None] - instance.error_rate) * fleet.routing).sum(axis=1)
+        used = np.flatnonzero(fleet.routing.any(axis=0))
+        routed = fleet.routing[:, used]
+        fleet.load[used] = (routed * fleet._inverse_capacity[:, used]).sum(axis=0)
+        fleet.error_slack = ((instance.error_slo[:, None] - instance.error_rate[:, used]) * routed).sum(axis=1)
         fleet.model_replicas = np.bincount(
             instance.config_model, weights=fleet.replicas, minlength=len(instance.models)
         )

@@ -112,7 +112,7 @@ def complete(
 
 def construct(context: GreedyContext, order: Sequence[int]) -> Construction:
     """Run both GH phases with the query types in ``order`` and release idle replicas."""
-    fleet = Fleet(context.instance)
+    fleet = Fleet(context.instance, context.inverse_capacity)
     return Construction(fleet, complete(context, fleet, order))
 
 

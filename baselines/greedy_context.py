@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from servegym.baselines.fleet import inverse_capacity_of
 from servegym.baselines.mechanisms import (
     Mechanisms,
     candidate_configurations,
@@ -28,6 +29,7 @@ class GreedyContext:
         candidates: Per query type, the configurations it may open new replicas of (M1).
         upgrade_target: (C,) configuration at twice the TP degree, or −1 (M3).
         delay_penalty_per_request: (I, C) ρ_i·D_{i,c}, $ per request routed to c.
+        inverse_capacity: (I, C) 1/μ_{i,c}, replica-loads per request/hour (0 where c cannot serve i).
     """
 
     instance: Instance
@@ -37,6 +39,7 @@ class GreedyContext:
     candidates: tuple[np.ndarray, ...]
     upgrade_target: np.ndarray
     delay_penalty_per_request: np.ndarray
+    inverse_capacity: np.ndarray
 
 
 def build_context(instance: Instance, mechanisms: Mechanisms) -> GreedyContext:
@@ -51,4 +54,5 @@ def build_context(instance: Instance, mechanisms: Mechanisms) -> GreedyContext:
         candidates=candidate_configurations(instance, mechanisms, usable, deployment_groups(instance)),
         upgrade_target=targets,
         delay_penalty_per_request=instance.delay_penalty_per_request_s[:, None] * instance.delay_s,
+        inverse_capacity=inverse_capacity_of(instance),
     )

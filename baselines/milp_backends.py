@@ -1,25 +1,33 @@
 """Running a built MILP on a backend and reading back one uniform :class:`Outcome`.
 
-SCIP, CBC and CP-SAT run through ``pywraplp``. HiGHS runs through ``highspy`` on the same model (exported as an
-``MPModelProto`` and passed column by column): in this OR-Tools build pywraplp's HiGHS backend crashes on a
-solution hint and returns an undocumented status (99) without incumbent or bound at a time limit, while highspy
-reports both and takes a warm start (``setSolution``).
+SCIP, CBC and CP-SAT run through ``pywraplp``. HiGHS runs through ``highspy`` on the model's data (a
+:class:`~servegym.baselines.milp_model.HighsModel` built with numpy, or a pywraplp model exported as an
+``MPModelProto``): in this OR-Tools build pywraplp's HiGHS backend crashes on a solution hint and returns an
+undocumented status (99) without incumbent or bound at a time limit, while highspy reports both and takes a warm
+start (``setSolution``).
+
+HiGHS's MIP presolve does not stop at the time limit in two of its rules, probing and enumeration: on a random
+(20, 20, 20) instance each ran about 20 s whatever the limit (HiGHS 1.16). :data:`SLOW_PRESOLVE_RULES` switches
+both off; ``milp.solve`` decides when (docs/milp.md, "Time limit").
 """
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import math
 import os
 import sys
+import threading
+import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import highspy
 import numpy as np
 from ortools.linear_solver import linear_solver_pb2, pywraplp
 
-from servegym.baselines.milp_model import MilpModel
+from servegym.baselines.milp_model import HighsModel, MilpModel
 from servegym.envs.routing import new_highs
 
 RELATIVE_MIP_GAP = 1e-6
@@ -27,6 +35,9 @@ RELATIVE_MIP_GAP = 1e-6
 plans that differ by a cent)."""
 
 OUTCOMES: tuple[str, ...] = ("optimal", "feasible", "infeasible", "no_solution")
+SLOW_PRESOLVE_RULES = (1 << 15) | (1 << 16)
+"""HiGHS ``presolve_rule_off`` bits of probing (15) and enumeration (16), the presolve rules that overrun the time
+limit (module docstring)."""
 
 
 @dataclass(frozen=True)
@@ -40,6 +51,9 @@ class Outcome:
         objective: Incumbent objective, $ per period (nan without an incumbent).
         bound: Best proven lower bound, $ per period (nan when the backend proved none).
         detail: The backend's own status name.
+        presolve_s: Seconds from the start of the run to the first branch-and-bound check, which comes after
+            presolve (HiGHS; the whole run when presolve solves the model; nan for the pywraplp backends).
+        solve_s: Seconds of the run after presolve (the whole run for the pywraplp backends).
     """
 
     status: str
@@ -47,6 +61,8 @@ class Outcome:
     objective: float
     bound: float
     detail: str
+    presolve_s: float = math.nan
+    solve_s: float = math.nan
 
 
 def settings_problem(time_limit_s: float | None, threads: int, *, uses_highs: bool) -> str | None:
@@ -73,11 +89,14 @@ class SolveSettings:
         time_limit_s: Wall-clock limit in seconds; None for none.
         threads: Solver threads.
         seed: Random seed (SCIP, CP-SAT, HiGHS; CBC is run at its default seed).
+        presolve_rules_off: HiGHS ``presolve_rule_off`` bit mask (0: HiGHS's full presolve; see
+            :data:`SLOW_PRESOLVE_RULES`).
     """
 
     time_limit_s: float | None = None
     threads: int = 1
     seed: int = 0
+    presolve_rules_off: int = 0
 
 
 @contextlib.contextmanager
@@ -131,16 +150,18 @@ def run_pywraplp(
         solver.SetHint([variables[k] for k in positions], list(values))
     params = pywraplp.MPSolverParameters()
     params.SetDoubleParam(pywraplp.MPSolverParameters.RELATIVE_MIP_GAP, RELATIVE_MIP_GAP)
+    start = time.perf_counter()
     status = solver.Solve(params)
+    solve_s = time.perf_counter() - start
     detail = _PYWRAPLP_STATUS.get(status, f"status {status}")
     if status in (pywraplp.Solver.OPTIMAL, pywraplp.Solver.FEASIBLE):
         objective = solver.Objective()
         bound = objective.BestBound() if solver.IsMip() else objective.Value()
         values = np.array([v.solution_value() for v in variables])
         name = "optimal" if status == pywraplp.Solver.OPTIMAL else "feasible"
-        return Outcome(name, values, float(objective.Value()), float(bound), detail)
+        return Outcome(name, values, float(objective.Value()), float(bound), detail, solve_s=solve_s)
     name = "infeasible" if status == pywraplp.Solver.INFEASIBLE else "no_solution"
-    return Outcome(name, None, math.nan, math.nan, detail)
+    return Outcome(name, None, math.nan, math.nan, detail, solve_s=solve_s)
 
 
 def highs_lp(solver: pywraplp.Solver) -> highspy.HighsLp:
@@ -169,37 +190,126 @@ def highs_lp(solver: pywraplp.Solver) -> highspy.HighsLp:
     return lp
 
 
-def run_highs(model: MilpModel, settings: SolveSettings, hint: tuple[Sequence[int], Sequence[float]] | None) -> Outcome:
-    """Solve the MIP ``model`` with highspy (branch and cut on the exact model data)."""
+_RUNNING_WORKERS: set[threading.Thread] = set()
+"""HiGHS solves still winding down after their call returned at the time limit (see :func:`run_highs`)."""
+
+
+@atexit.register
+def _join_running_workers() -> None:
+    """Let abandoned solves reach their next stop check before the interpreter exits (a native solve still
+    running at exit aborts the process)."""
+    for worker in list(_RUNNING_WORKERS):
+        worker.join()
+
+
+@dataclass
+class _HighsProgress:
+    """What the callbacks of a running HiGHS solve have seen (written by the solve's thread)."""
+
+    stop: threading.Event = field(default_factory=threading.Event)
+    presolve_end: float | None = None  # time.perf_counter() of the first branch-and-bound check
+    bound: float = math.nan  # latest dual bound, $ per period
+    incumbent: np.ndarray | None = None  # best solution found, column values
+    objective: float = math.nan
+
+    def on_callback(self, kind: int, _message: str, data_out: object, data_in: object, _user: object) -> None:
+        if kind == highspy.cb.HighsCallbackType.kCallbackMipImprovingSolution:
+            self.incumbent = np.array(data_out.mip_solution, dtype=float)
+            self.objective = float(data_out.objective_function_value)
+            return
+        if self.presolve_end is None:
+            self.presolve_end = time.perf_counter()
+        if math.isfinite(data_out.mip_dual_bound):
+            self.bound = float(data_out.mip_dual_bound)
+        if self.stop.is_set():
+            data_in.user_interrupt = True
+
+
+def _run_and_forget(highs: highspy.Highs) -> None:
+    """Worker thread body: run the solve, then leave :data:`_RUNNING_WORKERS`."""
+    try:
+        highs.run()
+    finally:
+        _RUNNING_WORKERS.discard(threading.current_thread())
+
+
+def run_highs(
+    model: MilpModel | HighsModel, settings: SolveSettings, hint: tuple[Sequence[int], Sequence[float]] | None
+) -> Outcome:
+    """Solve the MIP ``model`` with highspy (branch and cut on the exact model data).
+
+    With a time limit the solve runs in a worker thread (highspy releases the GIL) and the call returns at the
+    limit whatever HiGHS is doing: HiGHS checks its limit only between steps, and one step, the analytic-centre
+    interior-point solve of the root node, has no limit of its own (on a random (20, 20, 20) instance it overran
+    a 3.7 s limit by 1 s). The call then returns the incumbent and bound its callbacks reported last, and the
+    worker is told to stop at its next check and ends on its own. The presolve time is the time of the first
+    MIP interrupt callback, which HiGHS first calls once presolve has ended.
+    """
     highs = new_highs()
     highs.setOptionValue("threads", settings.threads)
     highs.setOptionValue("random_seed", settings.seed)
     highs.setOptionValue("mip_rel_gap", RELATIVE_MIP_GAP)
+    highs.setOptionValue("presolve_rule_off", settings.presolve_rules_off)
     if settings.time_limit_s is not None:
         highs.setOptionValue("time_limit", float(settings.time_limit_s))
-    highs.passModel(highs_lp(model.solver))
+    highs.passModel(model.lp if isinstance(model, HighsModel) else highs_lp(model.solver))
     if hint is not None:
         positions, values = hint
         index = np.asarray(positions, dtype=np.int32)
         highs.setSolution(len(index), index, np.asarray(values, dtype=float))
-    highs.run()
+    progress = _HighsProgress()
+    highs.setCallback(progress.on_callback, None)
+    highs.startCallback(highspy.cb.HighsCallbackType.kCallbackMipInterrupt)
+    highs.startCallback(highspy.cb.HighsCallbackType.kCallbackMipImprovingSolution)
+    start = time.perf_counter()
+    if settings.time_limit_s is None:
+        highs.run()
+        finished = True
+    else:
+        worker = threading.Thread(target=_run_and_forget, args=(highs,), name="highs-mip", daemon=True)
+        _RUNNING_WORKERS.add(worker)
+        worker.start()
+        worker.join(timeout=settings.time_limit_s)
+        finished = not worker.is_alive()
+        progress.stop.set()
+    end = time.perf_counter()
+    presolve_end = progress.presolve_end if progress.presolve_end is not None else end
+    timing = {"presolve_s": presolve_end - start, "solve_s": end - presolve_end}
+    if not finished:
+        if progress.incumbent is None:
+            return Outcome("no_solution", None, math.nan, progress.bound, "time limit (HiGHS still busy)", **timing)
+        return Outcome(
+            "feasible",
+            progress.incumbent,
+            progress.objective,
+            progress.bound,
+            "time limit (HiGHS still busy)",
+            **timing,
+        )
     status = highs.getModelStatus()
     detail = highs.modelStatusToString(status)
     info = highs.getInfo()
     bound = float(info.mip_dual_bound) if math.isfinite(info.mip_dual_bound) else math.nan
     if status == highspy.HighsModelStatus.kInfeasible:
-        return Outcome("infeasible", None, math.nan, math.nan, detail)
+        return Outcome("infeasible", None, math.nan, math.nan, detail, **timing)
     if info.primal_solution_status != highspy.SolutionStatus.kSolutionStatusFeasible.value:
-        return Outcome("no_solution", None, math.nan, bound, detail)
+        return Outcome("no_solution", None, math.nan, bound, detail, **timing)
     values = np.asarray(highs.getSolution().col_value, dtype=float)
     name = "optimal" if status == highspy.HighsModelStatus.kOptimal else "feasible"
-    return Outcome(name, values, float(info.objective_function_value), bound, detail)
+    return Outcome(name, values, float(info.objective_function_value), bound, detail, **timing)
 
 
 def run(
-    model: MilpModel, backend: str, settings: SolveSettings, hint: tuple[Sequence[int], Sequence[float]] | None = None
+    model: MilpModel | HighsModel,
+    backend: str,
+    settings: SolveSettings,
+    hint: tuple[Sequence[int], Sequence[float]] | None = None,
 ) -> Outcome:
-    """Solve ``model`` (built on ``backend``; for ``"HIGHS"`` any pywraplp backend) and read back the outcome."""
+    """Solve ``model`` and read back the outcome.
+
+    ``model`` is a :class:`MilpModel` built on ``backend``, or for ``"HIGHS"`` a :class:`HighsModel` or a
+    :class:`MilpModel` on any pywraplp backend.
+    """
     with _stdout_silenced():
         if backend == "HIGHS":
             return run_highs(model, settings, hint)

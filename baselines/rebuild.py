@@ -26,6 +26,10 @@ SEEDS_PER_TYPE = 2
 """Seed configurations per query type (see :func:`seed_configurations`)."""
 SEEDED_DEPLOYMENTS = 3
 """Seeded rebuilds release only the most expensive deployments (rental $/hour), to bound the repairs."""
+SEEDED_RUINS = 16
+"""Most seeded ruins per step, seeds in the order of :func:`seed_configurations`."""
+TYPE_RUINS = 8
+"""Most query-type ruins per step, types by decreasing arrival rate."""
 
 
 @dataclass(frozen=True)
@@ -37,7 +41,8 @@ class Rebuild:
 
 
 def seed_configurations(context: GreedyContext) -> np.ndarray:
-    """Each type's ``SEEDS_PER_TYPE`` candidates with the lowest blended $ per request, as one sorted index array.
+    """Each type's ``SEEDS_PER_TYPE`` candidates with the lowest blended $ per request, without repeats: every
+    type's best first (types by decreasing arrival rate), then every type's second best.
 
     The $ per request of a route is its rental at ρ_max plus its delay penalty. A route with error e above ε is
     priced as the blend that keeps the average at ε with the type's cheapest route of error e_ref < ε: each of its
@@ -45,7 +50,8 @@ def seed_configurations(context: GreedyContext) -> np.ndarray:
     """
     instance = context.instance
     seeds = []
-    for query_type, configs in enumerate(context.candidates):
+    for query_type in arrival_rate_order(instance).tolist():
+        configs = context.candidates[query_type]
         error_slo = instance.error_slo[query_type]
         per_request = (
             instance.replica_price_per_hour[configs]
@@ -59,8 +65,14 @@ def seed_configurations(context: GreedyContext) -> np.ndarray:
         reference = np.flatnonzero(below)[np.argmin(per_request[below])]
         partners = np.maximum(error - error_slo, 0.0) / (error_slo - error[reference])
         blended = (per_request + partners * per_request[reference]) / (1.0 + partners)
-        seeds.append(configs[np.argsort(blended, kind="stable")[:SEEDS_PER_TYPE]])
-    return np.unique(np.concatenate(seeds)) if seeds else np.zeros(0, dtype=np.int64)
+        best = configs[np.argsort(blended, kind="stable")[:SEEDS_PER_TYPE]]
+        seeds.append(np.pad(best, (0, SEEDS_PER_TYPE - len(best)), constant_values=-1))
+    if not seeds:
+        return np.zeros(0, dtype=np.int64)
+    ranked = np.stack(seeds).T.ravel()  # rank-major: every type's best, then every type's second best
+    ranked = ranked[ranked >= 0]
+    _, first = np.unique(ranked, return_index=True)
+    return ranked[np.sort(first)]
 
 
 def _greedy_cost_per_hour(context: GreedyContext, fleet: Fleet) -> float:
@@ -70,13 +82,15 @@ def _greedy_cost_per_hour(context: GreedyContext, fleet: Fleet) -> float:
     return fleet.spend_per_hour + delay + float(instance.unmet_penalty_per_request @ unserved)
 
 
-def rebuilds(context: GreedyContext, plan: Plan, seeds: np.ndarray) -> list[Rebuild]:
-    """Every distinct repaired plan that serves all demand within the unmet caps, cheapest greedy routing first.
+def rebuilds(context: GreedyContext, plan: Plan, seeds: np.ndarray, max_ruins: int) -> tuple[list[Rebuild], int]:
+    """Every distinct repaired plan that serves all demand within the unmet caps, cheapest greedy routing first,
+    and the number of repairs made.
 
     Args:
         context: GH's precomputation.
         plan: The current plan (feasible).
         seeds: Seed configurations from :func:`seed_configurations`.
+        max_ruins: Most ruins to repair (in the order: deployments, seeded deployments, query types).
     """
     instance = context.instance
     n = plan.replicas
@@ -87,16 +101,18 @@ def rebuilds(context: GreedyContext, plan: Plan, seeds: np.ndarray) -> list[Rebu
     ruins: list[tuple[str, int, int, bool]] = [
         ("configuration", int(c), -1, preallocate) for c in by_rental for preallocate in (True, False)
     ]
-    ruins += [
+    seeded = [
         ("configuration", int(c), int(seed), True)
-        for c in by_rental[:SEEDED_DEPLOYMENTS]
         for seed in seeds
+        for c in by_rental[:SEEDED_DEPLOYMENTS]
         if seed != c and n[seed] == 0
     ]
-    ruins += [("query_type", int(i), -1, False) for i in order if instance.demand_per_hour[i] > 0]
+    ruins += seeded[:SEEDED_RUINS]
+    ruins += [("query_type", int(i), -1, False) for i in order[:TYPE_RUINS] if instance.demand_per_hour[i] > 0]
     found: dict[bytes, Rebuild] = {n.tobytes(): Rebuild(np.inf, n)}
+    ruins = ruins[:max_ruins]
     for kind, index, seed, preallocate in ruins:
-        fleet = Fleet.from_plan(instance, plan)
+        fleet = Fleet.from_plan(instance, plan, context.inverse_capacity)
         excluded = np.zeros(instance.num_configurations, dtype=bool)
         if kind == "configuration":
             fleet.release_configuration(index)
@@ -116,4 +132,4 @@ def rebuilds(context: GreedyContext, plan: Plan, seeds: np.ndarray) -> list[Rebu
         if key not in found:
             found[key] = Rebuild(_greedy_cost_per_hour(context, fleet), fleet.replicas.copy())
     del found[n.tobytes()]
-    return sorted(found.values(), key=lambda rebuild: rebuild.cost_per_hour)
+    return sorted(found.values(), key=lambda rebuild: rebuild.cost_per_hour), len(ruins)

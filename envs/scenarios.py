@@ -61,7 +61,7 @@ def fluid_rental_per_hour(instance: Instance) -> float:
     Types with no such route use their cheapest allowed route. A scale reference for budgets, not a bound.
     """
     # Summed type by type in index order (not a dot product), so every existing instance keeps its budget to
-    # the last bit.
+    # the last bit: random instances up to (20, 20, 24) are pinned by tests/test_scale.py.
     return float(sum(instance.demand_per_hour * cheapest_rental_per_request(instance)))
 
 
@@ -283,7 +283,85 @@ def _query_type_table_instance(
     )
 
 
-MAX_RANDOM_SIZE = (20, 20, 24)
+MAX_RANDOM_SIZE = (40, 40, 40)
+"""Largest random (I, J, K). Up to K = 24 the tiers are the shipped catalog's (GPU, precision) pairs; beyond, the
+catalog is extended with generated GPU offers (:data:`GPU_OFFERS`), so K may reach 3 × 3 × 8 = 72 tiers on the
+shipped catalog; 40 is the largest size benchmarked (docs/milp.md, "Scale")."""
+RANDOM_PRECISIONS = ("fp16", "int8", "int4")
+"""Weight precisions of random tiers: every GPU type at each of them."""
+
+
+@dataclass(frozen=True)
+class GpuOffer:
+    """A generated way of renting a catalog GPU: the same hardware at another price, in a separate pool.
+
+    Attributes:
+        name: Suffix of the generated GPU type, e.g. ``"spot"`` gives ``"H100-SXM~spot"``.
+        price_low: Lowest price factor on the catalog's on-demand $/GPU-hour.
+        price_high: Highest price factor; each generated type draws its factor uniformly in [low, high].
+        availability_share: Its availability as a share of the catalog GPU's (at least one node's GPUs).
+        description: What the offer stands for and why its range.
+    """
+
+    name: str
+    price_low: float
+    price_high: float
+    availability_share: float
+    description: str
+
+
+GPU_OFFERS = (
+    GpuOffer(
+        "spot",
+        0.35,
+        0.65,
+        0.5,
+        "spot/preemptible capacity: modelling choice of 35-65 % of the on-demand price and half the pool; "
+        "preemption itself is not modelled (the single-period problem has no interruptions)",
+    ),
+    GpuOffer(
+        "cloud-b",
+        0.8,
+        1.6,
+        1.0,
+        "the same GPU on-demand at a second provider: modelling choice of 0.8-1.6x the catalog price (list prices "
+        "of one GPU model differ across clouds by up to about 2x), a pool as large as the catalog's",
+    ),
+)
+"""Generated GPU offers that extend the catalog when a random instance asks for more tiers than it has."""
+_OFFER_STREAM = 1
+"""Second word of the seed of the offers' own generator (``default_rng([seed, 1])``): drawing the offers leaves
+the instance's main random stream, and so every instance with K ≤ 24, unchanged."""
+
+
+def _with_gpu_offers(catalog: Catalog, seed: int) -> Catalog:
+    """``catalog`` plus one generated GPU type per catalog GPU and offer of :data:`GPU_OFFERS`, seeded by ``seed``.
+
+    Each generated type copies the catalog GPU's hardware and start-up constants; its price is the catalog price ×
+    a factor drawn uniformly in the offer's range, its availability the offer's share of the catalog's (at least
+    one node). Types are drawn in (offer, sorted GPU name) order from ``default_rng([seed, _OFFER_STREAM])``.
+    """
+    rng = np.random.default_rng([seed, _OFFER_STREAM])
+    gpus = dict(catalog.gpus)
+    startup = dict(catalog.startup)
+    for offer in GPU_OFFERS:
+        for name in sorted(catalog.gpus):
+            base = catalog.gpus[name]
+            factor = float(rng.uniform(offer.price_low, offer.price_high))
+            generated = f"{name}~{offer.name}"
+            gpus[generated] = dataclasses.replace(
+                base,
+                name=generated,
+                price_per_gpu_hour=base.price_per_gpu_hour * factor,
+                default_availability=max(
+                    base.gpus_per_node, round(base.default_availability * offer.availability_share)
+                ),
+                price_source=f"generated {offer.name} offer of {name} (seed {seed}): catalog price x {factor:.3f}; "
+                + offer.description,
+            )
+            if name in catalog.startup:
+                startup[generated] = dataclasses.replace(catalog.startup[name], gpu=generated)
+    return dataclasses.replace(catalog, gpus=MappingProxyType(gpus), startup=MappingProxyType(startup))
 
 
 def _random_models(catalog: Catalog, count: int, rng: np.random.Generator) -> tuple[Catalog, list[str]]:
@@ -325,6 +403,9 @@ def random_instance(
     1,000–25,000 requests/hour, a family among general/code/math, Δ from the SLO rule × U(1, 2), and ε between
     the best and the median FP16 error of the chosen models. Tiers are distinct (GPU, precision) pairs with GPU
     prices jittered ±20 % as in the paper; models beyond the catalog are jittered variants of catalog models.
+    When K exceeds the catalog's (GPU, precision) pairs (24 on the shipped catalog), the GPU types are extended
+    with generated offers (:data:`GPU_OFFERS`: spot and a second cloud, seeded by ``seed``); up to there the
+    instance is the one earlier versions built, bit for bit.
     """
     if len(size) != 3 or not all(isinstance(s, (int, np.integer)) for s in size):
         raise InstanceError(f"size must be three integers (I, J, K), got {size!r}")
@@ -336,7 +417,14 @@ def random_instance(
     rng = np.random.default_rng(seed)
     catalog = catalog or default_catalog()
     catalog, model_names = _random_models(catalog, num_models, rng)
-    all_tiers = [(g, q) for g in sorted(catalog.gpus) for q in ("fp16", "int8", "int4")]
+    generated = num_tiers > len(RANDOM_PRECISIONS) * len(catalog.gpus)
+    if generated:
+        catalog = _with_gpu_offers(catalog, seed)
+    all_tiers = [(g, q) for g in sorted(catalog.gpus) for q in RANDOM_PRECISIONS]
+    if num_tiers > len(all_tiers):
+        raise InstanceError(
+            f"random size K = {num_tiers} exceeds the {len(all_tiers)} tiers of the catalog with its generated offers"
+        )
     picked = rng.choice(len(all_tiers), size=num_tiers, replace=False)
     jitter = {g: float(rng.uniform(0.8, 1.2)) for g in sorted(catalog.gpus)}
     tiers = [
@@ -376,7 +464,8 @@ def random_instance(
         budget_per_hour=np.inf,
         storage_capacity_gb=STORAGE_CAPACITY_GB,
         storage_price_per_gb_hour=STORAGE_PRICE_PER_GB_HOUR,
-        description=f"random instance (I, J, K) = {tuple(size)}, seed {seed}",
+        description=f"random instance (I, J, K) = {tuple(size)}, seed {seed}"
+        + (f"; GPU offers {', '.join(o.name for o in GPU_OFFERS)} generated" if generated else ""),
     )
     return _with_budget(instance, budget_factor)
 

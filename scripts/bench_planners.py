@@ -1,16 +1,20 @@
-"""Scale benchmark of GH, AGH and the MILP: runtime, feasibility and cost gap to the best proven bound.
+"""Scale benchmark of GH, AGH and the MILP: runtime, feasibility, cost gap to the optimum, MILP time split, memory.
 
 Usage (from the repository root)::
 
-    python scripts/bench_planners.py [--sizes 3,3,4 6,6,10 10,10,10 15,15,15 20,20,20] [--seeds 0 1 2 3 4]
-                                     [--milp-time-limit 120] [--gh-repeats 20] [--out results/bench_planners]
+    python scripts/bench_planners.py [--sizes 3,3,4 6,6,10 ... 40,40,40] [--seeds 0 1 2 3 4]
+                                     [--milp-time-limit 600] [--gh-repeats 20] [--agh-repeats 5]
+                                     [--out results/bench_planners]
 
 Grid: the ``paper`` instance and random instances of each size (I query types, J models, K tiers) for each seed.
-Per instance: GH (median of ``--gh-repeats`` runs), AGH (seed 0, median of 5 runs), and the MILP (default solver,
-one thread, warm-started from the AGH plan, ``--milp-time-limit``). Gaps are (cost − bound) / cost against the
-MILP's best proven bound. Each finished instance is appended to ``OUT.partial.jsonl`` so an interrupted run resumes
-where it stopped; the end writes ``OUT.json``, ``OUT.md`` and ``OUT.png`` (runtime vs size, log scale) atomically.
-Runtimes are wall-clock seconds on whatever else the machine runs; the report states the machine and date.
+Per instance: GH (median of ``--gh-repeats`` runs), AGH (seed 0, median of ``--agh-repeats`` runs, wall and CPU
+time), and the MILP (default solver, one thread, warm-started from the AGH plan, ``--milp-time-limit`` for the
+whole call) with its time split (build, presolve, solve, post) and the peak resident memory it added. Gaps are
+(cost − bound) / cost against the MILP's best proven bound; where the MILP proved optimality that is the gap to the
+optimum, reported per size as median and worst. Every record carries the 1-minute load average before and after
+(``os.getloadavg``): the machine is shared, so wall times above its core count are inflated. Each finished instance
+is appended to ``OUT.partial.jsonl`` so an interrupted run resumes where it stopped; the end writes ``OUT.json``,
+``OUT.md`` and ``OUT.png`` (runtime vs size, log scale) atomically. The report states the machine and date.
 """
 
 from __future__ import annotations
@@ -21,7 +25,9 @@ import json
 import os
 import platform
 import statistics
+import threading
 import time
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -36,6 +42,7 @@ import pandas as pd
 from servegym.baselines.adaptive import solve_agh
 from servegym.baselines.greedy import solve_gh
 from servegym.baselines.milp import DEFAULT_SOLVER, solve
+from servegym.baselines.result import PlanResult
 from servegym.envs.instance import Instance
 from servegym.envs.scenarios import make_instance
 from servegym.io import atomic_write_bytes, atomic_write_json, atomic_write_text
@@ -43,16 +50,63 @@ from servegym.tables import markdown_table
 
 COST_TOLERANCE = 1e-6
 """Relative tolerance of the cost-order check MILP ≤ AGH ≤ GH."""
+DEFAULT_SIZES = (
+    (3, 3, 4),
+    (6, 6, 10),
+    (10, 10, 10),
+    (15, 15, 15),
+    (20, 20, 20),
+    (20, 20, 24),
+    (30, 30, 30),
+    (40, 40, 40),
+)
+MEMORY_SAMPLE_S = 0.05
+"""Seconds between resident-memory samples while the MILP runs."""
 
 
-def timed(function, repeats: int):
-    """(last result, median wall-clock seconds over ``repeats`` calls)."""
-    times, result = [], None
+def resident_mb() -> float:
+    """Resident memory of this process in MB (1e6 bytes), from /proc/self/statm (Linux)."""
+    pages = int(Path("/proc/self/statm").read_text().split()[1])
+    return pages * os.sysconf("SC_PAGE_SIZE") / 1e6
+
+
+class PeakMemory:
+    """Peak resident memory while the ``with`` block runs, sampled every :data:`MEMORY_SAMPLE_S` seconds.
+
+    Attributes:
+        before_mb: Resident MB when the block started.
+        peak_mb: Largest resident MB seen during the block.
+    """
+
+    def __init__(self) -> None:
+        self.before_mb = self.peak_mb = 0.0
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self) -> None:
+        while not self._done.wait(MEMORY_SAMPLE_S):
+            self.peak_mb = max(self.peak_mb, resident_mb())
+
+    def __enter__(self) -> PeakMemory:
+        self.before_mb = self.peak_mb = resident_mb()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._done.set()
+        self._thread.join()
+        self.peak_mb = max(self.peak_mb, resident_mb())
+
+
+def timed(function: Callable[[], PlanResult], repeats: int) -> tuple[PlanResult, float, float]:
+    """(last result, median wall-clock seconds, median CPU seconds of this process) over ``repeats`` calls."""
+    wall, cpu, result = [], [], None
     for _ in range(repeats):
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         result = function()
-        times.append(time.perf_counter() - start)
-    return result, statistics.median(times)
+        wall.append(time.perf_counter() - start)
+        cpu.append(time.process_time() - start_cpu)
+    return result, statistics.median(wall), statistics.median(cpu)
 
 
 def gap(cost: float | None, bound: float | None) -> float | None:
@@ -62,19 +116,31 @@ def gap(cost: float | None, bound: float | None) -> float | None:
 
 
 def bench_instance(label: str, size: str, instance: Instance, args: argparse.Namespace) -> dict[str, Any]:
-    gh, gh_s = timed(lambda: solve_gh(instance), args.gh_repeats)
-    agh, agh_s = timed(lambda: solve_agh(instance, seed=0), args.agh_repeats)
-    milp = solve(instance, time_limit_s=args.milp_time_limit, warm_start=agh.plan if agh.feasible else None)
+    load_before = os.getloadavg()[0]
+    gh, gh_s, gh_cpu_s = timed(lambda: solve_gh(instance), args.gh_repeats)
+    agh, agh_s, agh_cpu_s = timed(lambda: solve_agh(instance, seed=0), args.agh_repeats)
+    with PeakMemory() as memory:
+        milp = solve(instance, time_limit_s=args.milp_time_limit, warm_start=agh.plan if agh.feasible else None)
     bound = milp.bound if milp.bound is not None and np.isfinite(milp.bound) else None
     record: dict[str, Any] = {
         "instance": label,
         "size": size,
         "configurations": instance.num_configurations,
+        "routes": int(instance.route_allowed.sum()),
         "milp_solver": DEFAULT_SOLVER,
         "milp_time_limit_s": args.milp_time_limit,
         "best_bound": bound,
         "milp_optimal": milp.status == "optimal",
+        "milp_plan_source": milp.plan_source,
+        "milp_message": milp.message,
+        "gh_cpu_s": gh_cpu_s,
+        "agh_cpu_s": agh_cpu_s,
+        "milp_peak_rss_mb": memory.peak_mb,
+        "milp_added_rss_mb": memory.peak_mb - memory.before_mb,
+        "load_before": load_before,
+        "load_after": os.getloadavg()[0],
     }
+    record |= {f"milp_{phase}_s": seconds for phase, seconds in milp.time_split_s.items()}
     for name, result, runtime in (("gh", gh, gh_s), ("agh", agh, agh_s), ("milp", milp, milp.runtime_s)):
         cost = result.total_cost if result.feasible else None
         record |= {
@@ -104,32 +170,45 @@ def grid(args: argparse.Namespace):
             )
 
 
+def _median(series: pd.Series) -> float:
+    return float(series.median()) if len(series) else float("nan")
+
+
 def summarise(records: list[dict[str, Any]]) -> pd.DataFrame:
+    """One row per size: feasibility, median runtimes, AGH and GH gaps to the optimum, MILP time split and memory."""
     frame = pd.DataFrame(records)
     rows = []
     for size, group in frame.groupby("size", sort=False):
+        optimal = group[group["milp_optimal"] & group["agh_feasible"]]
         row: dict[str, Any] = {
             "size": size,
             "instances": len(group),
             "configs (median)": group["configurations"].median(),
+            "feasible (MILP)": f"{int(group['milp_feasible'].sum())}/{len(group)}",
+            "MILP optimal": f"{int(group['milp_optimal'].sum())}/{len(group)}",
+            "GH s": group["gh_runtime_s"].median(),
+            "AGH s": group["agh_runtime_s"].median(),
+            "AGH CPU s": group["agh_cpu_s"].median(),
+            "AGH max s": group["agh_runtime_s"].max(),
+            "MILP s": group["milp_runtime_s"].median(),
+            "AGH gap % median": 100 * _median(optimal["agh_gap"].dropna()),
+            "AGH gap % worst": 100 * optimal["agh_gap"].max() if len(optimal) else float("nan"),
+            "GH gap % median": 100 * _median(optimal["gh_gap"].dropna()),
+            "MILP bound gap % median": 100 * _median(group["milp_gap"].dropna()),
         }
-        for name in ("gh", "agh", "milp"):
-            row[f"{name} median s"] = group[f"{name}_runtime_s"].median()
-            row[f"{name} feasible"] = f"{int(group[f'{name}_feasible'].sum())}/{len(group)}"
-            gaps = group[f"{name}_gap"].dropna()
-            row[f"{name} median gap %"] = 100 * gaps.median() if len(gaps) else float("nan")
-        row["milp optimal"] = f"{int(group['milp_optimal'].sum())}/{len(group)}"
-        optimal = group[group["milp_optimal"] & group["agh_feasible"]]
-        row["agh gap to optimum % (median)"] = 100 * optimal["agh_gap"].median() if len(optimal) else float("nan")
+        for phase in ("warm_start", "build", "presolve", "solve"):
+            row[f"MILP {phase} s"] = group[f"milp_{phase}_s"].median()
+        row["MILP peak MB"] = group["milp_peak_rss_mb"].max()
         order = group.get("cost_order_holds", pd.Series(dtype=object)).dropna()
         row["MILP ≤ AGH ≤ GH"] = f"{int(order.sum())}/{len(order)}" if len(order) else "–"
+        row["load (median)"] = group["load_before"].median()
         rows.append(row)
     return pd.DataFrame(rows)
 
 
 def per_instance(records: list[dict[str, Any]]) -> pd.DataFrame:
-    """One row per instance: each planner's cost ($ per period) and AGH's runtime, the MILP's status and bound,
-    and the AGH gap to the bound (to the optimum where the MILP proved one)."""
+    """One row per instance: each planner's cost ($ per period) and AGH's runtime, the MILP's status, time split and
+    bound, and the AGH gap to the bound (to the optimum where the MILP proved one)."""
     frame = pd.DataFrame(records)
     return pd.DataFrame(
         {
@@ -140,8 +219,12 @@ def per_instance(records: list[dict[str, Any]]) -> pd.DataFrame:
             "MILP $": frame["milp_cost"],
             "MILP status": frame["milp_status"],
             "MILP s": frame["milp_runtime_s"],
+            "presolve s": frame["milp_presolve_s"],
+            "solve s": frame["milp_solve_s"],
+            "peak MB": frame["milp_peak_rss_mb"],
             "bound $": frame["best_bound"],
             "AGH gap %": 100 * frame["agh_gap"],
+            "load": frame["load_before"],
         }
     )
 
@@ -175,11 +258,9 @@ def parse_size(text: str) -> tuple[int, int, int]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument(
-        "--sizes", nargs="+", type=parse_size, default=[(3, 3, 4), (6, 6, 10), (10, 10, 10), (15, 15, 15), (20, 20, 20)]
-    )
+    parser.add_argument("--sizes", nargs="+", type=parse_size, default=list(DEFAULT_SIZES))
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4])
-    parser.add_argument("--milp-time-limit", type=float, default=120.0, help="seconds per MILP solve")
+    parser.add_argument("--milp-time-limit", type=float, default=600.0, help="seconds per MILP call")
     parser.add_argument("--gh-repeats", type=int, default=20)
     parser.add_argument("--agh-repeats", type=int, default=5)
     parser.add_argument("--out", default="results/bench_planners", help="output path without extension")
@@ -208,16 +289,19 @@ def main() -> None:
             stream.flush()
             os.fsync(stream.fileno())
         print(
-            f"{label}: GH {record['gh_runtime_s'] * 1e3:.1f} ms, AGH {record['agh_runtime_s'] * 1e3:.0f} ms, "
-            f"MILP {record['milp_status']} {record['milp_runtime_s']:.1f} s, AGH gap {record['agh_gap']}",
+            f"{label}: GH {record['gh_runtime_s'] * 1e3:.1f} ms, AGH {record['agh_runtime_s']:.2f} s "
+            f"(CPU {record['agh_cpu_s']:.2f} s), MILP {record['milp_status']} {record['milp_runtime_s']:.1f} s, "
+            f"AGH gap {record['agh_gap']}, load {record['load_before']:.2f}",
             flush=True,
         )
     table = summarise(records)
     machine = f"{platform.platform()}, {os.cpu_count()} CPUs, Python {platform.python_version()}"
     date = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    loads = [r["load_before"] for r in records]
     markdown = (
         f"Planner scale benchmark ({date}; {machine}; MILP = {DEFAULT_SOLVER}, 1 thread, "
-        f"{args.milp_time_limit:g} s limit, warm-started from AGH)\n\n"
+        f"{args.milp_time_limit:g} s limit for the whole call, warm-started from AGH; 1-minute load average "
+        f"{min(loads):.2f}-{max(loads):.2f}, median {statistics.median(loads):.2f})\n\n"
         + markdown_table(table)
         + "\n\nPer instance (infeasible: empty cost):\n\n"
         + markdown_table(per_instance(records))

@@ -39,5 +39,5 @@ def test_cli__bad_size_is_a_clear_usage_error(capsys):
 
 
 def test_cli__out_of_range_size_is_reported_without_a_traceback(capsys):
-    assert main(["describe", "--scenario", "random", "--size", "30,3,3"]) == 2
-    assert "random size I = 30 outside allowed range" in capsys.readouterr().err
+    assert main(["describe", "--scenario", "random", "--size", "41,3,3"]) == 2
+    assert "random size I = 41 outside allowed range" in capsys.readouterr().err

@@ -7,7 +7,16 @@ import highspy
 import numpy as np
 import pytest
 
-from servegym.baselines.milp import DEFAULT_SOLVER, SOLVERS, MilpSolverError, lp_relaxation_bound, solve
+from servegym.baselines.milp import (
+    DEFAULT_SOLVER,
+    SOLVERS,
+    TIME_PHASES,
+    MilpSolverError,
+    lp_relaxation_bound,
+    solve,
+)
+from servegym.baselines.milp_backends import highs_lp
+from servegym.baselines.milp_model import build_highs_model, build_model
 from servegym.envs.evaluation import Plan, evaluate_plan
 from servegym.envs.instance import Instance
 from servegym.envs.routing import Router, new_highs
@@ -87,6 +96,29 @@ def test_milp__exported_mps_solved_by_highspy_gives_the_same_optimum(tmp_path):
         assert highs.getInfo().objective_function_value == pytest.approx(result.total_cost, rel=1e-6)
 
 
+@pytest.mark.parametrize("relax", [(), ("budget",), ("error_slo", "storage")])
+def test_milp__numpy_built_highs_model_equals_the_pywraplp_model(relax):
+    for instance in (toy_instance().with_changes(budget_per_hour=9.0), tiny_random_instance(3), make_instance("paper")):
+        reference = highs_lp(build_model(instance, "SCIP", relax=relax).solver)
+        built = build_highs_model(instance, relax=relax).lp
+        assert (built.num_col_, built.num_row_) == (reference.num_col_, reference.num_row_)
+        for name in ("col_cost_", "col_lower_", "col_upper_", "row_lower_", "row_upper_"):
+            ours, theirs = np.asarray(getattr(built, name)), np.asarray(getattr(reference, name))
+            np.testing.assert_array_equal(np.clip(ours, -1e30, 1e30), np.clip(theirs, -1e30, 1e30), err_msg=name)
+        assert list(built.integrality_) == list(reference.integrality_)
+        np.testing.assert_array_equal(np.asarray(built.a_matrix_.start_), np.asarray(reference.a_matrix_.start_))
+        ours, theirs = (_sorted_entries(lp) for lp in (built, reference))
+        np.testing.assert_array_equal(ours, theirs)
+
+
+def _sorted_entries(lp: highspy.HighsLp) -> np.ndarray:
+    """(nnz, 3) row, column, value of a row-wise matrix, sorted by row and column."""
+    rows = np.repeat(np.arange(lp.num_row_), np.diff(np.asarray(lp.a_matrix_.start_)))
+    columns, values = np.asarray(lp.a_matrix_.index_), np.asarray(lp.a_matrix_.value_)
+    order = np.lexsort((columns, rows))
+    return np.stack([rows[order], columns[order], values[order]], axis=1)
+
+
 def test_milp__exported_mps_has_structured_names(tmp_path):
     path = tmp_path / "toy.mps"
     solve(toy_instance(), export_mps=path)
@@ -151,17 +183,32 @@ def test_milp__rejects_bad_arguments():
         solve(instance, solver="SCIP", threads=0)
     with pytest.raises(MilpSolverError, match="warm_start"):
         solve(instance, warm_start=Plan(replicas=np.zeros(2), routing=np.zeros((2, 2)), unserved=np.zeros(2)))
+    with pytest.raises(MilpSolverError, match="warm_start 'gh'"):
+        solve(instance, warm_start="gh")
+
+
+def test_milp__warm_starts_from_agh_by_default_and_reports_the_time_split():
+    instance = tiny_random_instance(4)
+    result = solve(instance)
+    assert result.status == "optimal"
+    assert "warm start AGH" in result.message
+    assert set(result.time_split_s) == set(TIME_PHASES) and result.time_split_s["warm_start"] > 0.0
+    assert "warm start none" in solve(instance, warm_start=None).message
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("solver", ["HIGHS", "SCIP"])
-def test_milp__short_time_limit_reports_bound_or_no_solution(solver):
-    result = solve(make_instance("random", size=(15, 15, 15), seed=1), solver=solver, time_limit_s=1.0)
-    assert result.status in ("feasible", "no_solution"), result.message
-    if result.status == "feasible":
-        assert result.bound is not None and 0.0 <= result.gap < 1.0
+def test_milp__short_time_limit_returns_a_plan_warm_and_a_bound_or_nothing_cold(solver):
+    instance = make_instance("random", size=(15, 15, 15), seed=1)
+    warm = solve(instance, solver=solver, time_limit_s=2.0)
+    assert warm.feasible and warm.message.startswith("time limit:"), warm.message
+    assert warm.runtime_s <= 2.2
+    cold = solve(instance, solver=solver, time_limit_s=1.0, warm_start=None)
+    assert cold.status in ("feasible", "no_solution"), cold.message
+    if cold.status == "feasible":
+        assert cold.bound is not None and 0.0 <= cold.gap < 1.0
     else:
-        assert result.plan is None
+        assert cold.plan is None
 
 
 @pytest.mark.slow

@@ -72,8 +72,8 @@ def test_scenarios__random_sizes_beyond_the_catalog_use_variants():
 def test_scenarios__bad_arguments_give_clear_errors():
     with pytest.raises(InstanceError, match="unknown scenario 'nope'"):
         make_instance("nope")
-    with pytest.raises(InstanceError, match=r"random size J = 30 outside allowed range \[1, 20\]"):
-        make_instance("random", size=(3, 30, 3))
+    with pytest.raises(InstanceError, match=r"random size J = 41 outside allowed range \[1, 40\]"):
+        make_instance("random", size=(3, 41, 3))
     with pytest.raises(InstanceError, match="--size applies to the random scenario only"):
         make_instance("paper", size=(1, 1, 1))
     with pytest.raises(InstanceError, match=r"demand_scale=-1\.0 must be finite and >= 0"):

@@ -56,7 +56,11 @@ def _add_scenario_arguments(parser: argparse.ArgumentParser, *, instance_file: b
     from servegym.envs.scenarios import DEFAULT_SCENARIO, SCENARIOS
 
     parser.add_argument("--scenario", choices=sorted(SCENARIOS), help=f"named scenario (default: {DEFAULT_SCENARIO})")
-    parser.add_argument("--size", type=_size, help="I,J,K sizes for --scenario random (max 20,20,24)")
+    parser.add_argument(
+        "--size",
+        type=_size,
+        help="I,J,K sizes for --scenario random (max 40,40,40; over 24 tiers adds spot and 2nd-cloud offers)",
+    )
     parser.add_argument("--seed", type=_non_negative_int, default=0, help="seed for --scenario random (default: 0)")
     _add_catalog_argument(parser)
     if instance_file:
@@ -131,13 +135,15 @@ def _solve(args: argparse.Namespace, instance: Instance):
         from servegym.baselines.adaptive import solve_agh
 
         return solve_agh(instance, seed=args.seed)
-    from servegym.baselines.milp import DEFAULT_SOLVER, solve
+    from servegym.baselines.milp import DEFAULT_SOLVER, WARM_START_AGH, solve
 
     return solve(
         instance,
         solver=args.solver or DEFAULT_SOLVER,
         time_limit_s=args.time_limit,
+        warm_start=None if args.cold else WARM_START_AGH,
         export_mps=Path(args.export_mps) if args.export_mps else None,
+        seed=args.seed,
     )
 
 
@@ -156,6 +162,13 @@ def _format_plan(instance: Instance, payload: dict) -> str:
         )
     if payload.get("message"):
         lines.append(f"note: {payload['message']}")
+    if payload.get("time_split_s"):
+        lines.append(
+            f"time (plan from {payload['plan_source']}): "
+            + ", ".join(
+                f"{phase.replace('_', ' ')} {seconds:.2f} s" for phase, seconds in payload["time_split_s"].items()
+            )
+        )
     if payload.get("deployments"):
         table = pd.DataFrame(payload["deployments"])
         table["routing_share"] = table["routing_share"].map(
@@ -591,7 +604,12 @@ def build_parser() -> argparse.ArgumentParser:
     solve = command("solve", _cmd_solve, "solve one single-period instance with GH, AGH or the MILP")
     _add_scenario_arguments(solve)
     solve.add_argument("--method", choices=["gh", "agh", "milp"], default="agh", help="planner")
-    solve.add_argument("--time-limit", type=float, help="MILP time limit in seconds")
+    solve.add_argument(
+        "--time-limit",
+        type=float,
+        help="MILP time limit in seconds for the whole call (AGH warm start, build, presolve, solve)",
+    )
+    solve.add_argument("--cold", action="store_true", help="MILP: no warm start (default: from AGH's plan)")
     solve.add_argument("--solver", help="MILP solver backend (default: the benchmarked fastest)")
     solve.add_argument("--export-mps", help="write the exact MILP in MPS format to this file")
     solve.add_argument("--json", action="store_true", help="print a machine-readable result")
