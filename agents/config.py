@@ -25,7 +25,7 @@ import servegym.envs  # noqa: F401  (registers the environment ids)
 from servegym.agents.wrappers import HEADROOM_PLANNERS, HeadroomAction, UnitBoxAction
 from servegym.envs import DEFAULT_ENV_ID, ENV_IDS
 from servegym.envs.demand_source import trace_source
-from servegym.envs.provisioning import ProvisioningEnv
+from servegym.envs.provisioning import EnvKeywordError, ProvisioningEnv
 from servegym.errors import ServegymError
 from servegym.io import atomic_write_json
 from servegym.traces import VALIDATION_DAY
@@ -382,6 +382,8 @@ def check_env_kwargs(config: TrainConfig) -> None:
     for demand in (None, validation_demand(config)):
         try:
             env = wrap_action(make_base_env(config, demand), config)
+        except EnvKeywordError as error:
+            raise TrainConfigError(f"env_kwargs {json.dumps(dict(config.env_kwargs))}: {error}") from None
         except ServegymError:
             raise
         except (TypeError, ValueError) as error:  # ProvisioningEnv documents ValueError for a bad keyword value

@@ -1,10 +1,17 @@
-"""The single evaluation loop: policies × episodes → one row per (policy, episode), plus per-period records."""
+"""The single evaluation loop: policies × episodes → one row per (policy, episode), plus per-period records.
+
+:func:`write_evaluation` writes a result's files (:data:`EVALUATION_FILES`) as one set with a ``manifest.json``
+(:func:`servegym.io.write_file_set`), so a killed ``servegym evaluate`` never leaves its new tables beside an
+earlier run's figure.
+"""
 
 from __future__ import annotations
 
+import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
@@ -18,6 +25,7 @@ from servegym.envs import DEFAULT_ENV_ID
 from servegym.envs.demand_source import DemandSource
 from servegym.envs.outcome import COST_PARTS, SLO_RATES
 from servegym.envs.provisioning import ProvisioningEnv
+from servegym.io import write_file_set
 
 EPISODE_COLUMNS = (
     "policy",
@@ -34,6 +42,8 @@ EPISODE_COLUMNS = (
     "fallbacks",
 )
 """Columns of :attr:`EvaluationResult.episodes`: costs in $ over the episode, rates request-weighted."""
+EVALUATION_FILES = ("episodes.csv", "periods.csv", "evaluate.png")
+"""What :func:`write_evaluation` writes (with ``manifest.json``)."""
 
 
 @dataclass(frozen=True)
@@ -167,3 +177,22 @@ def evaluate(
 
 def _spec_name(spec: PolicySpec) -> str:
     return spec if isinstance(spec, str) else getattr(spec, "__name__", repr(spec))
+
+
+def write_evaluation(result: EvaluationResult, out_dir: Path | str, *, command: str) -> list[Path]:
+    """Write ``episodes.csv``, ``periods.csv`` and the figure ``evaluate.png`` (``plot_evaluation``) into
+    ``out_dir`` as one set with a ``manifest.json`` recording ``command``; returns the three paths.
+
+    Raises:
+        OutputPathError: ``out_dir`` cannot be a folder.
+    """
+    from servegym.baselines.plots import plot_evaluation
+
+    with tempfile.TemporaryDirectory(prefix="servegym-evaluate-") as scratch:
+        figure = plot_evaluation(result.periods, Path(scratch) / "evaluate.png").read_bytes()
+    contents = {
+        "episodes.csv": result.episodes.to_csv(index=False).encode("utf-8"),
+        "periods.csv": result.periods.to_csv(index=False).encode("utf-8"),
+        "evaluate.png": figure,
+    }
+    return write_file_set(out_dir, {name: contents[name] for name in EVALUATION_FILES}, command=command)

@@ -73,11 +73,11 @@ def test_train__resume_continues_from_the_checkpoint_step_count(tmp_path):
     assert (resumed.start_timesteps, resumed.num_timesteps) == (128, 256)
     assert resumed.validation_timesteps == (64, 128, 192, 256)  # the first session's evaluations are kept
     steps = sorted(checkpoints.checkpoint_steps(f) for f in (tmp_path / "checkpoints").iterdir())
-    assert steps == [64, 128, 192, 256]
+    assert steps == [192, 256]  # the latest two are kept
     assert algorithm_class("maskable_ppo").load(tmp_path / "model.zip").num_timesteps == 256
 
 
-def test_train__an_interrupt_writes_a_checkpoint_that_the_next_run_resumes(tmp_path, monkeypatch):
+def test_train__an_interrupt_writes_no_checkpoint_and_the_next_run_resumes_the_latest(tmp_path, monkeypatch):
     def interrupt(self):
         if self.num_timesteps == 96:
             raise KeyboardInterrupt
@@ -86,10 +86,10 @@ def test_train__an_interrupt_writes_a_checkpoint_that_the_next_run_resumes(tmp_p
     monkeypatch.setattr(checkpoints.CheckpointCallback, "_on_step", interrupt)
     with pytest.raises(KeyboardInterrupt):
         train(tiny_config(tmp_path, total=256))
-    assert checkpoints.checkpoint_steps(checkpoints.latest_checkpoint(tmp_path)) == 96
+    assert checkpoints.checkpoint_steps(checkpoints.latest_checkpoint(tmp_path)) == 64  # not mid-rollout (96)
     monkeypatch.undo()
     resumed = train(tiny_config(tmp_path, total=160))
-    assert (resumed.start_timesteps, resumed.num_timesteps) == (96, 160)
+    assert (resumed.start_timesteps, resumed.num_timesteps) == (64, 192)
 
 
 def test_train__refuses_to_resume_with_other_settings_or_without_a_checkpoint(tmp_path, maskable_run):

@@ -3,17 +3,32 @@
 :func:`check_output_file` and :func:`check_output_folder` vet an output path before any work is done (the command
 line calls them on ``--out`` and friends first), so a path that cannot be written fails at once with an
 :class:`~servegym.errors.OutputPathError` naming it, not after minutes of computing.
+
+:func:`write_file_set` writes several files that belong together (``evaluate``'s CSVs and figure, a report) as a
+set: first it deletes the previous set (the files its ``manifest.json`` lists, and those of the new set), then it
+writes the new files, and last a new ``manifest.json`` naming the command, the servegym version and commit, the
+date and every file's size and SHA-256. A folder with a manifest holds exactly the set it describes; a folder
+without one holds an interrupted write, never the files of two runs side by side.
 """
 
 from __future__ import annotations
 
+import datetime
+import hashlib
 import json
 import os
+import subprocess
 import tempfile
+from collections.abc import Mapping, Sequence
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
 from servegym.errors import OutputPathError
+
+MANIFEST_FILE = "manifest.json"
+MANIFEST_FORMAT = "servegym-manifest-1"
+"""Value of the ``format`` key of :data:`MANIFEST_FILE`."""
 
 
 def _umask() -> int:
@@ -103,3 +118,90 @@ def atomic_write_text(path: Path | str, text: str) -> Path:
 def atomic_write_json(path: Path | str, payload: Any) -> Path:
     """Write ``payload`` as indented JSON atomically (NaN/inf are rejected: they are not JSON)."""
     return atomic_write_text(path, json.dumps(payload, indent=2, allow_nan=False) + "\n")
+
+
+def source_commit() -> str | None:
+    """The git commit of the servegym source tree (``+dirty`` when it has uncommitted changes); None outside a
+    git checkout or without git."""
+    tree = Path(__file__).resolve().parents[2]
+    try:
+        head = subprocess.run(
+            ["git", "-C", str(tree), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(tree), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return f"{head}+dirty" if dirty else head
+
+
+VERSIONED_PACKAGES = ("numpy", "pandas", "highspy", "ortools", "gymnasium", "statsmodels")
+"""Libraries whose versions output manifests record (the ones results depend on)."""
+
+
+def package_versions(packages: Sequence[str] = VERSIONED_PACKAGES) -> dict[str, str | None]:
+    """Installed version of each package (None when it is not installed)."""
+    versions: dict[str, str | None] = {}
+    for package in packages:
+        try:
+            versions[package] = version(package)
+        except PackageNotFoundError:
+            versions[package] = None
+    return versions
+
+
+def _previous_set(folder: Path) -> list[str]:
+    """File names the folder's manifest lists (plain names inside the folder only); empty without a manifest."""
+    try:
+        files = json.loads((folder / MANIFEST_FILE).read_text(encoding="utf-8"))["files"]
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError):
+        return []
+    if not isinstance(files, Mapping):
+        return []
+    return [name for name in files if isinstance(name, str) and name == Path(name).name and name not in ("", "..")]
+
+
+def write_file_set(folder: Path | str, files: Mapping[str, bytes], *, command: str) -> list[Path]:
+    """Write ``files`` (name → content) into ``folder`` as one set with a ``manifest.json`` (module docstring).
+
+    Args:
+        folder: The output folder (created if missing); other files in it are left alone.
+        files: Plain file names (no folders) and their bytes.
+        command: The command that produced them, recorded in the manifest (e.g. ``servegym evaluate --seeds 0,1``).
+
+    Returns:
+        The paths of ``files`` in the order given (the manifest is not listed).
+
+    Raises:
+        OutputPathError: ``folder`` cannot be a folder, or a name is not a plain file name or is the manifest's.
+    """
+    folder = check_output_folder(folder)
+    for name in files:
+        if name != Path(name).name or name in ("", ".", "..", MANIFEST_FILE):
+            raise OutputPathError(
+                f"file set in {folder}: {name!r} must be a plain file name other than {MANIFEST_FILE}"
+            )
+    folder.mkdir(parents=True, exist_ok=True)
+    stale = _previous_set(folder)
+    (folder / MANIFEST_FILE).unlink(missing_ok=True)
+    for name in {*stale, *files}:
+        (folder / name).unlink(missing_ok=True)
+    paths = [atomic_write_bytes(folder / name, data) for name, data in files.items()]
+    manifest = {
+        "format": MANIFEST_FORMAT,
+        "command": command,
+        "servegym": package_versions(("servegym",))["servegym"],
+        "commit": source_commit(),
+        "versions": package_versions(),
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "files": {
+            name: {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()} for name, data in files.items()
+        },
+    }
+    atomic_write_json(folder / MANIFEST_FILE, manifest)
+    return paths

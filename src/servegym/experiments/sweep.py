@@ -282,6 +282,8 @@ def run_sweep(
             else _run_ray(run, store, workers, address)
         )
         for cell, records, error in completions:
+            if not executed and not failures:  # the first result: from now on a report names the missing cells
+                store.record_plan(config.name, [(c.key, c.label) for c in cells])
             if records is None:
                 failures.append(CellFailure(cell.key, cell.label, error or "unknown error"))
                 bar.write(f"cell {cell.label} failed: {error}")
