@@ -1,7 +1,10 @@
-"""Action wrappers of the provisioning environment for learning agents.
+"""Wrappers of the provisioning environment: episode totals in ``info``, and an action space for learning agents.
 
-``DeltaAction`` turns the absolute replica counts into small moves: per candidate configuration, remove one
-replica, keep, or add one. The policy then only has to learn changes, and its masks stay meaningful.
+``EpisodeStatistics`` adds the episode's cost parts, SLO rates and GPU-hours to the last step's ``info`` under
+flat scalar keys (:data:`EPISODE_INFO_KEYS`), which SB3's ``Monitor(info_keywords=...)`` copies into its episode
+record; every registered id applies it (``servegym.envs``). ``DeltaAction`` turns the absolute replica counts
+into small moves: per candidate configuration, remove one replica, keep, or add one. The policy then only has to
+learn changes, and its masks stay meaningful.
 """
 
 from __future__ import annotations
@@ -12,10 +15,75 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
+from servegym.envs.outcome import COST_PARTS, SLO_RATES
 from servegym.envs.provisioning import ProvisioningEnv
+
+EPISODE_PREFIX = "episode_"
+EPISODE_INFO_KEYS = tuple(
+    f"{EPISODE_PREFIX}{name}" for name in ("total_cost", *COST_PARTS, *SLO_RATES, "gpu_hours", "started_replicas")
+)
+"""Keys :class:`EpisodeStatistics` adds to the last ``info`` of an episode: ``episode_total_cost`` and one per
+cost part ($ over the episode), one per SLO rate (share of the episode's demanded requests, request-weighted as
+``servegym evaluate`` weighs them), ``episode_gpu_hours`` (GPU-hours) and ``episode_started_replicas``."""
 
 MOVES = (-1, 0, 1)
 """Replica change per candidate for action values 0, 1, 2."""
+
+
+class EpisodeStatistics(gym.Wrapper, gym.utils.RecordConstructorArgs):
+    """Add the episode's totals to the ``info`` of its last step (terminated or truncated), as scalar floats.
+
+    The totals are :data:`EPISODE_INFO_KEYS`, the same sums and request-weighted means as the episode rows of
+    ``servegym evaluate``; other steps' ``info`` is passed through unchanged. Observation, action and reward are
+    the wrapped env's. Usage with SB3::
+
+        Monitor(env, info_keywords=EPISODE_INFO_KEYS)
+    """
+
+    def __init__(self, env: gym.Env) -> None:
+        gym.utils.RecordConstructorArgs.__init__(self)
+        gym.Wrapper.__init__(self, env)
+        self._period_hours = float(env.unwrapped.instance.period_hours)  # type: ignore[attr-defined]
+        self._reset_totals()
+
+    def _reset_totals(self) -> None:
+        self._costs = dict.fromkeys(COST_PARTS, 0.0)  # $ over the episode
+        self._violations = dict.fromkeys(SLO_RATES, 0.0)  # rate × demand, summed: requests/hour
+        self._demand = 0.0  # requests/hour summed over periods
+        self._gpu_hours = 0.0
+        self._started = 0
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        self._reset_totals()
+        return self.env.reset(seed=seed, options=options)
+
+    def step(self, action: Any):
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        demand = float(info["demand_per_hour"].sum())
+        self._demand += demand
+        costs, cost = self._costs, info["cost"]
+        for part in COST_PARTS:
+            costs[part] += cost[part]
+        violations = self._violations
+        for rate in SLO_RATES:
+            violations[rate] += info[rate] * demand
+        self._gpu_hours += float(info["gpus"].sum()) * self._period_hours
+        self._started += info["started_replicas"]
+        if terminated or truncated:
+            info = {**info, **self.totals()}
+        return obs, reward, terminated, truncated, info
+
+    def totals(self) -> dict[str, float]:
+        """:data:`EPISODE_INFO_KEYS` of the periods played since the last ``reset``."""
+        weight = max(self._demand, 1e-12)
+        values = [
+            sum(self._costs.values()),
+            *self._costs.values(),
+            *(value / weight for value in self._violations.values()),
+            self._gpu_hours,
+            self._started,
+        ]
+        return {key: float(value) for key, value in zip(EPISODE_INFO_KEYS, values, strict=True)}
 
 
 class DeltaAction(gym.Wrapper, gym.utils.RecordConstructorArgs):
