@@ -1,8 +1,16 @@
-"""What GH precomputes once per instance and mechanism setting; AGH reuses it across starts and repairs."""
+"""What GH precomputes once per instance and mechanism setting; AGH reuses it across starts and repairs.
+
+None of it depends on the demand, and a re-planning policy calls GH or AGH every period on the same instance with
+new demand (``Instance.with_demand``, which keeps the other fields' read-only arrays): :class:`DemandFreeCache`
+keeps such values for the instances that differ only in demand, so they are computed once per episode.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 import numpy as np
 
@@ -15,6 +23,49 @@ from servegym.baselines.mechanisms import (
     usable_routes,
 )
 from servegym.envs.instance import Instance
+
+T = TypeVar("T")
+
+_DEMAND_FIELDS = frozenset({"demand_per_hour"})
+_OTHER_FIELDS = tuple(f.name for f in dataclasses.fields(Instance) if f.name not in _DEMAND_FIELDS)
+
+
+def same_but_demand(a: Instance, b: Instance) -> bool:
+    """Whether ``a`` and ``b`` hold the same values in every field but the demand.
+
+    Arrays count as the same only when they are the same object (instance arrays are read-only, so the same object
+    holds the same values); other fields compare by value.
+    """
+    for name in _OTHER_FIELDS:
+        x, y = getattr(a, name), getattr(b, name)
+        if x is not y and (isinstance(x, np.ndarray) or isinstance(y, np.ndarray) or x != y):
+            return False
+    return True
+
+
+class DemandFreeCache(Generic[T]):
+    """Values computed from the demand-independent fields of an instance (and a key), for the last ``size`` ones.
+
+    Args:
+        size: Entries kept, least recently used dropped first.
+    """
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._entries: list[tuple[Instance, Hashable, T]] = []
+
+    def get(self, instance: Instance, key: Hashable, compute: Callable[[], T]) -> T:
+        """The value stored for an instance equal to ``instance`` but for its demand, and ``key``; else ``compute()``,
+        stored."""
+        for position, (stored, stored_key, value) in enumerate(self._entries):
+            if stored_key == key and same_but_demand(stored, instance):
+                self._entries.append(self._entries.pop(position))
+                return value
+        value = compute()
+        self._entries.append((instance, key, value))
+        if len(self._entries) > self.size:
+            self._entries.pop(0)
+        return value
 
 
 @dataclass(frozen=True)
@@ -42,17 +93,34 @@ class GreedyContext:
     inverse_capacity: np.ndarray
 
 
-def build_context(instance: Instance, mechanisms: Mechanisms) -> GreedyContext:
-    """Precompute M1's usable routes and candidates and M3's upgrade targets."""
+_CONTEXTS: DemandFreeCache[GreedyContext] = DemandFreeCache(8)
+"""Contexts of the last instances planned for (one per re-planning policy and instance variant)."""
+
+
+def _read_only(array: np.ndarray) -> np.ndarray:
+    array.setflags(write=False)
+    return array
+
+
+def _compute_context(instance: Instance, mechanisms: Mechanisms) -> GreedyContext:
     usable = usable_routes(instance, mechanisms)
     targets = upgrade_targets(instance) if mechanisms.tp_upgrade else np.full(instance.num_configurations, -1)
     return GreedyContext(
         instance=instance,
         mechanisms=mechanisms,
-        usable=usable,
-        usable_alone=usable & (instance.error_rate <= instance.error_slo[:, None]),
-        candidates=candidate_configurations(instance, mechanisms, usable, deployment_groups(instance)),
-        upgrade_target=targets,
-        delay_penalty_per_request=instance.delay_penalty_per_request_s[:, None] * instance.delay_s,
-        inverse_capacity=inverse_capacity_of(instance),
+        usable=_read_only(usable),
+        usable_alone=_read_only(usable & (instance.error_rate <= instance.error_slo[:, None])),
+        candidates=tuple(
+            _read_only(c) for c in candidate_configurations(instance, mechanisms, usable, deployment_groups(instance))
+        ),
+        upgrade_target=_read_only(targets),
+        delay_penalty_per_request=_read_only(instance.delay_penalty_per_request_s[:, None] * instance.delay_s),
+        inverse_capacity=_read_only(inverse_capacity_of(instance)),
     )
+
+
+def build_context(instance: Instance, mechanisms: Mechanisms) -> GreedyContext:
+    """Precompute M1's usable routes and candidates and M3's upgrade targets (demand-independent: reused from
+    :data:`_CONTEXTS` for an instance that differs from a recent one only in its demand)."""
+    context = _CONTEXTS.get(instance, mechanisms, lambda: _compute_context(instance, mechanisms))
+    return context if context.instance is instance else dataclasses.replace(context, instance=instance)
