@@ -30,6 +30,7 @@ from servegym.tables import markdown_table
 from servegym.traces import TEST_DAYS
 
 POLICIES = (
+    "tuned-rule",
     "agh-static",
     "gh-rolling",
     "agh-rolling",
