@@ -329,8 +329,8 @@ def save_checkpoint(model: BaseAlgorithm, run_dir: Path, keep: int = KEEP_CHECKP
 
     ``model.zip`` and ``vecnormalize.json`` are written first, then ``state.json`` with their sizes and SHA-256
     and the random states (:func:`rng_state`), so a checkpoint whose writing was interrupted, or whose files were
-    damaged later, is recognised (:func:`latest_checkpoint`). Afterwards only the ``keep`` checkpoints with the
-    most steps are kept.
+    damaged later, is recognised (:func:`latest_checkpoint`). Afterwards only the ``keep`` complete checkpoints
+    (with a ``state.json``) with the most steps are kept, and folders of interrupted writes are removed.
     """
     folder = _step_folder(run_dir, int(model.num_timesteps))
     (folder / VECNORMALIZE_FILE).unlink(missing_ok=True)
@@ -339,7 +339,8 @@ def save_checkpoint(model: BaseAlgorithm, run_dir: Path, keep: int = KEEP_CHECKP
     state = {"format": CHECKPOINT_FORMAT, "num_timesteps": int(model.num_timesteps), "files": files}
     atomic_write_json(folder / STATE_FILE, {**state, "rng": rng_state(model)})
     folders = sorted((run_dir / CHECKPOINTS_DIR).glob("step_*"), reverse=True)
-    for old in folders[keep:]:
+    complete = [f for f in folders if (f / STATE_FILE).is_file()]
+    for old in [f for f in folders if f not in complete] + complete[keep:]:  # interrupted writes never count
         shutil.rmtree(old, ignore_errors=True)
     return folder
 

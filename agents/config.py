@@ -263,8 +263,10 @@ def _plain(value: Any) -> Any:
     return value
 
 
-RESUME_FREE_FIELDS = ("out_dir", "total_timesteps", "eval_freq", "eval_episodes", "checkpoint_freq", "torch_threads")
-"""Fields a resumed run may change; every other field must equal the saved ``config.json``."""
+RESUME_FREE_FIELDS = ("out_dir", "total_timesteps", "eval_freq", "eval_episodes", "torch_threads")
+"""Fields a resumed run may change; every other field must equal the saved ``config.json``. ``checkpoint_freq`` is
+not among them: training episodes restart at every checkpoint (``servegym.agents.train``), so the checkpoint
+schedule is part of the run."""
 
 
 def check_resumable(saved: TrainConfig, config: TrainConfig) -> None:

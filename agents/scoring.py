@@ -25,13 +25,14 @@ import pandas as pd
 from servegym.agents.config import TrainConfig, resolved_env_kwargs
 from servegym.baselines.evaluate import PolicySpec, evaluate
 from servegym.envs.outcome import COST_PARTS
+from servegym.envs.protocol import PROTOCOL
 from servegym.errors import MissingDependencyError, ServegymError
 from servegym.traces import TEST_DAYS
 
 ORACLE = "oracle"
 ORACLE_MODULE = "servegym.baselines.oracle"
 DEFAULT_REFERENCE = "agh-static"
-DEFAULT_BASELINES = ("agh-rolling", "gh-rolling", "agh-hold", "gh-hold")
+DEFAULT_BASELINES = ("tuned-rule", "agh-rolling", "gh-rolling", "agh-hold", "gh-hold")
 """Baselines scored beside the agents by default: re-planning every period, and with switching hysteresis."""
 SCORE_COLUMNS = (
     "policy",
@@ -115,7 +116,7 @@ def _group_key(config: TrainConfig) -> str:
 
 def score(
     model_paths: Sequence[Path | str],
-    days: Sequence[str] = TEST_DAYS,
+    days: Sequence[str] | None = None,
     reference: str = DEFAULT_REFERENCE,
     seeds: Sequence[int] = (0, 1, 2),
     *,
@@ -130,7 +131,8 @@ def score(
     Args:
         model_paths: Run folders written by ``servegym train``. Runs trained on different env settings are
             scored separately, each with its own reference and oracle episodes.
-        days: Azure days to play (default the held-out test days); ignored when ``demand`` is given.
+        days: Azure days to play; None: the test episodes of the setting's protocol (``servegym.envs.protocol``:
+            the held-out Azure days, or the setting's own synthetic demand); ignored when ``demand`` is given.
         demand: A demand source spec (e.g. ``trace:PATH?split=test``) to play instead of Azure days; the runs'
             query types must match the instance it gives (``types=total`` drives them by the trace's total load).
         reference: Baseline policy name that scores 0.
@@ -177,7 +179,7 @@ def score(
         result = evaluate(
             policies,
             config.env_id,
-            days=None if demand is not None else list(days),
+            days=None if demand is not None else _test_days(config, days),
             seeds=list(seeds),
             env_kwargs=env_kwargs,
             demand=demand,
@@ -200,6 +202,20 @@ def score(
     table = pd.concat(tables, ignore_index=True)
     table["training_seed"] = table["training_seed"].astype("Int64")
     return table[list(SCORE_COLUMNS)]
+
+
+def _test_days(config: TrainConfig, days: Sequence[str] | None) -> list[str] | None:
+    """``days``, or the test days of the run's setting (None for a setting without days: its own demand, e.g.
+    synthetic, or a run trained on its own ``demand`` keyword)."""
+    if days is not None:
+        return list(days)
+    if "demand" in config.env_kwargs:
+        return None
+    protocol = PROTOCOL.get(config.env_id)
+    if protocol is None:
+        return list(TEST_DAYS)
+    test_days = [options["day"] for _, options in protocol.test if "day" in options]
+    return list(dict.fromkeys(test_days)) or None
 
 
 def summarise(scores: pd.DataFrame) -> pd.DataFrame:

@@ -119,6 +119,19 @@ def solve_agh(
     """
     if max_orders is not None and max_orders < 1:
         raise ValueError(f"max_orders {max_orders} must be ≥ 1 (GH's order is always constructed) or None")
+    for name, value, low in (
+        ("random_starts", random_starts, 0),
+        ("search_starts", search_starts, 1),
+        ("max_solves", max_solves, 0),
+        ("max_repairs", max_repairs, 0),
+    ):
+        if not isinstance(value, (int, np.integer)) or value < low:
+            raise ValueError(f"solve_agh: {name} = {value!r} must be an integer ≥ {low}")
+    if warm_start is not None and np.shape(warm_start) != (instance.num_configurations,):
+        raise ValueError(
+            f"solve_agh: warm_start has shape {np.shape(warm_start)}; expected ({instance.num_configurations},), "
+            "one replica count per configuration"
+        )
     start_time = time.perf_counter()
     deadline = None if time_limit_s is None else start_time + time_limit_s
     full_context = build_context(instance, mechanisms)

@@ -41,7 +41,7 @@ class Fleet:
     """
 
     def __init__(self, instance: Instance, inverse_capacity: np.ndarray | None = None) -> None:
-        """Start empty. ``inverse_capacity`` (I, C) is :func:`inverse_capacity` of ``instance`` when the caller
+        """Start empty. ``inverse_capacity`` (I, C) is :func:`inverse_capacity_of` ``instance`` when the caller
         has it already (AGH builds hundreds of fleets per instance)."""
         self.instance = instance
         num_types, num_configs = instance.num_query_types, instance.num_configurations
@@ -102,10 +102,6 @@ class Fleet:
         self.routing[query_type] = 0.0
         self.error_slack[query_type] = 0.0
         self.dropped[query_type] = 0.0
-
-    def spare_load(self) -> np.ndarray:
-        """(C,) replica-loads still free under the design utilisation, ≥ 0."""
-        return np.maximum(self.instance.design_utilisation * self.replicas - self.load, 0.0)
 
     def opening_cost_per_hour(self, configs: np.ndarray) -> np.ndarray:
         """$/hour added by one more replica of each of ``configs``: rental, plus storage if the model is new."""

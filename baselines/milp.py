@@ -55,6 +55,7 @@ from servegym.baselines.result import PlanResult, finish
 from servegym.envs.evaluation import Plan, evaluate_plan
 from servegym.envs.instance import Instance
 from servegym.errors import ServegymError
+from servegym.io import atomic_write_text
 
 SOLVERS: tuple[str, ...] = ("HIGHS", "SCIP", "CBC", "CP_SAT")
 """Selectable backends (HiGHS through highspy, the others through OR-Tools pywraplp)."""
@@ -361,7 +362,7 @@ def solve(
             if isinstance(model, MilpModel)
             else build_model(instance, "SCIP", configurations=configurations, drop_idle_routes=True)
         )
-        Path(export_mps).write_text(exported.solver.ExportModelAsMpsFormat(False, False))
+        atomic_write_text(export_mps, exported.solver.ExportModelAsMpsFormat(False, False))
     if solver == "CP_SAT":
         _round_for_cp_sat(model)
     hinted = None if warm is None else to_undominated(instance, warm, dominator)

@@ -209,13 +209,11 @@ class _HighsProgress:
     stop: threading.Event = field(default_factory=threading.Event)
     presolve_end: float | None = None  # time.perf_counter() of the first branch-and-bound check
     bound: float = math.nan  # latest dual bound, $ per period
-    incumbent: np.ndarray | None = None  # best solution found, column values
-    objective: float = math.nan
+    best: tuple[np.ndarray, float] | None = None  # best solution found (column values, objective), set as one pair
 
     def on_callback(self, kind: int, _message: str, data_out: object, data_in: object, _user: object) -> None:
         if kind == highspy.cb.HighsCallbackType.kCallbackMipImprovingSolution:
-            self.incumbent = np.array(data_out.mip_solution, dtype=float)
-            self.objective = float(data_out.objective_function_value)
+            self.best = (np.array(data_out.mip_solution, dtype=float), float(data_out.objective_function_value))
             return
         if self.presolve_end is None:
             self.presolve_end = time.perf_counter()
@@ -276,16 +274,10 @@ def run_highs(
     presolve_end = progress.presolve_end if progress.presolve_end is not None else end
     timing = {"presolve_s": presolve_end - start, "solve_s": end - presolve_end}
     if not finished:
-        if progress.incumbent is None:
+        best = progress.best  # one read: the abandoned worker may still replace the pair
+        if best is None:
             return Outcome("no_solution", None, math.nan, progress.bound, "time limit (HiGHS still busy)", **timing)
-        return Outcome(
-            "feasible",
-            progress.incumbent,
-            progress.objective,
-            progress.bound,
-            "time limit (HiGHS still busy)",
-            **timing,
-        )
+        return Outcome("feasible", best[0], best[1], progress.bound, "time limit (HiGHS still busy)", **timing)
     status = highs.getModelStatus()
     detail = highs.modelStatusToString(status)
     info = highs.getInfo()

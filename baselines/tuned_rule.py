@@ -231,17 +231,20 @@ def tune_rule(
         env_id: Registered environment id.
         tuning_episodes: Episodes whose mean cost each trial minimises.
         validation_episodes: Episodes that pick among the ``finalists`` cheapest trials.
-        trials: Number of trials (≥ 1); with ``journal`` the trials already recorded there count.
+        trials: Number of trials (≥ 1); with ``journal`` the trials already completed there count (a trial killed
+            mid-way is marked failed and drawn again), and only the first ``trials`` completed ones are used.
         seed: Seed of the TPE sampler; the search is deterministic per seed (trials run one after another).
         finalists: How many of the cheapest trials are replayed on the validation episodes (≥ 1).
         planner: The planner inside every trial.
         env_kwargs: Extra keyword arguments for ``gymnasium.make``.
-        journal: Optuna journal file: an interrupted search resumes from it (same ``seed`` and settings).
+        journal: Optuna journal file: an interrupted search resumes from it; it records a fingerprint of the
+            settings (id, env keywords, seed, planner, tuning episodes) and refuses to resume with others.
         on_trial: Called with each finished trial's record (progress reporting).
 
     Raises:
         MissingDependencyError: Optuna is not installed.
-        UsageError: ``trials`` or ``finalists`` < 1, or no tuning or validation episodes.
+        UsageError: ``trials`` or ``finalists`` < 1, no tuning or validation episodes, or a ``journal`` recorded
+            with other settings.
     """
     try:
         import optuna
@@ -256,11 +259,14 @@ def tune_rule(
     env = gym.make(env_id, **dict(env_kwargs or {}))
     unwrapped: ProvisioningEnv = env.unwrapped  # type: ignore[assignment]
 
+    current = {"index": 0}  # the trial's position among the completed trials (its number in the records)
+
     def objective(trial: Any) -> float:
         parameters = _suggest(trial, planner)
         cost = mean_episode_cost(env, TunedRulePolicy(unwrapped, parameters), tuning_episodes)
         if on_trial is not None:
-            on_trial({"number": trial.number, "parameters": dataclasses.asdict(parameters), "tuning_cost": cost})
+            record = {"number": current["index"], "parameters": dataclasses.asdict(parameters), "tuning_cost": cost}
+            on_trial(record)
         return cost
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -273,40 +279,63 @@ def tune_rule(
     study = optuna.create_study(
         study_name=f"tuned-rule {env_id}", storage=storage, load_if_exists=True, direction="minimize"
     )
-    done = sum(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials)
+    fingerprint = json.dumps(
+        {
+            "env_id": env_id,
+            "env_kwargs": dict(env_kwargs or {}),
+            "seed": seed,
+            "planner": planner,
+            "tuning_episodes": [list(e) for e in tuning_episodes],
+        },
+        sort_keys=True,
+    )
+    recorded = study.user_attrs.get("fingerprint")
+    if recorded is not None and recorded != fingerprint:
+        raise UsageError(
+            f"tune_rule: journal {journal} holds a search with other settings ({recorded}); resume it with those "
+            "settings, or start a fresh journal (scripts/tune_rule.py --fresh)"
+        )
+    study.set_user_attr("fingerprint", fingerprint)
+    for t in study.trials:  # a trial killed mid-way never finishes: mark it failed, its index is drawn again
+        if t.state == optuna.trial.TrialState.RUNNING:
+            study.tell(t.number, state=optuna.trial.TrialState.FAIL)
+
+    def completed() -> list[Any]:
+        return [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+
     untuned = list(UNTUNED_RULES.items())
-    for number in range(done, trials):
+    for index in range(len(completed()), trials):
+        current["index"] = index
         waiting = any(t.state == optuna.trial.TrialState.WAITING for t in study.trials)
-        if number < len(untuned) and not waiting:  # a killed search may have left its next one enqueued
-            name, values = untuned[number]
+        if index < len(untuned) and not waiting:  # a killed search may have left its next one enqueued
+            name, values = untuned[index]
             study.enqueue_trial(_optuna_params(RuleParameters(**values, planner=planner)), user_attrs={"rule": name})
         # TPE fits on the history alone; seeding it per trial makes a resumed search draw what the uninterrupted
         # one would have drawn.
-        trial_seed = int(np.random.SeedSequence([seed, number]).generate_state(1)[0])
+        trial_seed = int(np.random.SeedSequence([seed, index]).generate_state(1)[0])
         study.sampler = optuna.samplers.TPESampler(seed=trial_seed)
         study.optimize(objective, n_trials=1)
-    complete = sorted(
-        (t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE), key=lambda t: (t.value, t.number)
-    )
-    records = {
-        t.number: {
-            "number": t.number,
+    searched = completed()[:trials]  # index = position among the completed trials
+    records = [
+        {
+            "number": index,
             "rule": t.user_attrs.get("rule", "search"),
             "parameters": dataclasses.asdict(_parameters_of(t, planner)),
             "tuning_cost": float(t.value),
         }
-        for t in complete
-    }
-    for t in complete[:finalists]:
-        policy = TunedRulePolicy(unwrapped, _parameters_of(t, planner))
-        records[t.number]["validation_cost"] = mean_episode_cost(env, policy, validation_episodes)
+        for index, t in enumerate(searched)
+    ]
+    finalists_of = sorted(records, key=lambda r: (r["tuning_cost"], r["number"]))[:finalists]
+    for record in finalists_of:
+        policy = TunedRulePolicy(unwrapped, RuleParameters(**record["parameters"]))
+        record["validation_cost"] = mean_episode_cost(env, policy, validation_episodes)
     env.close()
-    chosen = min((records[t.number] for t in complete[:finalists]), key=lambda r: (r["validation_cost"], r["number"]))
+    chosen = min(finalists_of, key=lambda r: (r["validation_cost"], r["number"]))
     return TuningResult(
         parameters=RuleParameters(**chosen["parameters"]),
         tuning_cost=chosen["tuning_cost"],
         validation_cost=chosen["validation_cost"],
-        trials=[records[n] for n in sorted(records)],
+        trials=records,
     )
 
 

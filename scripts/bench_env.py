@@ -376,7 +376,7 @@ def run_benchmarks(env_id: str, steps: int, headroom_steps: int) -> list[dict[st
 def main(argv: list[str] | None = None) -> int:
     """Parse arguments, run the benchmarks, print the table and write the JSON; return the exit status."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--env-id", default=DEFAULT_ENV_ID, help="registered environment id")
+    parser.add_argument("--env", "--env-id", dest="env_id", default=DEFAULT_ENV_ID, help="registered environment id")
     parser.add_argument("--steps", type=int, default=2000, help="timed env steps per row (default 2000)")
     parser.add_argument(
         "--headroom-steps", type=int, default=100, help="timed env steps for HeadroomAction rows (default 100)"

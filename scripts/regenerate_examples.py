@@ -9,7 +9,7 @@ Each example of :data:`EXAMPLES` runs ``servegym evaluate`` into ``<out-root>/<n
 as a set with ``manifest.json`` (the command, the commit with ``+dirty`` for uncommitted changes, the date,
 library versions, each file's SHA-256; ``servegym.io.write_file_set``). With the default ``--out-root`` the block
 between the ``examples`` markers of results/README.md is rewritten from the manifests, so it lists which commit
-wrote each folder.
+wrote each folder, and ``<out-root>/<name>.md`` holds the example's table as README and docs/results.md show it.
 ``--check`` plays the examples into a temporary folder instead and compares their episode tables with the
 committed ones (every column but decision times, which vary run to run); it exits 1 and names the cells that
 differ when the committed numbers are stale.
@@ -38,7 +38,7 @@ EXAMPLES: dict[str, list[str]] = {
         "--env",
         "servegym/ProvisioningWeek-v2",
         "--policies",
-        "gh-rolling,agh-rolling,gh-hold,agh-hold,gh-robust,gh-adaptive,agh-static,agh-quantile-hold",
+        "tuned-rule,gh-rolling,agh-rolling,gh-hold,agh-hold,gh-robust,gh-adaptive,agh-static,agh-quantile-hold",
     ],
 }
 """Example folder name → ``servegym`` arguments (``--out`` and ``--no-progress`` are added)."""
@@ -101,6 +101,40 @@ def stale_cells(committed: Path, fresh: Path) -> list[str]:
     return differences
 
 
+TABLE_COLUMNS = (
+    ("total $", "total_cost", "{:,.0f}"),
+    ("rental $", "rental", "{:,.0f}"),
+    ("delay penalty $", "delay_penalty", "{:,.0f}"),
+    ("unmet penalty $", "unmet_penalty", "{:,.0f}"),
+    ("error penalty $", "error_penalty", "{:,.0f}"),
+    ("SLO violations", "slo_violation_rate", "percent"),
+    ("GPU-hours", "gpu_hours", "{:,.0f}"),
+    ("replicas started", "started_replicas", "{:,.0f}"),
+    ("decision s", "mean_decision_s", "{:.2g}"),
+)
+"""Columns of the Markdown table of an example: header, episodes.csv column, format (``percent``: a rate as %)."""
+
+
+def markdown_table(folder: Path) -> str:
+    """The example's policies by mean total cost over its episodes, as the Markdown table of README and
+    docs/results.md (written to ``<folder>.md`` beside the folder)."""
+    episodes = pd.read_csv(folder / "episodes.csv")
+    means = episodes.groupby("policy")[[column for _, column, _ in TABLE_COLUMNS]].mean()
+    lines = [
+        "| policy | " + " | ".join(header for header, _, _ in TABLE_COLUMNS) + " |",
+        "|---|" + "---:|" * len(TABLE_COLUMNS),
+    ]
+    for policy, row in means.sort_values("total_cost").iterrows():
+        cells = [
+            f"{100.0 * row[column]:.1f} %"
+            if fmt == "percent"
+            else fmt.format(0.0 if abs(row[column]) < 1e-9 else row[column])
+            for _, column, fmt in TABLE_COLUMNS
+        ]
+        lines.append(f"| {policy} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def main(argv: list[str] | None = None) -> int:
     """Regenerate (or ``--check``) the examples; returns the exit status."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -115,7 +149,9 @@ def main(argv: list[str] | None = None) -> int:
     out_root = Path(args.out_root)
     if not args.check:
         for name in names:
-            print(f"wrote {run_example(name, out_root)}")
+            folder = run_example(name, out_root)
+            (out_root / f"{name}.md").write_text(markdown_table(folder), encoding="utf-8")
+            print(f"wrote {folder} and {out_root / f'{name}.md'}")
         if out_root.resolve() == README.parent.resolve():
             update_readme(out_root)
             print(f"updated {README}")

@@ -71,6 +71,20 @@ def test_file_set__an_interrupted_write_leaves_no_file_of_the_previous_set(tmp_p
     assert (tmp_path / "episodes.csv").read_bytes() == b"new"
 
 
+def test_file_set__never_deletes_what_it_did_not_write(tmp_path):
+    (tmp_path / "index.html").write_text("<html>")
+    (tmp_path / MANIFEST_FILE).write_text(json.dumps({"files": {"index.html": {}}}))
+    with pytest.raises(OutputPathError, match=r"manifest\.json: not a servegym output manifest"):
+        write_file_set(tmp_path, {"a.csv": b"1"}, command="test")
+    assert (tmp_path / "index.html").read_text() == "<html>" and not (tmp_path / "a.csv").exists()
+    other = tmp_path / "ours"
+    write_file_set(other, {"a.csv": b"1", "b.csv": b"2"}, command="test")
+    (other / "b.csv").write_text("edited by hand")
+    write_file_set(other, {"a.csv": b"3"}, command="test")
+    assert (other / "a.csv").read_bytes() == b"3"
+    assert (other / "b.csv").read_text() == "edited by hand"  # changed since the manifest: no longer ours
+
+
 def test_evaluate__writes_its_tables_and_figure_as_a_set(tmp_path):
     result = evaluate(["gh-static"], env_kwargs={"scenario": "toy", "horizon_hours": 1.0}, days=None, progress=False)
     paths = write_evaluation(result, tmp_path, command="servegym evaluate --policies gh-static")

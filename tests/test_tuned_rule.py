@@ -77,24 +77,32 @@ def test_tune_rule__is_deterministic_per_seed_and_picks_the_cheapest_finalist_on
     assert replayed == pytest.approx(result.validation_cost, rel=1e-12)
 
 
-def test_tune_rule__resumes_from_its_journal(tmp_path):
+def test_tune_rule__resumes_from_its_journal_to_the_uninterrupted_search(tmp_path):
+    import optuna
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
+
     tuning = [(0, {"day": "2024-05-13-mon"})]
     validation = [(0, {"day": VALIDATION_DAY})]
+    trials = len(UNTUNED_RULES) + 2
+    args = (REFERENCE_ENV_ID, tuning, validation)
+    whole = tune_rule(*args, trials=trials, seed=3, env_kwargs=SHORT)
     journal = tmp_path / "search.journal"
-    first = tune_rule(REFERENCE_ENV_ID, tuning, validation, trials=2, seed=3, env_kwargs=SHORT, journal=journal)
+    tune_rule(*args, trials=len(UNTUNED_RULES) + 1, seed=3, env_kwargs=SHORT, journal=journal)
+    study = optuna.load_study(
+        study_name=f"tuned-rule {REFERENCE_ENV_ID}", storage=JournalStorage(JournalFileBackend(str(journal)))
+    )
+    study.ask()  # a trial killed mid-way: left RUNNING in the journal
     seen: list[int] = []
     resumed = tune_rule(
-        REFERENCE_ENV_ID,
-        tuning,
-        validation,
-        trials=3,
-        seed=3,
-        env_kwargs=SHORT,
-        journal=journal,
-        on_trial=lambda r: seen.append(r["number"]),
+        *args, trials=trials, seed=3, env_kwargs=SHORT, journal=journal, on_trial=lambda r: seen.append(r["number"])
     )
-    assert seen == [2]  # only the missing trial ran
-    assert [t["parameters"] for t in resumed.trials][:2] == [t["parameters"] for t in first.trials]
+    assert seen == [trials - 1]  # only the missing trial ran
+    assert resumed == whole
+    shorter = tune_rule(*args, trials=3, seed=3, env_kwargs=SHORT, journal=journal)
+    assert [t["number"] for t in shorter.trials] == [0, 1, 2]
+    with pytest.raises(UsageError, match=r"holds a search with other settings"):
+        tune_rule(*args, trials=trials, seed=4, env_kwargs=SHORT, journal=journal)
 
 
 def test_tuned_rule__shipped_parameters_cover_the_tuned_settings_and_play():

@@ -5,10 +5,11 @@ line calls them on ``--out`` and friends first), so a path that cannot be writte
 :class:`~servegym.errors.OutputPathError` naming it, not after minutes of computing.
 
 :func:`write_file_set` writes several files that belong together (``evaluate``'s CSVs and figure, a report) as a
-set: first it deletes the previous set (the files its ``manifest.json`` lists, and those of the new set), then it
-writes the new files, and last a new ``manifest.json`` naming the command, the servegym version and commit, the
-date and every file's size and SHA-256. A folder with a manifest holds exactly the set it describes; a folder
-without one holds an interrupted write, never the files of two runs side by side.
+set: first it deletes the previous set (the files its ``manifest.json`` lists that are unchanged since, and those
+of the new set; a ``manifest.json`` servegym did not write is refused, so another tool's files are never
+deleted), then it writes the new files, and last a new ``manifest.json`` naming the command, the servegym
+version and commit, the date and every file's size and SHA-256. A folder with a manifest holds exactly the set it
+describes; a folder without one holds an interrupted write, never the files of two runs side by side.
 """
 
 from __future__ import annotations
@@ -155,15 +156,43 @@ def package_versions(packages: Sequence[str] = VERSIONED_PACKAGES) -> dict[str, 
     return versions
 
 
-def _previous_set(folder: Path) -> list[str]:
-    """File names the folder's manifest lists (plain names inside the folder only); empty without a manifest."""
+def _file_sha256(path: Path) -> str | None:
     try:
-        files = json.loads((folder / MANIFEST_FILE).read_text(encoding="utf-8"))["files"]
-    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError):
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        return None
+
+
+def _previous_set(folder: Path) -> list[str]:
+    """File names of the previous set in ``folder`` that are still as its manifest recorded them (same SHA-256):
+    what :func:`write_file_set` may delete. A listed file changed since is someone else's now and is kept.
+
+    Raises:
+        OutputPathError: ``folder`` holds a ``manifest.json`` that is not a servegym manifest (another tool's
+            file: nothing it lists is deleted).
+    """
+    path = folder / MANIFEST_FILE
+    if not path.exists():
         return []
-    if not isinstance(files, Mapping):
-        return []
-    return [name for name in files if isinstance(name, str) and name == Path(name).name and name not in ("", "..")]
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        manifest = None
+    files = manifest.get("files") if isinstance(manifest, Mapping) else None
+    if not isinstance(manifest, Mapping) or manifest.get("format") != MANIFEST_FORMAT or not isinstance(files, Mapping):
+        raise OutputPathError(
+            f"{path}: not a servegym output manifest ($.format is not {MANIFEST_FORMAT!r}); write to another folder "
+            "or remove the file (servegym deletes only the files its own manifests list)"
+        )
+    return [
+        name
+        for name, entry in files.items()
+        if isinstance(name, str)
+        and name == Path(name).name
+        and name not in ("", ".", "..", MANIFEST_FILE)
+        and isinstance(entry, Mapping)
+        and _file_sha256(folder / name) == entry.get("sha256")
+    ]
 
 
 def write_file_set(folder: Path | str, files: Mapping[str, bytes], *, command: str) -> list[Path]:
@@ -178,7 +207,8 @@ def write_file_set(folder: Path | str, files: Mapping[str, bytes], *, command: s
         The paths of ``files`` in the order given (the manifest is not listed).
 
     Raises:
-        OutputPathError: ``folder`` cannot be a folder, or a name is not a plain file name or is the manifest's.
+        OutputPathError: ``folder`` cannot be a folder, a name is not a plain file name or is the manifest's, or
+            ``folder`` holds a ``manifest.json`` that servegym did not write.
     """
     folder = check_output_folder(folder)
     for name in files:

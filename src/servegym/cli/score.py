@@ -6,8 +6,7 @@ import argparse
 
 from servegym.cli._common import DEMAND_HELP, days, no_progress_argument, policy_names, seeds
 from servegym.errors import UsageError
-from servegym.io import atomic_write_text, check_output_folder
-from servegym.traces import TEST_DAYS
+from servegym.io import check_output_folder, write_file_set
 
 NAME = "score"
 HELP = "score trained models on the test days: costs, SLOs, normalised score"
@@ -33,7 +32,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     parser.add_argument("--model", nargs="+", action="extend", required=True, help="run folders of servegym train")
     parser.add_argument("--which", choices=["final", "best"], default="final", help="final or best-on-validation model")
-    parser.add_argument("--days", type=days, help="Azure days: test, train, all or day names (default: test)")
+    parser.add_argument(
+        "--days",
+        type=days,
+        help="Azure days: test, train, all or day names (default: the setting's test episodes, docs/benchmark.md)",
+    )
     parser.add_argument(
         "--demand",
         metavar="SOURCE",
@@ -65,10 +68,9 @@ def run(args: argparse.Namespace) -> int:
         check_markdown(path)
     if args.demand is not None and args.days is not None:
         raise UsageError("--demand and --days both given; pass one (--days D is --demand azure:D)")
-    days = args.days if args.days is not None else list(TEST_DAYS)
     scores = score(
         args.model,
-        days=days,
+        days=args.days,
         demand=args.demand,
         reference=args.reference,
         seeds=args.seeds,
@@ -82,12 +84,15 @@ def run(args: argparse.Namespace) -> int:
         summary,
         reference=args.reference,
         oracle=args.oracle,
-        days=[args.demand] if args.demand else days,
+        days=[args.demand] if args.demand else list(dict.fromkeys(scores["day"])),
         seeds=args.seeds,
     )
-    atomic_write_text(out / "scores.csv", scores.to_csv(index=False))
-    atomic_write_text(out / "summary.csv", summary.to_csv(index=False))
-    atomic_write_text(out / "leaderboard.md", table)
+    files = {
+        "scores.csv": scores.to_csv(index=False),
+        "summary.csv": summary.to_csv(index=False),
+        "leaderboard.md": table,
+    }
+    write_file_set(out, {name: text.encode("utf-8") for name, text in files.items()}, command=args.command_line)
     for path in args.update:
         update_markdown(path, table)
     print(table)

@@ -99,7 +99,8 @@ def _train_env_kwargs(args: argparse.Namespace) -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Train (or resume) the run; status 130 when interrupted (a checkpoint is written)."""
+    """Train (or resume) the run; status 130 when interrupted (nothing is written: the next run resumes from the
+    latest checkpoint, which the message names)."""
     from servegym.agents.train import TrainConfig, require_rl, train
 
     require_rl()
