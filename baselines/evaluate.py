@@ -42,7 +42,7 @@ EPISODE_COLUMNS = (
     "fallbacks",
 )
 """Columns of :attr:`EvaluationResult.episodes`: costs in $ over the episode, rates request-weighted."""
-EVALUATION_FILES = ("episodes.csv", "periods.csv", "evaluate.png")
+EVALUATION_FILES = ("episodes.csv", "periods.csv", "evaluate.png", "plan.png")
 """What :func:`write_evaluation` writes (with ``manifest.json``)."""
 
 
@@ -180,19 +180,23 @@ def _spec_name(spec: PolicySpec) -> str:
 
 
 def write_evaluation(result: EvaluationResult, out_dir: Path | str, *, command: str) -> list[Path]:
-    """Write ``episodes.csv``, ``periods.csv`` and the figure ``evaluate.png`` (``plot_evaluation``) into
-    ``out_dir`` as one set with a ``manifest.json`` recording ``command``; returns the three paths.
+    """Write ``episodes.csv``, ``periods.csv`` and the figures ``evaluate.png`` (``plot_evaluation``, every
+    policy's cost) and ``plan.png`` (``plot_plan``, the cheapest re-planning policy's GPUs against demand) of the
+    first episode into ``out_dir`` as one set with a ``manifest.json`` recording ``command``; returns the paths.
 
     Raises:
         OutputPathError: ``out_dir`` cannot be a folder.
     """
-    from servegym.baselines.plots import plot_evaluation
+    from servegym.baselines.plots import episode_clock, plot_evaluation, plot_plan
 
+    clock = episode_clock(result.episodes, result.periods)
     with tempfile.TemporaryDirectory(prefix="servegym-evaluate-") as scratch:
-        figure = plot_evaluation(result.periods, Path(scratch) / "evaluate.png").read_bytes()
+        evaluate_png = plot_evaluation(result.periods, Path(scratch) / "evaluate.png", clock=clock).read_bytes()
+        plan_png = plot_plan(result.periods, Path(scratch) / "plan.png", clock=clock).read_bytes()
     contents = {
         "episodes.csv": result.episodes.to_csv(index=False).encode("utf-8"),
         "periods.csv": result.periods.to_csv(index=False).encode("utf-8"),
-        "evaluate.png": figure,
+        "evaluate.png": evaluate_png,
+        "plan.png": plan_png,
     }
     return write_file_set(out_dir, {name: contents[name] for name in EVALUATION_FILES}, command=command)

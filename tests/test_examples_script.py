@@ -26,7 +26,7 @@ def test_regenerate_examples__writes_a_manifest_and_checks_staleness(script, tmp
     record = json.loads((tmp_path / "tiny" / "manifest.json").read_text())
     assert len(record["commit"].removesuffix("+dirty")) == 40
     assert record["command"] == shlex.join(["servegym", *TINY, "--out", str(tmp_path / "tiny"), "--no-progress"])
-    assert set(record["files"]) == {"episodes.csv", "periods.csv", "evaluate.png"}
+    assert set(record["files"]) == {"episodes.csv", "periods.csv", "evaluate.png", "plan.png"}
     assert "| `tiny/` |" in script.readme_block(tmp_path)
     assert script.main(["--out-root", str(tmp_path), "--check"]) == 0
     episodes = pd.read_csv(tmp_path / "tiny" / "episodes.csv")

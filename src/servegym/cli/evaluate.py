@@ -197,7 +197,8 @@ def _env_kwargs(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Play the episodes, write ``episodes.csv``, ``periods.csv`` and ``evaluate.png``, print the table."""
+    """Play the episodes, write ``episodes.csv``, ``periods.csv``, ``evaluate.png`` and ``plan.png`` as a set
+    (``manifest.json``), print the table."""
     from servegym.baselines.evaluate import evaluate, write_evaluation
     from servegym.envs import ENV_IDS
 

@@ -95,15 +95,26 @@ def _grid(count: int) -> tuple[int, int]:
     return math.ceil(count / columns), columns
 
 
+def _in_policy_order(part: pd.DataFrame) -> pd.DataFrame:
+    """``part``'s rows in the one policy order every figure uses (``servegym.baselines.plots.ordered_policies``)."""
+    from servegym.baselines.plots import ordered_policies  # lazily, as matplotlib below
+
+    order = {name: k for k, name in enumerate(ordered_policies(part["policy"]))}
+    return part.sort_values("policy", key=lambda names: names.map(order)).reset_index(drop=True)
+
+
 def _plot_cost(summary: pd.DataFrame) -> bytes:
     import matplotlib.pyplot as plt
+
+    from servegym.baselines.plots import policy_colour
 
     scenarios = list(dict.fromkeys(summary["scenario"]))
     rows, columns = _grid(len(scenarios))
     figure, axes = plt.subplots(rows, columns, figsize=(5 * columns, 3.5 * rows), squeeze=False)
     for ax, scenario in zip(axes.flat, scenarios, strict=False):
-        part = summary[summary["scenario"] == scenario]
-        ax.bar(part["policy"], part["cost_mean"], yerr=part["cost_std"], capsize=3, color="tab:blue")
+        part = _in_policy_order(summary[summary["scenario"] == scenario])
+        colours = [policy_colour(p) for p in part["policy"]]
+        ax.bar(part["policy"], part["cost_mean"], yerr=part["cost_std"], capsize=3, color=colours)
         ax.set_title(scenario, fontsize=9)
         ax.set_ylabel("$ per episode")
         ax.tick_params(axis="x", labelrotation=45, labelsize=8)
@@ -121,7 +132,7 @@ def _plot_violations(summary: pd.DataFrame) -> bytes:
     figure, axes = plt.subplots(rows, columns, figsize=(5 * columns, 3.5 * rows), squeeze=False)
     width = 0.8 / len(RATE_COLUMNS)
     for ax, scenario in zip(axes.flat, scenarios, strict=False):
-        part = summary[summary["scenario"] == scenario].reset_index(drop=True)
+        part = _in_policy_order(summary[summary["scenario"] == scenario])
         for k, rate in enumerate(RATE_COLUMNS):
             ax.bar([x + k * width for x in range(len(part))], part[rate], width=width, label=rate.replace("_", " "))
         ax.set_xticks([x + width for x in range(len(part))], part["policy"], rotation=45, fontsize=8)
