@@ -25,6 +25,7 @@ from servegym.envs import DEFAULT_ENV_ID
 from servegym.envs.demand_source import DemandSource
 from servegym.envs.outcome import COST_PARTS, SLO_RATES
 from servegym.envs.provisioning import ProvisioningEnv
+from servegym.errors import UsageError
 from servegym.io import write_file_set
 
 EPISODE_COLUMNS = (
@@ -115,7 +116,7 @@ def run_episode(env: gym.Env, policy: Policy, seed: int, options: dict[str, Any]
         "started_replicas": started,
         "mean_decision_s": float(np.mean(decisions)),
         "max_decision_s": float(np.max(decisions)),
-        "fallbacks": int(getattr(policy, "fallbacks", 0)),
+        "fallbacks": int(policy.fallbacks),
     }
     return record, periods
 
@@ -162,6 +163,7 @@ def evaluate(
     bar = tqdm(total=len(named) * len(episodes), disable=not progress, desc="evaluate", unit="episode")
     for name, spec in named.items():
         policy = make_policy(spec, env.unwrapped) if isinstance(spec, str) else spec(env.unwrapped)
+        _check_policy(name, policy)
         for label, seed, options in episodes:
             record, periods = run_episode(env, policy, seed, options)
             rows.append({"policy": name, "episode": label, "seed": seed, **record})
@@ -173,6 +175,19 @@ def evaluate(
         episodes=pd.DataFrame(rows, columns=list(EPISODE_COLUMNS)),
         periods=pd.DataFrame(period_rows),
     )
+
+
+POLICY_MEMBERS = ("name", "fallbacks", "reset", "act")
+"""What the evaluation loop reads of a policy (``servegym.baselines.policies.Policy``)."""
+
+
+def _check_policy(name: str, policy: object) -> None:
+    missing = [member for member in POLICY_MEMBERS if not hasattr(policy, member)]
+    if missing:
+        raise UsageError(
+            f"policy {name!r} ({type(policy).__name__}) lacks {missing}; a policy offers name, fallbacks (int), "
+            "reset(seed) and act(obs, info) (servegym.baselines.policies.Policy)"
+        )
 
 
 def _spec_name(spec: PolicySpec) -> str:

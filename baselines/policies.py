@@ -97,9 +97,17 @@ seed does not change them."""
 
 
 class Policy(Protocol):
-    """What every policy, heuristic or learned, offers."""
+    """What every policy, heuristic or learned, offers: everything the evaluation loop
+    (``servegym.baselines.evaluate.run_episode``) reads.
+
+    Attributes:
+        name: Label in tables and figures.
+        fallbacks: Periods of the current episode that needed a planner fallback (the lifted unmet cap); 0 for a
+            policy that has none. Reset by ``reset``.
+    """
 
     name: str
+    fallbacks: int
 
     def reset(self, seed: int | None = None) -> None: ...
 
@@ -503,6 +511,7 @@ class RandomPolicy:
 
     def __init__(self, env: ProvisioningEnv, seed: int = 0) -> None:
         self.name = "random"
+        self.fallbacks = 0  # nothing to fall back from
         self._nvec = env.action_space.nvec.copy()
         self._seed = seed
         self._rng = np.random.default_rng(seed)

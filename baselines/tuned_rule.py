@@ -41,6 +41,7 @@ import gymnasium as gym
 import numpy as np
 
 from servegym.baselines.policies import PLANNERS, DriftEstimate, PlannerPolicy
+from servegym.envs import DEFAULT_ENV_ID
 from servegym.envs.protocol import Episode
 from servegym.envs.provisioning import ProvisioningEnv
 from servegym.errors import MissingDependencyError, UsageError
@@ -49,7 +50,7 @@ TUNED_RULE = "tuned-rule"
 """Policy name of the tuned rule."""
 TUNED_RULES_FILE = "tuned_rules.json"
 """File of ``servegym.baselines``' package data that holds the frozen parameters per environment id."""
-REFERENCE_ENV_ID = "servegym/Provisioning-v2"
+REFERENCE_ENV_ID = DEFAULT_ENV_ID
 """Setting whose parameters a setting without its own tuned parameters plays (with a warning)."""
 
 SEARCH_SPACE: dict[str, tuple[float, float]] = {

@@ -26,10 +26,11 @@ import numpy as np
 import servegym.envs  # noqa: F401  (registers the ids)
 from servegym.baselines.evaluate import run_episode
 from servegym.baselines.policies import make_policy
+from servegym.envs import DEFAULT_ENV_ID
 from servegym.envs.protocol import protocol_for
 from servegym.io import atomic_write_json, atomic_write_text, source_commit
 
-DEFAULT_SETTINGS = ("servegym/Provisioning-v2", "servegym/ProvisioningDrift-v2", "servegym/ProvisioningVolatile-v2")
+DEFAULT_SETTINGS = (DEFAULT_ENV_ID, "servegym/ProvisioningDrift-v2", "servegym/ProvisioningVolatile-v2")
 DEFAULT_POLICIES = (
     "tuned-rule",
     "gh-quantile-hold",

@@ -127,6 +127,20 @@ def test_cli__deprecated_flags_still_work():
     ]
 
 
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["evaluate", "--env", "servegym/Provisioning-v2", "--env-id", "servegym/ProvisioningStress-v2"],
+        ["evaluate", "--env-id=servegym/ProvisioningStress-v2", "--env=servegym/Provisioning-v2"],
+        ["train", "--timesteps", "64", "--total-timesteps", "128"],
+    ],
+)
+def test_cli__a_deprecated_flag_and_its_new_name_together_are_refused(argv, capsys):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "both given" in err and "deprecated name" in err and len(err.strip().splitlines()) == 1
+
+
 def test_cli__version_and_a_top_level_help_with_an_example_per_command(capsys):
     from servegym import __version__
     from servegym.cli import COMMANDS

@@ -23,7 +23,7 @@ from types import ModuleType
 
 from servegym import __version__
 from servegym.cli import describe, evaluate, export, report, scenarios, score, solve, sweep, trace, train
-from servegym.cli._common import HelpFormatter, Parser
+from servegym.cli._common import HelpFormatter, Parser, check_aliases
 from servegym.errors import ServegymError
 
 COMMANDS: tuple[ModuleType, ...] = (scenarios, describe, export, solve, evaluate, train, score, sweep, report, trace)
@@ -65,8 +65,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``servegym`` console script; returns the exit status."""
     args = build_parser().parse_args(argv)
-    args.command_line = shlex.join(["servegym", *(sys.argv[1:] if argv is None else argv)])  # for output manifests
+    tokens = list(sys.argv[1:] if argv is None else argv)
+    args.command_line = shlex.join(["servegym", *tokens])  # for output manifests
     try:
+        check_aliases(args, tokens)
         return args.run(args)
     except ServegymError as error:  # a user error; anything else is a bug and keeps its traceback (exit status 1)
         command = f"trace {args.trace_command}" if args.command == "trace" else args.command

@@ -7,11 +7,12 @@ from __future__ import annotations
 import argparse
 import json
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
 from servegym.envs import DEFAULT_ENV_ID, ENV_IDS
 from servegym.envs.instance import Instance, InstanceError
+from servegym.errors import UsageError
 
 DEMAND_HELP = (
     "demand source: azure-train, azure-test, azure-validation, azure-week, azure:<day>, synthetic, or "
@@ -54,6 +55,21 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter):
         return f"{text} (default: {shown.replace('%', '%%') or 'none'})"
 
 
+ALIASES_USED = "deprecated_aliases_used"
+"""Namespace attribute listing the (old flag, new flag) pairs a command line used (:func:`check_aliases`)."""
+
+
+def check_aliases(args: argparse.Namespace, argv: Sequence[str]) -> None:
+    """Refuse a command line that gives a deprecated flag and its new name both (argparse would keep the later).
+
+    Raises:
+        UsageError: Naming both flags.
+    """
+    for old, new in getattr(args, ALIASES_USED, []):
+        if any(token == new or token.startswith(new + "=") for token in argv):
+            raise UsageError(f"{old} and {new} both given; {old} is the deprecated name of {new}, pass one")
+
+
 class DeprecatedAlias(argparse.Action):
     """An old flag name that still works: sets ``target`` (the new option's dest) and issues a
     ``DeprecationWarning`` (shown with ``python -W default``; stderr stays one line per error)."""
@@ -73,6 +89,8 @@ class DeprecatedAlias(argparse.Action):
         message = f"{parser.prog}: {option_string} is deprecated; use {self.new_flag}"
         warnings.warn(message, DeprecationWarning, stacklevel=2)
         setattr(namespace, self.target, values)
+        used = getattr(namespace, ALIASES_USED, [])
+        setattr(namespace, ALIASES_USED, [*used, (option_string, self.new_flag)])
 
 
 def add_alias(parser: argparse.ArgumentParser, old_flag: str, new_flag: str, target: str, **kwargs: Any) -> None:
@@ -223,8 +241,11 @@ def add_catalog_argument(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def add_scenario_arguments(parser: argparse.ArgumentParser, *, instance_file: bool = True) -> None:
-    """``--scenario``, ``--size``, ``--seed``, ``--catalog`` and (``instance_file``) ``--instance``."""
+def add_scenario_arguments(
+    parser: argparse.ArgumentParser, *, instance_file: bool = True, seed_help: str = "seed for --scenario random"
+) -> None:
+    """``--scenario``, ``--size``, ``--seed`` (described by ``seed_help``), ``--catalog`` and (``instance_file``)
+    ``--instance``."""
     from servegym.envs.scenarios import DEFAULT_SCENARIO, SCENARIOS
 
     parser.add_argument("--scenario", choices=sorted(SCENARIOS), help=f"named scenario (default: {DEFAULT_SCENARIO})")
@@ -235,7 +256,7 @@ def add_scenario_arguments(parser: argparse.ArgumentParser, *, instance_file: bo
         help="sizes for --scenario random (max 40,40,40; over 24 tiers adds spot and 2nd-cloud offers); "
         "default: the random scenario's own",
     )
-    parser.add_argument("--seed", type=non_negative_int, default=0, help="seed for --scenario random")
+    parser.add_argument("--seed", type=non_negative_int, default=0, help=seed_help)
     add_catalog_argument(parser)
     if instance_file:
         parser.add_argument(

@@ -18,7 +18,9 @@ EXAMPLE = "servegym solve --scenario paper --method milp --time-limit 60"
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Scenario selection and the planner's settings."""
-    add_scenario_arguments(parser)
+    add_scenario_arguments(
+        parser, seed_help="seed for --scenario random, for AGH's random start orders and for the MILP solver"
+    )
     parser.add_argument("--method", choices=["gh", "agh", "milp"], default="agh", help="planner")
     parser.add_argument(
         "--time-limit",

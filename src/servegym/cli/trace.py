@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from servegym.cli._common import HelpFormatter, positive_int
+from servegym.cli._common import HelpFormatter, period_minutes
 from servegym.errors import UsageError
 from servegym.io import check_output_file
 
@@ -22,9 +22,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     inspect.set_defaults(run=run)
     inspect.add_argument("file", help="trace file, optionally with read options: PATH[?time_unit=s&service=...]")
     inspect.add_argument(
-        "--period-minutes", type=positive_int, default=15, help="period of the rate table and figure, minutes"
+        "--period-minutes",
+        type=period_minutes,
+        default=15,
+        help="period of the rate table and figure, minutes (divides 1440, as the environment's periods do)",
     )
-    inspect.add_argument("--out", help="PNG to write (default: results/trace-inspect/<file name>.png)")
+    inspect.add_argument("--out", help="PNG to write (default: runs/trace-inspect/<file name>.png, git-ignored)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -37,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
     episode_keys = sorted(set(values) & set(TRACE_EPISODE_KEYS))
     if episode_keys:
         raise UsageError(f"trace inspect reads the file; options {episode_keys} choose episodes (use them in --demand)")
-    default_out = Path("results") / "trace-inspect" / f"{path.name.split('.')[0]}.png"
+    default_out = Path("runs") / "trace-inspect" / f"{path.name.split('.')[0]}.png"
     out = check_output_file(args.out if args.out is not None else default_out, "--out")
     trace = load_trace(path, trace_options(values))
     print(describe_trace(trace, args.period_minutes))
