@@ -327,7 +327,7 @@ def resolved_env_kwargs(config: TrainConfig) -> dict[str, Any]:
     """Keyword arguments of ``gymnasium.make``: ``env_kwargs`` plus the overridden instance, if any."""
     kwargs = dict(config.env_kwargs)
     if config.instance_overrides:
-        from servegym.experiments.config import ScenarioConfig, scenario_instance
+        from servegym.envs.settings import ScenarioConfig, scenario_instance
 
         base = ScenarioConfig.for_env_id(config.env_id)
         scenario = dataclasses.replace(

@@ -407,7 +407,7 @@ def train_from_config(config: Mapping[str, Any], out_dir: Path) -> dict[str, Any
         Scalars and lists for the sweep's ``training.csv``: step counts, last and best validation reward,
         the validation curve and the run folder.
     """
-    from servegym.experiments.config import ENV_KEYWORDS, INSTANCE_KEYWORDS, ScenarioConfig
+    from servegym.envs.settings import ENV_KEYWORDS, INSTANCE_KEYWORDS, ScenarioConfig
 
     scenario = config["scenario"]
     defaults = {f.name: f.default for f in dataclasses.fields(ScenarioConfig)}

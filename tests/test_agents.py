@@ -229,7 +229,7 @@ def test_cli__train_and_score(tmp_path, capsys):
 
 
 def test_train_from_config__runs_a_sweep_training_cell(tmp_path):
-    from servegym.experiments.config import ScenarioConfig
+    from servegym.envs.settings import ScenarioConfig
 
     scenario = dataclasses.replace(ScenarioConfig.for_env_id("servegym/Provisioning-v2"), horizon_hours=2.0)
     cell = {

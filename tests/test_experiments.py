@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 
 from servegym.cli import main
+from servegym.envs.settings import scenario_instance
 from servegym.experiments import (
     CellState,
     ConfigError,
@@ -24,7 +25,6 @@ from servegym.experiments import (
     write_report,
 )
 from servegym.experiments.cells import TIMING_COLUMNS, TrainingCell
-from servegym.experiments.config import scenario_instance
 from servegym.experiments.report import REPORT_FILES
 from servegym.traces import TEST_DAYS
 

@@ -24,9 +24,10 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
+from servegym.envs.settings import scenario_instance
 from servegym.errors import MissingDependencyError, OutputPathError, ServegymError, UsageError
 from servegym.experiments.cells import Cell, plan_cells, run_cell
-from servegym.experiments.config import ConfigError, ExperimentConfig, scenario_instance
+from servegym.experiments.config import ConfigError, ExperimentConfig
 from servegym.experiments.store import CellCheck, CellState, MergeReport, ResultStore
 from servegym.processes import die_with_parent
 
