@@ -38,7 +38,7 @@ from servegym.baselines.dominance import dominators, to_undominated
 from servegym.baselines.milp_backends import (
     RELATIVE_MIP_GAP,
     SLOW_PRESOLVE_RULES,
-    Outcome,
+    SolverOutcome,
     SolveSettings,
     run,
     settings_problem,
@@ -371,7 +371,7 @@ def solve(
 
     left = clock.left_s()
     solver_limit = None if left is None else left - POST_RESERVE_SHARE * time_limit_s
-    outcome: Outcome | None = None
+    outcome: SolverOutcome | None = None
     if solver_limit is None or solver_limit > 0.0:
         settings = SolveSettings(solver_limit, threads, seed, rules_off)
         outcome = run(model, solver, settings, hint)
@@ -388,7 +388,7 @@ def _conclude(
     instance: Instance,
     solver: str,
     layout: ColumnLayout,
-    outcome: Outcome | None,
+    outcome: SolverOutcome | None,
     warm_start: tuple[Plan | None, Plan | None, str],
     configurations: np.ndarray,
     clock: _Clock,
