@@ -27,6 +27,10 @@ def _number(value: float, digits: int) -> str:
     return "—" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:,.{digits}f}"
 
 
+def _interval(low: float, high: float) -> str:
+    return "—" if math.isnan(low) else f"[{low:.1f}, {high:.1f}]"
+
+
 def format_leaderboard(
     summary: pd.DataFrame, *, reference: str, oracle: str, days: Sequence[str], seeds: Sequence[int]
 ) -> str:
@@ -42,18 +46,19 @@ def format_leaderboard(
     lines = [
         f"Normalised score 100 · (C_ref − C) / (C_ref − C_oracle), reference `{reference}` = 0, `{oracle}` = 100; "
         f"days {', '.join(days)}; episode seeds {', '.join(map(str, seeds))}. ± is the standard deviation over "
-        "episodes, then over training seeds (runs).",
+        "episodes, then over training seeds (runs); 95 % CI a percentile bootstrap of the mean over training seeds.",
         "",
-        "| env | policy | kind | runs | score | ± episodes | ± seeds | cost $ | delay viol. | unserved | GPU-h |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| env | policy | kind | runs | score | ± episodes | ± seeds | 95 % CI | cost $ | SLO viol. | unserved "
+        "| GPU-h |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row in summary.itertuples(index=False):
         env = row.env_id if row.env_settings == "{}" else f"{row.env_id} {row.env_settings}"
         lines.append(
             f"| `{env}` | `{row.policy}` | {row.kind} | {row.runs or '—'} | "
-            f"{_number(row.normalised_score, 1)} | {_number(row.normalised_score_std, 1)} | "
-            f"{_number(row.normalised_score_seed_std, 1)} | {_number(row.total_cost, 0)} | "
-            f"{_number(100 * row.delay_violation_rate, 2)} % | {_number(100 * row.unserved_rate, 2)} % | "
+            f"{_number(row.score, 1)} | {_number(row.score_std, 1)} | {_number(row.score_seed_std, 1)} | "
+            f"{_interval(row.score_ci_low, row.score_ci_high)} | {_number(row.cost, 0)} | "
+            f"{_number(100 * row.slo_violation_rate, 2)} % | {_number(100 * row.unserved_rate, 2)} % | "
             f"{_number(row.gpu_hours, 0)} |"
         )
     return "\n".join(lines) + "\n"

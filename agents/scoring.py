@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import math
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -48,6 +49,7 @@ SCORE_COLUMNS = (
     "delay_violation_rate",
     "error_violation_rate",
     "unserved_rate",
+    "slo_violation_rate",
     "gpu_hours",
     "normalised_score",
 )
@@ -62,17 +64,54 @@ SUMMARY_COLUMNS = (
     "env_settings",
     "runs",
     "episodes",
-    "normalised_score",
-    "normalised_score_std",
-    "normalised_score_seed_std",
-    "total_cost",
-    "total_cost_std",
+    "score",
+    "score_std",
+    "score_seed_std",
+    "score_ci_low",
+    "score_ci_high",
+    "score_iqm",
+    "cost",
+    "cost_std",
+    "slo_violation_rate",
     "delay_violation_rate",
     "unserved_rate",
     "gpu_hours",
 )
-"""Columns of :func:`summarise`: means over episodes; ``*_std`` the standard deviation over episodes and
-``normalised_score_seed_std`` that of the per-run means over training seeds (NaN with fewer than two runs)."""
+"""Columns of :func:`summarise`: ``score`` the mean normalised score and ``cost`` the mean total cost ($ per
+episode) over episodes, ``*_std`` their standard deviation over episodes; for agents, ``score_seed_std`` is the
+standard deviation of the per-run mean scores over training seeds (NaN with fewer than two runs),
+``score_ci_low`` / ``score_ci_high`` a 95 % percentile bootstrap interval of their mean (two or more runs; scipy,
+:data:`BOOTSTRAP_RESAMPLES` resamples, seeded) and ``score_iqm`` their interquartile mean (five or more runs, as
+rliable reports it); the violation rates are request-weighted means over episodes."""
+BOOTSTRAP_RESAMPLES = 10_000
+"""Resamples of the bootstrap interval over training seeds."""
+BOOTSTRAP_SEED = 0
+"""Seed of the bootstrap resampling (the interval is reproducible)."""
+
+
+def seed_statistics(per_run: np.ndarray) -> tuple[float, float, float]:
+    """(95 % bootstrap interval low, high, interquartile mean) of per-run mean scores; NaN where too few runs
+    (interval: < 2, IQM: < 5)."""
+    from scipy import stats
+
+    values = np.asarray(per_run, dtype=float)
+    low = high = iqm = math.nan
+    if len(values) >= 2:
+        if np.ptp(values) == 0.0:
+            low = high = float(values[0])
+        else:
+            interval = stats.bootstrap(
+                (values,),
+                np.mean,
+                n_resamples=BOOTSTRAP_RESAMPLES,
+                confidence_level=0.95,
+                method="percentile",
+                random_state=np.random.default_rng(BOOTSTRAP_SEED),
+            ).confidence_interval
+            low, high = float(interval.low), float(interval.high)
+    if len(values) >= 5:
+        iqm = float(stats.trim_mean(values, 0.25))
+    return low, high, iqm
 
 
 class ScoreError(ServegymError, ValueError):
@@ -223,24 +262,30 @@ def summarise(scores: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for (policy, env_id, settings), group in scores.groupby(["policy", "env_id", "env_settings"], sort=False):
         per_run = group.groupby("run_dir")["normalised_score"].mean()
+        is_agent = group["kind"].iloc[0] == "agent"
+        ci_low, ci_high, iqm = seed_statistics(per_run.to_numpy()) if is_agent else (math.nan,) * 3
         rows.append(
             {
                 "policy": policy,
                 "kind": group["kind"].iloc[0],
                 "env_id": env_id,
                 "env_settings": settings,
-                "runs": int(group["run_dir"].nunique()) if group["kind"].iloc[0] == "agent" else 0,
+                "runs": int(group["run_dir"].nunique()) if is_agent else 0,
                 "episodes": len(group),
-                "normalised_score": group["normalised_score"].mean(),
-                "normalised_score_std": group["normalised_score"].std(ddof=0),
-                "normalised_score_seed_std": per_run.std(ddof=1) if len(per_run) > 1 else float("nan"),
-                "total_cost": group["total_cost"].mean(),
-                "total_cost_std": group["total_cost"].std(ddof=0),
+                "score": group["normalised_score"].mean(),
+                "score_std": group["normalised_score"].std(ddof=0),
+                "score_seed_std": per_run.std(ddof=1) if is_agent and len(per_run) > 1 else math.nan,
+                "score_ci_low": ci_low,
+                "score_ci_high": ci_high,
+                "score_iqm": iqm,
+                "cost": group["total_cost"].mean(),
+                "cost_std": group["total_cost"].std(ddof=0),
+                "slo_violation_rate": group["slo_violation_rate"].mean(),
                 "delay_violation_rate": group["delay_violation_rate"].mean(),
                 "unserved_rate": group["unserved_rate"].mean(),
                 "gpu_hours": group["gpu_hours"].mean(),
             }
         )
     summary = pd.DataFrame(rows, columns=list(SUMMARY_COLUMNS))
-    order = ["env_id", "env_settings", "normalised_score"]
+    order = ["env_id", "env_settings", "score"]
     return summary.sort_values(order, ascending=[True, True, False], ignore_index=True)
