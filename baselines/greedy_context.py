@@ -14,7 +14,7 @@ from typing import Generic, TypeVar
 
 import numpy as np
 
-from servegym.baselines.fleet import inverse_capacity_of
+from servegym.baselines.fleet import Openings, inverse_capacity_of, openings_of
 from servegym.baselines.mechanisms import (
     Mechanisms,
     candidate_configurations,
@@ -69,6 +69,49 @@ class DemandFreeCache(Generic[T]):
 
 
 @dataclass(frozen=True)
+class CandidateTable:
+    """A query type's new-replica candidates (M1) with what GH's phase 2 reads of them, gathered once.
+
+    Attributes:
+        openings: Costs and resources of a new replica of each candidate (``openings.configs`` the candidates).
+        room_per_replica: (K,) ρ_max·μ_{i,c}, requests/hour a new replica can take.
+    """
+
+    openings: Openings
+    room_per_replica: np.ndarray
+
+    def subset(self, keep: np.ndarray) -> CandidateTable:
+        """The table of the candidates selected by ``keep`` ((K,) bool), in order."""
+        return CandidateTable(self.openings.subset(keep), self.room_per_replica[keep])
+
+
+@dataclass(frozen=True)
+class CoverageTable:
+    """A query type's candidates that meet its error SLO on their own, with what GH's phase 1 reads of them.
+
+    Attributes:
+        openings: Costs and resources of a new replica of each (``openings.configs`` the K configurations).
+        usable_alone: (I, K) bool which types each serves within their SLOs on its own.
+        capacity: (I, K) μ_{i,c} clipped to ≥ 1e-300, requests/hour per replica-load.
+        delay_penalty_per_request: (K,) ρ_i·D_{i,c} of the type, $ per request.
+    """
+
+    openings: Openings
+    usable_alone: np.ndarray
+    capacity: np.ndarray
+    delay_penalty_per_request: np.ndarray
+
+    def subset(self, keep: np.ndarray) -> CoverageTable:
+        """The table of the configurations selected by ``keep`` ((K,) bool), in order."""
+        return CoverageTable(
+            self.openings.subset(keep),
+            self.usable_alone[:, keep],
+            self.capacity[:, keep],
+            self.delay_penalty_per_request[keep],
+        )
+
+
+@dataclass(frozen=True)
 class GreedyContext:
     """Everything GH precomputes once per instance and mechanism setting (AGH reuses it across starts).
 
@@ -78,7 +121,10 @@ class GreedyContext:
         usable: (I, C) bool routes GH may use (M1, see ``mechanisms.usable_routes``).
         usable_alone: (I, C) bool usable routes that meet the error SLO on their own (e ≤ ε).
         candidates: Per query type, the configurations it may open new replicas of (M1).
+        candidate_tables: Per query type, :class:`CandidateTable` of its candidates.
+        coverage_tables: Per query type, :class:`CoverageTable` of its candidates that meet its error SLO alone.
         upgrade_target: (C,) configuration at twice the TP degree, or −1 (M3).
+        upgradable: (I, C) bool configurations with an upgrade target the type may be routed to (M3).
         delay_penalty_per_request: (I, C) ρ_i·D_{i,c}, $ per request routed to c.
         inverse_capacity: (I, C) 1/μ_{i,c}, replica-loads per request/hour (0 where c cannot serve i).
     """
@@ -88,7 +134,10 @@ class GreedyContext:
     usable: np.ndarray
     usable_alone: np.ndarray
     candidates: tuple[np.ndarray, ...]
+    candidate_tables: tuple[CandidateTable, ...]
+    coverage_tables: tuple[CoverageTable, ...]
     upgrade_target: np.ndarray
+    upgradable: np.ndarray
     delay_penalty_per_request: np.ndarray
     inverse_capacity: np.ndarray
 
@@ -102,19 +151,63 @@ def _read_only(array: np.ndarray) -> np.ndarray:
     return array
 
 
+def _read_only_openings(openings: Openings) -> Openings:
+    """``openings`` with every array made read-only (the context is shared across plans)."""
+    for field in dataclasses.fields(openings):
+        _read_only(getattr(openings, field.name))
+    return openings
+
+
+def _candidate_table(instance: Instance, query_type: int, configs: np.ndarray, openings: Openings) -> CandidateTable:
+    """The :class:`CandidateTable` of ``query_type``'s candidates ``configs``, gathered from ``openings`` (all C)."""
+    room = instance.design_utilisation * instance.capacity_per_hour[query_type, configs]
+    return CandidateTable(openings=_read_only_openings(openings.subset(configs)), room_per_replica=_read_only(room))
+
+
+def _coverage_table(
+    instance: Instance,
+    query_type: int,
+    configs: np.ndarray,
+    openings: Openings,
+    usable_alone: np.ndarray,
+    delay_penalty: np.ndarray,
+) -> CoverageTable:
+    """The :class:`CoverageTable` of those of ``query_type``'s candidates ``configs`` that meet its error SLO alone
+    (``usable_alone`` (I, C), ``delay_penalty`` (I, C) $ per request, ``openings`` of all C configurations)."""
+    alone = configs[usable_alone[query_type, configs]]
+    return CoverageTable(
+        openings=_read_only_openings(openings.subset(alone)),
+        usable_alone=_read_only(usable_alone[:, alone]),
+        capacity=_read_only(instance.capacity_per_hour[:, alone].clip(min=1e-300)),
+        delay_penalty_per_request=_read_only(delay_penalty[query_type, alone]),
+    )
+
+
 def _compute_context(instance: Instance, mechanisms: Mechanisms) -> GreedyContext:
     usable = usable_routes(instance, mechanisms)
+    usable_alone = usable & (instance.error_rate <= instance.error_slo[:, None])
     targets = upgrade_targets(instance) if mechanisms.tp_upgrade else np.full(instance.num_configurations, -1)
+    delay_penalty = instance.delay_penalty_per_request_s[:, None] * instance.delay_s
+    openings = openings_of(instance, np.arange(instance.num_configurations))
+    candidates = tuple(
+        _read_only(c) for c in candidate_configurations(instance, mechanisms, usable, deployment_groups(instance))
+    )
     return GreedyContext(
         instance=instance,
         mechanisms=mechanisms,
         usable=_read_only(usable),
-        usable_alone=_read_only(usable & (instance.error_rate <= instance.error_slo[:, None])),
-        candidates=tuple(
-            _read_only(c) for c in candidate_configurations(instance, mechanisms, usable, deployment_groups(instance))
+        usable_alone=_read_only(usable_alone),
+        candidates=candidates,
+        candidate_tables=tuple(
+            _candidate_table(instance, i, configs, openings) for i, configs in enumerate(candidates)
+        ),
+        coverage_tables=tuple(
+            _coverage_table(instance, i, configs, openings, usable_alone, delay_penalty)
+            for i, configs in enumerate(candidates)
         ),
         upgrade_target=_read_only(targets),
-        delay_penalty_per_request=_read_only(instance.delay_penalty_per_request_s[:, None] * instance.delay_s),
+        upgradable=_read_only((targets >= 0) & usable[:, targets]),
+        delay_penalty_per_request=_read_only(delay_penalty),
         inverse_capacity=_read_only(inverse_capacity_of(instance)),
     )
 
