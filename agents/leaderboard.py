@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 
 from servegym.errors import ServegymError
-from servegym.io import atomic_write_text
+from servegym.io import atomic_write_text, marked_block_span
 
 BEGIN = "<!-- leaderboard:begin (written by scripts/leaderboard.py) -->"
 END = "<!-- leaderboard:end -->"
@@ -65,17 +65,17 @@ def format_leaderboard(
 
 
 def _marked_text(path: Path) -> tuple[str, int, int]:
-    """The file's text and the positions of its two markers."""
+    """The file's text and where the text between its two marker lines starts and ends."""
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise LeaderboardError(f"{path}: no such file (a Markdown file with the leaderboard markers)") from None
     except (OSError, UnicodeDecodeError) as error:
         raise LeaderboardError(f"{path}: cannot read it as UTF-8 text ({error})") from None
-    start, end = text.find(BEGIN), text.find(END)
-    if start < 0 or end < start:
+    span = marked_block_span(text, BEGIN, END)
+    if span is None:
         raise LeaderboardError(f"{path}: needs the lines {BEGIN!r} and then {END!r} around the leaderboard")
-    return text, start, end
+    return text, *span
 
 
 def check_markdown(path: Path | str) -> Path:
@@ -97,4 +97,4 @@ def update_markdown(path: Path | str, table: str) -> Path:
     """
     path = Path(path)
     text, start, end = _marked_text(path)
-    return atomic_write_text(path, text[: start + len(BEGIN)] + "\n" + table + text[end:])
+    return atomic_write_text(path, text[:start] + table + text[end:])

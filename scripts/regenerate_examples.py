@@ -9,7 +9,8 @@ Each example of :data:`EXAMPLES` runs ``servegym evaluate`` into ``<out-root>/<n
 as a set with ``manifest.json`` (the command, the commit with ``+dirty`` for uncommitted changes, the date,
 library versions, each file's SHA-256; ``servegym.io.write_file_set``). With the default ``--out-root`` the block
 between the ``examples`` markers of results/README.md is rewritten from the manifests, so it lists which commit
-wrote each folder, and ``<out-root>/<name>.md`` holds the example's table as README and docs/results.md show it.
+wrote each folder, ``<out-root>/<name>.md`` holds the example's table, and the same table replaces the one
+between the ``example-<name>`` markers of README.md and docs/results.md (:data:`DOC_TABLES`).
 ``--check`` plays the examples into a temporary folder instead and compares their episode tables with the
 committed ones (every column but decision times, which vary run to run); it exits 1 and names the cells that
 differ when the committed numbers are stale.
@@ -26,7 +27,7 @@ from pathlib import Path
 import pandas as pd
 
 from servegym.cli import main as servegym_main
-from servegym.io import MANIFEST_FILE
+from servegym.io import MANIFEST_FILE, atomic_write_text, marked_block_span, replace_marked_block
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "results" / "README.md"
@@ -42,6 +43,8 @@ EXAMPLES: dict[str, list[str]] = {
     ],
 }
 """Example folder name → ``servegym`` arguments (``--out`` and ``--no-progress`` are added)."""
+DOC_TABLES: dict[str, tuple[str, ...]] = {"evaluate": ("README.md", "docs/results.md"), "week": ("docs/results.md",)}
+"""Documents (from the repository root) that show an example's table between its ``example-<name>`` markers."""
 VARYING_COLUMNS = ("mean_decision_s", "max_decision_s")
 """Episode columns that differ between identical runs (wall-clock decision times, seconds)."""
 
@@ -68,18 +71,21 @@ def readme_block(out_root: Path) -> str:
         commit = record["commit"] or "unknown"
         commit = commit[:10] + (" + uncommitted changes" if commit.endswith("+dirty") else "")
         rows.append(f"| `{name}/` | `{record['command']}` | {commit} | {record['date']} |")
-    return "\n".join([BEGIN, *rows, END])
+    return "\n".join(rows)
+
+
+def doc_markers(name: str) -> tuple[str, str]:
+    """The marker lines around an example's table in the documents of :data:`DOC_TABLES`."""
+    return f"<!-- example-{name}:begin (written by scripts/regenerate_examples.py) -->", f"<!-- example-{name}:end -->"
 
 
 def update_readme(out_root: Path) -> None:
-    """Replace the examples block of results/README.md (append it when the markers are missing)."""
-    text = README.read_text(encoding="utf-8")
+    """Replace the examples block of results/README.md (append it with its markers when they are missing)."""
     block = readme_block(out_root)
-    if BEGIN in text and END in text:
-        text = text[: text.index(BEGIN)] + block + text[text.index(END) + len(END) :]
+    if marked_block_span(README.read_text(encoding="utf-8"), BEGIN, END) is not None:
+        replace_marked_block(README, BEGIN, END, block)
     else:
-        text = text.rstrip("\n") + "\n\n" + block + "\n"
-    README.write_text(text, encoding="utf-8")
+        atomic_write_text(README, README.read_text(encoding="utf-8").rstrip("\n") + f"\n\n{BEGIN}\n{block}\n{END}\n")
 
 
 def stale_cells(committed: Path, fresh: Path) -> list[str]:
@@ -150,11 +156,15 @@ def main(argv: list[str] | None = None) -> int:
     if not args.check:
         for name in names:
             folder = run_example(name, out_root)
-            (out_root / f"{name}.md").write_text(markdown_table(folder), encoding="utf-8")
+            atomic_write_text(out_root / f"{name}.md", markdown_table(folder))
             print(f"wrote {folder} and {out_root / f'{name}.md'}")
         if out_root.resolve() == README.parent.resolve():
             update_readme(out_root)
             print(f"updated {README}")
+            for name in names:
+                begin, end = doc_markers(name)
+                for doc in DOC_TABLES.get(name, ()):
+                    print(f"updated {replace_marked_block(ROOT / doc, begin, end, markdown_table(out_root / name))}")
         return 0
     stale = []
     with tempfile.TemporaryDirectory() as scratch:

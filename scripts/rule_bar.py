@@ -7,7 +7,8 @@ Usage (from the repository root)::
 Plays each policy on the test episodes of ``servegym.envs.protocol`` (the held-out days × seeds 0–2, or seeds
 0–2 of the synthetic settings) and writes, per setting, the mean cost in $ per episode, the SLO-violation rate
 and GPU-hours, and each policy's cost relative to the tuned rule: ``--out/rule_bar.json`` (every episode),
-``--out/rule_bar.md`` (the table of docs/benchmark.md, "The tuned-rule bar on the test episodes").
+``--out/rule_bar.md``, and replaces the table between the ``rule-bar`` markers of docs/benchmark.md ("The
+tuned-rule bar on the test episodes"; not with ``--no-docs``).
 """
 
 from __future__ import annotations
@@ -28,8 +29,12 @@ from servegym.baselines.evaluate import run_episode
 from servegym.baselines.policies import make_policy
 from servegym.envs import DEFAULT_ENV_ID
 from servegym.envs.protocol import protocol_for
-from servegym.io import atomic_write_json, atomic_write_text, source_commit
+from servegym.io import atomic_write_json, atomic_write_text, replace_marked_block, source_commit
 
+ROOT = Path(__file__).resolve().parents[1]
+DOCS = ("docs/benchmark.md",)
+"""Documents (from the repository root) that show the table between the ``rule-bar`` markers."""
+BEGIN, END = "<!-- rule-bar:begin (written by scripts/rule_bar.py) -->", "<!-- rule-bar:end -->"
 DEFAULT_SETTINGS = (DEFAULT_ENV_ID, "servegym/ProvisioningDrift-v2", "servegym/ProvisioningVolatile-v2")
 DEFAULT_POLICIES = (
     "tuned-rule",
@@ -74,6 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--env", action="append", help="setting (repeatable; default: default, Drift, Volatile)")
     parser.add_argument("--policies", default=",".join(DEFAULT_POLICIES), help="comma-separated baseline names")
     parser.add_argument("--out", default="results/rule_bar", help="folder for rule_bar.json and rule_bar.md")
+    parser.add_argument("--no-docs", action="store_true", help="leave the table of docs/benchmark.md")
     args = parser.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -110,6 +116,8 @@ def main(argv: list[str] | None = None) -> int:
         atomic_write_json(out / "rule_bar.json", report)
     table = markdown_table(report)
     atomic_write_text(out / "rule_bar.md", table)
+    for doc in () if args.no_docs else DOCS:
+        replace_marked_block(ROOT / doc, BEGIN, END, table)
     print(table)
     return 0
 

@@ -8,7 +8,8 @@ For every setting it runs the search of ``servegym.baselines.tuned_rule.tune_rul
 ``servegym.envs.protocol`` (Optuna TPE, seeded, one trial after another; a journal in ``--out`` lets a killed run
 resume where it stopped; ``--fresh`` discards the journals, as after a change of the world), then plays the
 frozen parameters and the untuned ``gh-quantile-hold`` on the validation episodes, prints the table, writes
-``--out/tune_rule.json`` (every trial, the choice, the machine and commit) and ``--out/tune_rule.md``, and
+``--out/tune_rule.json`` (every trial, the choice, the machine and commit) and ``--out/tune_rule.md``, replaces
+the table between the ``tune-rule`` markers of docs/benchmark.md and docs/results.md (unless ``--no-docs``), and
 rewrites the shipped parameters ``baselines/data/tuned_rules.json`` that ``tuned-rule`` plays.
 Test episodes are never played here: they are the leaderboard's.
 """
@@ -31,9 +32,13 @@ import servegym.envs  # noqa: F401  (registers the ids)
 from servegym.baselines.policies import make_policy
 from servegym.baselines.tuned_rule import TUNED_RULES_FILE, TunedRulePolicy, mean_episode_cost, tune_rule
 from servegym.envs.protocol import PROTOCOL, protocol_for
-from servegym.io import atomic_write_json, atomic_write_text, source_commit
+from servegym.io import atomic_write_json, atomic_write_text, replace_marked_block, source_commit
 
-SHIPPED = Path(__file__).resolve().parents[1] / "baselines" / "data" / TUNED_RULES_FILE
+ROOT = Path(__file__).resolve().parents[1]
+SHIPPED = ROOT / "baselines" / "data" / TUNED_RULES_FILE
+DOCS = ("docs/benchmark.md", "docs/results.md")
+"""Documents (from the repository root) that show the table between the ``tune-rule`` markers."""
+BEGIN, END = "<!-- tune-rule:begin (written by scripts/tune_rule.py) -->", "<!-- tune-rule:end -->"
 UNTUNED = "gh-quantile-hold"
 
 
@@ -60,6 +65,15 @@ def markdown_table(report: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def write_table(report: dict, out: Path, *, update_docs: bool) -> str:
+    """Write ``out/tune_rule.md`` and (``update_docs``) the table in :data:`DOCS`; returns the table."""
+    table = markdown_table(report)
+    atomic_write_text(out / "tune_rule.md", table)
+    for doc in DOCS if update_docs else ():
+        replace_marked_block(ROOT / doc, BEGIN, END, table)
+    return table
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--env", action="append", help="setting to tune (repeatable; default: all of the protocol)")
@@ -69,13 +83,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default="results/tune_rule", help="folder for tune_rule.json and the journals")
     parser.add_argument("--fresh", action="store_true", help="discard the journals of earlier searches (re-tune)")
     parser.add_argument("--table-only", action="store_true", help="rewrite tune_rule.md from tune_rule.json; no tuning")
+    parser.add_argument("--no-docs", action="store_true", help="leave the tables of docs/benchmark.md and results.md")
     args = parser.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     if args.table_only:
-        table = markdown_table(json.loads((out / "tune_rule.json").read_text(encoding="utf-8")))
-        atomic_write_text(out / "tune_rule.md", table)
-        print(table, end="")
+        report = json.loads((out / "tune_rule.json").read_text(encoding="utf-8"))
+        print(write_table(report, out, update_docs=not args.no_docs), end="")
         return 0
     settings = args.env or list(PROTOCOL)
     shipped = json.loads(SHIPPED.read_text(encoding="utf-8")) if SHIPPED.exists() else {}
@@ -133,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
         }
         atomic_write_json(out / "tune_rule.json", report)
         atomic_write_json(SHIPPED, dict(sorted(shipped.items())))
-        atomic_write_text(out / "tune_rule.md", markdown_table(report))
+    write_table(report, out, update_docs=not args.no_docs)
     print(f"wrote {out / 'tune_rule.json'}, {out / 'tune_rule.md'} and {SHIPPED}")
     return 0
 

@@ -128,3 +128,18 @@ def test_cli__report_refuses_an_incomplete_store_unless_partial(swept, tmp_path,
     assert "is incomplete: 1 missing" in capsys.readouterr().err
     assert main(["report", str(swept.root), "--partial"]) == 0
     assert _manifest(swept.root / "report")["command"].startswith("servegym report")
+
+
+def test_replace_marked_block__replaces_only_between_the_markers_and_names_them_when_missing(tmp_path):
+    from servegym.io import replace_marked_block
+
+    doc = tmp_path / "doc.md"
+    begin, end = "<!-- t:begin (written by a script) -->", "<!-- t:end -->"
+    doc.write_text(f"intro\n{begin}\nold\ntable\n{end}\noutro\n")
+    replace_marked_block(doc, begin, end, "| new |\n")
+    assert doc.read_text() == f"intro\n{begin}\n| new |\n{end}\noutro\n"
+    doc.write_text(f"{end}\n{begin}\n")  # out of order
+    with pytest.raises(OutputPathError, match=r"doc\.md: needs the lines .*t:begin.* and then .*t:end"):
+        replace_marked_block(doc, begin, end, "x")
+    with pytest.raises(OutputPathError, match="cannot read it"):
+        replace_marked_block(tmp_path / "missing.md", begin, end, "x")

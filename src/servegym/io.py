@@ -121,6 +121,34 @@ def atomic_write_json(path: Path | str, payload: Any) -> Path:
     return atomic_write_text(path, json.dumps(payload, indent=2, allow_nan=False) + "\n")
 
 
+def marked_block_span(text: str, begin: str, end: str) -> tuple[int, int] | None:
+    """Where the text between the marker lines ``begin`` and ``end`` of a Markdown text is: (first character after
+    the ``begin`` line, first character of the ``end`` line); None when a marker is missing or they are out of
+    order."""
+    start, stop = text.find(begin + "\n"), text.find(end)
+    if start < 0 or stop < start + len(begin) + 1:
+        return None
+    return start + len(begin) + 1, stop
+
+
+def replace_marked_block(path: Path | str, begin: str, end: str, block: str) -> Path:
+    """Replace the lines between the marker lines ``begin`` and ``end`` of the Markdown file ``path`` with
+    ``block`` (atomically), so a script refreshes the table a document shows.
+
+    Raises:
+        OutputPathError: The file is missing or unreadable, or lacks the markers (the message names both).
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise OutputPathError(f"{path}: cannot read it as UTF-8 text ({error})") from None
+    span = marked_block_span(text, begin, end)
+    if span is None:
+        raise OutputPathError(f"{path}: needs the lines {begin!r} and then {end!r} around the block to replace")
+    return atomic_write_text(path, text[: span[0]] + block.rstrip("\n") + "\n" + text[span[1] :])
+
+
 def source_commit() -> str | None:
     """The git commit of the servegym source tree (``+dirty`` when it has uncommitted changes); None outside a
     git checkout or without git."""
