@@ -25,6 +25,7 @@ from servegym.envs import DEFAULT_ENV_ID
 from servegym.envs.demand_source import DemandSource
 from servegym.envs.outcome import COST_PARTS, SLO_RATES
 from servegym.envs.provisioning import ProvisioningEnv
+from servegym.envs.wrappers import EpisodeTotals
 from servegym.errors import UsageError
 from servegym.io import write_file_set
 
@@ -77,9 +78,8 @@ def run_episode(env: gym.Env, policy: Policy, seed: int, options: dict[str, Any]
     unwrapped: ProvisioningEnv = env.unwrapped  # type: ignore[assignment]
     obs, info = env.reset(seed=seed, options=options or None)
     policy.reset(seed)
-    totals = dict.fromkeys(COST_PARTS, 0.0)
-    violations = dict.fromkeys(SLO_RATES, 0.0)
-    demand_sum, gpu_hours, started, decisions, periods = 0.0, 0.0, 0, [], []
+    totals = EpisodeTotals(unwrapped.instance.period_hours)
+    decisions, periods = [], []
     done = False
     while not done:
         start = time.perf_counter()
@@ -87,33 +87,21 @@ def run_episode(env: gym.Env, policy: Policy, seed: int, options: dict[str, Any]
         decisions.append(time.perf_counter() - start)
         obs, _, terminated, truncated, info = env.step(action)
         done = terminated or truncated
-        demand = float(np.sum(info["demand_per_hour"]))
-        demand_sum += demand
-        for part in COST_PARTS:
-            totals[part] += info["cost"][part]
-        for key in violations:
-            violations[key] += info[key] * demand
-        gpus = info["gpus"]
-        gpu_hours += float(gpus.sum()) * unwrapped.instance.period_hours
-        started += info["started_replicas"]
+        demand = totals.add(info)
         periods.append(
             {
                 "period": info["period"] - 1,
                 "total_cost": info["total_cost"],
                 **info["cost"],
                 "demand_per_hour": demand,
-                **{f"gpus[{g}]": float(v) for g, v in zip(unwrapped.instance.gpus, gpus, strict=True)},
+                **{f"gpus[{g}]": float(v) for g, v in zip(unwrapped.instance.gpus, info["gpus"], strict=True)},
                 "starting_replicas": int(np.sum(info["starting_replicas"])),
                 **{key: info[key] for key in SLO_RATES},
             }
         )
     record = {
         "demand": info["demand_label"],
-        "total_cost": sum(totals.values()),
-        **totals,
-        **{key: value / max(demand_sum, 1e-12) for key, value in violations.items()},
-        "gpu_hours": gpu_hours,
-        "started_replicas": started,
+        **totals.totals(),
         "mean_decision_s": float(np.mean(decisions)),
         "max_decision_s": float(np.max(decisions)),
         "fallbacks": int(policy.fallbacks),

@@ -30,12 +30,55 @@ MOVES = (-1, 0, 1)
 """Replica change per candidate for action values 0, 1, 2."""
 
 
+class EpisodeTotals:
+    """Running totals of an episode from each step's ``info``: cost parts ($), demand-weighted SLO rates, GPU-hours
+    and started replicas; the episode rows of ``servegym evaluate`` and :class:`EpisodeStatistics` both use it.
+
+    Args:
+        period_hours: Length of a period, hours (GPU-hours = GPUs × period length).
+    """
+
+    def __init__(self, period_hours: float) -> None:
+        self.period_hours = float(period_hours)
+        self.costs = dict.fromkeys(COST_PARTS, 0.0)  # $ over the episode
+        self.violations = dict.fromkeys(SLO_RATES, 0.0)  # rate × demand, summed: requests/hour
+        self.demand = 0.0  # requests/hour summed over periods
+        self.gpu_hours = 0.0
+        self.started = 0
+
+    def add(self, info: dict[str, Any]) -> float:
+        """Take in one step's ``info``; returns the period's total demand, requests/hour."""
+        demand = float(np.sum(info["demand_per_hour"]))
+        self.demand += demand
+        costs, cost = self.costs, info["cost"]
+        for part in COST_PARTS:
+            costs[part] += cost[part]
+        violations = self.violations
+        for rate in SLO_RATES:
+            violations[rate] += info[rate] * demand
+        self.gpu_hours += float(info["gpus"].sum()) * self.period_hours
+        self.started += info["started_replicas"]
+        return demand
+
+    def totals(self) -> dict[str, Any]:
+        """``total_cost`` and the cost parts ($ over the episode), each SLO rate (share of the demanded requests),
+        ``gpu_hours`` and ``started_replicas`` (an integer) of the steps taken in so far."""
+        weight = max(self.demand, 1e-12)
+        return {
+            "total_cost": sum(self.costs.values()),
+            **self.costs,
+            **{rate: value / weight for rate, value in self.violations.items()},
+            "gpu_hours": self.gpu_hours,
+            "started_replicas": self.started,
+        }
+
+
 class EpisodeStatistics(gym.Wrapper, gym.utils.RecordConstructorArgs):
     """Add the episode's totals to the ``info`` of its last step (terminated or truncated), as scalar floats.
 
     The totals are :data:`EPISODE_INFO_KEYS`, the same sums and request-weighted means as the episode rows of
-    ``servegym evaluate``; other steps' ``info`` is passed through unchanged. Observation, action and reward are
-    the wrapped env's. Usage with SB3::
+    ``servegym evaluate`` (:class:`EpisodeTotals`); other steps' ``info`` is passed through unchanged.
+    Observation, action and reward are the wrapped env's. Usage with SB3::
 
         Monitor(env, info_keywords=EPISODE_INFO_KEYS)
     """
@@ -44,46 +87,22 @@ class EpisodeStatistics(gym.Wrapper, gym.utils.RecordConstructorArgs):
         gym.utils.RecordConstructorArgs.__init__(self)
         gym.Wrapper.__init__(self, env)
         self._period_hours = float(env.unwrapped.instance.period_hours)  # type: ignore[attr-defined]
-        self._reset_totals()
-
-    def _reset_totals(self) -> None:
-        self._costs = dict.fromkeys(COST_PARTS, 0.0)  # $ over the episode
-        self._violations = dict.fromkeys(SLO_RATES, 0.0)  # rate × demand, summed: requests/hour
-        self._demand = 0.0  # requests/hour summed over periods
-        self._gpu_hours = 0.0
-        self._started = 0
+        self._totals = EpisodeTotals(self._period_hours)
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
-        self._reset_totals()
+        self._totals = EpisodeTotals(self._period_hours)
         return self.env.reset(seed=seed, options=options)
 
     def step(self, action: Any):
         obs, reward, terminated, truncated, info = self.env.step(action)
-        demand = float(info["demand_per_hour"].sum())
-        self._demand += demand
-        costs, cost = self._costs, info["cost"]
-        for part in COST_PARTS:
-            costs[part] += cost[part]
-        violations = self._violations
-        for rate in SLO_RATES:
-            violations[rate] += info[rate] * demand
-        self._gpu_hours += float(info["gpus"].sum()) * self._period_hours
-        self._started += info["started_replicas"]
+        self._totals.add(info)
         if terminated or truncated:
             info = {**info, **self.totals()}
         return obs, reward, terminated, truncated, info
 
     def totals(self) -> dict[str, float]:
         """:data:`EPISODE_INFO_KEYS` of the periods played since the last ``reset``."""
-        weight = max(self._demand, 1e-12)
-        values = [
-            sum(self._costs.values()),
-            *self._costs.values(),
-            *(value / weight for value in self._violations.values()),
-            self._gpu_hours,
-            self._started,
-        ]
-        return {key: float(value) for key, value in zip(EPISODE_INFO_KEYS, values, strict=True)}
+        return {f"{EPISODE_PREFIX}{name}": float(value) for name, value in self._totals.totals().items()}
 
 
 class DeltaAction(gym.Wrapper, gym.utils.RecordConstructorArgs):
