@@ -113,36 +113,10 @@ class SB3Policy:
         return self.wrapped.env.replicas(self.wrapped.action(action))
 
 
-SB3_ZIP_MEMBERS = ("data", "policy.pth")
-"""Members every SB3 model zip holds: the JSON of its settings and spaces, and the policy's weights."""
-
-
-def check_model_zip(path: Path) -> None:
-    """Check that ``path`` is an intact SB3 model zip (every member passes its CRC check) without loading it.
-
-    Raises:
-        RunFolderError: The file is missing, not a zip, truncated or damaged, or lacks :data:`SB3_ZIP_MEMBERS`.
-    """
-    import zipfile
-
-    if not path.is_file():
-        raise RunFolderError(f"{path}: no such model file")
-    try:
-        with zipfile.ZipFile(path) as archive:
-            damaged = archive.testzip()
-            missing = [name for name in SB3_ZIP_MEMBERS if name not in archive.namelist()]
-    except (OSError, zipfile.BadZipFile, EOFError) as error:
-        raise RunFolderError(f"{path}: not a readable model zip, truncated or damaged ({error})") from None
-    if damaged is not None:
-        raise RunFolderError(f"{path}: damaged, member {damaged!r} fails its CRC check")
-    if missing:
-        raise RunFolderError(f"{path}: not an SB3 model zip, it lacks {missing}")
-
-
 def check_run_folder(run_dir: Path | str, which: str = "final") -> tuple[TrainConfig, Path, Any | None]:
     """Check a run folder before anything of it is loaded: its settings, its model file and its statistics.
 
-    Reads ``config.json``, checks the model zip's integrity (:func:`check_model_zip`), and checks the
+    Reads ``config.json``, checks the model zip's integrity (``checkpoints.check_model_zip``), and checks the
     ``vecnormalize.json`` statistics against the observation space of the run's environment (built once, which
     also checks that its settings still build). The model itself is not loaded.
 
@@ -166,6 +140,7 @@ def check_run_folder(run_dir: Path | str, which: str = "final") -> tuple[TrainCo
         BEST_DIR,
         MODEL_FILE,
         VECNORMALIZE_FILE,
+        check_model_zip,
         normalizer_from_state,
         read_normalizer_state,
     )

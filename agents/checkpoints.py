@@ -368,12 +368,36 @@ def checkpoint_steps(folder: Path) -> int:
     return _read_state(folder)["num_timesteps"]
 
 
+SB3_ZIP_MEMBERS = ("data", "policy.pth")
+"""Members every SB3 model zip holds: the JSON of its settings and spaces, and the policy's weights."""
+
+
+def check_model_zip(path: Path) -> None:
+    """Check that ``path`` is an intact SB3 model zip (every member passes its CRC check) without loading it.
+
+    Raises:
+        RunFolderError: The file is missing, not a zip, truncated or damaged, or lacks :data:`SB3_ZIP_MEMBERS`.
+    """
+    if not path.is_file():
+        raise RunFolderError(f"{path}: no such model file")
+    try:
+        with zipfile.ZipFile(path) as archive:
+            damaged = archive.testzip()
+            missing = [name for name in SB3_ZIP_MEMBERS if name not in archive.namelist()]
+    except (OSError, zipfile.BadZipFile, EOFError) as error:
+        raise RunFolderError(f"{path}: not a readable model zip, truncated or damaged ({error})") from None
+    if damaged is not None:
+        raise RunFolderError(f"{path}: damaged, member {damaged!r} fails its CRC check")
+    if missing:
+        raise RunFolderError(f"{path}: not an SB3 model zip, it lacks {missing}")
+
+
 def verify_checkpoint(folder: Path) -> dict[str, Any]:
     """Check a checkpoint folder without loading the model; returns its parsed ``state.json``.
 
     Checks that ``state.json`` is valid, that the normaliser is JSON (not a pickle), and that every file it lists
     has the recorded size and SHA-256 (checkpoints written before servegym recorded them: that ``model.zip`` is
-    an intact zip).
+    an intact SB3 model zip, :func:`check_model_zip`).
 
     Raises:
         RunFolderError: What is missing or damaged, naming the file.
@@ -382,13 +406,7 @@ def verify_checkpoint(folder: Path) -> dict[str, Any]:
     read_normalizer_state(folder)
     files = state.get("files")
     if files is None:
-        try:
-            with zipfile.ZipFile(folder / MODEL_FILE) as archive:
-                damaged = archive.testzip()
-        except (OSError, zipfile.BadZipFile) as error:
-            raise RunFolderError(f"{folder / MODEL_FILE}: not a readable model zip ({error})") from None
-        if damaged is not None:
-            raise RunFolderError(f"{folder / MODEL_FILE}: member {damaged} fails its CRC check")
+        check_model_zip(folder / MODEL_FILE)
         return state
     if not isinstance(files, Mapping) or MODEL_FILE not in files:
         raise RunFolderError(f"{folder / STATE_FILE}: $.files must list {MODEL_FILE} with its bytes and sha256")
