@@ -14,11 +14,8 @@ tuned-rule bar on the test episodes"; not with ``--no-docs``).
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import sys
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
 import gymnasium as gym
@@ -29,7 +26,7 @@ from servegym.baselines.evaluate import run_episode
 from servegym.baselines.policies import make_policy
 from servegym.envs import DEFAULT_ENV_ID
 from servegym.envs.protocol import protocol_for
-from servegym.io import atomic_write_json, atomic_write_text, replace_marked_block, source_commit
+from servegym.io import atomic_write_json, atomic_write_text, replace_marked_block, run_provenance
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ("docs/benchmark.md",)
@@ -85,9 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     policies = [p for p in args.policies.split(",") if p]
     report: dict = {
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "commit": source_commit() or "unknown",
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "load_average_1min": os.getloadavg()[0]},
+        **run_provenance(),
         "settings": {},
         "episodes": [],
     }

@@ -19,11 +19,8 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import os
-import platform
 import sys
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
 import gymnasium as gym
@@ -32,7 +29,7 @@ import servegym.envs  # noqa: F401  (registers the ids)
 from servegym.baselines.policies import make_policy
 from servegym.baselines.tuned_rule import TUNED_RULES_FILE, TunedRulePolicy, mean_episode_cost, tune_rule
 from servegym.envs.protocol import PROTOCOL, protocol_for
-from servegym.io import atomic_write_json, atomic_write_text, replace_marked_block, source_commit
+from servegym.io import atomic_write_json, atomic_write_text, replace_marked_block, run_provenance
 
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = ROOT / "baselines" / "data" / TUNED_RULES_FILE
@@ -94,9 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     settings = args.env or list(PROTOCOL)
     shipped = json.loads(SHIPPED.read_text(encoding="utf-8")) if SHIPPED.exists() else {}
     report: dict = {
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "commit": source_commit() or "unknown",
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "load_average_1min": os.getloadavg()[0]},
+        **run_provenance(),
         "trials": args.trials,
         "seed": args.seed,
         "finalists": args.finalists,

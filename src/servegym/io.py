@@ -169,6 +169,18 @@ def source_commit() -> str | None:
     return f"{head}+dirty" if dirty else head
 
 
+def run_provenance() -> dict[str, Any]:
+    """What a benchmark script records of the run it starts: UTC ``date`` (ISO 8601), ``commit``
+    (:func:`source_commit`, ``"unknown"`` outside a checkout) and ``machine`` (CPUs, platform, 1-minute load)."""
+    import platform
+
+    return {
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "commit": source_commit() or "unknown",
+        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "load_average_1min": os.getloadavg()[0]},
+    }
+
+
 VERSIONED_PACKAGES = ("numpy", "pandas", "highspy", "ortools", "gymnasium", "statsmodels")
 """Libraries whose versions output manifests record (the ones results depend on)."""
 
