@@ -2,7 +2,7 @@
 
 :class:`SB3Policy` loads a run folder written by ``servegym train`` (its ``config.json``, the model and the saved
 ``VecNormalize`` statistics) and wraps the evaluation env with the run's action wrapper, built by the same
-``servegym.agents.config.wrap_action`` as in training. Each ``act(obs, info)``:
+``servegym.agents.train_config.wrap_action`` as in training. Each ``act(obs, info)``:
 
 1. turns the base env's observation into the one the model was trained on (``DeltaAction`` replaces the mask
    entry; ``native`` and ``headroom`` leave it as is) and normalises it with the frozen training statistics;
@@ -29,7 +29,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from servegym.agents.config import CONFIG_FILE, RunFolderError, TrainConfig, load_run_config, wrap_action
+from servegym.agents.train_config import CONFIG_FILE, RunFolderError, TrainConfig, load_run_config, wrap_action
 from servegym.envs.provisioning import ProvisioningEnv
 from servegym.errors import ServegymError, UsageError
 
@@ -144,7 +144,7 @@ def check_run_folder(run_dir: Path | str, which: str = "final") -> tuple[TrainCo
         normalizer_from_state,
         read_normalizer_state,
     )
-    from servegym.agents.config import make_base_env
+    from servegym.agents.train_config import make_base_env
 
     if which not in MODEL_CHOICES:
         raise UsageError(f"model {which!r} not one of {list(MODEL_CHOICES)}")
@@ -186,7 +186,7 @@ def parse_sb3_spec(spec: str) -> tuple[Path, str]:
 def sb3_policy_factory(
     run_dir: Path | str, which: str = "final", name: str | None = None
 ) -> Callable[[gym.Env], SB3Policy]:
-    """A factory ``env → SB3Policy`` for ``servegym.baselines.evaluate.evaluate``; the run folder is checked now
+    """A factory ``env → SB3Policy`` for ``servegym.baselines.runner.episodes.evaluate``; the run folder is checked now
     (:func:`check_run_folder`), before any episode is played.
 
     Raises:

@@ -39,7 +39,7 @@ from stable_baselines3.common.callbacks import BaseCallback, EvalCallback
 from stable_baselines3.common.running_mean_std import RunningMeanStd
 from stable_baselines3.common.vec_env import VecEnv, VecNormalize
 
-from servegym.agents.config import RunFolderError
+from servegym.agents.train_config import RunFolderError
 from servegym.io import atomic_write_bytes, atomic_write_json
 
 CHECKPOINTS_DIR = "checkpoints"

@@ -15,7 +15,7 @@ import pandas as pd
 from servegym.errors import ServegymError
 from servegym.io import atomic_write_text, marked_block_span
 
-BEGIN = "<!-- leaderboard:begin (written by scripts/leaderboard.py) -->"
+BEGIN = "<!-- leaderboard:begin (written by scripts/refresh_leaderboard.py) -->"
 END = "<!-- leaderboard:end -->"
 
 

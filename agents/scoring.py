@@ -1,14 +1,14 @@
 """Score trained models on the held-out Azure test days against a reference policy and the oracle.
 
 For every run folder, :func:`score` plays the model, the reference policy (default ``agh-static``), rolling AGH
-and the oracle on each test day × episode seed with :func:`servegym.baselines.evaluate.evaluate`, on the env id
+and the oracle on each test day × episode seed with :func:`servegym.baselines.runner.episodes.evaluate`, on the env id
 and keywords the model was trained with. Each episode row gets the normalised score
 
     100 · (C_ref − C_policy) / (C_ref − C_oracle)
 
 with the costs of the reference and the oracle *on the same episode*: 0 is the reference, 100 the oracle,
 negative is worse than the reference. :func:`summarise` aggregates over episodes and over training seeds (runs
-that share a label). The oracle comes from ``servegym.baselines.oracle`` through
+that share a label). The oracle comes from ``servegym.baselines.milp.oracle`` through
 ``make_policy("oracle", env)``; without that module scoring stops with an error naming it.
 """
 
@@ -23,15 +23,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from servegym.agents.config import TrainConfig, resolved_env_kwargs
-from servegym.baselines.evaluate import PolicySpec, evaluate
+from servegym.agents.train_config import TrainConfig, resolved_env_kwargs
+from servegym.baselines.runner.episodes import PolicySpec, evaluate
 from servegym.envs.outcome import COST_PARTS
 from servegym.envs.protocol import PROTOCOL
 from servegym.errors import MissingDependencyError, ServegymError
 from servegym.traces import TEST_DAYS
 
 ORACLE = "oracle"
-ORACLE_MODULE = "servegym.baselines.oracle"
+ORACLE_MODULE = "servegym.baselines.milp.oracle"
 DEFAULT_REFERENCE = "agh-static"
 DEFAULT_BASELINES = ("tuned-rule", "agh-rolling", "gh-rolling", "agh-hold", "gh-hold")
 """Baselines scored beside the agents by default: re-planning every period, and with switching hysteresis."""
@@ -186,7 +186,7 @@ def score(
         One row per (policy, episode) with :data:`SCORE_COLUMNS`.
 
     Raises:
-        MissingDependencyError: ``oracle == "oracle"`` and ``servegym.baselines.oracle`` is missing (a
+        MissingDependencyError: ``oracle == "oracle"`` and ``servegym.baselines.milp.oracle`` is missing (a
             ``ModuleNotFoundError``).
         ScoreError: No run folder given, or the reference costs as much as the oracle on an episode.
         RunFolderError: A run folder is incomplete or holds a pickled normaliser; every folder is checked before

@@ -1,6 +1,6 @@
 """Train stable-baselines3 / sb3-contrib agents on the provisioning environment, resumably.
 
-:func:`train` runs one :class:`~servegym.agents.config.TrainConfig`: vectorised training environments (demand
+:func:`train` runs one :class:`~servegym.agents.train_config.TrainConfig`: vectorised training environments (demand
 drawn from the env's own source, by default a train day per reset), ``VecNormalize`` of the Box observations
 and of the reward, TensorBoard logs, an evaluation on the validation day every ``eval_freq`` steps (keeping the
 best model), a checkpoint every ``checkpoint_freq`` steps, and the final model with its ``config.json``. When the
@@ -58,7 +58,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from servegym.agents.config import (
+from servegym.agents.train_config import (
     MASK_KEY,
     RunFolderError,
     TrainConfig,
@@ -163,7 +163,7 @@ def require_rl() -> None:
 
 
 def algorithm_class(algo: str) -> type:
-    """The SB3 class of an algorithm name of ``servegym.agents.config.ALGORITHMS``."""
+    """The SB3 class of an algorithm name of ``servegym.agents.train_config.ALGORITHMS``."""
     if algo == "maskable_ppo":
         from sb3_contrib import MaskablePPO
 

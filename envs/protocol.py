@@ -1,6 +1,6 @@
 """The benchmark protocol: which episodes of each registered setting are for tuning, validation and test.
 
-One table (:data:`PROTOCOL`) that the tuned rule (``servegym.baselines.tuned_rule``), training and scoring share,
+One table (:data:`PROTOCOL`) that the tuned rule (``servegym.baselines.runner.tuned_rule``), training and scoring share,
 documented in docs/benchmark.md. An episode is a ``(seed, reset options)`` pair played with
 ``env.reset(seed=seed, options=options)``.
 

@@ -23,9 +23,9 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from servegym.baselines.adaptive import solve_agh
-from servegym.baselines.greedy import solve_gh
-from servegym.baselines.mechanisms import Mechanisms
+from servegym.baselines.heuristics.adaptive import solve_agh
+from servegym.baselines.heuristics.greedy import solve_gh
+from servegym.baselines.heuristics.mechanisms import Mechanisms
 from servegym.envs.instance import Instance
 from servegym.envs.scenarios import make_instance
 

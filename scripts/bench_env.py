@@ -35,7 +35,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium.vector import AsyncVectorEnv, AutoresetMode, SyncVectorEnv
 
-from servegym.agents.wrappers import HeadroomAction
+from servegym.agents.action_wrappers import HeadroomAction
 from servegym.envs import DEFAULT_ENV_ID
 from servegym.envs.provisioning import ProvisioningEnv
 from servegym.envs.routing import Router
@@ -230,7 +230,7 @@ def floor_benchmarks(env_id: str, steps: int, rounds: int) -> list[dict[str, Any
 
 def planner_benchmarks(env_id: str) -> list[dict[str, Any]]:
     """Per planner policy: median ms per period of ``act`` and of the planner call, over one episode (seed 0)."""
-    import servegym.baselines.policies as policies
+    import servegym.baselines.runner.policies as policies
 
     records = []
     original = policies.run_planner

@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from servegym.baselines.evaluate import evaluate
+from servegym.baselines.runner.episodes import evaluate
 from servegym.envs.demand_source import parse_demand_source
 from servegym.envs.forecast import DEFAULT_FORECASTER, FORECASTERS, QUANTILE_LEVELS, Forecaster
 from servegym.envs.scenarios import make_instance

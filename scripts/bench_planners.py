@@ -39,9 +39,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from servegym.baselines.adaptive import solve_agh
-from servegym.baselines.greedy import solve_gh
-from servegym.baselines.milp import DEFAULT_SOLVER, solve
+from servegym.baselines.heuristics.adaptive import solve_agh
+from servegym.baselines.heuristics.greedy import solve_gh
+from servegym.baselines.milp.solver import DEFAULT_SOLVER, solve
 from servegym.baselines.result import PlanResult
 from servegym.envs.instance import Instance
 from servegym.envs.scenarios import make_instance

@@ -19,8 +19,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from servegym.baselines.adaptive import solve_agh
-from servegym.baselines.milp import SOLVERS, solve
+from servegym.baselines.heuristics.adaptive import solve_agh
+from servegym.baselines.milp.solver import SOLVERS, solve
 from servegym.envs.instance import Instance
 from servegym.envs.scenarios import make_instance
 from servegym.io import atomic_write_json

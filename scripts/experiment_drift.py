@@ -24,7 +24,7 @@ from typing import Any
 
 import pandas as pd
 
-from servegym.baselines.evaluate import evaluate
+from servegym.baselines.runner.episodes import evaluate
 from servegym.envs import DEFAULT_ENV_ID
 from servegym.io import atomic_write_json, atomic_write_text
 from servegym.tables import markdown_table

@@ -25,7 +25,7 @@ from typing import Any
 
 import pandas as pd
 
-from servegym.baselines.evaluate import evaluate
+from servegym.baselines.runner.episodes import evaluate
 from servegym.io import atomic_write_json, atomic_write_text
 from servegym.tables import markdown_table
 from servegym.traces import TEST_DAYS

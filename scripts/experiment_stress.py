@@ -32,8 +32,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from servegym.baselines.evaluate import evaluate
-from servegym.baselines.policies import run_planner
+from servegym.baselines.runner.episodes import evaluate
+from servegym.baselines.runner.policies import run_planner
 from servegym.envs.outcome import realise
 from servegym.envs.routing import Router
 from servegym.envs.scenarios import make_instance

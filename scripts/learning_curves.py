@@ -25,9 +25,9 @@ import gymnasium as gym
 import numpy as np
 import pandas as pd
 
-from servegym.agents.config import load_run_config, resolved_env_kwargs
 from servegym.agents.scoring import env_settings
-from servegym.baselines.evaluate import evaluate
+from servegym.agents.train_config import load_run_config, resolved_env_kwargs
+from servegym.baselines.runner.episodes import evaluate
 from servegym.envs.provisioning import ProvisioningEnv
 from servegym.io import atomic_write_bytes, atomic_write_json, atomic_write_text
 from servegym.tables import markdown_table

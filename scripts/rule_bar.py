@@ -22,8 +22,8 @@ import gymnasium as gym
 import numpy as np
 
 import servegym.envs  # noqa: F401  (registers the ids)
-from servegym.baselines.evaluate import run_episode
-from servegym.baselines.policies import make_policy
+from servegym.baselines.runner.episodes import run_episode
+from servegym.baselines.runner.policies import make_policy
 from servegym.envs import DEFAULT_ENV_ID
 from servegym.envs.protocol import protocol_for
 from servegym.io import atomic_write_json, atomic_write_text, replace_marked_block, run_provenance

@@ -4,7 +4,7 @@ Usage (from the repository root)::
 
     python scripts/tune_rule.py [--env ID ...] [--trials 60] [--seed 0] [--finalists 5] [--out results/tune_rule]
 
-For every setting it runs the search of ``servegym.baselines.tuned_rule.tune_rule`` on the episodes of
+For every setting it runs the search of ``servegym.baselines.runner.tuned_rule.tune_rule`` on the episodes of
 ``servegym.envs.protocol`` (Optuna TPE, seeded, one trial after another; a journal in ``--out`` lets a killed run
 resume where it stopped; ``--fresh`` discards the journals, as after a change of the world), then plays the
 frozen parameters and the untuned ``gh-quantile-hold`` on the validation episodes, prints the table, writes
@@ -26,8 +26,8 @@ from pathlib import Path
 import gymnasium as gym
 
 import servegym.envs  # noqa: F401  (registers the ids)
-from servegym.baselines.policies import make_policy
-from servegym.baselines.tuned_rule import TUNED_RULES_FILE, TunedRulePolicy, mean_episode_cost, tune_rule
+from servegym.baselines.runner.policies import make_policy
+from servegym.baselines.runner.tuned_rule import TUNED_RULES_FILE, TunedRulePolicy, mean_episode_cost, tune_rule
 from servegym.envs.protocol import PROTOCOL, protocol_for
 from servegym.io import atomic_write_json, atomic_write_text, replace_marked_block, run_provenance
 

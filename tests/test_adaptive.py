@@ -1,16 +1,17 @@
-"""AGH (baselines/adaptive.py): hand optimum on the toy, brute-force bounds on tiny instances, determinism."""
+"""AGH (baselines/heuristics/adaptive.py): hand optimum on the toy, brute-force bounds on tiny instances,
+determinism."""
 
 import itertools
 
 import numpy as np
 import pytest
 
-from servegym.baselines.active_routing import ActiveRouter
-from servegym.baselines.adaptive import MAX_SEARCH_SOLVES, solve_agh, start_orders
-from servegym.baselines.greedy import arrival_rate_order, construct, solve_gh
-from servegym.baselines.greedy_context import build_context
-from servegym.baselines.local_search import LocalSearch
-from servegym.baselines.mechanisms import ALL_MECHANISMS, Mechanisms
+from servegym.baselines.heuristics.active_routing import ActiveRouter
+from servegym.baselines.heuristics.adaptive import MAX_SEARCH_SOLVES, solve_agh, start_orders
+from servegym.baselines.heuristics.greedy import arrival_rate_order, construct, solve_gh
+from servegym.baselines.heuristics.greedy_context import build_context
+from servegym.baselines.heuristics.local_search import LocalSearch
+from servegym.baselines.heuristics.mechanisms import ALL_MECHANISMS, Mechanisms
 from servegym.envs.evaluation import evaluate_plan
 from servegym.envs.routing import Router
 from servegym.envs.scenarios import make_instance

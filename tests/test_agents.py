@@ -17,8 +17,8 @@ pytest.importorskip("sb3_contrib")
 from stable_baselines3.common.vec_env import DummyVecEnv  # noqa: E402
 
 from servegym.agents import checkpoints  # noqa: E402
+from servegym.agents.action_wrappers import HeadroomAction, UnitBoxAction  # noqa: E402
 from servegym.agents.adapter import SB3Policy, parse_sb3_spec  # noqa: E402
-from servegym.agents.config import RunFolderError, TrainConfig, TrainConfigError, make_base_env, wrap_action  # noqa: E402
 from servegym.agents.leaderboard import BEGIN, END, LeaderboardError, format_leaderboard, update_markdown  # noqa: E402
 from servegym.agents.scoring import (  # noqa: E402
     SCORE_COLUMNS,
@@ -30,8 +30,8 @@ from servegym.agents.scoring import (  # noqa: E402
     summarise,
 )
 from servegym.agents.train import algorithm_class, train, train_from_config  # noqa: E402
-from servegym.agents.wrappers import HeadroomAction, UnitBoxAction  # noqa: E402
-from servegym.baselines.evaluate import run_episode  # noqa: E402
+from servegym.agents.train_config import RunFolderError, TrainConfig, TrainConfigError, make_base_env, wrap_action  # noqa: E402
+from servegym.baselines.runner.episodes import run_episode  # noqa: E402
 from servegym.cli import main  # noqa: E402
 
 DAY = "2024-05-16-thu"
@@ -175,7 +175,7 @@ def test_normalised_score__is_0_at_the_reference_100_at_the_oracle_and_undefined
 
 
 def test_score__returns_the_documented_columns_and_scores_reference_0_and_oracle_100_on_the_toy(tmp_path):
-    pytest.importorskip("servegym.baselines.oracle")
+    pytest.importorskip("servegym.baselines.milp.oracle")
     config = tiny_config(
         tmp_path, total=64, env_kwargs={**SHORT, "scenario": "toy"}, hyperparameters={"n_steps": 32, "batch_size": 32}
     )
@@ -195,8 +195,8 @@ def test_score__returns_the_documented_columns_and_scores_reference_0_and_oracle
 
 
 def test_score__without_the_oracle_module_fails_naming_it(maskable_run, monkeypatch):
-    monkeypatch.setitem(sys.modules, "servegym.baselines.oracle", None)
-    with pytest.raises(ModuleNotFoundError, match=r"needs the oracle policy from servegym\.baselines\.oracle"):
+    monkeypatch.setitem(sys.modules, "servegym.baselines.milp.oracle", None)
+    with pytest.raises(ModuleNotFoundError, match=r"needs the oracle policy from servegym\.baselines\.milp\.oracle"):
         score([maskable_run.out_dir], days=[DAY], seeds=[0])
 
 
@@ -245,12 +245,24 @@ def test_cli__train_and_score(tmp_path, capsys):
     args = ["train", "--algo", "ppo", "--action", "delta", "--timesteps", "64", "--n-envs", "2", "--out", str(run)]
     args += ["--env-kwargs", json.dumps(SHORT), "--hyperparameters", '{"n_steps": 32, "batch_size": 64}']
     assert main([*args, "--eval-freq", "32", "--checkpoint-freq", "32"]) == 0, "with SB3's progress bar (tqdm + rich)"
-    assert "trained ppo-delta to 64 steps" in capsys.readouterr().out
+    assert "trained ppo-delta (seed 0) to 64 steps" in capsys.readouterr().out
     out = tmp_path / "score"
     argv = ["score", "--model", str(run), "--days", DAY, "--seeds", "0", "--oracle", "gh-rolling", "--out", str(out)]
     assert main([*argv, "--baselines", "", "--no-progress"]) == 0
     assert list(pd.read_csv(out / "scores.csv").columns) == list(SCORE_COLUMNS)
     assert (out / "leaderboard.md").read_text().startswith("Normalised score")
+
+
+def test_cli__train_several_seeds_writes_one_run_folder_per_seed(tmp_path, capsys):
+    from servegym.agents.train_config import load_run_config
+
+    args = ["train", "--algo", "ppo", "--action", "delta", "--total-timesteps", "32", "--n-envs", "1"]
+    args += ["--seeds", "3,5", "--out", str(tmp_path / "run-s{seed}"), "--env-kwargs", json.dumps(SHORT)]
+    args += ["--hyperparameters", '{"n_steps": 32, "batch_size": 32}', "--eval-freq", "32", "--no-progress"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "(seed 3) to 32 steps" in out and "(seed 5) to 32 steps" in out
+    assert [load_run_config(tmp_path / f"run-s{seed}").seed for seed in (3, 5)] == [3, 5]
 
 
 def test_train_from_config__runs_a_sweep_training_cell(tmp_path):
@@ -295,7 +307,7 @@ def test_learning_curves_script__writes_the_curves_and_the_baselines_rewards(mas
 
 
 def test_load_run_config__a_config_lacking_a_setting_is_refused_not_defaulted(maskable_run, tmp_path):
-    from servegym.agents.config import load_run_config
+    from servegym.agents.train_config import load_run_config
 
     payload = json.loads((Path(maskable_run.out_dir) / "config.json").read_text())
     del payload["train"]["headroom_max_payback_periods"]

@@ -30,9 +30,9 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
-from servegym.agents.config import RunFolderError, TrainConfig, TrainConfigError, load_run_config, save_run_config
-from servegym.baselines.milp import solve as milp_solve
-from servegym.baselines.milp_model import build_model
+from servegym.agents.train_config import RunFolderError, TrainConfig, TrainConfigError, load_run_config, save_run_config
+from servegym.baselines.milp.model import build_model
+from servegym.baselines.milp.solver import solve as milp_solve
 from servegym.cli import main
 from servegym.envs import DEFAULT_ENV_ID
 from servegym.envs.provisioning import EnvKeywordError
@@ -174,7 +174,9 @@ CLI_CASES = [
     cli("train-action-unsupported", "train --algo sac --action native --out run", "action 'native'", rl=True),
     cli("train-timesteps-zero", "train --timesteps 0", "argument --timesteps", "0"),
     cli("train-n-envs-zero", "train --n-envs 0", "argument --n-envs"),
-    cli("train-seed-negative", "train --seed -1", "argument --seed", "-1"),
+    cli("train-seed-negative", "train --seeds -1", "argument --seeds", "-1"),
+    cli("train-seed-alias-negative", "train --seed -1", "argument --seed", "-1"),
+    cli("train-seeds-without-placeholder", "train --seeds 0,1 --out runs/x", "--out", "{seed}", rl=True),
     cli("train-torch-threads-zero", "train --torch-threads 0", "argument --torch-threads"),
     cli("train-eval-freq-text", "train --eval-freq often", "argument --eval-freq", "'often'"),
     cli("train-env-kwargs-not-json", "train --env-kwargs {horizon", "argument --env-kwargs", "expected a JSON object"),
@@ -1053,13 +1055,13 @@ def test_bad_inputs__an_internal_error_keeps_its_traceback_and_a_user_error_does
     def broken(args: Any) -> int:
         raise KeyError("a bug")
 
-    monkeypatch.setattr(servegym.cli.scenarios, "run", broken)
+    monkeypatch.setattr(servegym.cli.scenarios_command, "run", broken)
     with pytest.raises(KeyError, match="a bug"):  # not caught: Python prints the traceback and exits 1
         main(["scenarios"])
 
     def refused(args: Any) -> int:
         raise ConfigError("settings.toml: [sweep] seeds = 3 must be a list")
 
-    monkeypatch.setattr(servegym.cli.scenarios, "run", refused)
+    monkeypatch.setattr(servegym.cli.scenarios_command, "run", refused)
     assert main(["scenarios"]) == 2
     assert capsys.readouterr().err == "servegym scenarios: error: settings.toml: [sweep] seeds = 3 must be a list\n"

@@ -106,7 +106,8 @@ def test_cli__one_name_per_option_across_commands():
     assert {flag: d for flag, d in dests.items() if len(d) > 1} == {}
     assert "--env-id" not in dests and "--timesteps" not in dests  # deprecated spellings are hidden
     assert {"evaluate", "train"} <= commands["--env"] and {"evaluate", "train"} <= commands["--env-kwargs"]
-    assert {"evaluate", "score"} <= commands["--seeds"] and {"evaluate", "train", "score"} <= commands["--demand"]
+    assert {"evaluate", "score", "train"} <= commands["--seeds"]
+    assert {"evaluate", "train", "score"} <= commands["--demand"]
     assert {"export", "evaluate", "train", "score", "report", "trace inspect"} <= commands["--out"]
 
 
@@ -118,12 +119,13 @@ def test_cli__deprecated_flags_still_work():
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         evaluate = build_parser().parse_args(["evaluate", "--env-id", "servegym/ProvisioningStress-v2"])
-        train = build_parser().parse_args(["train", "--timesteps", "64"])
+        train = build_parser().parse_args(["train", "--timesteps", "64", "--seed", "3"])
     assert evaluate.env == "servegym/ProvisioningStress-v2"
-    assert train.total_timesteps == 64
+    assert train.total_timesteps == 64 and train.seeds == [3]
     assert [str(w.message) for w in caught] == [
         "servegym evaluate: --env-id is deprecated; use --env",
         "servegym train: --timesteps is deprecated; use --total-timesteps",
+        "servegym train: --seed is deprecated; use --seeds",
     ]
 
 
@@ -133,6 +135,7 @@ def test_cli__deprecated_flags_still_work():
         ["evaluate", "--env", "servegym/Provisioning-v2", "--env-id", "servegym/ProvisioningStress-v2"],
         ["evaluate", "--env-id=servegym/ProvisioningStress-v2", "--env=servegym/Provisioning-v2"],
         ["train", "--timesteps", "64", "--total-timesteps", "128"],
+        ["train", "--seed", "1", "--seeds", "0,1"],
     ],
 )
 def test_cli__a_deprecated_flag_and_its_new_name_together_are_refused(argv, capsys):
@@ -176,8 +179,8 @@ def test_cli__evaluate_refuses_a_keyword_given_by_flag_and_env_kwargs(tmp_path, 
 
 
 def test_cli__evaluate_warns_when_a_model_plays_another_setting(tmp_path, capsys):
-    from servegym.agents.config import TrainConfig, save_run_config
-    from servegym.cli.evaluate import warn_other_setting
+    from servegym.agents.train_config import TrainConfig, save_run_config
+    from servegym.cli.evaluate_command import warn_other_setting
 
     run = tmp_path / "run"
     run.mkdir()

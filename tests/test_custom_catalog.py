@@ -10,7 +10,7 @@ import pytest
 from catalog_files import DATA, edit
 
 import servegym.envs  # noqa: F401  (registers the environment ids)
-from servegym.baselines.greedy import solve_gh
+from servegym.baselines.heuristics.greedy import solve_gh
 from servegym.cli import main
 from servegym.envs.catalog import CatalogError, default_catalog, load_catalog, load_catalog_overrides
 from servegym.envs.instance import Instance, InstanceError

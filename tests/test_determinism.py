@@ -8,7 +8,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
-from servegym.baselines.evaluate import evaluate
+from servegym.baselines.runner.episodes import evaluate
 from servegym.envs import ENV_IDS
 
 SHORT = {"horizon_hours": 3.0}

@@ -27,8 +27,8 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
-from servegym.baselines.adaptive import solve_agh
-from servegym.baselines.policies import make_policy
+from servegym.baselines.heuristics.adaptive import solve_agh
+from servegym.baselines.runner.policies import make_policy
 from servegym.envs import DEFAULT_ENV_ID, ENV_IDS
 
 REFERENCE = Path(__file__).parent / "data" / "env_reference.npz"

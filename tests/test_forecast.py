@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import servegym.envs  # noqa: F401  (registers the environment ids)
-from servegym.baselines.policies import make_policy, newsvendor_levels
+from servegym.baselines.runner.policies import make_policy, newsvendor_levels
 from servegym.envs.demand_source import parse_demand_source
 from servegym.envs.forecast import (
     FORECASTERS,

@@ -1,12 +1,13 @@
-"""GH (baselines/greedy.py) and its mechanisms: hand-checked toy, feasibility on random instances, ablation flags."""
+"""GH (baselines/heuristics/greedy.py) and its mechanisms: hand-checked toy, feasibility on random instances,
+ablation flags."""
 
 import dataclasses
 
 import numpy as np
 import pytest
 
-from servegym.baselines.greedy import solve_gh
-from servegym.baselines.mechanisms import (
+from servegym.baselines.heuristics.greedy import solve_gh
+from servegym.baselines.heuristics.mechanisms import (
     Mechanisms,
     candidate_configurations,
     deployment_groups,

@@ -69,3 +69,57 @@ def test_settings__one_field_of_scenario_config_per_env_keyword_and_instance_ove
     fields = [f.name for f in dataclasses.fields(ScenarioConfig)]
     assert [name for name in fields if name in ENV_KEYWORDS] == list(ENV_KEYWORDS)
     assert set(ENV_KEYWORDS) <= set(fields) and set(INSTANCE_KEYWORDS) <= set(fields)
+
+
+BASELINE_GROUPS = {"heuristics": set(), "milp": {"heuristics"}, "runner": {"heuristics", "milp"}}
+"""Inside baselines: the heuristics stand alone, the MILP warm-starts from them, the runner plays both."""
+
+
+def _imported_baseline_groups(path: Path) -> set[str]:
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            parts = node.module.split(".")
+            if parts[:2] == ["servegym", "baselines"] and len(parts) > 2 and parts[2] in BASELINE_GROUPS:
+                found.add(parts[2])
+    return found
+
+
+@pytest.mark.parametrize("group", sorted(BASELINE_GROUPS))
+def test_layering__baseline_groups_import_only_the_groups_below_them(group):
+    offending = {}
+    for path in sorted((PACKAGES["baselines"] / group).rglob("*.py")):
+        bad = _imported_baseline_groups(path) - {group} - BASELINE_GROUPS[group]
+        if bad:
+            offending[str(path.relative_to(ROOT))] = sorted(bad)
+    assert not offending, f"baselines.{group} may import {sorted(BASELINE_GROUPS[group])}; found {offending}"
+
+
+def test_layering__baselines_is_split_into_heuristics_milp_and_the_runner():
+    loose = sorted(p.name for p in PACKAGES["baselines"].glob("*.py") if p.name not in {"__init__.py", "result.py"})
+    assert not loose, f"modules outside baselines' groups {sorted(BASELINE_GROUPS)}: {loose}"
+
+
+def _source_files() -> list[Path]:
+    files = [path for root in PACKAGES.values() for path in root.rglob("*.py")]
+    files += list((ROOT / "src" / "servegym").glob("*.py")) + list((ROOT / "scripts").glob("*.py"))
+    return sorted(files)
+
+
+def test_names__no_two_modules_share_a_name_across_packages():
+    by_name: dict[str, list[str]] = {}
+    for path in _source_files():
+        if path.name not in {"__init__.py", "__main__.py"}:
+            by_name.setdefault(path.stem, []).append(str(path.relative_to(ROOT)))
+    shared = {name: paths for name, paths in by_name.items() if len(paths) > 1}
+    assert not shared, f"module names used more than once: {shared}"
+
+
+def test_names__no_two_public_classes_share_a_name_across_modules():
+    by_name: dict[str, list[str]] = {}
+    for path in _source_files():
+        for node in ast.parse(path.read_text(encoding="utf-8")).body:
+            if isinstance(node, ast.ClassDef) and not node.name.startswith("_"):
+                by_name.setdefault(node.name, []).append(str(path.relative_to(ROOT)))
+    shared = {name: paths for name, paths in by_name.items() if len(paths) > 1}
+    assert not shared, f"class names defined more than once: {shared}"

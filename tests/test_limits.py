@@ -4,7 +4,7 @@ with evaluate_plan and the MILP's budget row."""
 import numpy as np
 import pytest
 
-from servegym.baselines.milp_model import build_model
+from servegym.baselines.milp.model import build_model
 from servegym.envs.candidates import select_candidates
 from servegym.envs.evaluation import Plan, evaluate_plan
 from servegym.envs.limits import (

@@ -7,7 +7,9 @@ import highspy
 import numpy as np
 import pytest
 
-from servegym.baselines.milp import (
+from servegym.baselines.milp.backends import highs_lp
+from servegym.baselines.milp.model import build_highs_model, build_model
+from servegym.baselines.milp.solver import (
     DEFAULT_SOLVER,
     SOLVERS,
     TIME_PHASES,
@@ -15,8 +17,6 @@ from servegym.baselines.milp import (
     lp_relaxation_bound,
     solve,
 )
-from servegym.baselines.milp_backends import highs_lp
-from servegym.baselines.milp_model import build_highs_model, build_model
 from servegym.envs.evaluation import Plan, evaluate_plan
 from servegym.envs.instance import Instance
 from servegym.envs.routing import Router, new_highs

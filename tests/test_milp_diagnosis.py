@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from servegym.baselines.milp import MilpSolverError, availability_lifted, solve
-from servegym.baselines.milp_model import MilpModelError, build_model
+from servegym.baselines.milp.model import MilpModelError, build_model
+from servegym.baselines.milp.solver import MilpSolverError, availability_lifted, solve
 from servegym.envs.export import instance_from_dict, instance_to_dict
 from servegym.envs.toy import toy_instance
 from servegym.errors import ServegymError

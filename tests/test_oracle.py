@@ -8,8 +8,7 @@ import numpy as np
 import pytest
 
 import servegym.envs  # noqa: F401  (registers the env ids)
-from servegym.baselines.evaluate import run_episode
-from servegym.baselines.oracle import (
+from servegym.baselines.milp.oracle import (
     OracleError,
     OraclePolicy,
     build_oracle_model,
@@ -18,7 +17,8 @@ from servegym.baselines.oracle import (
     schedule_values,
     solve_oracle,
 )
-from servegym.baselines.policies import make_policy
+from servegym.baselines.runner.episodes import run_episode
+from servegym.baselines.runner.policies import make_policy
 from servegym.envs.demand_source import EpisodeDemand
 from servegym.envs.provisioning import ProvisioningEnv
 from servegym.envs.toy import toy_instance

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from servegym.baselines.greedy import solve_gh
+from servegym.baselines.heuristics.greedy import solve_gh
 from servegym.envs.evaluation import Plan, evaluate_plan
 from servegym.envs.scenarios import make_instance
 from servegym.tables import format_number, markdown_table

@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from servegym.baselines.evaluate import EVALUATION_FILES, evaluate, write_evaluation
+from servegym.baselines.runner.episodes import EVALUATION_FILES, evaluate, write_evaluation
 from servegym.cli import main
 from servegym.errors import OutputPathError
 from servegym.experiments import ResultStore, load_config, run_sweep, write_report

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from servegym.baselines.plots import (
+from servegym.baselines.runner.plots import (
     POLICY_COLOURS,
     POLICY_ORDER,
     Clock,
@@ -98,7 +98,7 @@ def test_policy_colours__stable_distinct_for_known_names_and_the_same_in_a_fresh
     assert set(POLICY_COLOURS) == set(POLICY_ORDER)
     names = ["gh-rolling", "random", "ppo", "my-agent"]
     here = [policy_colour(name) for name in names]
-    code = f"from servegym.baselines.plots import policy_colour; print([policy_colour(n) for n in {names!r}])"
+    code = f"from servegym.baselines.runner.plots import policy_colour; print([policy_colour(n) for n in {names!r}])"
     there = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert there.strip() == repr(here)
 

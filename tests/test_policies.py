@@ -4,8 +4,8 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
-from servegym.baselines.evaluate import EPISODE_COLUMNS, evaluate, run_episode
-from servegym.baselines.policies import BASELINE_POLICIES, make_policy
+from servegym.baselines.runner.episodes import EPISODE_COLUMNS, evaluate, run_episode
+from servegym.baselines.runner.policies import BASELINE_POLICIES, make_policy
 from servegym.envs import ENV_IDS
 from servegym.errors import UsageError
 
@@ -81,7 +81,7 @@ def test_evaluate__returns_the_documented_columns_and_rolling_beats_static_on_an
 
 
 def test_switch_rule__keeps_the_running_replicas_until_a_new_plan_pays_back_its_starts():
-    from servegym.baselines.policies import SwitchRule
+    from servegym.baselines.runner.policies import SwitchRule
 
     env = gym.make("servegym/ProvisioningVolatile-v2", horizon_hours=1.0).unwrapped  # $5 per started replica
     _, info = env.reset(seed=0)
@@ -105,7 +105,7 @@ def test_switch_rule__keeps_the_running_replicas_until_a_new_plan_pays_back_its_
 
 
 def test_robust_instance__plans_on_the_drift_process_margins():
-    from servegym.baselines.policies import ROBUST_QUANTILE, robust_instance
+    from servegym.baselines.runner.policies import ROBUST_QUANTILE, robust_instance
     from servegym.envs.drift import DEFAULT_DRIFT, margin_quantile
 
     env = gym.make("servegym/Provisioning-v2", horizon_hours=1.0).unwrapped
@@ -121,7 +121,7 @@ def test_robust_instance__plans_on_the_drift_process_margins():
 
 
 def test_drift_estimate__recovers_a_known_slowdown_and_error_multiplier():
-    from servegym.baselines.policies import DriftEstimate
+    from servegym.baselines.runner.policies import DriftEstimate
 
     env = gym.make("servegym/ProvisioningDrift-v2", horizon_hours=1.0).unwrapped
     inst = env.instance
@@ -156,7 +156,7 @@ def test_drift_estimate__recovers_a_known_slowdown_and_error_multiplier():
 
 
 def test_cold_start_rules__over_start_and_make_before_break_on_a_toy():
-    from servegym.baselines.policies import compensate_cold_starts
+    from servegym.baselines.runner.policies import compensate_cold_starts
     from servegym.envs.provisioning import ProvisioningEnv
     from servegym.envs.scenarios import make_instance
 

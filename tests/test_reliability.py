@@ -43,7 +43,7 @@ class _Payload:
 
 def _malicious_run(root: Path) -> tuple[Path, Path]:
     """A run folder whose every normaliser is a pickle that writes a marker file when loaded; (run, marker)."""
-    from servegym.agents.config import TrainConfig, save_run_config
+    from servegym.agents.train_config import TrainConfig, save_run_config
 
     run, marker = root / "run", root / "marker.txt"
     config = TrainConfig(out_dir=str(run), algo="ppo", action="delta", env_kwargs=TOY, n_envs=1)
@@ -60,9 +60,9 @@ def _malicious_run(root: Path) -> tuple[Path, Path]:
 @pytest.mark.skipif(not HAS_RL, reason="needs the rl extra")
 def test_pickle__a_crafted_normaliser_pickle_is_never_loaded(tmp_path, capsys, monkeypatch):
     from servegym.agents.adapter import SB3Policy
-    from servegym.agents.config import RunFolderError, load_run_config
     from servegym.agents.scoring import score
     from servegym.agents.train import train
+    from servegym.agents.train_config import RunFolderError, load_run_config
     from servegym.cli import main
 
     run, marker = _malicious_run(tmp_path)
@@ -283,8 +283,8 @@ def test_sigkill__a_killed_training_resumes_to_the_uninterrupted_runs_validation
 @pytest.mark.skipif(not HAS_RL, reason="needs the rl extra")
 def test_checkpoint__a_damaged_latest_checkpoint_falls_back_to_the_previous_one(tmp_path):
     from servegym.agents import checkpoints
-    from servegym.agents.config import RunFolderError, TrainConfig
     from servegym.agents.train import train
+    from servegym.agents.train_config import RunFolderError, TrainConfig
 
     def config(total: int) -> TrainConfig:
         return TrainConfig(
@@ -322,8 +322,8 @@ def test_checkpoint__a_damaged_latest_checkpoint_falls_back_to_the_previous_one(
 @pytest.mark.skipif(not HAS_RL, reason="needs the rl extra")
 def test_checkpoint__an_interrupt_writes_nothing_and_resuming_repeats_the_uninterrupted_run(tmp_path, monkeypatch):
     from servegym.agents import checkpoints
-    from servegym.agents.config import TrainConfig
     from servegym.agents.train import TrainingInterrupted, train
+    from servegym.agents.train_config import TrainConfig
 
     config = TrainConfig(
         out_dir=str(tmp_path / "run"),
@@ -355,8 +355,8 @@ def test_checkpoint__an_interrupt_writes_nothing_and_resuming_repeats_the_uninte
 def test_model_folder__score_and_evaluate_refuse_a_damaged_model_before_playing_any_episode(
     tmp_path, capsys, monkeypatch
 ):
-    from servegym.agents.config import TrainConfig, save_run_config
-    from servegym.baselines import evaluate as evaluation
+    from servegym.agents.train_config import TrainConfig, save_run_config
+    from servegym.baselines.runner import episodes as evaluation
     from servegym.cli import main
 
     run = tmp_path / "run"

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import servegym.envs  # noqa: F401  (registers the ids)
-from servegym.agents.wrappers import HeadroomAction
+from servegym.agents.action_wrappers import HeadroomAction
 from servegym.envs.wrappers import DeltaAction
 
 pytestmark = pytest.mark.rl

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 import servegym.envs  # noqa: F401  (registers the ids)
-from servegym.baselines.evaluate import run_episode
-from servegym.baselines.policies import make_policy
+from servegym.baselines.runner.episodes import run_episode
+from servegym.baselines.runner.policies import make_policy
 from servegym.envs import DEFAULT_ENV_ID
 from servegym.envs.render import RENDER_SIZE
 from servegym.envs.wrappers import EPISODE_INFO_KEYS, EPISODE_PREFIX

@@ -8,10 +8,10 @@ import time
 import numpy as np
 import pytest
 
-from servegym.baselines.adaptive import solve_agh
-from servegym.baselines.dominance import dominators, to_undominated
-from servegym.baselines.greedy import solve_gh
-from servegym.baselines.milp import TIME_PHASES, solve
+from servegym.baselines.heuristics.adaptive import solve_agh
+from servegym.baselines.heuristics.greedy import solve_gh
+from servegym.baselines.milp.dominance import dominators, to_undominated
+from servegym.baselines.milp.solver import TIME_PHASES, solve
 from servegym.cli import main
 from servegym.envs.evaluation import evaluate_plan
 from servegym.envs.instance import Instance, InstanceError

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 import servegym.envs  # noqa: F401  (registers the ids)
-from servegym.baselines.adaptive import solve_agh
-from servegym.baselines.greedy_context import build_context, same_but_demand
-from servegym.baselines.mechanisms import ALL_MECHANISMS
-from servegym.baselines.policies import make_policy
+from servegym.baselines.heuristics.adaptive import solve_agh
+from servegym.baselines.heuristics.greedy_context import build_context, same_but_demand
+from servegym.baselines.heuristics.mechanisms import ALL_MECHANISMS
+from servegym.baselines.runner.policies import make_policy
 from servegym.envs import DEFAULT_ENV_ID
 from servegym.envs.instance import Instance
 from servegym.envs.limits import exceeds, gpus_used, rental_per_hour, spend_per_hour, storage_gb

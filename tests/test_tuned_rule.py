@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 import servegym.envs  # noqa: F401
-from servegym.baselines.policies import BASELINE_POLICIES, make_policy
-from servegym.baselines.tuned_rule import (
+from servegym.baselines.runner.policies import BASELINE_POLICIES, make_policy
+from servegym.baselines.runner.tuned_rule import (
     REFERENCE_ENV_ID,
     SEARCH_SPACE,
     UNTUNED_RULES,

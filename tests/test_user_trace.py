@@ -331,7 +331,7 @@ def test_cli_evaluate_plays_a_trace(tmp_path: Path, capsys: pytest.CaptureFixtur
 
 
 def test_sweep_config_reads_a_trace_relative_to_the_config_file(request_file: Path, tmp_path: Path) -> None:
-    from servegym.experiments.config import ConfigError, load_config
+    from servegym.experiments.experiment_config import ConfigError, load_config
 
     folder = tmp_path / "cfg"
     folder.mkdir()

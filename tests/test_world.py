@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import servegym.envs  # noqa: F401  (registers the ids)
-from servegym.baselines.policies import make_policy
+from servegym.baselines.runner.policies import make_policy
 from servegym.envs import DEFAULT_ENV_ID
 from servegym.envs.cold_start import StartingReplicas
 from servegym.envs.evaluation import Plan, evaluate_plan

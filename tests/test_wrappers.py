@@ -10,8 +10,8 @@ import pytest
 from gymnasium.utils.env_checker import check_env
 
 import servegym.envs  # noqa: F401  (registers the ids)
-from servegym.agents.wrappers import HeadroomAction
-from servegym.baselines.policies import AGH_REPLANNING, PlannerPolicy, make_policy
+from servegym.agents.action_wrappers import HeadroomAction
+from servegym.baselines.runner.policies import AGH_REPLANNING, PlannerPolicy, make_policy
 from servegym.envs.provisioning import ProvisioningEnv
 from servegym.envs.wrappers import DeltaAction
 

@@ -22,11 +22,33 @@ from collections.abc import Sequence
 from types import ModuleType
 
 from servegym import __version__
-from servegym.cli import describe, evaluate, export, report, scenarios, score, solve, sweep, trace, train
+from servegym.cli import (
+    describe_command,
+    evaluate_command,
+    export_command,
+    report_command,
+    scenarios_command,
+    score_command,
+    solve_command,
+    sweep_command,
+    trace_command,
+    train_command,
+)
 from servegym.cli._common import HelpFormatter, Parser, check_aliases
 from servegym.errors import ServegymError
 
-COMMANDS: tuple[ModuleType, ...] = (scenarios, describe, export, solve, evaluate, train, score, sweep, report, trace)
+COMMANDS: tuple[ModuleType, ...] = (
+    scenarios_command,
+    describe_command,
+    export_command,
+    solve_command,
+    evaluate_command,
+    train_command,
+    score_command,
+    sweep_command,
+    report_command,
+    trace_command,
+)
 """The command modules, in the order ``servegym --help`` lists them."""
 
 DESCRIPTION = (

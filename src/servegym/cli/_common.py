@@ -124,7 +124,7 @@ def csv_list(text: str) -> list[str]:
 
 
 def seeds(text: str) -> list[int]:
-    """Comma-separated episode seeds: at least one integer >= 0."""
+    """Comma-separated seeds (of episodes or training runs): at least one integer >= 0."""
     parts = csv_list(text)
     if not parts:
         raise argparse.ArgumentTypeError(f"expected comma-separated integers >= 0 (e.g. 0,1,2), got {text!r}")
@@ -193,7 +193,7 @@ def _size(text: str) -> tuple[int, int, int]:
 
 def known_policies() -> list[str]:
     """Baseline policy names and ``oracle``."""
-    from servegym.baselines.policies import BASELINE_POLICIES
+    from servegym.baselines.runner.policies import BASELINE_POLICIES
 
     return [*BASELINE_POLICIES, "oracle"]
 

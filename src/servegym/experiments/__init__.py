@@ -10,7 +10,7 @@ docs/experiments.md documents the file format, the store and the commands ``serv
 """
 
 from servegym.experiments.cells import EvaluationCell, TrainingCell, cell_key, plan_cells, run_cell
-from servegym.experiments.config import ConfigError, ExperimentConfig, ScenarioConfig, load_config
+from servegym.experiments.experiment_config import ConfigError, ExperimentConfig, ScenarioConfig, load_config
 from servegym.experiments.report import summarise, write_report
 from servegym.experiments.store import CellState, ResultStore
 from servegym.experiments.sweep import SweepOutcome, run_sweep

@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from servegym import __version__
-from servegym.baselines.evaluate import EPISODE_COLUMNS, run_episode
-from servegym.baselines.policies import make_policy
-from servegym.experiments.config import ExperimentConfig, ScenarioConfig, TrainingConfig
+from servegym.baselines.runner.episodes import EPISODE_COLUMNS, run_episode
+from servegym.baselines.runner.policies import make_policy
+from servegym.experiments.experiment_config import ExperimentConfig, ScenarioConfig, TrainingSection
 
 RESULT_COLUMNS = ("cell", "scenario", "env_id", "demand_source", *EPISODE_COLUMNS, "wall_s")
 """Columns of an evaluation cell's record (and of the merged ``results.csv``); ``wall_s`` is the cell's time."""
@@ -78,7 +78,7 @@ class EvaluationCell:
 class TrainingCell:
     """One training run with one seed."""
 
-    run: TrainingConfig
+    run: TrainingSection
     scenario: ScenarioConfig
     seed: int
 

@@ -96,8 +96,11 @@ def _grid(count: int) -> tuple[int, int]:
 
 
 def _in_policy_order(part: pd.DataFrame) -> pd.DataFrame:
-    """``part``'s rows in the one policy order every figure uses (``servegym.baselines.plots.ordered_policies``)."""
-    from servegym.baselines.plots import ordered_policies  # lazily, as matplotlib below
+    """``part``'s rows in the one policy order every figure uses.
+
+    The order is ``servegym.baselines.runner.plots.ordered_policies``.
+    """
+    from servegym.baselines.runner.plots import ordered_policies  # lazily, as matplotlib below
 
     order = {name: k for k, name in enumerate(ordered_policies(part["policy"]))}
     return part.sort_values("policy", key=lambda names: names.map(order)).reset_index(drop=True)
@@ -106,7 +109,7 @@ def _in_policy_order(part: pd.DataFrame) -> pd.DataFrame:
 def _plot_cost(summary: pd.DataFrame) -> bytes:
     import matplotlib.pyplot as plt
 
-    from servegym.baselines.plots import policy_colour
+    from servegym.baselines.runner.plots import policy_colour
 
     scenarios = list(dict.fromkeys(summary["scenario"]))
     rows, columns = _grid(len(scenarios))

@@ -27,7 +27,7 @@ from tqdm.auto import tqdm
 from servegym.envs.settings import scenario_instance
 from servegym.errors import MissingDependencyError, OutputPathError, ServegymError, UsageError
 from servegym.experiments.cells import Cell, plan_cells, run_cell
-from servegym.experiments.config import ConfigError, ExperimentConfig
+from servegym.experiments.experiment_config import ConfigError, ExperimentConfig
 from servegym.experiments.store import CellCheck, CellState, MergeReport, ResultStore
 from servegym.processes import die_with_parent
 
@@ -310,7 +310,7 @@ def default_store(config: ExperimentConfig) -> Path:
 
     Raises:
         OutputPathError: That path leaves ``results/sweeps`` (a symbolic link pointing elsewhere); the name itself
-            is a single safe path component (``servegym.experiments.config`` checks it).
+            is a single safe path component (``servegym.experiments.experiment_config`` checks it).
     """
     store = STORES_DIR / config.name
     root = STORES_DIR.resolve()

@@ -23,8 +23,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from servegym.baselines.fleet import LIMIT_NAMES, Fleet
-from servegym.baselines.greedy_context import GreedyContext
+from servegym.baselines.heuristics.fleet import LIMIT_NAMES, Fleet
+from servegym.baselines.heuristics.greedy_context import GreedyContext
 from servegym.envs.limits import exceeds
 
 NEGLIGIBLE_SHARE = 1e-9

@@ -37,9 +37,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from servegym.baselines.active_routing import ActiveRouter
-from servegym.baselines.greedy_context import GreedyContext
-from servegym.baselines.rebuild import rebuilds, seed_configurations
+from servegym.baselines.heuristics.active_routing import ActiveRouter
+from servegym.baselines.heuristics.greedy_context import GreedyContext
+from servegym.baselines.heuristics.rebuild import rebuilds, seed_configurations
 from servegym.envs import limits
 from servegym.envs.evaluation import Evaluation, Plan, evaluate_plan
 

@@ -98,7 +98,7 @@ seed does not change them."""
 
 class Policy(Protocol):
     """What every policy, heuristic or learned, offers: everything the evaluation loop
-    (``servegym.baselines.evaluate.run_episode``) reads.
+    (``servegym.baselines.runner.episodes.run_episode``) reads.
 
     Attributes:
         name: Label in tables and figures.
@@ -136,17 +136,17 @@ def run_planner(
             search.
     """
     if planner == "gh":
-        from servegym.baselines.greedy import solve_gh
+        from servegym.baselines.heuristics.greedy import solve_gh
 
         return solve_gh(instance)
     if planner == "agh":
-        from servegym.baselines.adaptive import solve_agh
+        from servegym.baselines.heuristics.adaptive import solve_agh
 
         if replanning:
             return solve_agh(instance, seed=seed, warm_start=warm_start, **dict(agh_settings or {}))
         return solve_agh(instance, seed=seed)
     if planner == "milp":
-        from servegym.baselines.milp import solve
+        from servegym.baselines.milp.solver import solve
 
         return solve(instance, time_limit_s=MILP_TIME_LIMIT_S)
     raise ValueError(f"planner {planner!r} not one of {list(PLANNERS)}")
@@ -536,16 +536,16 @@ BASELINE_POLICIES: tuple[str, ...] = (*(f"{p}-{m}" for m in MODES for p in PLANN
 
 def make_policy(name: str, env: ProvisioningEnv, seed: int = 0) -> Policy:
     """A baseline policy by name: ``<gh|agh|milp>-<mode>`` for a mode of :data:`MODES`, ``tuned-rule`` (the shipped
-    tuned parameters of ``servegym.baselines.tuned_rule``), ``random``, or ``oracle`` (the
-    perfect-foresight oracle of ``servegym.baselines.oracle``, which reads the episode's true demand)."""
+    tuned parameters of ``servegym.baselines.runner.tuned_rule``), ``random``, or ``oracle`` (the
+    perfect-foresight oracle of ``servegym.baselines.milp.oracle``, which reads the episode's true demand)."""
     if name == "random":
         return RandomPolicy(env, seed)
     if name == "tuned-rule":
-        from servegym.baselines.tuned_rule import make_tuned_rule  # the tuned rule builds on this module
+        from servegym.baselines.runner.tuned_rule import make_tuned_rule  # the tuned rule builds on this module
 
         return make_tuned_rule(env, seed)
     if name == "oracle":
-        from servegym.baselines.oracle import OraclePolicy  # lazily: the oracle pulls in OR-Tools' solvers
+        from servegym.baselines.milp.oracle import OraclePolicy  # lazily: the oracle pulls in OR-Tools' solvers
 
         return OraclePolicy(env)
     planner, _, mode = name.partition("-")

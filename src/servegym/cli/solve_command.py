@@ -36,14 +36,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _solve(args: argparse.Namespace, instance: Instance):
     if args.method == "gh":
-        from servegym.baselines.greedy import solve_gh
+        from servegym.baselines.heuristics.greedy import solve_gh
 
         return solve_gh(instance)
     if args.method == "agh":
-        from servegym.baselines.adaptive import solve_agh
+        from servegym.baselines.heuristics.adaptive import solve_agh
 
         return solve_agh(instance, seed=args.seed)
-    from servegym.baselines.milp import DEFAULT_SOLVER, WARM_START_AGH, solve
+    from servegym.baselines.milp.solver import DEFAULT_SOLVER, WARM_START_AGH, solve
 
     return solve(
         instance,
@@ -105,7 +105,7 @@ def run(args: argparse.Namespace) -> int:
     """Solve and print the plan (or its JSON); status 1 when infeasible."""
     import json
 
-    from servegym.baselines.milp import MilpSolverError
+    from servegym.baselines.milp.solver import MilpSolverError
 
     if args.export_mps is not None:
         check_output_file(args.export_mps, "--export-mps")

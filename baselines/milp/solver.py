@@ -1,7 +1,7 @@
 """The exact MILP baseline (MODEL.md §3) on four backends: HiGHS, SCIP, CBC and CP-SAT.
 
 :func:`solve` runs AGH for a warm start (by default), builds the model on the undominated configurations
-(``baselines/dominance.py``; the optimum is the same), optionally exports it as MPS, hints the warm start, runs the
+(``baselines/milp/dominance.py``; the optimum is the same), optionally exports it as MPS, hints the warm start, runs the
 backend (``milp_backends.run``) and maps its outcome:
 
 - ``optimal``: proven optimal within ``RELATIVE_MIP_GAP``; ``bound`` is the solver's best bound.
@@ -32,10 +32,9 @@ from typing import Any
 
 import numpy as np
 
-from servegym.baselines.active_routing import ActiveRouter
-from servegym.baselines.adaptive import solve_agh
-from servegym.baselines.dominance import dominators, to_undominated
-from servegym.baselines.milp_backends import (
+from servegym.baselines.heuristics.active_routing import ActiveRouter
+from servegym.baselines.heuristics.adaptive import solve_agh
+from servegym.baselines.milp.backends import (
     RELATIVE_MIP_GAP,
     SLOW_PRESOLVE_RULES,
     SolverOutcome,
@@ -43,7 +42,8 @@ from servegym.baselines.milp_backends import (
     run,
     settings_problem,
 )
-from servegym.baselines.milp_model import (
+from servegym.baselines.milp.dominance import dominators, to_undominated
+from servegym.baselines.milp.model import (
     RELAXABLE_FAMILIES,
     ColumnLayout,
     HighsModel,

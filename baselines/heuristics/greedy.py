@@ -17,10 +17,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from servegym.baselines.allocation import serve_type
-from servegym.baselines.fleet import Fleet
-from servegym.baselines.greedy_context import GreedyContext, build_context
-from servegym.baselines.mechanisms import ALL_MECHANISMS, Mechanisms
+from servegym.baselines.heuristics.allocation import serve_type
+from servegym.baselines.heuristics.fleet import Fleet
+from servegym.baselines.heuristics.greedy_context import GreedyContext, build_context
+from servegym.baselines.heuristics.mechanisms import ALL_MECHANISMS, Mechanisms
 from servegym.baselines.result import PlanResult, finish
 from servegym.envs.instance import Instance
 

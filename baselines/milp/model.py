@@ -12,11 +12,11 @@ Variables carry structured names so an exported MPS file reads like the formulat
 ``n[c=Llama-3.1-8B@H100-SXM/fp16/tp1pp1]`` replicas, ``x[i=conv-short,c=...]`` requests/hour routed,
 ``u[i=conv-short]`` requests/hour dropped, ``s[j=Llama-3.1-8B]`` model stored. Route variables exist only where
 ``instance.route_allowed`` (the delay SLO per route), so that family needs no rows. A layout may model only some
-configurations (``configurations``, the exact solver passes the undominated ones of ``baselines/dominance.py``):
+configurations (``configurations``, the exact solver passes the undominated ones of ``baselines/milp/dominance.py``):
 the others keep their n column, fixed at 0, and get no routes and no rows. ``drop_idle_routes`` also leaves out
 routes that no feasible plan can use (error above ε_i while no route of the type is below it).
 
-Several periods can share one solver (the perfect-foresight oracle, ``baselines/oracle.py``): each period gets its
+Several periods can share one solver (the perfect-foresight oracle, ``baselines/milp/oracle.py``): each period gets its
 own :class:`MilpModel` built with ``period=t``, which appends ``t=<t>`` to every variable and row name
 (``n[c=...,t=3]``, ``budget[t=3]``).
 

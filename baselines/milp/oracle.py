@@ -108,8 +108,8 @@ import highspy
 import numpy as np
 from ortools.linear_solver import pywraplp
 
-from servegym.baselines.milp_backends import RELATIVE_MIP_GAP, highs_lp, settings_problem
-from servegym.baselines.milp_model import (
+from servegym.baselines.milp.backends import RELATIVE_MIP_GAP, highs_lp, settings_problem
+from servegym.baselines.milp.model import (
     MilpModel,
     add_availability,
     add_budget,
@@ -740,7 +740,7 @@ def solve_oracle(
 
 
 class OraclePolicy:
-    """The perfect-foresight oracle as a :class:`~servegym.baselines.policies.Policy`. **Not an online policy.**
+    """The perfect-foresight oracle as a :class:`~servegym.baselines.runner.policies.Policy`. **Not an online policy.**
 
     On the first ``act`` of an episode (``info["period"] == 0``) it solves :func:`solve_oracle` on the episode's
     true demand and realised multipliers, read from the environment it was built with, then replays that schedule

@@ -2,7 +2,7 @@
 
 A reinforcement-learning benchmark that reports agents only against untuned baselines overstates them: the most
 careful published comparison (RLScale-Bench) found a calibrated rule cheapest on every workload. ``tuned-rule``
-is that calibrated rule here: the ``hold`` / ``quantile-hold`` re-planner of :mod:`servegym.baselines.policies`
+is that calibrated rule here: the ``hold`` / ``quantile-hold`` re-planner of :mod:`servegym.baselines.runner.policies`
 with five parameters searched instead of fixed (:class:`RuleParameters`):
 
 - ``forecast``: plan on the point forecast or on a quantile of the forecast distribution;
@@ -12,7 +12,7 @@ with five parameters searched instead of fixed (:class:`RuleParameters`):
 - ``payback_periods``: the switching hysteresis (keep the running replicas unless a new plan pays back its
   start-ups within this many periods; 0 re-plans every period);
 - ``drift_alpha``: the weight of the newest period in the online drift correction of the ``adaptive`` mode
-  (:class:`~servegym.baselines.policies.DriftEstimate`); 0 plans on the catalog as it is.
+  (:class:`~servegym.baselines.runner.policies.DriftEstimate`); 0 plans on the catalog as it is.
 
 The planner inside is GH (``planner``), the fastest: tuning plays hundreds of episodes.
 
@@ -40,7 +40,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from servegym.baselines.policies import PLANNERS, DriftEstimate, PlannerPolicy
+from servegym.baselines.runner.policies import PLANNERS, DriftEstimate, PlannerPolicy
 from servegym.envs import DEFAULT_ENV_ID
 from servegym.envs.protocol import Episode
 from servegym.envs.provisioning import ProvisioningEnv
@@ -194,7 +194,7 @@ class TuningResult:
 
 def mean_episode_cost(env: gym.Env, policy: PlannerPolicy, episodes: Sequence[Episode]) -> float:
     """Mean total cost of ``policy`` over ``episodes``, $ per episode."""
-    from servegym.baselines.evaluate import run_episode
+    from servegym.baselines.runner.episodes import run_episode
 
     costs = [run_episode(env, policy, seed, options)[0]["total_cost"] for seed, options in episodes]
     return float(np.mean(costs))

@@ -2,7 +2,7 @@
 
 Usage (from the repository root)::
 
-    python scripts/leaderboard.py [RUN_DIR ...] [--seeds 0,1,2] [--which final|best] [--out results/leaderboard]
+    python scripts/refresh_leaderboard.py [RUN_DIR ...] [--seeds 0,1,2] [--which final|best] [--out results/leaderboard]
 
 Without run folders it scores every ``runs/*/`` with a final model. It runs ``servegym score`` on the test days
 against ``agh-static`` (0) and the oracle (100), writes ``scores.csv``, ``summary.csv`` and ``leaderboard.md``

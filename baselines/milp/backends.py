@@ -1,7 +1,7 @@
 """Running a built MILP on a backend and reading back one uniform :class:`SolverOutcome`.
 
 SCIP, CBC and CP-SAT run through ``pywraplp``. HiGHS runs through ``highspy`` on the model's data (a
-:class:`~servegym.baselines.milp_model.HighsModel` built with numpy, or a pywraplp model exported as an
+:class:`~servegym.baselines.milp.model.HighsModel` built with numpy, or a pywraplp model exported as an
 ``MPModelProto``): in this OR-Tools build pywraplp's HiGHS backend crashes on a solution hint and returns an
 undocumented status (99) without incumbent or bound at a time limit, while highspy reports both and takes a warm
 start (``setSolution``).
@@ -27,7 +27,7 @@ import highspy
 import numpy as np
 from ortools.linear_solver import linear_solver_pb2, pywraplp
 
-from servegym.baselines.milp_model import HighsModel, MilpModel
+from servegym.baselines.milp.model import HighsModel, MilpModel
 from servegym.envs.routing import new_highs
 
 RELATIVE_MIP_GAP = 1e-6

@@ -14,8 +14,8 @@ from typing import Generic, TypeVar
 
 import numpy as np
 
-from servegym.baselines.fleet import Openings, inverse_capacity_of, openings_of
-from servegym.baselines.mechanisms import (
+from servegym.baselines.heuristics.fleet import Openings, inverse_capacity_of, openings_of
+from servegym.baselines.heuristics.mechanisms import (
     Mechanisms,
     candidate_configurations,
     deployment_groups,

@@ -65,11 +65,11 @@ def _period_divisors() -> list[int]:
 
 
 @dataclass(frozen=True)
-class SweepConfig:
-    """Policies × scenarios × days × seeds.
+class SweepSection:
+    """The file's ``[sweep]`` table: policies × scenarios × days × seeds.
 
     Attributes:
-        policies: Baseline policy names (``servegym.baselines.policies.BASELINE_POLICIES``).
+        policies: Baseline policy names (``servegym.baselines.runner.policies.BASELINE_POLICIES``).
         scenarios: Scenario table names or registered environment ids.
         seeds: Episode seeds.
         days: Azure day names (aliases expanded); empty: each environment's own demand source.
@@ -82,8 +82,9 @@ class SweepConfig:
 
 
 @dataclass(frozen=True)
-class TrainingConfig:
-    """One training run, executed once per seed by ``servegym.agents.train.train_from_config``.
+class TrainingSection:
+    """One ``[[training]]`` table of the file: a training run, executed once per seed by
+    ``servegym.agents.train.train_from_config``.
 
     Attributes:
         name: Unique label of the run.
@@ -109,8 +110,8 @@ class ExperimentConfig:
     path: Path
     name: str
     scenarios: Mapping[str, ScenarioConfig]
-    sweep: SweepConfig | None
-    training: tuple[TrainingConfig, ...]
+    sweep: SweepSection | None
+    training: tuple[TrainingSection, ...]
 
     def resolve_scenario(self, name: str) -> ScenarioConfig:
         """A scenario table by name, or a registered environment id used as is."""
@@ -324,15 +325,15 @@ def _scenario(path: Path, name: str, table: Any) -> ScenarioConfig:
     return config
 
 
-def _sweep(path: Path, table: Any, scenarios: Mapping[str, ScenarioConfig]) -> SweepConfig:
-    from servegym.baselines.policies import BASELINE_POLICIES
+def _sweep(path: Path, table: Any, scenarios: Mapping[str, ScenarioConfig]) -> SweepSection:
+    from servegym.baselines.runner.policies import BASELINE_POLICIES
 
     section = _Table(path, "sweep", table)
     section.check_keys(SWEEP_KEYS, required=("policies", "scenarios"))
     names = section.strings("scenarios")
     for name in names:
         _check_scenario_reference(section, "scenarios", name, scenarios)
-    return SweepConfig(
+    return SweepSection(
         policies=section.strings("policies", BASELINE_POLICIES),
         scenarios=names,
         seeds=section.integers("seeds") if "seeds" in table else (0,),
@@ -360,7 +361,7 @@ def _json_value(section: _Table, key: str, value: Any) -> Any:
     return value
 
 
-def _training(path: Path, index: int, table: Any, scenarios: Mapping[str, ScenarioConfig]) -> TrainingConfig:
+def _training(path: Path, index: int, table: Any, scenarios: Mapping[str, ScenarioConfig]) -> TrainingSection:
     section = _Table(path, f"training.{index}", table)
     section.check_keys(TRAINING_KEYS, required=("name", "scenario", "algorithm", "total_timesteps"))
     scenario = section.string("scenario")
@@ -368,7 +369,7 @@ def _training(path: Path, index: int, table: Any, scenarios: Mapping[str, Scenar
     hyperparameters = table.get("hyperparameters", {})
     if not isinstance(hyperparameters, dict):
         raise section.error(f"hyperparameters = {hyperparameters!r} must be a table")
-    return TrainingConfig(
+    return TrainingSection(
         name=section.string("name"),
         scenario=scenario,
         algorithm=section.string("algorithm"),

@@ -13,7 +13,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from servegym.baselines.policies import AGH_REPLANNING, PlannerPolicy
+from servegym.baselines.runner.policies import AGH_REPLANNING, PlannerPolicy
 from servegym.envs.provisioning import ProvisioningEnv
 
 HEADROOM_PLANNERS = ("agh", "gh")

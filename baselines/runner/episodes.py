@@ -20,7 +20,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 import servegym.envs  # noqa: F401  (registers the environment ids)
-from servegym.baselines.policies import Policy, make_policy
+from servegym.baselines.runner.policies import Policy, make_policy
 from servegym.envs import DEFAULT_ENV_ID
 from servegym.envs.demand_source import DemandSource
 from servegym.envs.outcome import COST_PARTS, SLO_RATES
@@ -122,7 +122,7 @@ def evaluate(
     """Play every policy on the same episodes and tabulate costs, SLO outcomes, GPU-hours and decision time.
 
     Args:
-        policies: Baseline names (see ``servegym.baselines.policies.BASELINE_POLICIES``) or factories that build
+        policies: Baseline names (see ``servegym.baselines.runner.policies.BASELINE_POLICIES``) or factories that build
             a policy for an environment; a mapping gives them display names.
         env_id: Registered environment id.
         days: Azure days (names) to play; None plays the environment's own demand source once per seed.
@@ -166,7 +166,7 @@ def evaluate(
 
 
 POLICY_MEMBERS = ("name", "fallbacks", "reset", "act")
-"""What the evaluation loop reads of a policy (``servegym.baselines.policies.Policy``)."""
+"""What the evaluation loop reads of a policy (``servegym.baselines.runner.policies.Policy``)."""
 
 
 def _check_policy(name: str, policy: object) -> None:
@@ -174,7 +174,7 @@ def _check_policy(name: str, policy: object) -> None:
     if missing:
         raise UsageError(
             f"policy {name!r} ({type(policy).__name__}) lacks {missing}; a policy offers name, fallbacks (int), "
-            "reset(seed) and act(obs, info) (servegym.baselines.policies.Policy)"
+            "reset(seed) and act(obs, info) (servegym.baselines.runner.policies.Policy)"
         )
 
 
@@ -190,7 +190,7 @@ def write_evaluation(result: EvaluationResult, out_dir: Path | str, *, command: 
     Raises:
         OutputPathError: ``out_dir`` cannot be a folder.
     """
-    from servegym.baselines.plots import episode_clock, plot_evaluation, plot_plan
+    from servegym.baselines.runner.plots import episode_clock, plot_evaluation, plot_plan
 
     clock = episode_clock(result.episodes, result.periods)
     with tempfile.TemporaryDirectory(prefix="servegym-evaluate-") as scratch:

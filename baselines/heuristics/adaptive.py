@@ -16,7 +16,7 @@ Deterministic per seed unless ``time_limit_s`` cuts the search short. A re-plann
 the same instance with new demand reuses what does not depend on the demand (GH's context, the configurations
 AGH searches, the LP routers per active set; each router's basis reset on first use, so results are those of a
 first call) and may pass its previous plan as a ``warm_start`` with lighter search settings
-(``servegym.baselines.policies.AGH_REPLANNING``).
+(``servegym.baselines.runner.policies.AGH_REPLANNING``).
 """
 
 from __future__ import annotations
@@ -28,11 +28,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from servegym.baselines.active_routing import ActiveRouter, RouterCache
-from servegym.baselines.greedy import construct, describe_shortfalls
-from servegym.baselines.greedy_context import DemandFreeCache, GreedyContext, build_context
-from servegym.baselines.local_search import MAX_REPAIRS, LocalSearch, SearchPoint
-from servegym.baselines.mechanisms import ALL_MECHANISMS, Mechanisms
+from servegym.baselines.heuristics.active_routing import ActiveRouter, RouterCache
+from servegym.baselines.heuristics.greedy import construct, describe_shortfalls
+from servegym.baselines.heuristics.greedy_context import DemandFreeCache, GreedyContext, build_context
+from servegym.baselines.heuristics.local_search import MAX_REPAIRS, LocalSearch, SearchPoint
+from servegym.baselines.heuristics.mechanisms import ALL_MECHANISMS, Mechanisms
 from servegym.baselines.result import PlanResult, finish
 from servegym.envs.evaluation import Plan
 from servegym.envs.instance import Instance

@@ -14,20 +14,22 @@ from servegym.cli._common import (
     add_env_kwargs_argument,
     json_object,
     no_progress_argument,
-    non_negative_int,
     positive_int,
+    seeds,
 )
 from servegym.errors import UsageError
 from servegym.io import check_output_folder
 
 NAME = "train"
+SEED_FIELD = "{seed}"
+"""The placeholder of ``--out`` that each training seed replaces."""
 HELP = "train an SB3 agent (needs the rl extra); resumes from the last checkpoint"
-EXAMPLE = "servegym train --algo maskable_ppo --total-timesteps 200000 --seed 0"
+EXAMPLE = "servegym train --algo maskable_ppo --total-timesteps 200000 --seeds 0,1,2"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Algorithm, action space, environment, run length and the trainer's settings (defaults: ``TrainConfig``)."""
-    from servegym.agents.config import ACTIONS, ALGORITHMS, HEADROOM_PLANNERS, TrainConfig
+    from servegym.agents.train_config import ACTIONS, ALGORITHMS, HEADROOM_PLANNERS, TrainConfig
 
     defaults = TrainConfig(out_dir="")
     parser.add_argument("--algo", choices=list(ALGORITHMS), default=defaults.algo, help="learning algorithm")
@@ -48,16 +50,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="total env steps (rounded up to whole rollouts)",
     )
     add_alias(parser, "--timesteps", "--total-timesteps", "total_timesteps", type=positive_int)
-    parser.add_argument("--seed", type=non_negative_int, default=defaults.seed, help="training seed (integer >= 0)")
+    parser.add_argument(
+        "--seeds",
+        type=seeds,
+        default=[defaults.seed],
+        metavar="S[,S...]",
+        help="training seeds (integers >= 0), one run folder each, trained one after another",
+    )
+    add_alias(parser, "--seed", "--seeds", "seeds", type=seeds)
     parser.add_argument("--n-envs", type=positive_int, default=defaults.n_envs, help="parallel environments")
-    parser.add_argument("--out", help="run folder (default: runs/<name>-<env>-s<seed>)")
+    parser.add_argument(
+        "--out",
+        help=f"run folder (default: runs/<name>-<env>-s<seed>); with several --seeds it must contain {SEED_FIELD}",
+    )
     parser.add_argument("--name", help="label in scores and leaderboards (default: <algo>-<action>)")
     parser.add_argument(
         "--hyperparameters",
         type=json_object,
         default={},
         metavar="JSON",
-        help="JSON object overriding the algorithm's defaults (servegym.agents.config.DEFAULT_HYPERPARAMETERS); "
+        help="JSON object overriding the algorithm's defaults (servegym.agents.train_config.DEFAULT_HYPERPARAMETERS); "
         "default: {}, none overridden",
     )
     parser.add_argument("--eval-freq", type=positive_int, default=defaults.eval_freq, help="steps between evaluations")
@@ -98,50 +110,66 @@ def _train_env_kwargs(args: argparse.Namespace) -> dict:
     return kwargs
 
 
+def _run_folders(args: argparse.Namespace, name: str) -> list[tuple[int, str]]:
+    """(seed, run folder) of every training seed: ``--out`` with ``{seed}`` replaced, or the default name."""
+    if args.out is None:
+        return [(seed, str(Path("runs") / f"{name}-{args.env.split('/')[-1]}-s{seed}")) for seed in args.seeds]
+    if SEED_FIELD not in args.out and len(args.seeds) > 1:
+        raise UsageError(
+            f"--out {args.out!r} names one run folder but --seeds gives {len(args.seeds)} seeds; put {SEED_FIELD} "
+            f"in it (e.g. --out runs/{name}-s{SEED_FIELD})"
+        )
+    return [(seed, args.out.replace(SEED_FIELD, str(seed))) for seed in args.seeds]
+
+
 def run(args: argparse.Namespace) -> int:
-    """Train (or resume) the run; status 130 when interrupted (nothing is written: the next run resumes from the
-    latest checkpoint, which the message names)."""
+    """Train (or resume) one run per seed, in order; status 130 when interrupted (the interrupted run's latest
+    checkpoint is kept, and the same command resumes from it, skipping nothing)."""
     from servegym.agents.train import TrainConfig, require_rl, train
 
     require_rl()
     name = args.name or f"{args.algo}-{args.action}"
-    out = args.out if args.out is not None else str(Path("runs") / f"{name}-{args.env.split('/')[-1]}-s{args.seed}")
-    check_output_folder(out, "--out")
-    config = TrainConfig(
-        out_dir=out,
-        algo=args.algo,
-        action=args.action,
-        env_id=args.env,
-        total_timesteps=args.total_timesteps,
-        seed=args.seed,
-        n_envs=args.n_envs,
-        name=args.name or "",
-        env_kwargs=_train_env_kwargs(args),
-        hyperparameters=args.hyperparameters,
-        headroom_low=args.headroom_low,
-        headroom_high=args.headroom_high,
-        headroom_planner=args.headroom_planner,
-        headroom_max_payback_periods=args.headroom_max_payback,
-        norm_obs=not args.no_norm_obs,
-        norm_reward=not args.no_norm_reward,
-        eval_freq=args.eval_freq,
-        eval_episodes=args.eval_episodes,
-        checkpoint_freq=args.checkpoint_freq,
-        torch_threads=args.torch_threads,
-    )
-    try:
-        result = train(config, progress_bar=not args.no_progress, require_checkpoint=args.resume)
-    except KeyboardInterrupt as interrupt:  # the trainer's message says what the next run resumes from
-        print(
-            f"\n{interrupt or f'training interrupted; the same command resumes from {out}/checkpoints'}",
-            file=sys.stderr,
+    folders = _run_folders(args, name)
+    if len({out for _, out in folders}) < len(folders):
+        raise UsageError(f"--seeds {','.join(map(str, args.seeds))} repeats a seed; give each seed once")
+    for _, out in folders:
+        check_output_folder(out, "--out")
+    for seed, out in folders:
+        config = TrainConfig(
+            out_dir=out,
+            algo=args.algo,
+            action=args.action,
+            env_id=args.env,
+            total_timesteps=args.total_timesteps,
+            seed=seed,
+            n_envs=args.n_envs,
+            name=args.name or "",
+            env_kwargs=_train_env_kwargs(args),
+            hyperparameters=args.hyperparameters,
+            headroom_low=args.headroom_low,
+            headroom_high=args.headroom_high,
+            headroom_planner=args.headroom_planner,
+            headroom_max_payback_periods=args.headroom_max_payback,
+            norm_obs=not args.no_norm_obs,
+            norm_reward=not args.no_norm_reward,
+            eval_freq=args.eval_freq,
+            eval_episodes=args.eval_episodes,
+            checkpoint_freq=args.checkpoint_freq,
+            torch_threads=args.torch_threads,
         )
-        return 130
-    resumed = f" (resumed from step {result.start_timesteps})" if result.start_timesteps else ""
-    rewards = result.validation_rewards
-    validation = f"best validation reward {max(rewards):.4g}" if rewards else "no validation evaluation yet"
-    print(
-        f"trained {config.label} to {result.num_timesteps} steps{resumed}; {validation}\n"
-        f"model {result.model_path}; best {result.best_model_path}; TensorBoard: tensorboard --logdir {out}/tb"
-    )
+        try:
+            result = train(config, progress_bar=not args.no_progress, require_checkpoint=args.resume)
+        except KeyboardInterrupt as interrupt:  # the trainer's message says what the next run resumes from
+            print(
+                f"\n{interrupt or f'training interrupted; the same command resumes from {out}/checkpoints'}",
+                file=sys.stderr,
+            )
+            return 130
+        resumed = f" (resumed from step {result.start_timesteps})" if result.start_timesteps else ""
+        rewards = result.validation_rewards
+        validation = f"best validation reward {max(rewards):.4g}" if rewards else "no validation evaluation yet"
+        print(
+            f"trained {config.label} (seed {seed}) to {result.num_timesteps} steps{resumed}; {validation}\n"
+            f"model {result.model_path}; best {result.best_model_path}; TensorBoard: tensorboard --logdir {out}/tb"
+        )
     return 0

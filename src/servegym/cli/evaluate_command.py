@@ -66,7 +66,7 @@ def _policies(text: str) -> list[str]:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Environment, demand, policies, seeds and output folder."""
-    from servegym.baselines.policies import BASELINE_POLICIES
+    from servegym.baselines.runner.policies import BASELINE_POLICIES
     from servegym.envs.scenarios import SCENARIOS
 
     add_env_argument(parser)
@@ -149,7 +149,7 @@ def warn_other_setting(names: Sequence[str], env_id: str, env_kwargs: Mapping[st
     """Warn on stderr for each ``sb3:`` policy whose run trained on another setting than ``env_id`` with
     ``env_kwargs`` (each side with its id's registered keywords; the demand source aside); returns the warnings."""
     from servegym.agents.adapter import parse_sb3_spec
-    from servegym.agents.config import load_run_config
+    from servegym.agents.train_config import load_run_config
     from servegym.envs import ENV_IDS
 
     played = _setting({**ENV_IDS[env_id], **env_kwargs})
@@ -199,7 +199,7 @@ def _env_kwargs(args: argparse.Namespace) -> dict[str, Any]:
 def run(args: argparse.Namespace) -> int:
     """Play the episodes, write ``episodes.csv``, ``periods.csv``, ``evaluate.png`` and ``plan.png`` as a set
     (``manifest.json``), print the table."""
-    from servegym.baselines.evaluate import evaluate, write_evaluation
+    from servegym.baselines.runner.episodes import evaluate, write_evaluation
     from servegym.envs import ENV_IDS
 
     out = check_output_folder(args.out, "--out")

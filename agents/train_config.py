@@ -22,7 +22,7 @@ from typing import Any
 import gymnasium as gym
 
 import servegym.envs  # noqa: F401  (registers the environment ids)
-from servegym.agents.wrappers import HEADROOM_PLANNERS, HeadroomAction, UnitBoxAction
+from servegym.agents.action_wrappers import HEADROOM_PLANNERS, HeadroomAction, UnitBoxAction
 from servegym.envs import DEFAULT_ENV_ID, ENV_IDS
 from servegym.envs.demand_source import trace_source
 from servegym.envs.provisioning import EnvKeywordError, ProvisioningEnv

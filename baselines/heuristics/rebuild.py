@@ -17,9 +17,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from servegym.baselines.fleet import Fleet
-from servegym.baselines.greedy import arrival_rate_order, complete
-from servegym.baselines.greedy_context import GreedyContext
+from servegym.baselines.heuristics.fleet import Fleet
+from servegym.baselines.heuristics.greedy import arrival_rate_order, complete
+from servegym.baselines.heuristics.greedy_context import GreedyContext
 from servegym.envs.evaluation import Plan
 
 SEEDS_PER_TYPE = 2

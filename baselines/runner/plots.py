@@ -32,7 +32,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, MultipleLocator
 
-from servegym.baselines.policies import MODES, PLANNERS
+from servegym.baselines.runner.policies import MODES, PLANNERS
 from servegym.io import atomic_write_bytes
 
 _FAMILY_COLOURMAPS = {"gh": "Blues", "agh": "Greens", "milp": "Purples"}

@@ -36,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
     """Run the sweep; status 1 when cells failed, 130 when interrupted (finished cells stay)."""
     import pandas as pd
 
-    from servegym.experiments.config import load_config
+    from servegym.experiments.experiment_config import load_config
     from servegym.experiments.report import format_summary, summarise
     from servegym.experiments.store import ResultStore
     from servegym.experiments.sweep import default_store, run_sweep
