@@ -18,7 +18,6 @@ agents again on the same episodes with the same settings and lists every number 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import shutil
@@ -39,8 +38,8 @@ from servegym.agents.scoring import (
     score,
     summarise,
 )
-from servegym.errors import ServegymError
-from servegym.io import MANIFEST_FILE, check_output_folder, write_file_set
+from servegym.errors import FileSetError, ServegymError
+from servegym.io import check_file_set, check_output_folder, write_file_set
 
 AGENTS_DIR = "agents"
 SCORES_FILE = "scores.csv"
@@ -89,29 +88,11 @@ def shipped_leaderboard_dir() -> Path:
     return Path(str(resources.files("servegym.agents") / "data" / "leaderboard"))
 
 
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def _check_manifest(folder: Path, required: Sequence[str]) -> None:
-    """Every file the folder's manifest lists has the size and SHA-256 recorded there, and it lists ``required``."""
-    manifest_path = folder / MANIFEST_FILE
+def _check_files(folder: Path, required: Sequence[str]) -> None:
     try:
-        recorded = json.loads(manifest_path.read_text(encoding="utf-8"))["files"]
-        listed = {name: entry["sha256"] for name, entry in recorded.items()}
-    except FileNotFoundError:
-        raise LeaderboardFolderError(f"{manifest_path}: missing (written with the folder's files)") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, AttributeError) as error:
-        raise LeaderboardFolderError(f"{manifest_path}: not a servegym manifest ({error!r})") from None
-    unlisted = [name for name in required if name not in listed]
-    if unlisted:
-        raise LeaderboardFolderError(f"{manifest_path}: does not list {unlisted}")
-    for name, sha256 in listed.items():
-        path = folder / name
-        if not path.is_file():
-            raise LeaderboardFolderError(f"{path}: missing (listed in {manifest_path})")
-        if _sha256(path) != sha256:
-            raise LeaderboardFolderError(f"{path}: its SHA-256 differs from {manifest_path} (the file was changed)")
+        check_file_set(folder, required)
+    except FileSetError as error:
+        raise LeaderboardFolderError(str(error)) from None
 
 
 def _agent_name(label: str, seed: int) -> str:
@@ -232,7 +213,7 @@ def read_leaderboard(folder: Path | str) -> tuple[pd.DataFrame, dict[str, Any], 
     folder = Path(folder)
     if not folder.is_dir():
         raise LeaderboardFolderError(f"{folder}: no such leaderboard folder (one written by scripts/ship_agents.py)")
-    _check_manifest(folder, (SCORES_FILE, TABLE_FILE, SETTINGS_FILE))
+    _check_files(folder, (SCORES_FILE, TABLE_FILE, SETTINGS_FILE))
     settings_path = folder / SETTINGS_FILE
     try:
         settings = json.loads(settings_path.read_text(encoding="utf-8"))
@@ -255,7 +236,7 @@ def read_leaderboard(folder: Path | str) -> tuple[pd.DataFrame, dict[str, Any], 
         path = folder / run_dir
         if not path.is_dir():
             raise LeaderboardFolderError(f"{scores_path}: names agent {run_dir!r}, but {path} is not there")
-        _check_manifest(path, RUN_FILES[:2])
+        _check_files(path, RUN_FILES[:2])
         agent_dirs.append(path)
     if not agent_dirs:
         raise LeaderboardFolderError(f"{scores_path}: no agent rows (kind 'agent')")

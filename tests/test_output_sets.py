@@ -143,3 +143,22 @@ def test_replace_marked_block__replaces_only_between_the_markers_and_names_them_
         replace_marked_block(doc, begin, end, "x")
     with pytest.raises(OutputPathError, match="cannot read it"):
         replace_marked_block(tmp_path / "missing.md", begin, end, "x")
+
+
+def test_check_file_set__passes_an_intact_set_and_names_a_changed_missing_or_unlisted_file(tmp_path):
+    from servegym.errors import FileSetError
+    from servegym.io import check_file_set, write_file_set
+
+    write_file_set(tmp_path, {"a.csv": b"x\n1\n", "b.md": b"# b\n"}, command="test")
+    assert [p.name for p in check_file_set(tmp_path, ["a.csv"])] == ["a.csv", "b.md"]
+    with pytest.raises(FileSetError, match=r"does not list \['c.json'\]"):
+        check_file_set(tmp_path, ["c.json"])
+    (tmp_path / "b.md").write_bytes(b"# changed\n")
+    with pytest.raises(FileSetError, match=r"b\.md: its SHA-256 differs"):
+        check_file_set(tmp_path)
+    (tmp_path / "a.csv").unlink()
+    with pytest.raises(FileSetError, match=r"a\.csv: missing"):
+        check_file_set(tmp_path)
+    (tmp_path / "manifest.json").unlink()
+    with pytest.raises(FileSetError, match=r"manifest\.json: missing"):
+        check_file_set(tmp_path)

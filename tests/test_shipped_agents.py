@@ -110,7 +110,7 @@ def _copy(leaderboard: Path, tmp_path: Path) -> Path:
         (lambda f: (f / "scores.csv").write_text("policy\nx\n"), "scores.csv: its SHA-256 differs"),
         (lambda f: (f / "agents" / "ppo-delta-s1" / "model.zip").write_bytes(b"PK"), "model.zip: its SHA-256"),
         (lambda f: (f / "agents" / "ppo-delta-s0" / "config.json").unlink(), "config.json: missing"),
-        (lambda f: (f / "manifest.json").write_text("[1]"), "manifest.json: not a servegym manifest"),
+        (lambda f: (f / "manifest.json").write_text("[1]"), "manifest.json: not a servegym output manifest"),
         (lambda f: (f / "settings.json").unlink(), "settings.json: missing"),
     ],
     ids=["scores-edited", "model-damaged", "agent-config-missing", "manifest-not-a-manifest", "settings-missing"],

@@ -27,5 +27,9 @@ class OutputPathError(ServegymError, ValueError):
     or under a regular file."""
 
 
+class FileSetError(ServegymError, ValueError):
+    """A set of files written with a manifest (``servegym.io.write_file_set``) is incomplete or was changed since."""
+
+
 class MissingDependencyError(ServegymError, ModuleNotFoundError):
     """An optional dependency is not installed; the message names the package and the extra that provides it."""

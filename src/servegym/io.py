@@ -25,7 +25,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-from servegym.errors import OutputPathError
+from servegym.errors import FileSetError, OutputPathError
 
 MANIFEST_FILE = "manifest.json"
 MANIFEST_FORMAT = "servegym-manifest-1"
@@ -203,6 +203,25 @@ def _file_sha256(path: Path) -> str | None:
         return None
 
 
+def _read_manifest(path: Path) -> Mapping[str, Any]:
+    """The ``files`` table of a servegym manifest at ``path`` (name → {bytes, sha256}).
+
+    Raises:
+        OutputPathError: The file is not a servegym manifest.
+    """
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        manifest = None
+    files = manifest.get("files") if isinstance(manifest, Mapping) else None
+    if not isinstance(manifest, Mapping) or manifest.get("format") != MANIFEST_FORMAT or not isinstance(files, Mapping):
+        raise OutputPathError(
+            f"{path}: not a servegym output manifest ($.format is not {MANIFEST_FORMAT!r}); write to another folder "
+            "or remove the file (servegym deletes only the files its own manifests list)"
+        )
+    return files
+
+
 def _previous_set(folder: Path) -> list[str]:
     """File names of the previous set in ``folder`` that are still as its manifest recorded them (same SHA-256):
     what :func:`write_file_set` may delete. A listed file changed since is someone else's now and is kept.
@@ -214,25 +233,48 @@ def _previous_set(folder: Path) -> list[str]:
     path = folder / MANIFEST_FILE
     if not path.exists():
         return []
-    try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError):
-        manifest = None
-    files = manifest.get("files") if isinstance(manifest, Mapping) else None
-    if not isinstance(manifest, Mapping) or manifest.get("format") != MANIFEST_FORMAT or not isinstance(files, Mapping):
-        raise OutputPathError(
-            f"{path}: not a servegym output manifest ($.format is not {MANIFEST_FORMAT!r}); write to another folder "
-            "or remove the file (servegym deletes only the files its own manifests list)"
-        )
     return [
         name
-        for name, entry in files.items()
+        for name, entry in _read_manifest(path).items()
         if isinstance(name, str)
         and name == Path(name).name
         and name not in ("", ".", "..", MANIFEST_FILE)
         and isinstance(entry, Mapping)
         and _file_sha256(folder / name) == entry.get("sha256")
     ]
+
+
+def check_file_set(folder: Path | str, required: Sequence[str] = ()) -> list[Path]:
+    """Check a set written by :func:`write_file_set`: its manifest lists ``required`` and every file it lists is
+    there with the recorded SHA-256.
+
+    Returns:
+        The paths of the listed files.
+
+    Raises:
+        FileSetError: The manifest is missing or not servegym's, does not list a required file, or a listed file
+            is missing or changed; the message names the file.
+    """
+    folder = Path(folder)
+    manifest = folder / MANIFEST_FILE
+    if not manifest.is_file():
+        raise FileSetError(f"{manifest}: missing (a file set is written with its manifest)")
+    try:
+        files = _read_manifest(manifest)
+    except OutputPathError as error:
+        raise FileSetError(str(error)) from None
+    unlisted = [name for name in required if name not in files]
+    if unlisted:
+        raise FileSetError(f"{manifest}: does not list {unlisted}")
+    paths = []
+    for name, entry in files.items():
+        path = folder / str(name)
+        if not path.is_file():
+            raise FileSetError(f"{path}: missing (listed in {manifest})")
+        if not isinstance(entry, Mapping) or _file_sha256(path) != entry.get("sha256"):
+            raise FileSetError(f"{path}: its SHA-256 differs from {manifest} (the file was changed)")
+        paths.append(path)
+    return paths
 
 
 def write_file_set(folder: Path | str, files: Mapping[str, bytes], *, command: str) -> list[Path]:
