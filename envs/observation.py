@@ -36,9 +36,10 @@ class ObservationPacker:
             size = int(np.prod(space[key].shape))
             self._slices[key] = slice(total, total + size)
             total += size
+        self._shapes = {key: shapes.get(key, (part.stop - part.start,)) for key, part in self._slices.items()}
         self.raw = np.zeros(total)
         """(total,) the observation's values before scaling and clipping, written through :attr:`views`."""
-        self.views = {key: self.raw[part].reshape(shapes.get(key, (-1,))) for key, part in self._slices.items()}
+        self.views = self._views()
         """Key → writable view of :attr:`raw` in the key's shape."""
         self._scale = np.ones(total)
         self._low = np.empty(total)
@@ -49,6 +50,17 @@ class ObservationPacker:
             self._low[part] = np.asarray(space[key].low, dtype=float).ravel()
             self._high[part] = np.asarray(space[key].high, dtype=float).ravel()
         self._scaled = np.empty(total)
+
+    def _views(self) -> dict[str, np.ndarray]:
+        return {key: self.raw[part].reshape(self._shapes[key]) for key, part in self._slices.items()}
+
+    def __getstate__(self) -> dict[str, object]:
+        """Pickle without the views (pickling would copy them apart from :attr:`raw`); they are made again."""
+        return {key: value for key, value in self.__dict__.items() if key != "views"}
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        self.__dict__.update(state)
+        self.views = self._views()
 
     def pack(self) -> dict[str, np.ndarray]:
         """The observation of what :attr:`raw` holds now: key → float32 (flat, the space's shape)."""
