@@ -70,21 +70,26 @@ class StartingReplicas:
         Every cohort ages by one period; then replicas start (age 0) or stop, youngest first.
         """
         cohorts = self.cohorts
-        if self.num_ages > 1:
-            cohorts[-1] += cohorts[-2]
-            cohorts[1:-1] = cohorts[:-2].copy()
-            cohorts[0] = 0
-        rented = cohorts.sum(axis=0)
         target = np.asarray(target, dtype=np.int64)
-        started = np.maximum(target - rented, 0)
-        cohorts[0] += started
-        to_stop = np.maximum(rented - target, 0)
-        for age in range(self.num_ages):
-            if not to_stop.any():
-                break
-            stop = np.minimum(to_stop, cohorts[age])
-            cohorts[age] -= stop
-            to_stop -= stop
+        if self.num_ages == 1:  # every replica is ready at once: one cohort
+            started = np.maximum(target - cohorts[0], 0)
+            cohorts[0] = target
+            return started
+        cohorts[-1] += cohorts[-2]
+        if self.num_ages > 2:
+            cohorts[1:-1] = cohorts[:-2].copy()
+        rented = cohorts[1:].sum(axis=0) if self.num_ages > 2 else cohorts[1].copy()  # age 0 is filled below
+        change = target - rented
+        started = np.maximum(change, 0)
+        cohorts[0] = started
+        if change.min() < 0:
+            to_stop = started - change  # (C,) max(rented − target, 0); none where replicas start
+            for age in range(1, self.num_ages):
+                stop = np.minimum(to_stop, cohorts[age])
+                cohorts[age] -= stop
+                to_stop -= stop
+                if not to_stop.any():
+                    break
         return started
 
     def ready(self) -> np.ndarray:

@@ -30,7 +30,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -155,12 +155,21 @@ def _fit_statsmodels(logs: np.ndarray, periods_per_day: int) -> tuple[np.ndarray
 
 @dataclass
 class _State:
-    """Mutable Holt-Winters state: level (I,) and season (m, I)."""
+    """Mutable Holt-Winters state: level (I,) and season (m, I); ``level_known`` is False while some type's level
+    is NaN (no history: set by the first observation)."""
 
     alpha: np.ndarray
     gamma: np.ndarray
     level: np.ndarray
     season: np.ndarray
+    level_known: bool = field(init=False)
+    keep_level: np.ndarray = field(init=False, repr=False)  # (I,) 1 − α, the previous level's weight
+    keep_season: np.ndarray = field(init=False, repr=False)  # (I,) 1 − γ, the previous season's weight
+
+    def __post_init__(self) -> None:
+        self.level_known = not np.isnan(self.level).any()
+        self.keep_level = 1.0 - self.alpha
+        self.keep_season = 1.0 - self.gamma
 
     @classmethod
     def start(cls, model: SmoothingModel) -> _State:
@@ -170,40 +179,51 @@ class _State:
         return self.level + self.season[slot]
 
     def update(self, log_demand: np.ndarray, slot: int) -> None:
-        if np.isnan(self.level).any():
+        if not self.level_known:
             self.level = np.where(np.isnan(self.level), log_demand - self.season[slot], self.level)
+            self.level_known = not np.isnan(self.level).any()
             return
+        season = self.season
         previous = self.level
-        self.level = self.alpha * (log_demand - self.season[slot]) + (1.0 - self.alpha) * previous
-        self.season[slot] = self.gamma * (log_demand - self.level) + (1.0 - self.gamma) * self.season[slot]
+        self.level = self.alpha * (log_demand - season[slot]) + self.keep_level * previous
+        season[slot] = self.gamma * (log_demand - self.level) + self.keep_season * season[slot]
 
 
 class _ErrorWindow:
-    """The last ``size`` one-step log errors (a ring buffer) and their empirical quantiles."""
+    """The last ``size`` one-step log errors (a ring buffer, one row per type) and their empirical quantiles."""
 
     def __init__(self, size: int, num_types: int) -> None:
-        self.values = np.zeros((size, num_types))
+        self.values = np.zeros((num_types, size))  # (I, size): each type's errors contiguous, for the sort
         self.count = 0
         self._next = 0
+        self._size = size
+        self._interpolation: tuple[int, tuple[float, ...], np.ndarray, np.ndarray, np.ndarray] | None = None
+        """(count, levels, order statistics [below, above], 1 − weight, weight) of the last :meth:`quantiles`."""
 
     def append(self, error: np.ndarray) -> None:
-        self.values[self._next] = error
-        self._next = (self._next + 1) % len(self.values)
-        self.count = min(self.count + 1, len(self.values))
+        self.values[:, self._next] = error
+        self._next = (self._next + 1) % self._size
+        self.count = min(self.count + 1, self._size)
 
     def extend(self, errors: np.ndarray) -> None:
-        for error in errors[-len(self.values) :]:
+        for error in errors[-self._size :]:
             self.append(error)
 
     def quantiles(self, levels: tuple[float, ...]) -> np.ndarray:
         """(len(levels), I) quantiles of the errors held, by numpy's default ("linear") rule, i.e.
-        ``np.quantile(errors, levels, axis=0)``, from one sort (a tenth of its time at this size)."""
-        ordered = np.sort(self.values[: self.count], axis=0)
-        position = np.asarray(levels) * (self.count - 1)
-        below = np.floor(position).astype(np.int64)
-        above = np.minimum(below + 1, self.count - 1)
-        weight = (position - below)[:, None]
-        return ordered[below] * (1.0 - weight) + ordered[above] * weight
+        ``np.quantile(errors, levels, axis=0)``, from one sort (a tenth of its time at this size); the
+        interpolation between order statistics is laid out once per count of errors held."""
+        count = self.count
+        if self._interpolation is None or self._interpolation[:2] != (count, levels):
+            position = np.asarray(levels) * (count - 1)
+            below = np.floor(position).astype(np.int64)
+            above = np.minimum(below + 1, count - 1)
+            weight = position - below
+            self._interpolation = (count, levels, np.concatenate([below, above]), 1.0 - weight, weight)
+        _, _, statistics, below_weight, above_weight = self._interpolation
+        picked = np.sort(self.values[:, :count], axis=1)[:, statistics]  # (I, 2Q): below, then above
+        num_levels = len(levels)
+        return (picked[:, :num_levels] * below_weight + picked[:, num_levels:] * above_weight).T
 
 
 class Forecaster:
@@ -231,6 +251,8 @@ class Forecaster:
         num_types = len(self.nominal)
         history = None if history_per_hour is None or len(history_per_hour) == 0 else np.asarray(history_per_hour)
         self._errors = _ErrorWindow(self.window, num_types)
+        self._forecast_point: tuple[int, np.ndarray] | None = None
+        """(slot, point) of the last :meth:`forecast`, reused by :meth:`observe` of that slot (no update between)."""
         self._last: np.ndarray | None = None
         self._recent: dict[int, np.ndarray] = {}
         self._level: np.ndarray | None = None
@@ -256,7 +278,7 @@ class Forecaster:
         slot = period_of_day % self.periods_per_day
         if self.kind == "holt-winters":
             assert self._state is not None
-            if np.isnan(self._state.level).any():
+            if not self._state.level_known:
                 return np.where(np.isnan(self._state.level), self.nominal, np.exp(self._state.predict(slot)))
             return np.exp(self._state.predict(slot))
         if self.kind == "seasonal-naive":
@@ -273,11 +295,15 @@ class Forecaster:
         """Record the realised demand of the period ``period_of_day`` (its forecast's error enters the quantiles)."""
         demand = np.asarray(demand_per_hour, dtype=float)
         slot = period_of_day % self.periods_per_day
-        self._errors.append(np.log(self._safe(demand) / self._safe(self.point(slot))))
+        cached = self._forecast_point
+        point = cached[1] if cached is not None and cached[0] == slot else self.point(slot)
+        self._forecast_point = None
+        safe_demand = self._safe(demand)
+        self._errors.append(np.log(safe_demand / self._safe(point)))
         self._last = demand
         if self.kind == "holt-winters":
             assert self._state is not None
-            self._state.update(np.log(self._safe(demand)), slot)
+            self._state.update(np.log(safe_demand), slot)
         elif self.kind == "seasonal-naive":
             self._recent[slot] = demand
         else:
@@ -291,6 +317,7 @@ class Forecaster:
         forecast × exp(empirical quantiles of the log errors), the point forecast itself while no error has been
         seen."""
         point = self.point(period_of_day)
+        self._forecast_point = (period_of_day % self.periods_per_day, point.copy())  # the caller may change point
         if self._errors.count == 0:
             return point, np.broadcast_to(point, (len(QUANTILE_LEVELS), len(point))).copy()
         return point, point[None, :] * np.exp(self._errors.quantiles(QUANTILE_LEVELS))

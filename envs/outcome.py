@@ -136,13 +136,13 @@ def realise(
 
 class Realiser:
     """:func:`realise` for one instance, with the instance's coefficients laid out once (the env calls it every
-    step; the arrays are tiny, so the per-call numpy overhead is what costs)."""
+    step; the arrays are tiny, so the per-call numpy overhead is what costs: every expression here is one ufunc
+    call on the whole period, and the sums are the plain rule's, so the results are its bits)."""
 
     def __init__(self, instance: Instance) -> None:
         self.instance = instance
         mu = instance.capacity_per_hour
-        self._mu = np.where(mu > 0, mu, 1.0)  # (I, C) requests/hour, 1 where c cannot serve i
-        self._serves = (mu > 0).astype(float)  # (I, C) 1 on routes with capacity, else 0
+        self._mu = np.where(mu > 0, mu, np.inf)  # (I, C) requests/hour, inf where c cannot serve i (x/inf = 0)
         self._delay_s = instance.delay_s
         self._delay_slo_s = instance.delay_slo_s[:, None]  # (I, 1) s
         self._delay_penalty = instance.delay_penalty_per_request_s[:, None]  # (I, 1) $ per request-second
@@ -153,6 +153,22 @@ class Realiser:
         self._config_model = instance.config_model
         self._model_storage_gb = instance.model_storage_gb
         self._num_models = len(instance.models)
+        self._last_spend: tuple[bytes, float, float] | None = None  # (rented bytes, rental $, storage $) last priced
+
+    def _rental_and_storage(self, rented: np.ndarray) -> tuple[float, float]:
+        """($ rental, $ storage) over the period for ``rented`` (C,) replicas; the last call's are reused when the
+        replicas are the same (an agent that holds its fleet)."""
+        key = rented.tobytes()
+        if self._last_spend is not None and self._last_spend[0] == key:
+            return self._last_spend[1], self._last_spend[2]
+        instance = self.instance
+        dt = instance.period_hours
+        stored = np.zeros(self._num_models, dtype=bool)
+        stored[self._config_model[rented > 0]] = True
+        rental = dt * float(rented @ self._price)
+        storage = dt * float(self._model_storage_gb[stored].sum()) * instance.storage_price_per_gb_hour
+        self._last_spend = (key, rental, storage)
+        return rental, storage
 
     def __call__(
         self,
@@ -168,72 +184,68 @@ class Realiser:
         start_fee: float = 0.0,
     ) -> Outcome:
         """As :func:`realise` on this instance."""
-        instance = self.instance
         rented = np.asarray(replicas, dtype=float)
         n = rented if ready is None else np.asarray(ready, dtype=float)
         slow = np.asarray(slowdown, dtype=float)
         if slow.shape != n.shape:
             slow = np.broadcast_to(slow, n.shape)
-        occupancy = routing / self._mu  # replica-loads (I, C); × 1 on routes with capacity is exact, × 0 zeroes
-        occupancy *= self._serves
-        occupancy_per_config = occupancy.sum(axis=0)
-        load = slow * occupancy_per_config
-        # Load on a configuration with no ready capacity is dropped whole (utilisation treated as infinite).
-        utilisation = np.divide(load, n, out=np.where(load > 0, np.inf, 0.0), where=n > 0)
-        overloaded = utilisation > OVERLOAD_CAP
-        if overloaded.any():
-            carried = np.where(overloaded, OVERLOAD_CAP / np.maximum(utilisation, 1e-12), 1.0)
-            served = routing * carried
-            dropped = unserved + (routing - served).sum(axis=1)
-            utilisation = np.minimum(utilisation, OVERLOAD_CAP)
-            occupancy_per_config = (occupancy * carried).sum(axis=0)
-        else:  # everything routed is carried (× 1 is exact)
-            served = routing.copy()
-            dropped = unserved + 0.0
-        delay = slow * self._delay_s
-        requests = served.sum(axis=0)
-        if queueing:
-            slot_s = np.divide(
-                3600.0 * slow * occupancy_per_config,
-                requests * n,
-                out=np.zeros_like(requests),
-                where=(requests > 0) & (n > 0),
-            )
-            delay = delay + utilisation / (1.0 - utilisation) * slot_s
-        delay = np.where(served > 0, delay, 0.0)
+        # The plain rule's "x / y where y > 0, else 0" is x / y with 0/0 = nan mapped to 0 by fmax (x is 0 wherever
+        # y is: no load without capacity that carries it, no delayed request without a served one).
+        with np.errstate(divide="ignore", invalid="ignore"):
+            occupancy = routing / self._mu  # replica-loads (I, C)
+            occupancy_per_config = occupancy.sum(axis=0)
+            # Load on a configuration with no ready capacity is dropped whole (utilisation load/0 = inf).
+            utilisation = np.fmax(slow * occupancy_per_config / n, 0.0)
+            if utilisation.max() > OVERLOAD_CAP:
+                carried = np.minimum(OVERLOAD_CAP / utilisation, 1.0)  # the share carried: 1 up to the cap
+                served = routing * carried
+                dropped = unserved + (routing - served).sum(axis=1)
+                utilisation = np.minimum(utilisation, OVERLOAD_CAP)
+                occupancy_per_config = (occupancy * carried).sum(axis=0)
+            else:  # everything routed is carried (× 1 is exact)
+                served = routing.copy()
+                dropped = unserved + 0.0
+            delay = slow * self._delay_s
+            if queueing:
+                slot_s = np.fmax(3600.0 * slow * occupancy_per_config / (served.sum(axis=0) * n), 0.0)
+                delay += utilisation / (1.0 - utilisation) * slot_s
+            delay *= served > 0  # 0 where nothing is served (the delay is finite: utilisation ≤ the cap < 1)
 
-        demand_total = float(routing.sum() + unserved.sum())
-        over_delay = (served * (delay > self._delay_slo_s)).sum(axis=1)  # (I,)
-        served_per_type = served.sum(axis=1)
-        realised_error = np.minimum(np.asarray(error_factor, dtype=float) * self._error_rate, 1.0)
-        erroneous = (realised_error * served).sum(axis=1)
-        excess_errors = np.maximum(erroneous - self._error_slo * served_per_type, 0.0)
-        delay_share = np.divide(over_delay, served_per_type, out=np.zeros_like(over_delay), where=served_per_type > 0)
-        missed = dropped + over_delay + excess_errors * (1.0 - delay_share)
-        dt = instance.period_hours
+            demand_total = float(routing.sum() + unserved.sum())
+            # (4, I): requests over their delay SLO, excess errors, dropped and missed; summed in one call.
+            per_type = np.empty((4, len(dropped)))
+            over_delay = np.add.reduce(served * (delay > self._delay_slo_s), axis=1, out=per_type[0])
+            served_per_type = served.sum(axis=1)
+            realised_error = np.minimum(np.asarray(error_factor, dtype=float) * self._error_rate, 1.0)
+            erroneous = (realised_error * served).sum(axis=1)
+            excess_errors = np.maximum(erroneous - self._error_slo * served_per_type, 0.0, out=per_type[1])
+            per_type[2] = dropped
+            delay_share = np.fmax(over_delay / served_per_type, 0.0)
+            per_type[3] = dropped + over_delay + excess_errors * (1.0 - delay_share)
+        dt = self.instance.period_hours
         psi = np.asarray(error_penalty_per_request, dtype=float)
         if psi.shape != excess_errors.shape:
             psi = np.broadcast_to(psi, excess_errors.shape)
-        stored = np.zeros(self._num_models, dtype=bool)
-        stored[self._config_model[rented > 0]] = True
+        rental, storage = self._rental_and_storage(rented)
         cost = {
-            "rental": dt * float(rented @ self._price),
-            "storage": dt * float(self._model_storage_gb[stored].sum()) * instance.storage_price_per_gb_hour,
+            "rental": rental,
+            "storage": storage,
             "delay_penalty": dt * float((self._delay_penalty * delay * served).sum()),
             "unmet_penalty": dt * float(self._unmet_penalty @ dropped),
             "error_penalty": dt * float(psi @ excess_errors),
             "reconfiguration": float(start_fee),
         }
         scale = 1.0 / demand_total if demand_total > 0 else 0.0
+        over_delay_total, excess_total, dropped_total, missed_total = per_type.sum(axis=1).tolist()
         return Outcome(
             served=served,
             unserved=dropped,
             excess_errors=excess_errors,
             delay_s=delay,
             utilisation=utilisation,
-            delay_violation_rate=float(over_delay.sum()) * scale,
-            error_violation_rate=float(excess_errors.sum()) * scale,
-            unserved_rate=float(dropped.sum()) * scale,
-            slo_violation_rate=float(missed.sum()) * scale,
+            delay_violation_rate=over_delay_total * scale,
+            error_violation_rate=excess_total * scale,
+            unserved_rate=dropped_total * scale,
+            slo_violation_rate=missed_total * scale,
             cost=cost,
         )

@@ -26,6 +26,7 @@ from servegym.envs.drift import DEFAULT_DRIFT, NO_DRIFT, Drift, DriftSettings, s
 from servegym.envs.forecast import DEFAULT_FORECASTER, QUANTILE_LEVELS, Forecaster
 from servegym.envs.instance import Instance
 from servegym.envs.limits import gpus_used
+from servegym.envs.observation import ObservationPacker
 from servegym.envs.outcome import Outcome, Realiser, start_cost_per_replica
 from servegym.envs.repair import ActionRepair
 from servegym.envs.routing import Router
@@ -33,6 +34,19 @@ from servegym.envs.scenarios import make_instance
 from servegym.envs.step_info import StepInfo, outcome_fields
 from servegym.errors import ServegymError
 
+OBSERVATION_KEYS = (
+    "time",
+    "calendar",
+    "demand",
+    "forecast",
+    "forecast_quantiles",
+    "replicas",
+    "starting",
+    "utilisation",
+    "slo",
+    "action_mask",
+)
+"""Keys of the observation, in the order of the returned dict."""
 HISTORY_PERIODS = 4
 """Past periods of realised demand in the observation."""
 DEMAND_OBS_HIGH = 10.0
@@ -66,11 +80,6 @@ def _scenario_instance(scenario: str, catalog: str | Path | Catalog | None) -> I
     if isinstance(catalog, Catalog):
         return make_instance(scenario, catalog=catalog)
     return _cached_scenario_instance(scenario, None if catalog is None else str(Path(catalog).resolve()))
-
-
-def _unit_clip(values: np.ndarray, high: float) -> np.ndarray:
-    """``values`` clipped to [0, ``high``] as float32 (two ufuncs: ``np.clip``'s dispatch costs more than both)."""
-    return np.minimum(np.maximum(values, 0.0), high).astype(np.float32)
 
 
 class EnvKeywordError(ServegymError, ValueError):
@@ -305,9 +314,24 @@ class ProvisioningEnv(gym.Env):
                 "action_mask": spaces.Box(0.0, 1.0, (self.repair.mask.size,), np.float32),
             }
         )
-        self._mask_obs = self.repair.mask.astype(np.float32)
-        self._nominal = np.maximum(inst.demand_per_hour, 1e-9)
-        self._replica_scale = np.maximum(self.max_replicas, 1)
+        nominal = np.maximum(inst.demand_per_hour, 1e-9)  # demand in the observation is ÷ nominal λ
+        replica_scale = np.maximum(self.max_replicas, 1).astype(float)  # counts are ÷ (nvec − 1)
+        self._packer = ObservationPacker(
+            self.observation_space,
+            OBSERVATION_KEYS,
+            shapes={"demand": (HISTORY_PERIODS, num_types), "forecast_quantiles": (len(QUANTILE_LEVELS), num_types)},
+            scales={
+                "demand": nominal,
+                "forecast": nominal,
+                "forecast_quantiles": nominal,
+                "replicas": replica_scale,
+                "starting": replica_scale,
+            },
+        )
+        self._packer.views["action_mask"][:] = self.repair.mask  # static: written once
+        self._last_action: tuple[np.dtype, bytes, np.ndarray, int] | None = None
+        """(dtype, bytes, repaired replicas, removed) of the last decoded action: a repeated action is neither
+        validated nor repaired again."""
         self._realise = Realiser(inst)
         self._factors: tuple[Drift, np.ndarray, np.ndarray] | None = None  # (drift, (T, C) slowdown, (T, C) error)
         self._state: _State | None = None
@@ -369,8 +393,22 @@ class ProvisioningEnv(gym.Env):
         return period + self.state.demand.start_minute_of_day // self.period_minutes
 
     def decode_action(self, action: Any) -> tuple[np.ndarray, int]:
-        """Validate an action and apply the coupled-limit repair; returns (replicas, replicas removed)."""
+        """Validate an action and apply the coupled-limit repair; returns (replicas, replicas removed).
+
+        The last action and its decoding are remembered: an agent that repeats its action is not validated or
+        repaired again (the replicas returned are a new array all the same).
+        """
         array = np.asarray(action)
+        key = array.tobytes()
+        last = self._last_action
+        if last is not None and last[1] == key and last[0] == array.dtype and array.shape == last[2].shape:
+            return last[2].copy(), last[3]
+        replicas, removed = self._validate_and_repair(array)
+        self._last_action = (array.dtype, key, replicas.copy(), removed)
+        return replicas, removed
+
+    def _validate_and_repair(self, array: np.ndarray) -> tuple[np.ndarray, int]:
+        """:meth:`decode_action` without the memory of the last action."""
         if array.shape != self.action_space.shape:
             raise ValueError(f"action has shape {array.shape}, expected {self.action_space.shape}")
         if array.dtype.kind in "iu":  # finite and whole: only the range to check
@@ -424,14 +462,17 @@ class ProvisioningEnv(gym.Env):
             start_fee=self.start_fee * float(num_started),
         )
         self.forecaster.observe(demand, self._profile_period(state.period))
-        state.history = np.concatenate((state.history[1:], demand[None, :]))
+        history = state.history
+        history[:-1] = history[1:]
+        history[-1] = demand
         busy = ready > 0
+        num_busy = np.count_nonzero(busy)
         state.last_slo = np.array(
             [
                 outcome.delay_violation_rate,
                 outcome.error_violation_rate,
                 outcome.unserved_rate,
-                float(outcome.utilisation[busy].mean()) if busy.any() else 0.0,
+                float(outcome.utilisation[busy].sum()) / num_busy if num_busy else 0.0,  # np.mean's own division
             ]
         )
         state.last_utilisation = outcome.utilisation
@@ -440,10 +481,13 @@ class ProvisioningEnv(gym.Env):
         terminated = state.period >= self.num_periods
         forecast = self.forecaster.forecast(self._profile_period(state.period))
         pending = self.replicas.pending()
+        weekday = self._weekday()
         info = self._info(
             forecast,
             pending,
             outcome,
+            rented=replicas,
+            weekday=weekday,
             demand=demand.copy(),
             ready=ready,
             starting=self.replicas.starting(),
@@ -451,7 +495,7 @@ class ProvisioningEnv(gym.Env):
             removed=removed,
         )
         return (
-            self._observation(forecast, pending, info["replicas"], info["weekday"]),
+            self._observation(forecast, pending, replicas, weekday),
             float(reward),
             terminated,
             False,
@@ -472,26 +516,26 @@ class ProvisioningEnv(gym.Env):
     ) -> dict[str, np.ndarray]:
         """The observation of the current period; ``forecast`` is its demand forecast (I,) and quantiles (Q, I),
         requests/hour, ``pending`` (C,) the replicas still starting when it begins, ``rented`` (C,) the replicas
-        rented now and ``weekday`` its day of week (both computed here when None)."""
+        rented now and ``weekday`` its day of week (both computed here when None). Written into the
+        :class:`~servegym.envs.observation.ObservationPacker`, which scales (demand ÷ nominal λ, counts ÷ (nvec − 1))
+        and clips every key to its bounds."""
         state = self.state
         minutes = (state.demand.start_minute_of_day + state.period * self.period_minutes) % 1440
         angle = 2.0 * np.pi * minutes / 1440.0
         weekday = self._weekday() if weekday is None else weekday
         day_angle = 2.0 * np.pi * weekday / 7.0
-        rented = self.replicas.rented if rented is None else rented
-        nominal = self._nominal
-        return {
-            "time": np.array([math.sin(angle), math.cos(angle), state.period / self.num_periods], dtype=np.float32),
-            "calendar": np.array([math.sin(day_angle), math.cos(day_angle), float(weekday >= 5)], dtype=np.float32),
-            "demand": _unit_clip(state.history / nominal, DEMAND_OBS_HIGH).ravel(),
-            "forecast": _unit_clip(forecast[0] / nominal, DEMAND_OBS_HIGH),
-            "forecast_quantiles": _unit_clip(forecast[1] / nominal, DEMAND_OBS_HIGH).ravel(),
-            "replicas": (rented / self._replica_scale).astype(np.float32),
-            "starting": (pending / self._replica_scale).astype(np.float32),
-            "utilisation": _unit_clip(state.last_utilisation, 1.0),
-            "slo": _unit_clip(state.last_slo, 1.0),
-            "action_mask": self._mask_obs.copy(),
-        }
+        views = self._packer.views
+        clock, calendar = views["time"], views["calendar"]
+        clock[0], clock[1], clock[2] = math.sin(angle), math.cos(angle), state.period / self.num_periods
+        calendar[0], calendar[1], calendar[2] = math.sin(day_angle), math.cos(day_angle), float(weekday >= 5)
+        views["demand"][...] = state.history
+        views["forecast"][...] = forecast[0]
+        views["forecast_quantiles"][...] = forecast[1]
+        views["replicas"][...] = self.replicas.rented if rented is None else rented
+        views["starting"][...] = pending
+        views["utilisation"][...] = state.last_utilisation
+        views["slo"][...] = state.last_slo
+        return self._packer.pack()
 
     def _info(
         self,
@@ -499,22 +543,24 @@ class ProvisioningEnv(gym.Env):
         pending: np.ndarray,
         outcome: Outcome | None,
         *,
+        rented: np.ndarray | None = None,
+        weekday: int | None = None,
         demand: np.ndarray | None = None,
         ready: np.ndarray | None = None,
         starting: np.ndarray | None = None,
         started: int = 0,
         removed: int = 0,
     ) -> StepInfo:
-        """The ``info`` of the current period: ``forecast`` and ``pending`` as for the observation, and what the
-        period just played gave (``outcome``, its demand, ready and starting replicas, starts and repair);
-        without a period played (``reset``) those are zeros."""
+        """The ``info`` of the current period: ``forecast``, ``pending``, ``rented`` and ``weekday`` as for the
+        observation, and what the period just played gave (``outcome``, its demand, ready and starting replicas,
+        starts and repair); without a period played (``reset``) those are zeros."""
         state = self.state
         inst = self.instance
-        rented = self.replicas.rented
+        rented = self.replicas.rented if rented is None else rented
         info: StepInfo = {  # type: ignore[typeddict-item]  (the outcome keys come from outcome_fields)
             "period": state.period,
             "demand_label": state.demand.label,
-            "weekday": self._weekday(),
+            "weekday": self._weekday() if weekday is None else weekday,
             "forecast_per_hour": forecast[0],
             "forecast_quantiles_per_hour": forecast[1],
             "demand_per_hour": np.zeros(inst.num_query_types) if demand is None else demand,

@@ -15,8 +15,8 @@ uses the exceeded resource (ties to the lower index), in this order:
 
 The most expensive configuration stays the most expensive until it is empty, so each step empties
 configurations in price order and stops part-way through one; :class:`ActionRepair` computes that end state
-directly (in integers for GPUs, and for the budget with the exact spend of the rule book, so rounding cannot make
-it differ from one-at-a-time removal).
+directly (in integers for GPUs; for the budget, the rental left after each emptied prefix locates the stop, and
+the exact spend of the rule book confirms it, so rounding cannot make it differ from one-at-a-time removal).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ import math
 import numpy as np
 
 from servegym.envs.instance import Instance
-from servegym.envs.limits import exceeds, gpus_used, spend_per_hour, storage_gb, within_limits
+from servegym.envs.limits import ceiling, exceeds, gpus_used, spend_per_hour, storage_gb, within_limits
 
 
 class ActionRepair:
@@ -46,8 +46,11 @@ class ActionRepair:
         self._gpu_order = np.lexsort((np.arange(num_configs), -price, instance.config_gpu))
         gpu_of_position = instance.config_gpu[self._gpu_order]
         self._gpu_group_start = np.searchsorted(gpu_of_position, gpu_of_position)
+        self._gpu_of_position = gpu_of_position
+        self._gpus_of_position = instance.gpus_per_replica[self._gpu_order]
+        self._budget_ceiling = float(ceiling(instance.budget_per_hour))  # the largest spend within, $/hour
+        self._price_of_position = price[self._price_order]
         self.mask = self._static_mask()
-        self._last: tuple[bytes, np.ndarray, int] | None = None  # (action bytes, repaired, removed) of the last call
 
     def _static_mask(self) -> np.ndarray:
         """Flat bool mask: count k of candidate c allowed iff k replicas of c alone fit every limit."""
@@ -71,32 +74,26 @@ class ActionRepair:
         return within_limits(self.instance, replicas)
 
     def repair(self, replicas: np.ndarray) -> tuple[np.ndarray, int]:
-        """Apply the rule of the module docstring to ``replicas`` (C,) int64 in place; returns (replicas, removed).
-
-        The last action and its repair are remembered: an agent that repeats its action is not repaired again.
-        """
-        key = replicas.tobytes()
-        if self._last is not None and self._last[0] == key:
-            replicas[:] = self._last[1]
-            return replicas, self._last[2]
+        """Apply the rule of the module docstring to ``replicas`` (C,) int64 in place; returns (replicas, removed)."""
         before = int(replicas.sum())
         self._repair_availability(replicas)
         self._repair_storage(replicas)
         self._repair_budget(replicas)
-        removed = before - int(replicas.sum())
-        self._last = (key, replicas.copy(), removed)
-        return replicas, removed
+        return replicas, before - int(replicas.sum())
 
     def _repair_availability(self, replicas: np.ndarray) -> None:
         inst = self.instance
+        over = gpus_used(inst, replicas) - inst.gpu_availability  # (G,) whole GPUs
+        if over.max() <= 0.0:
+            return
         order = self._gpu_order
-        gpus = inst.gpus_per_replica[order]
+        gpus = self._gpus_of_position
         running = replicas[order]
         used = running * gpus  # GPUs per position of the grouped order
-        excess = (gpus_used(inst, replicas) - inst.gpu_availability)[inst.config_gpu[order]]  # whole GPUs
+        excess = over[self._gpu_of_position]
         before = np.cumsum(used) - used  # GPUs of the positions before, from the start of the order
         still_over = excess - (before - before[self._gpu_group_start])
-        remove = np.clip(-(-still_over // gpus), 0, running).astype(np.int64)
+        remove = np.minimum(np.maximum(-(-still_over // gpus), 0), running).astype(np.int64)
         replicas[order] -= remove
 
     def _repair_storage(self, replicas: np.ndarray) -> None:
@@ -106,37 +103,64 @@ class ActionRepair:
                 return
             replicas[c] = 0
 
-    def _repair_budget(self, replicas: np.ndarray) -> None:
-        inst = self.instance
-        budget = inst.budget_per_hour
-        if not exceeds(spend_per_hour(inst, replicas), budget):
-            return
-        # One-at-a-time removal empties configurations in price order and stops at the first position k where
-        # emptying the prefix order[: k + 1] fits; the exact spend falls with k, so k is found by bisection.
+    def _over_budget(self, replicas: np.ndarray) -> bool:
+        """The rule book's ``exceeds(spend_per_hour(replicas), budget)``, with the ceiling computed once."""
+        return spend_per_hour(self.instance, replicas) > self._budget_ceiling
+
+    def _first_fitting_prefix(self, replicas: np.ndarray) -> int:
+        """The first position k of the price order where emptying order[: k + 1] fits the budget, by bisection on
+        the exact spend (which falls with k; the empty plan fits)."""
         order = self._price_order
-        low, high = 0, len(order) - 1  # the first fitting prefix end lies in [low, high] (the empty plan fits)
+        low, high = 0, len(order) - 1
         while low < high:
             middle = (low + high) // 2
             trial = replicas.copy()
             trial[order[: middle + 1]] = 0
-            if exceeds(spend_per_hour(inst, trial), budget):
+            if self._over_budget(trial):
                 low = middle + 1
             else:
                 high = middle
+        return low
+
+    def _repair_budget(self, replicas: np.ndarray) -> None:
+        inst = self.instance
+        spend = spend_per_hour(inst, replicas)
+        if spend <= self._budget_ceiling:
+            return
+        # One-at-a-time removal empties configurations in price order and stops at the first position k where
+        # emptying the prefix order[: k + 1] fits. The rental left after each prefix (a cumulative sum, whose last
+        # bits may differ from the exact spend's) bounds k from below, as storage only adds to it; the exact spend
+        # then walks on from there and confirms that emptying order[: k] does not fit (else: bisection).
+        order = self._price_order
+        rental_cumulative = np.cumsum(replicas[order] * self._price_of_position)
+        low = int(np.argmax(rental_cumulative[-1] - rental_cumulative <= self._budget_ceiling))
+        trial = replicas.copy()
+        trial[order[: low + 1]] = 0
+        while self._over_budget(trial):  # the stored models' storage keeps it over: empty the next one too
+            low += 1
+            trial[order[low]] = 0
+        if low > 0:
+            trial[order[low]] = replicas[order[low]]  # order[: low] emptied
+            spend = spend_per_hour(inst, trial)
+            if spend <= self._budget_ceiling:
+                low = self._first_fitting_prefix(replicas)
+                trial = replicas.copy()
+                trial[order[:low]] = 0
+                spend = spend_per_hour(inst, trial)
         replicas[order[:low]] = 0
         c = order[low]
         running = int(replicas[c])
-        excess = spend_per_hour(inst, replicas) - budget
         # Fewest removals from c whose spend fits: estimate from the rental alone, then confirm with the exact
-        # spend (storage leaves with the model's last replica), one replica at a time around the estimate.
-        keep = max(running - math.ceil(excess / inst.replica_price_per_hour[c]), 0)
+        # spend (storage leaves with the model's last replica), one replica at a time around the estimate; all
+        # ``running`` replicas of c are over budget (that is where the walk stopped).
+        keep = max(running - math.ceil((spend - inst.budget_per_hour) / inst.replica_price_per_hour[c]), 0)
         replicas[c] = keep
-        while keep > 0 and exceeds(spend_per_hour(inst, replicas), budget):
+        while keep > 0 and self._over_budget(replicas):
             keep -= 1
             replicas[c] = keep
-        while keep < running:
+        while keep + 1 < running:
             replicas[c] = keep + 1
-            if exceeds(spend_per_hour(inst, replicas), budget):
+            if self._over_budget(replicas):
                 replicas[c] = keep
                 break
             keep += 1

@@ -51,9 +51,42 @@ def test_action_repair__equals_one_replica_at_a_time(storage_price: float | None
         repaired, removed = repair.repair(action.copy())
         np.testing.assert_array_equal(repaired, expected)
         assert removed == int(action.sum() - expected.sum())
-        again, removed_again = repair.repair(action.copy())  # the remembered last action
-        np.testing.assert_array_equal(again, expected)
-        assert removed_again == removed
+
+
+def test_action_repair__bisection_fallback_finds_the_first_fitting_prefix() -> None:
+    env = gym.make(DEFAULT_ENV_ID).unwrapped
+    repair = ActionRepair(env.instance, env.max_replicas)
+    order = np.argsort(-env.instance.replica_price_per_hour, kind="stable")
+    budget = env.instance.budget_per_hour
+    rng = np.random.default_rng(2)
+    checked = 0
+    for _ in range(100):
+        action = rng.integers(0, env.max_replicas + 1)
+        if not exceeds(spend_per_hour(env.instance, action), budget):
+            continue
+        low = repair._first_fitting_prefix(action)
+        emptied = action.copy()
+        emptied[order[:low]] = 0
+        assert low == 0 or exceeds(spend_per_hour(env.instance, emptied), budget)
+        emptied[order[low]] = 0
+        assert not exceeds(spend_per_hour(env.instance, emptied), budget)
+        checked += 1
+    assert checked > 50
+
+
+def test_decode_action__a_repeated_action_decodes_as_the_first_time() -> None:
+    env = gym.make(DEFAULT_ENV_ID).unwrapped
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        action = rng.integers(0, env.max_replicas + 1)
+        first, removed = env.decode_action(action)
+        expected = one_at_a_time(env.instance, action)
+        np.testing.assert_array_equal(first, expected)
+        first[:] = -1  # the caller may change what it was given: the remembered decoding is its own copy
+        for repeated in (action, action.copy(), action.astype(np.int32), action.astype(float)):
+            again, removed_again = env.decode_action(repeated)
+            np.testing.assert_array_equal(again, expected)
+            assert removed_again == removed
 
 
 def plain_realise(
