@@ -190,12 +190,14 @@ def _search(
 ) -> tuple[SearchPoint, int]:
     """Local search from each start, the cheapest first; the best plan found and the improving moves made.
 
-    The first search uses every neighbourhood; the others leave out the rebuilds (GH repairs, the dearest moves),
-    and when one of them ends best, a last full search continues from its plan. Searching from several starts
-    is what most of the gain over a single search comes from (docs/heuristics.md, "Cost against the exact MILP").
+    The first search uses every neighbourhood; the others leave out the rebuilds (GH repairs, the dearest moves).
+    Unless the best plan ends a search that had rebuilds and repairs left (a local optimum of every neighbourhood),
+    a last full search with a fresh repair budget continues from it (a search that spent its repairs early may end
+    where rebuilds pay again). Searching from several starts is what most of the gain over a single search comes
+    from (docs/heuristics.md, "Cost against the exact MILP").
     """
     best: SearchPoint | None = None
-    best_start = 0
+    best_complete = False  # the best plan is a local optimum of every neighbourhood, rebuilds included
     moves = 0
     for k, point in enumerate(starts):
         if k > 0 and deadline is not None and time.perf_counter() >= deadline:
@@ -204,8 +206,8 @@ def _search(
         found = search.run(point, rebuild=k == 0)
         moves += search.accepted_moves
         if best is None or found.cost < best.cost:
-            best, best_start = found, k
-    if best_start > 0:
+            best, best_complete = found, k == 0 and search.repairs < max_repairs
+    if not best_complete and max_repairs > 0:
         search = LocalSearch(context, router, deadline, max_solves, max_repairs)
         best = search.run(best)
         moves += search.accepted_moves
