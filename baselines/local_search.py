@@ -161,6 +161,26 @@ class LocalSearch:
         self._seeds = seed_configurations(context)
         self._sibling_group = instance.config_model * len(instance.gpus) + instance.config_gpu  # (model, GPU type)
 
+    def _routing_bound(self, replicas: np.ndarray) -> float:
+        """A lower bound on the routing LP's objective over ``replicas`` with the unmet cap enforced, $/hour.
+
+        Each type's demand beyond its unmet cap is served at least at its cheapest delay penalty on an active
+        allowed route, the rest at the lower of that and its unmet penalty φ_i (inf when a type with demand beyond
+        its cap has no active allowed route: the LP is infeasible).
+        """
+        instance = self.instance
+        active = np.flatnonzero(replicas > 0)
+        cheapest = np.where(instance.route_allowed[:, active], self._delay_penalty[:, active], np.inf).min(
+            axis=1, initial=np.inf
+        )  # (I,) $ per request
+        demand = instance.demand_per_hour
+        droppable = instance.max_unmet_fraction * demand
+        must_serve = demand - droppable
+        if np.any((must_serve > 0.0) & ~np.isfinite(cheapest)):
+            return np.inf
+        served_cost = np.where(must_serve > 0.0, must_serve * np.where(np.isfinite(cheapest), cheapest, 0.0), 0.0)
+        return float(served_cost.sum() + (droppable * np.minimum(cheapest, instance.unmet_penalty_per_request)).sum())
+
     def evaluate(self, replicas: np.ndarray, *, below_cost: float = np.inf) -> SearchPoint | None:
         """Route ``replicas`` with the unmet cap enforced and judge the plan with ``evaluate_plan``.
 
@@ -170,13 +190,16 @@ class LocalSearch:
 
         Returns:
             The point, or None if the LP is infeasible, ends without a verdict, the plan is not cheaper than
-            ``below_cost`` or ``evaluate_plan`` finds it infeasible.
+            ``below_cost`` (known without the LP when :meth:`_routing_bound` says so) or ``evaluate_plan`` finds it
+            infeasible.
         """
         instance = self.instance
+        spend = limits.spend_per_hour(instance, replicas)
+        if np.isfinite(below_cost) and instance.period_hours * (spend + self._routing_bound(replicas)) >= below_cost:
+            return None  # no routing makes it cheaper enough: skip the LP
         routed = self.router.route(replicas)
         if routed is None or not routed.feasible:
             return None
-        spend = limits.spend_per_hour(instance, replicas)
         if instance.period_hours * (spend + routed.objective_per_hour) >= below_cost:
             return None
         evaluation = self.router.evaluate(routed.plan)
