@@ -96,6 +96,7 @@ def solve_agh(
     max_repairs: int = MAX_REPAIRS,
     max_orders: int | None = None,
     warm_start: np.ndarray | None = None,
+    helpers: bool = True,
 ) -> PlanResult:
     """The Adaptive Greedy Heuristic.
 
@@ -112,6 +113,8 @@ def solve_agh(
         max_orders: Construct from the first ``max_orders`` start orders only (GH's first); None: all.
         warm_start: (C,) replicas of an earlier plan (e.g. the previous period's), judged as one more start after
             GH's (its replicas outside the configurations AGH searches are dropped); None: none.
+        helpers: Use the relocations one replica short with a helper replica
+            (``LocalSearch.relocate_with_helper``); the in-env re-planning leaves them out.
 
     Returns:
         The best plan found, judged by ``evaluate_plan``: status ``feasible``, or ``infeasible`` with GH's
@@ -172,7 +175,7 @@ def solve_agh(
         )
         return finish("agh", instance, gh_construction.fleet.plan(), time.perf_counter() - start_time, message=message)
     points.sort(key=lambda point: point.cost)  # stable: ties keep the start order
-    best, moves = _search(context, router, deadline, points[:search_starts], max_solves, max_repairs)
+    best, moves = _search(context, router, deadline, points[:search_starts], max_solves, max_repairs, helpers)
     message = (
         f"{starts} starts ({len(seen)} distinct), local search from the {min(search_starts, len(points))} cheapest, "
         f"{moves} improving moves, {router.solves} LP solves"
@@ -187,6 +190,7 @@ def _search(
     starts: list[SearchPoint],
     max_solves: int,
     max_repairs: int,
+    helpers: bool,
 ) -> tuple[SearchPoint, int]:
     """Local search from each start, the cheapest first; the best plan found and the improving moves made.
 
@@ -203,13 +207,13 @@ def _search(
         if k > 0 and deadline is not None and time.perf_counter() >= deadline:
             break
         search = LocalSearch(context, router, deadline, max_solves, max_repairs)
-        found = search.run(point, rebuild=k == 0)
+        found = search.run(point, rebuild=k == 0, helpers=helpers)
         moves += search.accepted_moves
         if best is None or found.cost < best.cost:
             best, best_complete = found, k == 0 and search.repairs < max_repairs
     if not best_complete and max_repairs > 0:
         search = LocalSearch(context, router, deadline, max_solves, max_repairs)
-        best = search.run(best)
+        best = search.run(best, helpers=helpers)
         moves += search.accepted_moves
     return best, moves
 

@@ -1,8 +1,9 @@
-"""AGH's improvement phase: relocate, consolidation, rebuild, merge and sibling moves over replica vectors, routed by
-the LP.
+"""AGH's improvement phase: relocate, consolidation, rebuild, merge, sibling and helper moves over replica vectors,
+routed by the LP.
 
 A search point is a replica vector with its optimal routing (``ActiveRouter``, unmet cap enforced) and its
-``evaluate_plan`` verdict. Five neighbourhoods, tried in this order until none improves:
+``evaluate_plan`` verdict (computed on the active configurations, ``ActiveRouter.evaluate``). Six neighbourhoods,
+tried in this order until none improves:
 
 - **Relocate**: move a deployment (all replicas of a configuration, or one replica's worth of its traffic) to
   another configuration (model, tier, TP/PP). Every target is screened at once with numpy: the moved traffic must
@@ -24,9 +25,15 @@ A search point is a replica vector with its optimal routing (``ActiveRouter``, u
   moves above, so the search takes the same path as without them until those are stuck.
 - **Sibling**: move every replica of one deployment to a sibling configuration (same model and GPU type, another
   precision, TP or PP degree), all verified by LP, the cheapest kept.
+- **Relocate with a helper**: move a deployment to the same model elsewhere (another GPU type, precision, TP or
+  PP degree) with one replica fewer than its traffic needs there, and where the LP re-route must then drop demand
+  beyond the unmet caps, open one *helper* replica for it: for the types with the largest overflow, their cheapest
+  candidates per request that meet the error SLO alone (:meth:`LocalSearch.relocate_with_helper`). No single
+  move above reaches such a plan: the short relocation alone is infeasible, the helper alone costs more.
 
 Each accepted move lowers the cost and is confirmed by ``evaluate_plan``; the number of LP solves is bounded by
-``max_solves``.
+``max_solves``. A candidate whose rental plus a lower bound on its routing cost is not below the current cost is
+rejected without its LP (:meth:`LocalSearch._routing_bound`).
 """
 
 from __future__ import annotations
@@ -627,11 +634,12 @@ class LocalSearch:
                 return accepted
         return None
 
-    def run(self, point: SearchPoint, *, rebuild: bool = True) -> SearchPoint:
-        """Apply improving relocations, removals, rebuilds, merges and sibling swaps until none improves or the limits
-        are reached.
+    def run(self, point: SearchPoint, *, rebuild: bool = True, helpers: bool = True) -> SearchPoint:
+        """Apply improving relocations, removals, rebuilds, merges, sibling swaps and relocations with a helper until
+        none improves or the limits are reached.
 
-        ``rebuild=False`` leaves out the rebuilds, the dearest neighbourhood (GH repairs).
+        ``rebuild=False`` leaves out the rebuilds, the dearest neighbourhood (GH repairs); ``helpers=False`` the
+        relocations with a helper.
         """
         while self._budget_left():
             better = (
@@ -640,7 +648,7 @@ class LocalSearch:
                 or (self.rebuild(point) if rebuild else None)
                 or self.merge(point)
                 or self.sibling(point)
-                or self.relocate_with_helper(point)
+                or (self.relocate_with_helper(point) if helpers else None)
             )
             if better is None:
                 break
