@@ -257,6 +257,13 @@ class LocalSearch:
         load, spare, error_slack, model_replicas = room.load, room.spare, room.error_slack, room.model_replicas
         price = instance.replica_price_per_hour
         models, gpus = instance.config_model, instance.config_gpu
+        # Per target configuration, gathered once: its model's replicas, storage (GB, $/hour), GPUs of its type
+        # in use and their ceiling.
+        target_model_replicas = model_replicas[models]
+        target_storage_gb = instance.model_storage_gb[models]
+        target_storage_price = self._storage_price_per_hour[models]
+        target_gpus_used = point.evaluation.gpus_used[gpus]
+        target_gpu_ceiling = self._gpu_ceiling[gpus]
         moves = []
         for source in np.flatnonzero((n > 0) & (load > 0)):
             variants = [(int(n[source]), 1.0)]
@@ -280,19 +287,18 @@ class LocalSearch:
                 same_model = models == source_model
                 source_model_left = model_replicas[source_model] - removed
                 freed = (source_model_left == 0) & ~(same_model & (added > 0))
-                new_model = ~same_model & (model_replicas[models] == 0) & (added > 0)
+                new_model = ~same_model & (target_model_replicas == 0) & (added > 0)
                 storage_change_gb = (
-                    np.where(new_model, instance.model_storage_gb[models], 0.0)
-                    - freed * instance.model_storage_gb[source_model]
+                    np.where(new_model, target_storage_gb, 0.0) - freed * instance.model_storage_gb[source_model]
                 )
                 cost_change = (
                     added * price
                     - removed * price[source]
-                    + np.where(new_model, self._storage_price_per_hour[models], 0.0)
+                    + np.where(new_model, target_storage_price, 0.0)
                     - freed * self._storage_price_per_hour[source_model]
                 )
                 gpus_after = (
-                    point.evaluation.gpus_used[gpus]
+                    target_gpus_used
                     + added * instance.gpus_per_replica
                     - (gpus == gpus[source]) * removed * instance.gpus_per_replica[source]
                 )
@@ -300,7 +306,7 @@ class LocalSearch:
                 valid = (
                     reachable
                     & (cost_change <= room.budget_left_per_hour)
-                    & (gpus_after <= self._gpu_ceiling[gpus])
+                    & (gpus_after <= target_gpu_ceiling)
                     & (n + added <= self._replica_ceiling)
                     & (room.storage_gb + storage_change_gb <= self._storage_ceiling)
                 )
@@ -363,6 +369,12 @@ class LocalSearch:
         # the screen is optimistic; the LP re-route decides).
         error_gap = np.maximum(instance.error_rate[:, sources, None] - error_rate[:, None, :], 0.0)
         error_room = np.einsum("is,ist->it", routed, error_gap)
+        error_limit = room.error_slack[:, None] + error_room  # (I, T)
+        # (S, I, T) error change of moving the rank-th source of each target there (the same for every count added)
+        error_changes = [
+            routed[:, order[rank]] * (error_rate - instance.error_rate[:, sources[order[rank]]])
+            for rank in range(len(sources))
+        ]
         for added in range(_MERGE_MAX_NEW + 1):
             capacity = room.spare[targets] + added * rho  # replicas' worth of load the target can take
             used = np.zeros(len(targets))
@@ -374,8 +386,8 @@ class LocalSearch:
                 source = order[rank]
                 elastic = np.maximum(spare_elsewhere - lost_spare, 0.0)
                 fits = candidate[source, columns] & (used + needed_load[source, columns] <= capacity + elastic + 1e-9)
-                error_change = routed[:, source] * (error_rate - instance.error_rate[:, sources[source]])
-                fits &= (error_added + error_change <= room.error_slack[:, None] + error_room).all(axis=0)
+                error_change = error_changes[rank]
+                fits &= (error_added + error_change <= error_limit).all(axis=0)
                 used += np.where(fits, needed_load[source, columns], 0.0)
                 lost_spare += np.where(fits, room.spare[sources[source]], 0.0)
                 gain += np.where(fits, saving[source, columns], 0.0)
