@@ -17,12 +17,13 @@ is appended to ``OUT.partial.jsonl`` so an interrupted run resumes where it stop
 ``OUT.md`` and ``OUT.png`` (runtime vs size, log scale) atomically. The report states the machine and date.
 
 ``--reuse-milp PATH`` takes each instance's MILP outcome (status, cost, bound, time split, memory) from an earlier
-``OUT.json`` instead of solving it again: a proven optimum and a proven bound do not depend on the heuristics, so
-a change of AGH can be measured against them in minutes instead of hours. A record is reused only for the same
-instance: the same digest (SHA-256 of every coefficient, :func:`instance_digest`) where the earlier record has one;
-records written before the digest are matched on configuration count, route count and GH's cost (GH is
+``OUT.json`` instead of solving it again: a proven optimum and a proven bound do not depend on the heuristics, so a
+change of AGH can be measured against them in minutes instead of hours (each record keeps the ``milp_date`` of the run
+that solved its MILP, also through repeated reuse, and the report names those runs). A record is reused only for the
+same instance: the same digest (SHA-256 of every coefficient, :func:`instance_digest`) where the earlier record has
+one; records written before the digest are matched on configuration count, route count and GH's cost (GH is
 deterministic and reads every coefficient). Instances without a match are solved. Gaps and the cost order are
-recomputed for the new AGH plans; the report names the file the MILP results come from.
+recomputed for the new AGH plans.
 """
 
 from __future__ import annotations
@@ -164,8 +165,10 @@ def same_instance(record: dict[str, Any], earlier: dict[str, Any]) -> bool:
 
 
 def load_milp_records(path: Path) -> dict[str, dict[str, Any]]:
-    """Records of an earlier ``OUT.json`` by instance label."""
-    return {record["instance"]: record for record in json.loads(path.read_text())["records"]}
+    """Records of an earlier ``OUT.json`` by instance label, each with the ``milp_date`` of the run that solved its
+    MILP (that file's date where the record does not say)."""
+    payload = json.loads(path.read_text())
+    return {record["instance"]: {"milp_date": payload["date"]} | record for record in payload["records"]}
 
 
 def gap(cost: float | None, bound: float | None) -> float | None:
@@ -199,7 +202,7 @@ def bench_instance(
             f"{name}_runtime_s": runtime,
         }
     if earlier is not None and same_instance(record, earlier):
-        record |= {key: earlier[key] for key in MILP_FIELDS}
+        record |= {key: earlier[key] for key in (*MILP_FIELDS, "milp_date")}
         record |= {key: value for key, value in earlier.items() if key.startswith("milp_") and key.endswith("_s")}
         record["milp_reused"] = True
     else:
@@ -222,6 +225,7 @@ def bench_instance(
             "milp_runtime_s": milp.runtime_s,
             "milp_gap": gap(cost, bound),
             "milp_reused": False,
+            "milp_date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         }
         record |= {f"milp_{phase}_s": seconds for phase, seconds in milp.time_split_s.items()}
     record["load_before"] = load_before
@@ -353,11 +357,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     earlier = load_milp_records(args.reuse_milp) if args.reuse_milp is not None else {}
-    reuse_note = ""
     reuse_path = None if args.reuse_milp is None else str(args.reuse_milp)
-    if args.reuse_milp is not None:
-        reuse_date = json.loads(args.reuse_milp.read_text())["date"]
-        reuse_note = f"; MILP results of matching instances reused from {args.reuse_milp} ({reuse_date})"
 
     out = Path(args.out)
     partial = out.with_suffix(".partial.jsonl")
@@ -392,6 +392,13 @@ def main() -> None:
     machine = f"{platform.platform()}, {os.cpu_count()} CPUs, Python {platform.python_version()}"
     date = datetime.now(timezone.utc).isoformat(timespec="seconds")
     loads = [r["load_before"] for r in records]
+    reused = [r for r in records if r.get("milp_reused")]
+    reuse_note = (
+        f"; MILP results of {len(reused)} of {len(records)} instances reused (--reuse-milp) from the run of "
+        + ", ".join(sorted({r["milp_date"] for r in reused}))
+        if reused
+        else ""
+    )
     markdown = (
         f"Planner scale benchmark ({date}; {machine}; MILP = {DEFAULT_SOLVER}, 1 thread, "
         f"{args.milp_time_limit:g} s limit for the whole call, warm-started from AGH; 1-minute load average "
