@@ -4,7 +4,7 @@ Usage (from the repository root)::
 
     python scripts/bench_planners.py [--sizes 3,3,4 6,6,10 ... 40,40,40] [--seeds 0 1 2 3 4]
                                      [--milp-time-limit 600] [--gh-repeats 20] [--agh-repeats 5]
-                                     [--out results/bench_planners]
+                                     [--out results/bench_planners] [--reuse-milp results/bench_planners.json]
 
 Grid: the ``paper`` instance and random instances of each size (I query types, J models, K tiers) for each seed.
 Per instance: GH (median of ``--gh-repeats`` runs), AGH (seed 0, median of ``--agh-repeats`` runs, wall and CPU
@@ -15,13 +15,25 @@ optimum, reported per size as median and worst. Every record carries the 1-minut
 (``os.getloadavg``): the machine is shared, so wall times above its core count are inflated. Each finished instance
 is appended to ``OUT.partial.jsonl`` so an interrupted run resumes where it stopped; the end writes ``OUT.json``,
 ``OUT.md`` and ``OUT.png`` (runtime vs size, log scale) atomically. The report states the machine and date.
+
+``--reuse-milp PATH`` takes each instance's MILP outcome (status, cost, bound, time split, memory) from an earlier
+``OUT.json`` instead of solving it again: a proven optimum and a proven bound do not depend on the heuristics, so a
+change of AGH can be measured against them in minutes instead of hours (each record keeps the ``milp_date`` of the run
+that solved its MILP, also through repeated reuse, and the report names those runs). A record is reused only for the
+same instance: the same digest (SHA-256 of every coefficient, :func:`instance_digest`) where the earlier record has
+one; records written before the digest are matched on configuration count, route count and GH's cost (GH is
+deterministic and reads every coefficient). Instances without a match are solved. Gaps and the cost order are
+recomputed for the new AGH plans.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import hashlib
 import io
 import json
+import math
 import os
 import platform
 import statistics
@@ -109,51 +121,123 @@ def timed(function: Callable[[], PlanResult], repeats: int) -> tuple[PlanResult,
     return result, statistics.median(wall), statistics.median(cpu)
 
 
+MILP_FIELDS = (
+    "milp_solver",
+    "milp_time_limit_s",
+    "best_bound",
+    "milp_optimal",
+    "milp_plan_source",
+    "milp_message",
+    "milp_peak_rss_mb",
+    "milp_added_rss_mb",
+    "milp_status",
+    "milp_feasible",
+    "milp_cost",
+    "milp_runtime_s",
+    "milp_gap",
+)
+"""Fields of a record that come from the MILP call (with the ``milp_*_s`` time split), copied by ``--reuse-milp``."""
+
+
+def instance_digest(instance: Instance) -> str:
+    """SHA-256 of every field of ``instance`` (array bytes, dtypes and shapes; the other fields' reprs)."""
+    digest = hashlib.sha256()
+    for field in dataclasses.fields(instance):
+        value = getattr(instance, field.name)
+        if isinstance(value, np.ndarray):
+            digest.update(f"{field.name}:{value.dtype}:{value.shape}".encode())
+            digest.update(np.ascontiguousarray(value).tobytes())
+        else:
+            digest.update(f"{field.name}:{value!r}".encode())
+    return digest.hexdigest()
+
+
+def same_instance(record: dict[str, Any], earlier: dict[str, Any]) -> bool:
+    """Whether ``earlier`` (a record of a previous run) was measured on the instance of ``record`` (module
+    docstring: the digest, or for records without one the configuration and route counts and GH's cost)."""
+    if "instance_digest" in earlier:
+        return earlier["instance_digest"] == record["instance_digest"]
+    if (earlier["configurations"], earlier["routes"]) != (record["configurations"], record["routes"]):
+        return False
+    if earlier["gh_cost"] is None or record["gh_cost"] is None:
+        return earlier["gh_cost"] is None and record["gh_cost"] is None
+    return math.isclose(earlier["gh_cost"], record["gh_cost"], rel_tol=1e-9)
+
+
+def load_milp_records(path: Path) -> dict[str, dict[str, Any]]:
+    """Records of an earlier ``OUT.json`` by instance label, each with the ``milp_date`` of the run that solved its
+    MILP (that file's date where the record does not say)."""
+    payload = json.loads(path.read_text())
+    return {record["instance"]: {"milp_date": payload["date"]} | record for record in payload["records"]}
+
+
 def gap(cost: float | None, bound: float | None) -> float | None:
     if cost is None or bound is None or not np.isfinite(cost):
         return None
     return max(0.0, (cost - bound) / max(cost, 1e-12))
 
 
-def bench_instance(label: str, size: str, instance: Instance, args: argparse.Namespace) -> dict[str, Any]:
+def bench_instance(
+    label: str, size: str, instance: Instance, args: argparse.Namespace, earlier: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """One instance's record; the MILP outcome is copied from ``earlier`` when that is a record of the same
+    instance (``same_instance``), else solved."""
     load_before = os.getloadavg()[0]
     gh, gh_s, gh_cpu_s = timed(lambda: solve_gh(instance), args.gh_repeats)
     agh, agh_s, agh_cpu_s = timed(lambda: solve_agh(instance, seed=0), args.agh_repeats)
-    with PeakMemory() as memory:
-        milp = solve(instance, time_limit_s=args.milp_time_limit, warm_start=agh.plan if agh.feasible else None)
-    bound = milp.bound if milp.bound is not None and np.isfinite(milp.bound) else None
     record: dict[str, Any] = {
         "instance": label,
         "size": size,
+        "instance_digest": instance_digest(instance),
         "configurations": instance.num_configurations,
         "routes": int(instance.route_allowed.sum()),
-        "milp_solver": DEFAULT_SOLVER,
-        "milp_time_limit_s": args.milp_time_limit,
-        "best_bound": bound,
-        "milp_optimal": milp.status == "optimal",
-        "milp_plan_source": milp.plan_source,
-        "milp_message": milp.message,
         "gh_cpu_s": gh_cpu_s,
         "agh_cpu_s": agh_cpu_s,
-        "milp_peak_rss_mb": memory.peak_mb,
-        "milp_added_rss_mb": memory.peak_mb - memory.before_mb,
-        "load_before": load_before,
-        "load_after": os.getloadavg()[0],
     }
-    record |= {f"milp_{phase}_s": seconds for phase, seconds in milp.time_split_s.items()}
-    for name, result, runtime in (("gh", gh, gh_s), ("agh", agh, agh_s), ("milp", milp, milp.runtime_s)):
-        cost = result.total_cost if result.feasible else None
+    for name, result, runtime in (("gh", gh, gh_s), ("agh", agh, agh_s)):
         record |= {
             f"{name}_status": result.status,
             f"{name}_feasible": result.feasible,
-            f"{name}_cost": cost,
+            f"{name}_cost": result.total_cost if result.feasible else None,
             f"{name}_runtime_s": runtime,
-            f"{name}_gap": gap(cost, bound),
         }
+    if earlier is not None and same_instance(record, earlier):
+        record |= {key: earlier[key] for key in (*MILP_FIELDS, "milp_date")}
+        record |= {key: value for key, value in earlier.items() if key.startswith("milp_") and key.endswith("_s")}
+        record["milp_reused"] = True
+    else:
+        with PeakMemory() as memory:
+            milp = solve(instance, time_limit_s=args.milp_time_limit, warm_start=agh.plan if agh.feasible else None)
+        bound = milp.bound if milp.bound is not None and np.isfinite(milp.bound) else None
+        cost = milp.total_cost if milp.feasible else None
+        record |= {
+            "milp_solver": DEFAULT_SOLVER,
+            "milp_time_limit_s": args.milp_time_limit,
+            "best_bound": bound,
+            "milp_optimal": milp.status == "optimal",
+            "milp_plan_source": milp.plan_source,
+            "milp_message": milp.message,
+            "milp_peak_rss_mb": memory.peak_mb,
+            "milp_added_rss_mb": memory.peak_mb - memory.before_mb,
+            "milp_status": milp.status,
+            "milp_feasible": milp.feasible,
+            "milp_cost": cost,
+            "milp_runtime_s": milp.runtime_s,
+            "milp_gap": gap(cost, bound),
+            "milp_reused": False,
+            "milp_date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        }
+        record |= {f"milp_{phase}_s": seconds for phase, seconds in milp.time_split_s.items()}
+    record["load_before"] = load_before
+    record["load_after"] = os.getloadavg()[0]
+    bound = record["best_bound"]
+    record["gh_gap"] = gap(record["gh_cost"], bound)
+    record["agh_gap"] = gap(record["agh_cost"], bound)
     if record["milp_optimal"] and gh.feasible and agh.feasible:
-        tolerance = COST_TOLERANCE * max(1.0, abs(milp.total_cost))
+        milp_cost = record["milp_cost"]
+        tolerance = COST_TOLERANCE * max(1.0, abs(milp_cost))
         record["cost_order_holds"] = bool(
-            milp.total_cost <= agh.total_cost + tolerance and agh.total_cost <= gh.total_cost + tolerance
+            milp_cost <= agh.total_cost + tolerance and agh.total_cost <= gh.total_cost + tolerance
         )
     return record
 
@@ -264,7 +348,16 @@ def main() -> None:
     parser.add_argument("--gh-repeats", type=int, default=20)
     parser.add_argument("--agh-repeats", type=int, default=5)
     parser.add_argument("--out", default="results/bench_planners", help="output path without extension")
+    parser.add_argument(
+        "--reuse-milp",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help="take the MILP results of the same instances from an earlier OUT.json (module docstring)",
+    )
     args = parser.parse_args()
+    earlier = load_milp_records(args.reuse_milp) if args.reuse_milp is not None else {}
+    reuse_path = None if args.reuse_milp is None else str(args.reuse_milp)
 
     out = Path(args.out)
     partial = out.with_suffix(".partial.jsonl")
@@ -282,7 +375,7 @@ def main() -> None:
         if label in done:
             records.append(done[label])
             continue
-        record = bench_instance(label, size, build(), args)
+        record = bench_instance(label, size, build(), args, earlier.get(label))
         records.append(record)
         with partial.open("a") as stream:
             stream.write(json.dumps(record) + "\n")
@@ -290,7 +383,8 @@ def main() -> None:
             os.fsync(stream.fileno())
         print(
             f"{label}: GH {record['gh_runtime_s'] * 1e3:.1f} ms, AGH {record['agh_runtime_s']:.2f} s "
-            f"(CPU {record['agh_cpu_s']:.2f} s), MILP {record['milp_status']} {record['milp_runtime_s']:.1f} s, "
+            f"(CPU {record['agh_cpu_s']:.2f} s), MILP {record['milp_status']} {record['milp_runtime_s']:.1f} s"
+            f"{' (reused)' if record['milp_reused'] else ''}, "
             f"AGH gap {record['agh_gap']}, load {record['load_before']:.2f}",
             flush=True,
         )
@@ -298,10 +392,17 @@ def main() -> None:
     machine = f"{platform.platform()}, {os.cpu_count()} CPUs, Python {platform.python_version()}"
     date = datetime.now(timezone.utc).isoformat(timespec="seconds")
     loads = [r["load_before"] for r in records]
+    reused = [r for r in records if r.get("milp_reused")]
+    reuse_note = (
+        f"; MILP results of {len(reused)} of {len(records)} instances reused (--reuse-milp) from the run of "
+        + ", ".join(sorted({r["milp_date"] for r in reused}))
+        if reused
+        else ""
+    )
     markdown = (
         f"Planner scale benchmark ({date}; {machine}; MILP = {DEFAULT_SOLVER}, 1 thread, "
         f"{args.milp_time_limit:g} s limit for the whole call, warm-started from AGH; 1-minute load average "
-        f"{min(loads):.2f}-{max(loads):.2f}, median {statistics.median(loads):.2f})\n\n"
+        f"{min(loads):.2f}-{max(loads):.2f}, median {statistics.median(loads):.2f}{reuse_note})\n\n"
         + markdown_table(table)
         + "\n\nPer instance (infeasible: empty cost):\n\n"
         + markdown_table(per_instance(records))
@@ -313,7 +414,7 @@ def main() -> None:
         {
             "date": date,
             "machine": machine,
-            "args": vars(args) | {"sizes": [list(s) for s in args.sizes]},
+            "args": vars(args) | {"sizes": [list(s) for s in args.sizes], "reuse_milp": reuse_path},
             "records": records,
             "summary": json.loads(table.to_json(orient="records")),
         },

@@ -8,15 +8,21 @@ configurations only has the same optimum; :class:`ActiveRouter` builds a ``Route
 counts warm-start. The cache may be shared by the ActiveRouters of instances that differ only in demand (AGH
 re-planning every period): the demand is passed to each solve, and each ActiveRouter resets a shared LP's basis
 when it first uses it, so its results are those of a fresh cache.
+
+:meth:`ActiveRouter.evaluate` judges a plan with ``evaluate_plan`` on the same sub-instance: a configuration without
+replicas carries no traffic and uses no resource, so every check and cost part is the one on the whole instance,
+at a fraction of the work (AGH's local search judges every improving re-route; (I, C) arrays of 6,000 working
+configurations on (40, 40, 40) against a few dozen active ones).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections import OrderedDict
 
 import numpy as np
 
-from servegym.envs.evaluation import Plan
+from servegym.envs.evaluation import Evaluation, Plan, evaluate_plan
 from servegym.envs.instance import Instance
 from servegym.envs.routing import Router, RoutingResult
 
@@ -55,6 +61,27 @@ class ActiveRouter:
         if len(self._routers) > _CACHED_ROUTERS:
             self._routers.popitem(last=False)
         return router
+
+    def evaluate(self, plan: Plan) -> Evaluation:
+        """``evaluate_plan(instance, plan)``, computed on the sub-instance of the plan's active configurations.
+
+        The plan must route nothing to configurations without replicas (every plan :meth:`route` returns); the
+        evaluation's (C,) arrays are lifted back to the instance's configuration indices.
+        """
+        instance = self.instance
+        replicas = np.asarray(plan.replicas, dtype=np.int64)
+        active = np.flatnonzero(replicas > 0)
+        if len(active) == 0:
+            return evaluate_plan(instance, plan)
+        cached = self._routers.get(tuple(active.tolist()))
+        sub_instance = instance.restrict(active) if cached is None else cached.instance
+        sub_instance = sub_instance.with_demand(instance.demand_per_hour)
+        routing = np.asarray(plan.routing)
+        sub_plan = Plan(replicas=replicas[active], routing=routing[:, active], unserved=np.asarray(plan.unserved))
+        evaluation = evaluate_plan(sub_instance, sub_plan)
+        utilisation = np.zeros(instance.num_configurations)
+        utilisation[active] = evaluation.utilisation
+        return dataclasses.replace(evaluation, utilisation=utilisation, replicas=replicas.copy())
 
     def route(self, replicas: np.ndarray, *, relax_unmet_cap: bool = False) -> RoutingResult | None:
         """Optimal routing of the instance's demand over ``replicas`` (C,).

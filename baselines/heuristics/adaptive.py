@@ -5,8 +5,9 @@
    replicas are routed optimally by the LP (unmet cap enforced) and judged by ``evaluate_plan``. The first order
    is GH's, so AGH is never worse than GH when GH is feasible.
 2. Local search (``local_search.LocalSearch``) from the ``search_starts`` cheapest distinct starts: relocations,
-   consolidation, rebuilds, merges and sibling swaps, each accepted only if the LP re-route is feasible and
-   cheaper (:func:`_search` says which search uses which moves). The best plan found is kept.
+   consolidation, rebuilds, merges, sibling swaps and relocations one replica short with a helper replica, each
+   accepted only if the LP re-route is feasible and cheaper (:func:`_search` says which search uses which moves).
+   The best plan found is kept.
 3. The final plan is the LP routing of the final replicas, judged by ``evaluate_plan`` through ``finish``.
 
 Everything after GH's own construction runs on the instance restricted to the configurations GH can open
@@ -96,6 +97,7 @@ def solve_agh(
     max_repairs: int = MAX_REPAIRS,
     max_orders: int | None = None,
     warm_start: np.ndarray | None = None,
+    helpers: bool = True,
 ) -> PlanResult:
     """The Adaptive Greedy Heuristic.
 
@@ -112,6 +114,8 @@ def solve_agh(
         max_orders: Construct from the first ``max_orders`` start orders only (GH's first); None: all.
         warm_start: (C,) replicas of an earlier plan (e.g. the previous period's), judged as one more start after
             GH's (its replicas outside the configurations AGH searches are dropped); None: none.
+        helpers: Use the relocations one replica short with a helper replica
+            (``LocalSearch.relocate_with_helper``); the in-env re-planning leaves them out.
 
     Returns:
         The best plan found, judged by ``evaluate_plan``: status ``feasible``, or ``infeasible`` with GH's
@@ -172,7 +176,7 @@ def solve_agh(
         )
         return finish("agh", instance, gh_construction.fleet.plan(), time.perf_counter() - start_time, message=message)
     points.sort(key=lambda point: point.cost)  # stable: ties keep the start order
-    best, moves = _search(context, router, deadline, points[:search_starts], max_solves, max_repairs)
+    best, moves = _search(context, router, deadline, points[:search_starts], max_solves, max_repairs, helpers)
     message = (
         f"{starts} starts ({len(seen)} distinct), local search from the {min(search_starts, len(points))} cheapest, "
         f"{moves} improving moves, {router.solves} LP solves"
@@ -187,27 +191,30 @@ def _search(
     starts: list[SearchPoint],
     max_solves: int,
     max_repairs: int,
+    helpers: bool,
 ) -> tuple[SearchPoint, int]:
     """Local search from each start, the cheapest first; the best plan found and the improving moves made.
 
-    The first search uses every neighbourhood; the others leave out the rebuilds (GH repairs, the dearest moves),
-    and when one of them ends best, a last full search continues from its plan. Searching from several starts
-    is what most of the gain over a single search comes from (docs/heuristics.md, "Cost against the exact MILP").
+    The first search uses every neighbourhood; the others leave out the rebuilds (GH repairs, the dearest moves).
+    Unless the best plan ends a search that had rebuilds and repairs left (a local optimum of every neighbourhood),
+    a last full search with a fresh repair budget continues from it (a search that spent its repairs early may end
+    where rebuilds pay again). Searching from several starts is what most of the gain over a single search comes
+    from (docs/heuristics.md, "Cost against the exact MILP").
     """
     best: SearchPoint | None = None
-    best_start = 0
+    best_complete = False  # the best plan is a local optimum of every neighbourhood, rebuilds included
     moves = 0
     for k, point in enumerate(starts):
         if k > 0 and deadline is not None and time.perf_counter() >= deadline:
             break
         search = LocalSearch(context, router, deadline, max_solves, max_repairs)
-        found = search.run(point, rebuild=k == 0)
+        found = search.run(point, rebuild=k == 0, helpers=helpers)
         moves += search.accepted_moves
         if best is None or found.cost < best.cost:
-            best, best_start = found, k
-    if best_start > 0:
+            best, best_complete = found, k == 0 and search.repairs < max_repairs
+    if not best_complete and max_repairs > 0:
         search = LocalSearch(context, router, deadline, max_solves, max_repairs)
-        best = search.run(best)
+        best = search.run(best, helpers=helpers)
         moves += search.accepted_moves
     return best, moves
 

@@ -91,7 +91,8 @@ class _TypeServer:
             self.spare_allowed = context.usable[query_type] & ~excluded
             targets = context.upgrade_target
             self.upgrade_allowed = (targets >= 0) & ~excluded & self.spare_allowed[targets]
-            self.table = table.subset(~excluded[table.openings.configs])
+            keep = ~excluded[table.openings.configs]
+            self.table = table if keep.all() else table.subset(keep)
         else:
             self.spare_allowed = context.usable[query_type]
             self.upgrade_allowed = context.upgradable[query_type]

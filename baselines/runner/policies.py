@@ -73,27 +73,30 @@ MILP_TIME_LIMIT_S = 10.0
 """Per-decision MILP time limit inside the environment; the best plan found by then is used."""
 HOLD_PAYBACK_PERIODS = 4.0
 """Periods within which a re-plan must pay back its start-up cost for the ``hold`` mode to switch (1 h at 15 min)."""
-AGH_REPLANNING: dict[str, int] = {
+AGH_REPLANNING: dict[str, int | bool] = {
     "max_orders": 1,
     "random_starts": 0,
     "search_starts": 1,
     "max_solves": 30,
     "max_repairs": 0,
+    "helpers": False,
 }
-"""``solve_agh`` settings of AGH's re-plans inside the environment (the policies and ``HeadroomAction``): two
-starts, GH's construction and the previous period's plan (``warm_start``), then one local search of at most 30 LP
-solves without rebuild moves: 9.6 ms per period against 81 ms for the full search (scripts/bench_env.py, issue
-#17). Chosen on the main-job day 2024-05-16, a test day (a protocol slip, docs/benchmark.md), among lighter
-settings: agh-rolling $2,344 (full AGH without warm start, seeds 0, 1, 2: $2,392, $2,390, $2,373), agh-hold $2,348
-($2,371, $2,372, $2,413), agh-quantile-hold $2,288 ($2,367, $2,361, $2,180). Checked afterwards where defaults are
-chosen: on the validation day (seeds 0, 1) agh-rolling $2,198 against $2,224 for the full search, agh-hold $2,194
-against $2,194, agh-quantile-hold $2,246 against $2,206; on the development days of scripts/bench_forecast.py
-agh-quantile-hold $2,289 a day against $2,158 for the full search with the warm start (+6 %; held out +11 %,
-fresh −10 %; the full search keeps a held-out bursty day that these settings lose to static AGH). So on the
-days where defaults should be chosen the full search is better for the recommended re-planner and about equal for
+"""``solve_agh`` settings of AGH's re-plans inside the environment (the policies and ``HeadroomAction``): two starts,
+GH's construction and the previous period's plan (``warm_start``), then one local search of at most 30 LP solves without
+rebuild moves and without relocations with a helper (with them, on the main-job day 2024-05-16 seed 0: agh-rolling
+$2,500 instead of $2,344 and agh-quantile-hold $2,351 instead of $2,288; their plans are cheaper for the forecast, but
+the helper replicas leave less room for the realised demand): 9.6 ms per period against 81 ms for the full search
+(scripts/bench_env.py, issue #17). Chosen on the main-job day 2024-05-16, a test day (a protocol slip,
+docs/benchmark.md), among lighter settings: agh-rolling $2,344 (full AGH without warm start, seeds 0, 1, 2: $2,392,
+$2,390, $2,373), agh-hold $2,348 ($2,371, $2,372, $2,413), agh-quantile-hold $2,288 ($2,367, $2,361, $2,180). Checked
+afterwards where defaults are chosen: on the validation day (seeds 0, 1) agh-rolling $2,198 against $2,224 for the full
+search, agh-hold $2,194 against $2,194, agh-quantile-hold $2,246 against $2,206; on the development days of
+scripts/bench_forecast.py agh-quantile-hold $2,289 a day against $2,158 for the full search with the warm start (+6 %;
+held out +11 %, fresh −10 %; the full search keeps a held-out bursty day that these settings lose to static AGH). So on
+the days where defaults should be chosen the full search is better for the recommended re-planner and about equal for
 the others; the speed target is why these settings stay for now (an open choice, issue #17's closing note). Pass
-``agh_settings={}`` to :class:`PlannerPolicy` for the full search. These settings use no random orders, so the
-seed does not change them."""
+``agh_settings={}`` to :class:`PlannerPolicy` for the full search. These settings use no random orders, so the seed does
+not change them."""
 
 
 class Policy(Protocol):
