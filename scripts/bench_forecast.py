@@ -44,10 +44,19 @@ from servegym.baselines.runner.episodes import evaluate
 from servegym.envs.demand_source import parse_demand_source
 from servegym.envs.forecast import DEFAULT_FORECASTER, FORECASTERS, QUANTILE_LEVELS, Forecaster
 from servegym.envs.scenarios import make_instance
-from servegym.io import atomic_write_json, atomic_write_text, source_commit
+from servegym.io import atomic_write_json, atomic_write_text, replace_marked_block, source_commit
 from servegym.tables import markdown_table
 from servegym.traces import TEST_DAYS, VALIDATION_DAY
 from servegym.traces.shapes import SHAPES, write_shape
+
+DOC_MARKERS = {
+    name: (
+        f"<!-- bench-forecast-{name}:begin (written by scripts/bench_forecast.py) -->",
+        f"<!-- bench-forecast-{name}:end -->",
+    )
+    for name in ("accuracy", "cost", "target")
+}
+"""The tables of docs/results.md ("Forecasts") this script rewrites, between these marker lines."""
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO_ROOT / "docs" / "examples" / "requests-2days.csv.gz"
@@ -176,6 +185,7 @@ def main() -> None:
     parser.add_argument("--trace", nargs="*", type=Path, default=[], help="further trace files (held out)")
     parser.add_argument("--workers", type=int, default=2, help="processes (default: 2)")
     parser.add_argument("--out", type=Path, default=REPO_ROOT / "results" / "bench_forecast")
+    parser.add_argument("--no-docs", action="store_true", help="leave the tables of docs/results.md as they are")
     args = parser.parse_args()
     started = time.time()
     load_before = os.getloadavg()
@@ -223,6 +233,9 @@ def main() -> None:
         ["mape_pct", "wape_pct", "pinball_mean_pct", "pinball_099_pct", "coverage_90_pct", "step_us", "fit_s"]
     ].mean()
     cost_table = cost.groupby(["role", "policy", "forecaster"], sort=False)["cost"].mean().unstack("role")
+    met_line = f"met on {int(target['met'].sum())} of {len(target)} days; by role: " + ", ".join(
+        f"{role} {int(g['met'].sum())}/{len(g)}" for role, g in target.groupby("role", sort=False)
+    )
     lines = [
         f"# Forecasting benchmark ({header['date']}, {header['machine']}, commit {header['commit']}, load "
         f"{header['load_average_before_after'][0]} → {header['load_average_before_after'][1]}, {header['wall_s']} s)",
@@ -245,11 +258,19 @@ def main() -> None:
         "",
         markdown_table(target),
         "",
-        f"met on {int(target['met'].sum())} of {len(target)} days; by role: "
-        + ", ".join(f"{role} {int(g['met'].sum())}/{len(g)}" for role, g in target.groupby("role", sort=False)),
+        met_line,
     ]
     text = "\n".join(lines) + "\n"
     atomic_write_text(args.out.with_suffix(".md"), text)
+    if not args.no_docs:
+        blocks = {
+            "accuracy": markdown_table(summary.reset_index()),
+            "cost": markdown_table(cost_table.reset_index()),
+            "target": markdown_table(target) + "\n\n" + met_line,
+        }
+        for name, block in blocks.items():
+            begin, end = DOC_MARKERS[name]
+            replace_marked_block(REPO_ROOT / "docs" / "results.md", begin, end, block)
     print(text)
 
 
