@@ -144,9 +144,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{args.out}: solved under another stopping rule; solving every episode again", file=sys.stderr)
     provenance = run_provenance()
     print(f"{'setting':38} {'episode':22} {'oracle $':>10} {'bound $':>10} {'gap':>7} {'status':9} {'solve s':>8}")
-    for env_id, kwargs, seed, options in episodes:
+    todo = [*SHORT_CHECKS, *protocol_episodes(env_ids)]  # in the order of --env
+    for env_id, kwargs, seed, options in todo:
         key = (env_id, kwargs, options.get("day"), seed)
-        if (env_id not in env_ids and kwargs == SETTINGS) or key in records:
+        if key in records:
             continue
         env = gym.make(env_id, **json.loads(kwargs))
         start = time.perf_counter()
