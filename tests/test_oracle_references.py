@@ -153,7 +153,8 @@ def test_shipped_short_check_episode__matches_a_fresh_solve_within_its_proven_ga
 
 @pytest.mark.slow
 def test_shipped_protocol_episode__matches_a_fresh_solve_within_its_proven_gap():
-    reference = next(r for r in load_references() if r.env_settings == "{}" and r.solve_s > 0)
+    solved = [r for r in load_references() if r.env_settings == "{}" and r.solve_s > 0]
+    reference = min(solved, key=lambda r: r.solve_s)  # the quickest full-day episode
     env = gym.make(reference.env_id)
     options = {"day": reference.day} if reference.day else {}
     fresh = build_reference(env, reference.env_id, reference.seed, options)
