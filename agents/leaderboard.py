@@ -31,6 +31,20 @@ def _interval(low: float, high: float) -> str:
     return "—" if math.isnan(low) else f"[{low:.1f}, {high:.1f}]"
 
 
+def _oracle_caption(summary: pd.DataFrame, oracle: str) -> str:
+    """`` Oracle: <setting> <sources> (proven gap ≤ g).`` per setting, from the oracle's summary rows ('' without)."""
+    if "oracle_source" not in summary:
+        return ""
+    parts = []
+    for row in summary[summary["policy"] == oracle].itertuples(index=False):
+        if not isinstance(row.oracle_source, str):
+            continue
+        env = row.env_id if row.env_settings == "{}" else f"{row.env_id} {row.env_settings}"
+        gap = "" if math.isnan(row.oracle_gap_max) else f" (proven gap ≤ {100 * row.oracle_gap_max:.2f} %)"
+        parts.append(f"`{env}` {row.oracle_source}{gap}")
+    return f" Oracle episodes: {'; '.join(parts)}." if parts else ""
+
+
 def format_leaderboard(
     summary: pd.DataFrame, *, reference: str, oracle: str, days: Sequence[str], seeds: Sequence[int]
 ) -> str:
@@ -39,14 +53,15 @@ def format_leaderboard(
     Args:
         summary: The summary table.
         reference: Policy that scores 0 (named in the caption).
-        oracle: Policy that scores 100.
+        oracle: Policy that scores 100 (named in the caption, with its sources and proven gap per setting).
         days: Days played.
         seeds: Episode seeds.
     """
     lines = [
         f"Normalised score 100 · (C_ref − C) / (C_ref − C_oracle), reference `{reference}` = 0, `{oracle}` = 100; "
         f"days {', '.join(days)}; episode seeds {', '.join(map(str, seeds))}. ± is the standard deviation over "
-        "episodes, then over training seeds (runs); 95 % CI a percentile bootstrap of the mean over training seeds.",
+        "episodes, then over training seeds (runs); 95 % CI a percentile bootstrap of the mean over training seeds."
+        + _oracle_caption(summary, oracle),
         "",
         "| env | policy | kind | runs | score | ± episodes | ± seeds | 95 % CI | cost $ | SLO viol. | unserved "
         "| GPU-h |",

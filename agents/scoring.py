@@ -8,8 +8,15 @@ and keywords the model was trained with. Each episode row gets the normalised sc
 
 with the costs of the reference and the oracle *on the same episode*: 0 is the reference, 100 the oracle,
 negative is worse than the reference. :func:`summarise` aggregates over episodes and over training seeds (runs
-that share a label). The oracle comes from ``servegym.baselines.milp.oracle`` through
-``make_policy("oracle", env)``; without that module scoring stops with an error naming it.
+that share a label).
+
+The oracle is the perfect-foresight MILP of ``servegym.baselines.milp.oracle``, machine-independent: an episode with a
+shipped reference (``servegym.agents.oracle_references``, solved to a proven gap under a deterministic work
+limit) replays the shipped schedule, and the replay must cost what the file records; any other episode is solved
+fresh under the same stopping rule, with an :class:`OracleNotice`. ``recompute_oracle`` solves every episode
+fresh and checks the fresh cost against the shipped reference within the proven gaps. Every row names the
+reference, the oracle, the oracle's source (``shipped``, ``fresh``, ``recomputed`` or ``baseline`` for another
+policy as the 100 point) and its proven gap. Without the oracle module scoring stops with an error naming it.
 """
 
 from __future__ import annotations
@@ -17,18 +24,24 @@ from __future__ import annotations
 import importlib.util
 import json
 import math
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from servegym.agents.train_config import TrainConfig, resolved_env_kwargs
 from servegym.baselines.runner.episodes import PolicySpec, evaluate
+from servegym.baselines.runner.policies import Policy
 from servegym.envs.outcome import COST_PARTS
 from servegym.envs.protocol import PROTOCOL
 from servegym.errors import MissingDependencyError, ServegymError
 from servegym.traces import TEST_DAYS
+
+if TYPE_CHECKING:  # the oracle's modules load only when the oracle is used (_require_oracle)
+    from servegym.agents.oracle_references import EpisodeOracle, ReferenceOraclePolicy, ReferenceSet
 
 ORACLE = "oracle"
 ORACLE_MODULE = "servegym.baselines.milp.oracle"
@@ -52,11 +65,17 @@ SCORE_COLUMNS = (
     "slo_violation_rate",
     "gpu_hours",
     "normalised_score",
+    "reference",
+    "oracle",
+    "oracle_source",
+    "oracle_gap",
 )
 """Columns of :func:`score`: one row per (policy, episode); ``kind`` is ``agent``, ``reference``, ``baseline`` or
 ``oracle``; ``run_dir`` and ``training_seed`` are empty for non-agents; ``env_settings`` is the JSON of the env
 keywords and instance overrides the models were trained with (``{}`` for the id's defaults); costs in $ over the
-episode."""
+episode; ``reference`` and ``oracle`` name the policies scoring 0 and 100, ``oracle_source`` where the episode's
+oracle came from (``shipped``, ``fresh``, ``recomputed``, or ``baseline`` when another policy scores 100) and
+``oracle_gap`` its proven relative gap (NaN for a baseline)."""
 SUMMARY_COLUMNS = (
     "policy",
     "kind",
@@ -76,13 +95,19 @@ SUMMARY_COLUMNS = (
     "delay_violation_rate",
     "unserved_rate",
     "gpu_hours",
+    "reference",
+    "oracle",
+    "oracle_source",
+    "oracle_gap_max",
 )
 """Columns of :func:`summarise`: ``score`` the mean normalised score and ``cost`` the mean total cost ($ per
 episode) over episodes, ``*_std`` their standard deviation over episodes; for agents, ``score_seed_std`` is the
 standard deviation of the per-run mean scores over training seeds (NaN with fewer than two runs),
 ``score_ci_low`` / ``score_ci_high`` a 95 % percentile bootstrap interval of their mean (two or more runs; scipy,
 :data:`BOOTSTRAP_RESAMPLES` resamples, seeded) and ``score_iqm`` their interquartile mean (five or more runs, as
-rliable reports it); the violation rates are request-weighted means over episodes."""
+rliable reports it); the violation rates are request-weighted means over episodes; ``reference`` and ``oracle``
+name the 0 and 100 policies, ``oracle_source`` the oracle sources of the episodes with their counts (e.g.
+``shipped×6`` or ``shipped×4+fresh×2``) and ``oracle_gap_max`` the largest proven gap among them."""
 BOOTSTRAP_RESAMPLES = 10_000
 """Resamples of the bootstrap interval over training seeds."""
 BOOTSTRAP_SEED = 0
@@ -116,6 +141,10 @@ def seed_statistics(per_run: np.ndarray) -> tuple[float, float, float]:
 
 class ScoreError(ServegymError, ValueError):
     """Scoring cannot produce a normalised score (e.g. the reference costs as much as the oracle)."""
+
+
+class OracleNotice(UserWarning):
+    """An episode's oracle is solved fresh (no shipped reference fits it): minutes per episode."""
 
 
 def normalised_score(c_ref: float, c_agent: float, c_oracle: float) -> float:
@@ -164,6 +193,8 @@ def score(
     baselines: Sequence[str] = DEFAULT_BASELINES,
     which: str = "final",
     progress: bool = False,
+    recompute_oracle: bool = False,
+    references: ReferenceSet | None = None,
 ) -> pd.DataFrame:
     """Play models and baselines on the test days and score them against ``reference`` and ``oracle``.
 
@@ -181,6 +212,10 @@ def score(
         baselines: Further baseline policies to play and score.
         which: ``final`` or ``best`` model of each run.
         progress: Show a progress bar.
+        recompute_oracle: Solve the oracle of every episode fresh (under the shipped stopping rule) and check it
+            against the shipped reference where there is one.
+        references: Oracle references to use; None: the shipped file (``load_references()``). Only read when
+            ``oracle == "oracle"``.
 
     Returns:
         One row per (policy, episode) with :data:`SCORE_COLUMNS`.
@@ -189,6 +224,9 @@ def score(
         MissingDependencyError: ``oracle == "oracle"`` and ``servegym.baselines.milp.oracle`` is missing (a
             ``ModuleNotFoundError``).
         ScoreError: No run folder given, or the reference costs as much as the oracle on an episode.
+        ReferenceFileError: The references file is damaged (the message names the file and the field).
+        ReferenceMismatchError: A shipped schedule replays to another cost than recorded, or (with
+            ``recompute_oracle``) a fresh oracle cost lies outside the shipped reference's proven gap.
         RunFolderError: A run folder is incomplete or holds a pickled normaliser; every folder is checked before
             any episode is played.
     """
@@ -197,6 +235,10 @@ def score(
     _require_oracle(oracle)
     if not model_paths:
         raise ScoreError("score: give at least one run folder")
+    if oracle == ORACLE and references is None:
+        from servegym.agents.oracle_references import load_references
+
+        references = load_references()
     groups: dict[str, list[tuple[Path, TrainConfig]]] = {}
     for path in model_paths:
         config, _, _ = check_run_folder(path, which)
@@ -207,6 +249,12 @@ def score(
         others = {name: "baseline" for name in baselines if name not in (reference, oracle)}
         kinds = {reference: "reference", oracle: "oracle", **others}
         policies: dict[str, PolicySpec] = {name: name for name in kinds}
+        test_days = None if demand is not None else _test_days(config, days)
+        oracles: list[ReferenceOraclePolicy] = []
+        if oracle == ORACLE:
+            policies[oracle] = _oracle_factory(
+                config, references, test_days, seeds, demand=demand, recompute=recompute_oracle, built=oracles
+            )
         agents = {}
         for path, run in runs:
             key = f"{run.label} [{path}]"
@@ -218,7 +266,7 @@ def score(
         result = evaluate(
             policies,
             config.env_id,
-            days=None if demand is not None else _test_days(config, days),
+            days=test_days,
             seeds=list(seeds),
             env_kwargs=env_kwargs,
             demand=demand,
@@ -232,6 +280,11 @@ def score(
         episodes["policy"] = [agents[p][0] if p in agents else p for p in episodes["policy"]]
         episodes["env_id"] = config.env_id
         episodes["env_settings"] = env_settings(config)
+        sources = _oracle_sources(episodes, oracle, oracles[0].records if oracles else None, recompute_oracle)
+        episodes["reference"] = reference
+        episodes["oracle"] = oracle
+        episodes["oracle_source"] = [sources[e][0] for e in episodes["episode"]]
+        episodes["oracle_gap"] = [sources[e][1] for e in episodes["episode"]]
         by_episode = episodes.set_index(["policy", "episode"])["total_cost"]
         episodes["normalised_score"] = [
             normalised_score(by_episode[(reference, e)], cost, by_episode[(oracle, e)])
@@ -241,6 +294,72 @@ def score(
     table = pd.concat(tables, ignore_index=True)
     table["training_seed"] = table["training_seed"].astype("Int64")
     return table[list(SCORE_COLUMNS)]
+
+
+def _oracle_factory(
+    config: TrainConfig,
+    references: ReferenceSet | None,
+    days: Sequence[str] | None,
+    seeds: Sequence[int],
+    *,
+    demand: str | None,
+    recompute: bool,
+    built: list[ReferenceOraclePolicy],
+) -> PolicySpec:
+    """The oracle of one group of runs: shipped references of its setting, a notice for every episode without one.
+
+    The policy it builds is appended to ``built`` (evaluation builds it once per group)."""
+    from servegym.agents.oracle_references import REFERENCE_RULE, ReferenceOraclePolicy
+
+    settings = env_settings(config)
+    shipped = [r for r in references or () if r.env_id == config.env_id and r.env_settings == settings]
+    episodes = [(day, seed) for day in (days or [None]) for seed in seeds]
+    label = f"{config.env_id} {settings}"
+    if demand is not None:
+        missing = [f"demand {demand}"]
+    else:
+        found = {(r.day, r.seed) for r in shipped}
+        missing = [f"{day or 'own demand'}/s{seed}" for day, seed in episodes if (day, seed) not in found]
+    if missing and not recompute:
+        where = (references.path if references is not None else "") or "no references file"
+        warnings.warn(
+            f"score: no shipped oracle reference ({where}) for {label}: {', '.join(missing)}; solving the oracle "
+            f"fresh there (proven gap {REFERENCE_RULE.relative_gap:.1%} or {REFERENCE_RULE.node_limit:,} nodes per "
+            "solve; minutes per episode)",
+            OracleNotice,
+            stacklevel=3,
+        )
+
+    def make(env: object) -> Policy:
+        policy = ReferenceOraclePolicy(env, shipped, recompute=recompute)  # type: ignore[arg-type]
+        built.append(policy)
+        return policy
+
+    make.__name__ = ORACLE
+    return make
+
+
+def _oracle_sources(
+    episodes: pd.DataFrame, oracle: str, records: list[EpisodeOracle] | None, recompute: bool
+) -> dict[str, tuple[str, float]]:
+    """Episode label → (oracle source, proven gap), after checking every shipped replay and recomputed solve.
+
+    Raises:
+        ReferenceMismatchError: see :func:`score`.
+    """
+    from servegym.agents.oracle_references import REFERENCE_RULE, check_fresh, check_replay
+
+    rows = episodes[episodes["policy"] == oracle]
+    if records is None:
+        return {label: ("baseline", math.nan) for label in rows["episode"]}
+    sources = {}
+    for label, cost, record in zip(rows["episode"], rows["total_cost"], records, strict=True):
+        if record.source == "shipped":
+            check_replay(record.reference, float(cost))
+        elif record.source == "recomputed" and recompute:
+            check_fresh(record.reference, float(cost), record.gap, REFERENCE_RULE.relative_gap)
+        sources[label] = (record.source, record.gap)
+    return sources
 
 
 def _test_days(config: TrainConfig, days: Sequence[str] | None) -> list[str] | None:
@@ -255,6 +374,12 @@ def _test_days(config: TrainConfig, days: Sequence[str] | None) -> list[str] | N
         return list(TEST_DAYS)
     test_days = [options["day"] for _, options in protocol.test if "day" in options]
     return list(dict.fromkeys(test_days)) or None
+
+
+def oracle_source_label(sources: pd.Series) -> str:
+    """The oracle sources of some episodes with their counts, e.g. ``shipped×4+fresh×2``."""
+    counts = sources.value_counts(sort=False)
+    return "+".join(f"{source}×{count}" for source, count in counts.items())
 
 
 def summarise(scores: pd.DataFrame) -> pd.DataFrame:
@@ -284,6 +409,10 @@ def summarise(scores: pd.DataFrame) -> pd.DataFrame:
                 "delay_violation_rate": group["delay_violation_rate"].mean(),
                 "unserved_rate": group["unserved_rate"].mean(),
                 "gpu_hours": group["gpu_hours"].mean(),
+                "reference": group["reference"].iloc[0],
+                "oracle": group["oracle"].iloc[0],
+                "oracle_source": oracle_source_label(group["oracle_source"]),
+                "oracle_gap_max": group["oracle_gap"].max(),
             }
         )
     summary = pd.DataFrame(rows, columns=list(SUMMARY_COLUMNS))

@@ -49,13 +49,18 @@ RUN_FILES = ("config.json", "model.zip", "vecnormalize.json")
 """What a shipped agent keeps of its run folder (``vecnormalize.json`` only when the run normalised)."""
 SCORE_SETTINGS = ("days", "demand", "seeds", "reference", "oracle", "baselines")
 """Keys of ``settings.json``: the arguments of :func:`servegym.agents.scoring.score` the table was made with."""
+KEY_COLUMNS = ("policy", "kind", "run_dir", "env_id", "env_settings", "day", "seed")
+"""The columns that identify a row of ``scores.csv`` (one policy on one episode)."""
+COMPARED_TEXT_COLUMNS = ("reference", "oracle", "oracle_source")
+"""Columns :func:`verify_leaderboard` compares as text: which policies scored 0 and 100, and where the oracle's
+cost came from (``shipped`` references, ``fresh`` solves)."""
 COMPARED_COLUMNS = tuple(
     column
     for column in SCORE_COLUMNS
-    if column not in ("policy", "kind", "run_dir", "training_seed", "env_id", "env_settings", "day", "seed")
+    if column not in (*KEY_COLUMNS, "training_seed", *COMPARED_TEXT_COLUMNS)
 )
-"""The numbers :func:`verify_leaderboard` compares: costs ($), rates, GPU-hours and the normalised score."""
-KEY_COLUMNS = ("policy", "kind", "run_dir", "env_id", "env_settings", "day", "seed")
+"""The numbers :func:`verify_leaderboard` compares: costs ($), rates, GPU-hours, the normalised score and the
+oracle's proven gap."""
 RELATIVE_TOLERANCE = 1e-9
 """Two numbers agree when they differ by at most this share of the larger (plus :data:`ABSOLUTE_TOLERANCE`): the
 episodes are deterministic, so only floating-point summation order may move them."""
@@ -75,8 +80,8 @@ class Mismatch:
     day: str
     seed: int
     column: str
-    shipped: float
-    fresh: float
+    shipped: float | str
+    fresh: float | str
 
     def __str__(self) -> str:
         where = f"{self.policy}" + (f" [{self.run_dir}]" if self.run_dir else "")
@@ -271,6 +276,10 @@ def compare_scores(shipped: pd.DataFrame, fresh: pd.DataFrame) -> list[Mismatch]
             shipped_value, fresh_value = (1.0, math.nan) if key in left.index else (math.nan, 1.0)
             mismatches.append(Mismatch(policy, run_dir, day, int(seed), "row", shipped_value, fresh_value))
             continue
+        for column in COMPARED_TEXT_COLUMNS:
+            a, b = str(left.at[key, column]), str(right.at[key, column])
+            if a != b:
+                mismatches.append(Mismatch(policy, run_dir, day, int(seed), column, a, b))
         for column in COMPARED_COLUMNS:
             a, b = float(left.at[key, column]), float(right.at[key, column])
             if not _agree(a, b):

@@ -6,6 +6,7 @@ import math
 import sys
 from pathlib import Path
 
+import gymnasium as gym
 import numpy as np
 import pandas as pd
 import pytest
@@ -20,10 +21,18 @@ from servegym.agents import checkpoints  # noqa: E402
 from servegym.agents.action_wrappers import HeadroomAction, UnitBoxAction  # noqa: E402
 from servegym.agents.adapter import SB3Policy, parse_sb3_spec  # noqa: E402
 from servegym.agents.leaderboard import BEGIN, END, LeaderboardError, format_leaderboard, update_markdown  # noqa: E402
+from servegym.agents.oracle_references import (  # noqa: E402
+    REFERENCE_RULE,
+    ReferenceMismatchError,
+    ReferenceSet,
+    build_reference,
+)
 from servegym.agents.scoring import (  # noqa: E402
     SCORE_COLUMNS,
     SUMMARY_COLUMNS,
+    OracleNotice,
     ScoreError,
+    env_settings,
     normalised_score,
     score,
     seed_statistics,
@@ -180,7 +189,8 @@ def test_score__returns_the_documented_columns_and_scores_reference_0_and_oracle
         tmp_path, total=64, env_kwargs={**SHORT, "scenario": "toy"}, hyperparameters={"n_steps": 32, "batch_size": 32}
     )
     train(config)
-    table = score([tmp_path], days=[DAY], seeds=[0, 1])
+    with pytest.warns(OracleNotice, match="no shipped oracle reference"):
+        table = score([tmp_path], days=[DAY], seeds=[0, 1])
     assert tuple(table.columns) == SCORE_COLUMNS
     assert list(table["kind"].drop_duplicates()) == ["reference", "oracle", "baseline", "agent"]
     by_kind = table.groupby("kind")["normalised_score"]
@@ -192,6 +202,62 @@ def test_score__returns_the_documented_columns_and_scores_reference_0_and_oracle
     summary = summarise(table)
     assert tuple(summary.columns) == SUMMARY_COLUMNS
     assert summary.set_index("policy").loc["maskable_ppo-native", ["runs", "episodes"]].tolist() == [1, 2]
+
+
+@pytest.fixture(scope="module")
+def toy_run(tmp_path_factory):
+    """A run on the toy instance with queueing off (the env then charges the oracle exactly its MILP cost), and
+    its shipped oracle reference on DAY, seed 0."""
+    config = tiny_config(
+        tmp_path_factory.mktemp("runs") / "toy",
+        total=64,
+        env_kwargs={**SHORT, "scenario": "toy", "queueing": False},
+        hyperparameters={"n_steps": 32, "batch_size": 32},
+    )
+    train(config)
+    env = gym.make(config.env_id, **config.env_kwargs)
+    record = build_reference(env, config.env_id, 0, {"day": DAY}, env_settings=env_settings(config))
+    env.close()
+    return config, ReferenceSet((record,), REFERENCE_RULE.to_dict(), {"name": "highs"}, path="toy-refs.json")
+
+
+def test_score__the_shipped_oracle_scores_100_and_the_reference_0_on_the_hand_checked_toy(toy_run):
+    config, references = toy_run
+    (record,) = references.episodes
+    table = score([config.out_dir], days=[DAY], seeds=[0], baselines=["gh-rolling"], references=references)
+    oracle = table[table["kind"] == "oracle"].iloc[0]
+    assert (oracle["oracle_source"], oracle["oracle_gap"]) == ("shipped", record.gap)
+    # The oracle's cost is its proven-optimal MILP objective (queueing off), a computation apart from the env's.
+    assert record.gap == 0.0 and oracle["total_cost"] == pytest.approx(record.milp_objective, rel=1e-9)
+    c_ref = table.loc[table["kind"] == "reference", "total_cost"].iloc[0]
+    by_hand = [100.0 * (c_ref - c) / (c_ref - oracle["total_cost"]) for c in table["total_cost"]]
+    assert table["normalised_score"].tolist() == pytest.approx(by_hand, rel=1e-12)
+    assert table.set_index("kind").loc[["reference", "oracle"], "normalised_score"].tolist() == [0.0, 100.0]
+    assert set(table["reference"]) == {"agh-static"} and set(table["oracle"]) == {"oracle"}
+    summary = summarise(table)
+    assert set(summary["oracle_source"]) == {"shipped×1"} and set(summary["reference"]) == {"agh-static"}
+    caption = format_leaderboard(summary, reference="agh-static", oracle="oracle", days=[DAY], seeds=[0])
+    assert "Oracle episodes: `servegym/Provisioning-v2 " in caption and "shipped×1 (proven gap ≤ 0.00 %)" in caption
+
+
+def test_score__recompute_checks_the_shipped_oracle_and_fails_outside_its_gap(toy_run):
+    config, references = toy_run
+    (record,) = references.episodes
+    table = score([config.out_dir], days=[DAY], seeds=[0], baselines=[], references=references, recompute_oracle=True)
+    assert list(table.loc[table["kind"] == "oracle", "oracle_source"]) == ["recomputed"]
+    moved = ReferenceSet((dataclasses.replace(record, oracle_cost=record.oracle_cost * 1.05, where="refs: $.e[0]"),))
+    with pytest.raises(ReferenceMismatchError, match=r"refs: \$\.e\[0\]: a fresh oracle solve costs"):
+        score([config.out_dir], days=[DAY], seeds=[0], baselines=[], references=moved, recompute_oracle=True)
+    with pytest.raises(ReferenceMismatchError, match=r"refs: \$\.e\[0\]\.oracle_cost: the shipped schedule now costs"):
+        score([config.out_dir], days=[DAY], seeds=[0], baselines=[], references=moved)
+
+
+def test_score__an_episode_without_a_shipped_oracle_is_solved_fresh_with_a_notice(toy_run):
+    config, _ = toy_run
+    with pytest.warns(OracleNotice, match=r"no shipped oracle reference \(none\.json\) for .*2024-05-16-thu/s1"):
+        table = score([config.out_dir], days=[DAY], seeds=[1], baselines=[], references=ReferenceSet(path="none.json"))
+    assert list(table.loc[table["kind"] == "oracle", "oracle_source"]) == ["fresh"]
+    assert table.loc[table["kind"] == "oracle", "normalised_score"].tolist() == [100.0]
 
 
 def test_score__without_the_oracle_module_fails_naming_it(maskable_run, monkeypatch):
@@ -251,6 +317,9 @@ def test_cli__train_and_score(tmp_path, capsys):
     assert main([*argv, "--baselines", "", "--no-progress"]) == 0
     assert list(pd.read_csv(out / "scores.csv").columns) == list(SCORE_COLUMNS)
     assert (out / "leaderboard.md").read_text().startswith("Normalised score")
+    assert main([*argv, "--recompute-oracle", "--no-progress"]) == 2
+    error = capsys.readouterr().err
+    assert "--recompute-oracle re-solves the oracle; --oracle gh-rolling is a baseline, not it" in error
 
 
 def test_cli__train_several_seeds_writes_one_run_folder_per_seed(tmp_path, capsys):

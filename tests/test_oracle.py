@@ -248,6 +248,7 @@ def test_oracle__rejects_bad_arguments():
         solve_oracle(ProvisioningEnv(instance=toy_instance(), demand="synthetic", period_minutes=60, horizon_hours=2))
     env = toy_env(start_cost=1.0)
     bad = ({"solver": "cplex"}, {"time_limit_s": 0.0}, {"threads": 0}, {"threads": 2}, {"relative_gap": -1.0})
+    bad += ({"node_limit": 0},)
     for kwargs in bad:
         with pytest.raises(OracleError):
             solve_oracle(env, **kwargs)

@@ -22,12 +22,13 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import highspy
 import numpy as np
 from ortools.linear_solver import linear_solver_pb2, pywraplp
 
-from servegym.baselines.milp.model import HighsModel, MilpModel
+from servegym.baselines.milp.model import HighsModel
 from servegym.envs.routing import new_highs
 
 RELATIVE_MIP_GAP = 1e-6
@@ -91,12 +92,29 @@ class SolveSettings:
         seed: Random seed (SCIP, CP-SAT, HiGHS; CBC is run at its default seed).
         presolve_rules_off: HiGHS ``presolve_rule_off`` bit mask (0: HiGHS's full presolve; see
             :data:`SLOW_PRESOLVE_RULES`).
+        relative_gap: Relative gap (objective − bound)/objective at which the backend stops as optimal.
+        node_limit: Branch-and-bound nodes after which the backend stops with its incumbent (HiGHS
+            ``mip_max_nodes``, SCIP ``limits/nodes``; a deterministic work limit, unlike the time limit); None for
+            none. The other backends ignore it.
     """
 
     time_limit_s: float | None = None
     threads: int = 1
     seed: int = 0
     presolve_rules_off: int = 0
+    relative_gap: float = RELATIVE_MIP_GAP
+    node_limit: int | None = None
+
+
+class PywraplpModel(Protocol):
+    """What the runners read of a model built on ``pywraplp`` (a :class:`MilpModel`, or the oracle's model)."""
+
+    @property
+    def solver(self) -> pywraplp.Solver:
+        """The solver holding variables, rows and objective."""
+
+    def variables(self) -> list[pywraplp.Variable]:
+        """The variables in the order of hints and returned values."""
 
 
 @contextlib.contextmanager
@@ -125,7 +143,7 @@ _PYWRAPLP_STATUS = {
 
 
 def run_pywraplp(
-    model: MilpModel, backend: str, settings: SolveSettings, hint: tuple[Sequence[int], Sequence[float]] | None
+    model: PywraplpModel, backend: str, settings: SolveSettings, hint: tuple[Sequence[int], Sequence[float]] | None
 ) -> SolverOutcome:
     """Solve ``model`` on its own pywraplp backend.
 
@@ -141,7 +159,8 @@ def run_pywraplp(
     if settings.time_limit_s is not None:
         solver.SetTimeLimit(max(1, math.ceil(settings.time_limit_s * 1000.0)))
     if backend == "SCIP":
-        solver.SetSolverSpecificParametersAsString(f"randomization/randomseedshift = {settings.seed}\n")
+        node_limit = "" if settings.node_limit is None else f"limits/nodes = {settings.node_limit}\n"
+        solver.SetSolverSpecificParametersAsString(f"randomization/randomseedshift = {settings.seed}\n{node_limit}")
     elif backend == "CP_SAT":
         solver.SetSolverSpecificParametersAsString(f"num_workers: {settings.threads} random_seed: {settings.seed}")
     variables = model.variables()
@@ -149,7 +168,7 @@ def run_pywraplp(
         positions, values = hint
         solver.SetHint([variables[k] for k in positions], list(values))
     params = pywraplp.MPSolverParameters()
-    params.SetDoubleParam(pywraplp.MPSolverParameters.RELATIVE_MIP_GAP, RELATIVE_MIP_GAP)
+    params.SetDoubleParam(pywraplp.MPSolverParameters.RELATIVE_MIP_GAP, settings.relative_gap)
     start = time.perf_counter()
     status = solver.Solve(params)
     solve_s = time.perf_counter() - start
@@ -232,7 +251,7 @@ def _run_and_forget(highs: highspy.Highs) -> None:
 
 
 def run_highs(
-    model: MilpModel | HighsModel, settings: SolveSettings, hint: tuple[Sequence[int], Sequence[float]] | None
+    model: PywraplpModel | HighsModel, settings: SolveSettings, hint: tuple[Sequence[int], Sequence[float]] | None
 ) -> SolverOutcome:
     """Solve the MIP ``model`` with highspy (branch and cut on the exact model data).
 
@@ -246,8 +265,10 @@ def run_highs(
     highs = new_highs()
     highs.setOptionValue("threads", settings.threads)
     highs.setOptionValue("random_seed", settings.seed)
-    highs.setOptionValue("mip_rel_gap", RELATIVE_MIP_GAP)
+    highs.setOptionValue("mip_rel_gap", settings.relative_gap)
     highs.setOptionValue("presolve_rule_off", settings.presolve_rules_off)
+    if settings.node_limit is not None:
+        highs.setOptionValue("mip_max_nodes", int(settings.node_limit))
     if settings.time_limit_s is not None:
         highs.setOptionValue("time_limit", float(settings.time_limit_s))
     highs.passModel(model.lp if isinstance(model, HighsModel) else highs_lp(model.solver))
@@ -293,15 +314,15 @@ def run_highs(
 
 
 def run(
-    model: MilpModel | HighsModel,
+    model: PywraplpModel | HighsModel,
     backend: str,
     settings: SolveSettings,
     hint: tuple[Sequence[int], Sequence[float]] | None = None,
 ) -> SolverOutcome:
     """Solve ``model`` and read back the outcome.
 
-    ``model`` is a :class:`MilpModel` built on ``backend``, or for ``"HIGHS"`` a :class:`HighsModel` or a
-    :class:`MilpModel` on any pywraplp backend.
+    ``model`` is a :class:`MilpModel` (or another :class:`PywraplpModel`) built on ``backend``, or for ``"HIGHS"``
+    a :class:`HighsModel` or a :class:`PywraplpModel` on any pywraplp backend.
     """
     with _stdout_silenced():
         if backend == "HIGHS":

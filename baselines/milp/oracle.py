@@ -100,15 +100,13 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import highspy
 import numpy as np
 from ortools.linear_solver import pywraplp
 
-from servegym.baselines.milp.backends import RELATIVE_MIP_GAP, highs_lp, settings_problem
+from servegym.baselines.milp.backends import RELATIVE_MIP_GAP, SolverOutcome, SolveSettings, run, settings_problem
 from servegym.baselines.milp.model import (
     MilpModel,
     add_availability,
@@ -125,7 +123,7 @@ from servegym.envs.evaluation import Plan
 from servegym.envs.limits import tolerance
 from servegym.envs.outcome import OVERLOAD_CAP
 from servegym.envs.provisioning import ProvisioningEnv
-from servegym.envs.routing import Router, new_highs
+from servegym.envs.routing import Router
 from servegym.errors import ServegymError
 
 ORACLE_SOLVERS: tuple[str, ...] = ("highs", "scip")
@@ -185,6 +183,10 @@ class OracleModel:
     starts: tuple[tuple[pywraplp.Variable, ...], ...]
     excess: tuple[tuple[pywraplp.Variable, ...], ...]
     num_columns: int
+
+    def variables(self) -> list[pywraplp.Variable]:
+        """Every solver column in index order (the order of hints and solution values)."""
+        return self.solver.variables()
 
     def replica_columns(self) -> np.ndarray:
         """(T, C) solver column index of every n_{c,t}."""
@@ -496,67 +498,35 @@ def is_lower_bound(env: ProvisioningEnv) -> bool:
 
 
 @dataclass(frozen=True)
-class _Solved:
-    """A backend's answer: status, incumbent column values (None without one), objective and bound in $."""
+class OracleBackend:
+    """A backend of ``milp_backends.run`` with the oracle's fixed settings (seed 0, silenced output).
 
-    status: str
-    values: np.ndarray | None
-    objective: float
-    bound: float
+    Attributes:
+        name: The ``milp_backends`` backend, ``"HIGHS"`` or ``"SCIP"`` (:data:`ORACLE_SOLVERS` in upper case).
+        threads: Solver threads.
+        node_limit: Branch-and-bound nodes per solve after which the backend stops with its incumbent (a
+            deterministic work limit); None for none.
+    """
 
+    name: str
+    threads: int = 1
+    node_limit: int | None = None
 
-def _run_highs(
-    oracle: OracleModel, hint: np.ndarray | None, time_limit_s: float | None, threads: int, relative_gap: float
-) -> _Solved:
-    highs = new_highs()
-    highs.setOptionValue("threads", threads)
-    highs.setOptionValue("random_seed", 0)
-    highs.setOptionValue("mip_rel_gap", relative_gap)
-    if time_limit_s is not None:
-        highs.setOptionValue("time_limit", float(time_limit_s))
-    highs.passModel(highs_lp(oracle.solver))
-    if hint is not None:
-        highs.setSolution(len(hint), np.arange(len(hint), dtype=np.int32), hint)
-    highs.run()
-    status = highs.getModelStatus()
-    info = highs.getInfo()
-    bound = float(info.mip_dual_bound) if math.isfinite(info.mip_dual_bound) else math.nan
-    if status == highspy.HighsModelStatus.kInfeasible:
-        return _Solved("infeasible", None, math.nan, math.nan)
-    if info.primal_solution_status != highspy.SolutionStatus.kSolutionStatusFeasible.value:
-        return _Solved("no_solution", None, math.nan, bound)
-    values = np.asarray(highs.getSolution().col_value, dtype=float)
-    name = "optimal" if status == highspy.HighsModelStatus.kOptimal else "feasible"
-    return _Solved(name, values, float(info.objective_function_value), bound)
+    def solve(
+        self, model: OracleModel, hint: np.ndarray | None, time_limit_s: float | None, relative_gap: float
+    ) -> SolverOutcome:
+        """Solve ``model`` from ``hint`` (a value per solver column, or None) within the limits."""
+        settings = SolveSettings(
+            time_limit_s=time_limit_s,
+            threads=self.threads,
+            seed=0,
+            relative_gap=relative_gap,
+            node_limit=self.node_limit,
+        )
+        return run(model, self.name, settings, None if hint is None else (range(len(hint)), hint))
 
 
-def _run_scip(
-    oracle: OracleModel, hint: np.ndarray | None, time_limit_s: float | None, threads: int, relative_gap: float
-) -> _Solved:
-    solver = oracle.solver
-    solver.SuppressOutput()
-    solver.SetNumThreads(threads)
-    if time_limit_s is not None:
-        solver.SetTimeLimit(max(1, math.ceil(time_limit_s * 1000.0)))
-    if hint is not None:
-        solver.SetHint(solver.variables(), hint.tolist())
-    params = pywraplp.MPSolverParameters()
-    params.SetDoubleParam(pywraplp.MPSolverParameters.RELATIVE_MIP_GAP, relative_gap)
-    status = solver.Solve(params)
-    if status == pywraplp.Solver.INFEASIBLE:
-        return _Solved("infeasible", None, math.nan, math.nan)
-    if status not in (pywraplp.Solver.OPTIMAL, pywraplp.Solver.FEASIBLE):
-        return _Solved("no_solution", None, math.nan, math.nan)
-    values = np.array([var.solution_value() for var in solver.variables()])
-    name = "optimal" if status == pywraplp.Solver.OPTIMAL else "feasible"
-    return _Solved(name, values, float(solver.Objective().Value()), float(solver.Objective().BestBound()))
-
-
-Runner = Callable[[OracleModel, np.ndarray | None, float | None, int, float], _Solved]
-_RUNNERS: dict[str, Runner] = {"highs": _run_highs, "scip": _run_scip}
-
-
-def period_bounds(env: ProvisioningEnv, run: Runner, deadline: float, threads: int) -> tuple[np.ndarray, np.ndarray]:
+def period_bounds(env: ProvisioningEnv, backend: OracleBackend, deadline: float) -> tuple[np.ndarray, np.ndarray]:
     """Solve every period alone (period 0 with its starts, later periods without switching or start-up loss).
 
     Each window is a relaxation of the oracle restricted to its period, so its proven bound is a floor on that
@@ -565,10 +535,9 @@ def period_bounds(env: ProvisioningEnv, run: Runner, deadline: float, threads: i
 
     Args:
         env: The environment, reset to the episode.
-        run: The backend (an entry of ``_RUNNERS``).
+        backend: The backend.
         deadline: ``time.perf_counter()`` value after which no window gets more time (its bound is then 0 and its
             replicas none, unless the solver found them already).
-        threads: Solver threads.
 
     Returns:
         (T,) floors in $ and (T, C) replicas.
@@ -581,7 +550,7 @@ def period_bounds(env: ProvisioningEnv, run: Runner, deadline: float, threads: i
         if remaining <= 0.0:
             break
         window = build_oracle_model(env, range(t, t + 1))
-        solved = run(window, None, None if math.isinf(deadline) else remaining, threads, RELATIVE_MIP_GAP)
+        solved = backend.solve(window, None, None if math.isinf(deadline) else remaining, RELATIVE_MIP_GAP)
         if solved.values is not None:
             replicas[t] = np.round(solved.values[window.replica_columns()[0]]).astype(np.int64)
         floors[t] = 0.0 if math.isnan(solved.bound) else max(solved.bound, 0.0)
@@ -599,9 +568,7 @@ def started_ahead(env: ProvisioningEnv, replicas: np.ndarray) -> np.ndarray:
     return np.array([env.repair.repair(row.copy())[0] for row in ahead], dtype=np.int64)
 
 
-def forward_schedule(
-    env: ProvisioningEnv, run: Runner, deadline: float, threads: int, fallback: np.ndarray
-) -> np.ndarray:
+def forward_schedule(env: ProvisioningEnv, backend: OracleBackend, deadline: float, fallback: np.ndarray) -> np.ndarray:
     """A schedule decided period by period with the past fixed and one period of lookahead (a warm start).
 
     Period t is solved together with period t + 1, with the replicas and starts of the max(K, 1) periods before it
@@ -623,7 +590,7 @@ def forward_schedule(
             for c in range(num_configs):
                 window.periods[k].replicas[c].SetBounds(float(schedule[past, c]), float(schedule[past, c]))
                 window.starts[k][c].SetBounds(float(started[past, c]), float(started[past, c]))
-        solved = run(window, None, None if math.isinf(deadline) else remaining, threads, RELATIVE_MIP_GAP)
+        solved = backend.solve(window, None, None if math.isinf(deadline) else remaining, RELATIVE_MIP_GAP)
         if solved.values is None:
             break
         schedule[t] = np.round(solved.values[window.replica_columns()[lead]]).astype(np.int64)
@@ -658,6 +625,7 @@ def solve_oracle(
     solver: str = "highs",
     threads: int = 1,
     relative_gap: float = ORACLE_RELATIVE_GAP,
+    node_limit: int | None = None,
 ) -> OracleResult:
     """Solve the perfect-foresight MILP for the episode ``env`` has just been reset to. **Reads the true demand and
     the realised multipliers.**
@@ -673,13 +641,15 @@ def solve_oracle(
         solver: One of :data:`ORACLE_SOLVERS`, for every solve.
         threads: Solver threads (SCIP only; HiGHS must run single-threaded in a process that also routes).
         relative_gap: Stop as ``optimal`` once (objective − bound)/objective is at most this.
+        node_limit: Branch-and-bound nodes of each solve (every window and the whole episode) after which it stops
+            with its incumbent and bound: a deterministic work limit, the same on every machine; None for none.
 
     Returns:
         The schedule, its MILP objective and proven bound in $ over the episode, and the status.
 
     Raises:
         OracleError: for a non-reset environment, an unknown solver, a non-positive time limit, a thread count
-            other than 1 for HiGHS, or a negative gap.
+            other than 1 for HiGHS, a negative gap or a node limit below 1.
         RuntimeError: if the solver declares the model infeasible (it never is: no replicas, everything dropped is
             always feasible).
     """
@@ -691,16 +661,18 @@ def solve_oracle(
         raise OracleError(problem)
     if not relative_gap >= 0.0:
         raise OracleError(f"relative_gap = {relative_gap} must be ≥ 0")
-    run = _RUNNERS[solver]
+    if node_limit is not None and node_limit < 1:
+        raise OracleError(f"node_limit = {node_limit} must be ≥ 1 or None")
+    backend = OracleBackend(solver.upper(), threads, node_limit)
     oracle = build_oracle_model(env)
     realised = env.router_kind == "realised"
     deadline = math.inf if time_limit_s is None else time.perf_counter() + time_limit_s
-    floors, window_replicas = period_bounds(env, run, deadline, threads)
+    floors, window_replicas = period_bounds(env, backend, deadline)
     add_period_floors(oracle, floors)
     objective_row = oracle.solver.Objective()
     cost = np.array([objective_row.GetCoefficient(var) for var in oracle.solver.variables()])  # $ per unit
     ahead = started_ahead(env, window_replicas)
-    candidates = [window_replicas, ahead, forward_schedule(env, run, deadline, threads, ahead)]
+    candidates = [window_replicas, ahead, forward_schedule(env, backend, deadline, ahead)]
     if realised:
         candidates = [cancel_unready_starts(schedule, env.replicas.ready_share) for schedule in candidates]
     hints = [schedule_values(oracle, env, schedule) for schedule in candidates]
@@ -709,11 +681,11 @@ def solve_oracle(
     warm_replicas, hint, warm_objective = candidates[best], hints[best], objectives[best]
     remaining = deadline - time.perf_counter()
     if warm_objective - floors.sum() <= relative_gap * max(abs(warm_objective), 1e-9):
-        solved = _Solved("optimal", hint, warm_objective, float(floors.sum()))
+        solved = SolverOutcome("optimal", hint, warm_objective, float(floors.sum()), "warm start within the gap")
     elif remaining > 0.0:
-        solved = run(oracle, hint, None if math.isinf(remaining) else remaining, threads, relative_gap)
+        solved = backend.solve(oracle, hint, None if math.isinf(remaining) else remaining, relative_gap)
     else:
-        solved = _Solved("feasible", None, math.nan, math.nan)
+        solved = SolverOutcome("feasible", None, math.nan, math.nan, "time limit before the whole-episode solve")
     if solved.status == "infeasible":
         raise RuntimeError(f"oracle MILP declared infeasible by {solver}; the empty schedule is always feasible")
     if solved.values is not None:

@@ -1,0 +1,177 @@
+"""Solve the oracle on every protocol test episode and ship the results as the normalised score's 100 point.
+
+Usage (from the repository root)::
+
+    python scripts/solve_oracle_references.py [--env ID ...] [--out agents/data/oracle_references.json] [--fresh]
+                                        [--table-only] [--no-docs]
+
+For every test episode of ``servegym.envs.protocol.PROTOCOL`` (the settings ``servegym score`` plays, at the id's
+default keywords) it solves the perfect-foresight oracle under ``servegym.agents.oracle_references.REFERENCE_RULE``
+(a proven relative gap, backed by a node limit per solve; single-threaded HiGHS, seed 0; no wall-clock limit),
+plays the schedule in the environment for its cost, and writes the record into ``--out`` (default: the shipped
+file) atomically after every episode, with the run's provenance. A killed run resumes: episodes already in the
+file under the same rule and with the same episode fingerprint are kept (``--fresh`` solves them all again).
+Seeds of a setting without randomness share one solve (equal fingerprints). Episodes not solved yet are listed
+under ``missing``; ``servegym score`` solves those fresh. ``--env`` picks settings and their order (repeatable;
+default: every setting of the protocol). The file also ships :data:`SHORT_CHECKS`, short episodes whose fresh
+solve takes seconds: the default test suite re-solves them and checks the file against the fresh solve.
+After every episode it also replaces the table between the ``oracle-references`` markers of docs/benchmark.md
+(unless ``--no-docs``; ``--table-only`` rewrites the table from the file without solving).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import gymnasium as gym
+
+import servegym.envs  # noqa: F401  (registers the ids)
+from servegym.agents.oracle_references import (
+    REFERENCE_RULE,
+    REFERENCES_FILE,
+    OracleReference,
+    ReferenceSet,
+    build_reference,
+    episode_fingerprint,
+    load_references,
+)
+from servegym.envs.protocol import PROTOCOL, protocol_for
+from servegym.io import atomic_write_json, package_versions, replace_marked_block, run_provenance
+
+ROOT = Path(__file__).resolve().parents[1]
+SHIPPED = ROOT / "agents" / "data" / REFERENCES_FILE
+SETTINGS = "{}"
+"""Env keywords of every protocol record: the id's defaults."""
+SHORT_CHECKS = (("servegym/Provisioning-v2", '{"horizon_hours": 2.0}', 0, {"day": "2024-05-16-thu"}),)
+"""(env id, env keywords as JSON, seed, reset options) of the short episodes shipped for the default test suite's
+check against a fresh solve (the first test day's first two hours)."""
+
+DOC = ROOT / "docs" / "benchmark.md"
+BEGIN = "<!-- oracle-references:begin (written by scripts/solve_oracle_references.py) -->"
+END = "<!-- oracle-references:end -->"
+
+Key = tuple[str, str, str | None, int]
+
+
+def markdown_table(references: ReferenceSet) -> str:
+    """The shipped records and the missing episodes as Markdown (docs/benchmark.md, "Reference points")."""
+    rule, provenance = references.stopping_rule, references.header.get("provenance", {})
+    lines = [
+        f"`{Path(references.path).name}`: {len(references.episodes)} episodes solved "
+        f"{str(provenance.get('date', ''))[:10]} at commit {provenance.get('commit', 'unknown')}, "
+        f"{references.solver.get('name')} {references.solver.get('version')} single-threaded, seed 0; stopping rule: "
+        f"proven gap {100 * rule['relative_gap']:.1f} % or {rule['node_limit']:,} nodes per solve, no time limit. "
+        "Costs in $ per episode; the oracle cost is the schedule played in the environment (queueing delay "
+        "included), the bound and gap are the MILP's; solve seconds on that machine, for information.",
+        "",
+        "| setting | env keywords | episode | oracle cost $ | MILP objective $ | bound $ | gap | status | solve s |",
+        "|---|---|---|---:|---:|---:|---:|---|---:|",
+    ]
+    for r in references:
+        episode = f"{r.day or 'synthetic'}/s{r.seed}"
+        solve = f"{r.solve_s:,.0f}" if r.solve_s else "— (same episode data as another seed)"
+        lines.append(
+            f"| `{r.env_id}` | `{r.env_settings}` | {episode} | {r.oracle_cost:,.2f} | {r.milp_objective:,.2f} | "
+            f"{r.bound:,.2f} | {100 * r.gap:.2f} % | {r.status} | {solve} |"
+        )
+    if references.missing:
+        missing = ", ".join(f"`{e}` {d or 'synthetic'}/s{s}" for e, d, s in references.missing)
+        lines += ["", f"Not solved yet (scored with a fresh solve under the same rule, with a notice): {missing}."]
+    return "\n".join(lines) + "\n"
+
+
+def protocol_episodes(env_ids: list[str]) -> list[tuple[str, str, int, dict]]:
+    """(env id, env keywords, seed, reset options) of every test episode of ``env_ids``, in protocol order."""
+    return [
+        (env_id, SETTINGS, seed, dict(options)) for env_id in env_ids for seed, options in protocol_for(env_id).test
+    ]
+
+
+def still_valid(reference: OracleReference) -> bool:
+    """Whether a record of an earlier run fits the episode as the package builds it now (same fingerprint)."""
+    env = gym.make(reference.env_id, **json.loads(reference.env_settings))
+    options = {"day": reference.day} if reference.day is not None else None
+    env.reset(seed=reference.seed, options=options)
+    valid = episode_fingerprint(env.unwrapped) == reference.fingerprint
+    env.close()
+    return valid
+
+
+def write(out: Path, records: dict[Key, OracleReference], wanted: list[Key], provenance: dict) -> ReferenceSet:
+    """The file: records in protocol order, the episodes still missing, the header."""
+    references = ReferenceSet(
+        episodes=tuple(records[key] for key in wanted if key in records),
+        stopping_rule=REFERENCE_RULE.to_dict(),
+        solver={
+            "name": REFERENCE_RULE.solver,
+            "version": package_versions(("highspy",))["highspy"],
+            "threads": 1,
+            "seed": 0,
+        },
+        missing=tuple((key[0], key[2], key[3]) for key in wanted if key not in records and key[1] == SETTINGS),
+        header={"servegym_version": package_versions(("servegym",))["servegym"], "provenance": provenance},
+    )
+    atomic_write_json(out, references.to_dict())
+    return load_references(out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--env", action="append", help="setting to solve (repeatable; default: all of the protocol)")
+    parser.add_argument("--out", type=Path, default=SHIPPED, help=f"references file (default: {SHIPPED})")
+    parser.add_argument("--fresh", action="store_true", help="solve every episode again (ignore the file's records)")
+    parser.add_argument("--table-only", action="store_true", help="rewrite the docs table from the file; no solving")
+    parser.add_argument("--no-docs", action="store_true", help="leave the table of docs/benchmark.md alone")
+    args = parser.parse_args(argv)
+    if args.table_only:
+        table = markdown_table(load_references(args.out))
+        replace_marked_block(DOC, BEGIN, END, table)
+        print(table, end="")
+        return 0
+    env_ids = args.env or list(PROTOCOL)
+    episodes = [*SHORT_CHECKS, *protocol_episodes(list(PROTOCOL))]
+    wanted: list[Key] = [(env_id, kwargs, options.get("day"), seed) for env_id, kwargs, seed, options in episodes]
+    records: dict[Key, OracleReference] = {}
+    if args.out.exists() and not args.fresh:
+        earlier = load_references(args.out)
+        if dict(earlier.stopping_rule) == REFERENCE_RULE.to_dict():
+            records = {r.key: r for r in earlier if r.key in wanted and still_valid(r)}
+        else:
+            print(f"{args.out}: solved under another stopping rule; solving every episode again", file=sys.stderr)
+    provenance = run_provenance()
+    print(f"{'setting':38} {'episode':22} {'oracle $':>10} {'bound $':>10} {'gap':>7} {'status':9} {'solve s':>8}")
+    todo = [*SHORT_CHECKS, *protocol_episodes(env_ids)]  # in the order of --env
+    for env_id, kwargs, seed, options in todo:
+        key = (env_id, kwargs, options.get("day"), seed)
+        if key in records:
+            continue
+        env = gym.make(env_id, **json.loads(kwargs))
+        start = time.perf_counter()
+        known = [r for r in records.values() if r.env_settings == kwargs]
+        reference = build_reference(env, env_id, seed, options, env_settings=kwargs, known=known)
+        env.close()
+        records[key] = reference
+        written = write(args.out, records, wanted, provenance)
+        if not args.no_docs:
+            replace_marked_block(DOC, BEGIN, END, markdown_table(written))
+        episode = f"{options.get('day') or 'synthetic'}/s{seed}" + ("" if kwargs == SETTINGS else f" {kwargs}")
+        print(
+            f"{env_id:38} {episode:22} {reference.oracle_cost:10,.2f} {reference.bound:10,.2f} "
+            f"{100 * reference.gap:6.2f}% {reference.status:9} {reference.solve_s:8.0f}"
+            f"{'' if reference.solve_s else ' (schedule of an equal episode)'}  [{time.perf_counter() - start:.0f} s]",
+            flush=True,
+        )
+    written = write(args.out, records, wanted, provenance)
+    if not args.no_docs:
+        replace_marked_block(DOC, BEGIN, END, markdown_table(written))
+    missing = [key for key in wanted if key not in records and key[1] == SETTINGS]
+    print(f"wrote {args.out}: {len(records)} episodes, {len(missing)} missing")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
