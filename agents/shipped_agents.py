@@ -55,9 +55,7 @@ COMPARED_TEXT_COLUMNS = ("reference", "oracle", "oracle_source")
 """Columns :func:`verify_leaderboard` compares as text: which policies scored 0 and 100, and where the oracle's
 cost came from (``shipped`` references, ``fresh`` solves)."""
 COMPARED_COLUMNS = tuple(
-    column
-    for column in SCORE_COLUMNS
-    if column not in (*KEY_COLUMNS, "training_seed", *COMPARED_TEXT_COLUMNS)
+    column for column in SCORE_COLUMNS if column not in (*KEY_COLUMNS, "training_seed", *COMPARED_TEXT_COLUMNS)
 )
 """The numbers :func:`verify_leaderboard` compares: costs ($), rates, GPU-hours, the normalised score and the
 oracle's proven gap."""
