@@ -139,8 +139,8 @@ def test_episode_metrics_callback__writes_cost_parts_and_slo_rates_to_tensorboar
     assert costs and all(cost > 0 for cost in costs)
 
 
-@pytest.mark.slow
 def test_rl_zoo__trains_ppo_with_the_shipped_hyperparameters(tmp_path):
+    """In the default suite (about 10 s): RL Zoo's own train script on the plain id with the shipped YAML."""
     pytest.importorskip("rl_zoo3")
     command = [
         sys.executable, "-m", "rl_zoo3.train",
