@@ -104,6 +104,13 @@ class _Relocation:
     target: int
     added: int
 
+    def applied_to(self, replicas: np.ndarray) -> np.ndarray:
+        """A copy of ``replicas`` (C,) with ``removed`` taken from ``source`` and ``added`` put on ``target``."""
+        moved = replicas.copy()
+        moved[self.source] -= self.removed
+        moved[self.target] += self.added
+        return moved
+
 
 @dataclass(frozen=True)
 class _Room:
@@ -511,9 +518,7 @@ class LocalSearch:
         for move in self._relocations(point)[:_MOVES_TRIED_PER_STEP]:
             if not self._budget_left():
                 return None
-            replicas = point.replicas.copy()
-            replicas[move.source] -= move.removed
-            replicas[move.target] += move.added
+            replicas = move.applied_to(point.replicas)
             accepted = self._accept(point, replicas)
             if accepted is not None:
                 return accepted
@@ -580,9 +585,7 @@ class LocalSearch:
         for move in self._relocations(point, short=True)[:_SHORT_MOVES_TRIED]:
             if not self._budget_left():
                 return None
-            replicas = point.replicas.copy()
-            replicas[move.source] -= move.removed
-            replicas[move.target] += move.added
+            replicas = move.applied_to(point.replicas)
             accepted = self._accept(point, replicas)
             if accepted is not None:
                 return accepted
