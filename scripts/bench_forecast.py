@@ -44,16 +44,13 @@ from servegym.baselines.runner.episodes import evaluate
 from servegym.envs.demand_source import parse_demand_source
 from servegym.envs.forecast import DEFAULT_FORECASTER, FORECASTERS, QUANTILE_LEVELS, Forecaster
 from servegym.envs.scenarios import make_instance
-from servegym.io import atomic_write_json, atomic_write_text, replace_marked_block, source_commit
+from servegym.io import atomic_write_json, atomic_write_text, block_markers, replace_marked_block, source_commit
 from servegym.tables import markdown_table
 from servegym.traces import TEST_DAYS, VALIDATION_DAY
 from servegym.traces.shapes import SHAPES, write_shape
 
 DOC_MARKERS = {
-    name: (
-        f"<!-- bench-forecast-{name}:begin (written by scripts/bench_forecast.py) -->",
-        f"<!-- bench-forecast-{name}:end -->",
-    )
+    name: block_markers(f"bench-forecast-{name}", "scripts/bench_forecast.py")
     for name in ("accuracy", "cost", "target")
 }
 """The tables of docs/results.md ("Forecasts") this script rewrites, between these marker lines."""

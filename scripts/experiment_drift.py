@@ -20,13 +20,14 @@ import argparse
 import os
 import platform
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from servegym.baselines.runner.episodes import evaluate
 from servegym.envs import DEFAULT_ENV_ID
-from servegym.io import atomic_write_json, atomic_write_text
+from servegym.io import atomic_write_json, atomic_write_text, block_markers, replace_marked_block
 from servegym.tables import markdown_table
 from servegym.traces import TEST_DAYS
 
@@ -44,6 +45,11 @@ POLICIES = (
     "agh-adaptive",
 )
 SETTINGS = {"drift": "servegym/ProvisioningDrift-v2", "no drift": DEFAULT_ENV_ID}
+
+
+RESULTS_DOC = Path(__file__).resolve().parents[1] / "docs" / "results.md"
+DOC_BLOCKS = {name: block_markers(name, "scripts/experiment_drift.py") for name in ("experiment-drift",)}
+"""The tables of docs/results.md this script rewrites (unless ``--no-docs``), between these marker lines."""
 
 
 def run(env_id: str, policies: list[str], days: list[str], seeds: list[int]) -> pd.DataFrame:
@@ -79,6 +85,7 @@ def main() -> None:
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4], help="episode seeds")
     parser.add_argument("--policies", nargs="+", default=list(POLICIES), help="policies to compare")
     parser.add_argument("--out", default="results/experiment_drift", help="output path without extension")
+    parser.add_argument("--no-docs", action="store_true", help="leave the tables of docs/results.md as they are")
     args = parser.parse_args()
 
     rows: list[dict[str, Any]] = []
@@ -104,6 +111,8 @@ def main() -> None:
         {"date": date, "machine": machine, "command": command, "summary": rows, "episodes": per_episode},
     )
     atomic_write_text(f"{args.out}.md", markdown)
+    if not args.no_docs:
+        replace_marked_block(RESULTS_DOC, *DOC_BLOCKS["experiment-drift"], markdown_table(pd.DataFrame(rows)))
 
 
 if __name__ == "__main__":

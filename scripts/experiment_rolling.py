@@ -26,9 +26,13 @@ from typing import Any
 import pandas as pd
 
 from servegym.baselines.runner.episodes import evaluate
-from servegym.io import atomic_write_json, atomic_write_text
+from servegym.io import atomic_write_json, atomic_write_text, block_markers, replace_marked_block
 from servegym.tables import markdown_table
 from servegym.traces import TEST_DAYS
+
+RESULTS_DOC = Path(__file__).resolve().parents[1] / "docs" / "results.md"
+DOC_BLOCKS = {name: block_markers(name, "scripts/experiment_rolling.py") for name in ("experiment-rolling",)}
+"""The tables of docs/results.md this script rewrites (unless ``--no-docs``), between these marker lines."""
 
 
 def run_block(setting: str, policy: str, spec: Any, args: argparse.Namespace) -> list[dict[str, Any]]:
@@ -85,6 +89,7 @@ def main() -> None:
     parser.add_argument("--model", nargs="*", default=[], help="trained agent run directories (servegym train)")
     parser.add_argument("--period-minutes", type=int, default=15)
     parser.add_argument("--out", default="results/experiment_rolling", help="output path without extension")
+    parser.add_argument("--no-docs", action="store_true", help="leave the tables of docs/results.md as they are")
     args = parser.parse_args()
 
     specs: dict[str, Any] = {name: name for name in args.policies}
@@ -124,6 +129,8 @@ def main() -> None:
     print(markdown)
     atomic_write_json(f"{args.out}.json", {"date": date, "machine": machine, "records": records})
     atomic_write_text(f"{args.out}.md", markdown)
+    if not args.no_docs:
+        replace_marked_block(RESULTS_DOC, *DOC_BLOCKS["experiment-rolling"], markdown_table(table))
     partial.unlink()
 
 

@@ -27,6 +27,7 @@ import argparse
 import os
 import platform
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -37,7 +38,7 @@ from servegym.baselines.runner.policies import run_planner
 from servegym.envs.outcome import realise
 from servegym.envs.routing import Router
 from servegym.envs.scenarios import make_instance
-from servegym.io import atomic_write_json, atomic_write_text
+from servegym.io import atomic_write_json, atomic_write_text, block_markers, replace_marked_block
 from servegym.tables import markdown_table
 from servegym.traces import TEST_DAYS
 
@@ -55,6 +56,14 @@ ENV_POLICIES = (
     "gh-robust",
     "agh-robust",
 )
+
+
+RESULTS_DOC = Path(__file__).resolve().parents[1] / "docs" / "results.md"
+DOC_BLOCKS = {
+    name: block_markers(name, "scripts/experiment_stress.py")
+    for name in ("experiment-stress-single", "experiment-stress-day")
+}
+"""The tables of docs/results.md this script rewrites (unless ``--no-docs``), between these marker lines."""
 
 
 def single_period(scenario: str, inflations: list[float]) -> list[dict[str, Any]]:
@@ -138,6 +147,7 @@ def main() -> None:
     )
     parser.add_argument("--model", nargs="*", default=[], help="trained agent run directories (servegym train)")
     parser.add_argument("--out", default="results/experiment_stress", help="output path without extension")
+    parser.add_argument("--no-docs", action="store_true", help="leave the tables of docs/results.md as they are")
     args = parser.parse_args()
 
     single = [row for scenario in ("paper", "azure") for row in single_period(scenario, args.inflation)]
@@ -159,6 +169,9 @@ def main() -> None:
     print(markdown)
     atomic_write_json(f"{args.out}.json", {"date": date, "machine": machine, "single_period": single, "day": day})
     atomic_write_text(f"{args.out}.md", markdown)
+    if not args.no_docs:
+        replace_marked_block(RESULTS_DOC, *DOC_BLOCKS["experiment-stress-single"], markdown_table(pd.DataFrame(single)))
+        replace_marked_block(RESULTS_DOC, *DOC_BLOCKS["experiment-stress-day"], markdown_table(pd.DataFrame(day)))
 
 
 if __name__ == "__main__":

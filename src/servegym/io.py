@@ -131,6 +131,12 @@ def marked_block_span(text: str, begin: str, end: str) -> tuple[int, int] | None
     return start + len(begin) + 1, stop
 
 
+def block_markers(name: str, writer: str) -> tuple[str, str]:
+    """The marker lines around a Markdown block that ``writer`` (e.g. ``scripts/experiment_drift.py``) rewrites
+    with :func:`replace_marked_block`: ``<!-- NAME:begin (written by WRITER) -->`` and ``<!-- NAME:end -->``."""
+    return f"<!-- {name}:begin (written by {writer}) -->", f"<!-- {name}:end -->"
+
+
 def replace_marked_block(path: Path | str, begin: str, end: str, block: str) -> Path:
     """Replace the lines between the marker lines ``begin`` and ``end`` of the Markdown file ``path`` with
     ``block`` (atomically), so a script refreshes the table a document shows.
