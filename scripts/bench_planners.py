@@ -57,7 +57,7 @@ from servegym.baselines.milp.solver import DEFAULT_SOLVER, solve
 from servegym.baselines.result import PlanResult
 from servegym.envs.instance import Instance
 from servegym.envs.scenarios import make_instance
-from servegym.io import atomic_write_bytes, atomic_write_json, atomic_write_text
+from servegym.io import atomic_write_bytes, atomic_write_json, atomic_write_text, block_markers, replace_marked_block
 from servegym.tables import markdown_table
 
 COST_TOLERANCE = 1e-6
@@ -74,6 +74,11 @@ DEFAULT_SIZES = (
 )
 MEMORY_SAMPLE_S = 0.05
 """Seconds between resident-memory samples while the MILP runs."""
+
+
+RESULTS_DOC = Path(__file__).resolve().parents[1] / "docs" / "results.md"
+DOC_BLOCK = block_markers("bench-planners", "scripts/bench_planners.py")
+"""The summary table of docs/results.md ("Planners at scale") this script rewrites (unless ``--no-docs``)."""
 
 
 def resident_mb() -> float:
@@ -355,6 +360,7 @@ def main() -> None:
         metavar="PATH",
         help="take the MILP results of the same instances from an earlier OUT.json (module docstring)",
     )
+    parser.add_argument("--no-docs", action="store_true", help="leave the table of docs/results.md as it is")
     args = parser.parse_args()
     earlier = load_milp_records(args.reuse_milp) if args.reuse_milp is not None else {}
     reuse_path = None if args.reuse_milp is None else str(args.reuse_milp)
@@ -421,6 +427,8 @@ def main() -> None:
     )
     atomic_write_text(out.with_suffix(".md"), markdown)
     atomic_write_bytes(out.with_suffix(".png"), plot(records))
+    if not args.no_docs:
+        replace_marked_block(RESULTS_DOC, *DOC_BLOCK, markdown_table(table))
     partial.unlink()
     print(f"wrote {out.with_suffix('.json')}, {out.with_suffix('.md')} and {out.with_suffix('.png')}")
 
