@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import json
 import os
 import platform
 import sys
@@ -30,6 +31,7 @@ import time
 from collections.abc import Callable
 from datetime import datetime, timezone
 from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
@@ -41,7 +43,7 @@ from servegym.envs import DEFAULT_ENV_ID
 from servegym.envs.provisioning import ProvisioningEnv
 from servegym.envs.routing import Router
 from servegym.envs.wrappers import DeltaAction
-from servegym.io import atomic_write_json
+from servegym.io import atomic_write_json, block_markers, replace_marked_block
 
 WARMUP_STEPS = 50
 """Env steps run before the clock starts (LP warm start, imports, worker start-up)."""
@@ -407,6 +409,28 @@ def run_benchmarks(env_id: str, steps: int, headroom_steps: int) -> list[dict[st
     return records
 
 
+RESULTS_DOC = Path(__file__).resolve().parents[1] / "docs" / "results.md"
+DOC_BLOCK = block_markers("bench-env-floor", "scripts/bench_env.py")
+"""The floor table of docs/results.md ("Environment speed") this script rewrites (unless ``--no-docs``)."""
+FLOOR_ROWS = (
+    ("env step, ms", "step_ms", 3),
+    ("the routing LP alone on the same action sequence, ms", "routing_lp_ms", 3),
+    ("the same LP calls inside the step, ms", "routing_lp_in_step_ms", 3),
+    ("step ÷ LP (target ≤ 1.5)", "ratio", 2),
+)
+"""Rows of the docs table: label, key of a floor record, decimals."""
+
+
+def floor_table(floor: list[dict[str, Any]]) -> str:
+    """The floor measurements as docs/results.md shows them: one column for constant, one for random actions."""
+    by_policy = {row["policy"]: row for row in floor}
+    constant, random_actions = by_policy["constant-mid"], by_policy["random-masked"]
+    lines = ["| measure | constant action | random masked actions |", "|---|---:|---:|"]
+    for label, key, digits in FLOOR_ROWS:
+        lines.append(f"| {label} | {constant[key]:.{digits}f} | {random_actions[key]:.{digits}f} |")
+    return "\n".join(lines) + "\n"
+
+
 def main(argv: list[str] | None = None) -> int:
     """Parse arguments, run the benchmarks, print the table and write the JSON; return the exit status."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -418,7 +442,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=FLOOR_ROUNDS, help=f"floor rounds (default {FLOOR_ROUNDS})")
     parser.add_argument("--floor-only", action="store_true", help="only the floor and planner measurements")
     parser.add_argument("--out", default="results/bench_env.json", help="JSON output (default results/bench_env.json)")
+    parser.add_argument("--no-docs", action="store_true", help="leave the table of docs/results.md as it is")
+    parser.add_argument(
+        "--table-only", action="store_true", help="rewrite the docs table from the --out JSON; measure nothing"
+    )
     args = parser.parse_args(argv)
+    if args.table_only:
+        replace_marked_block(RESULTS_DOC, *DOC_BLOCK, floor_table(json.loads(Path(args.out).read_text())["floor"]))
+        print(f"rewrote the floor table of {RESULTS_DOC} from {args.out}")
+        return 0
     if args.steps < max(NUM_ENVS, WARMUP_STEPS) or args.headroom_steps < 1 or args.rounds < 1:
         parser.error(f"--steps must be ≥ {max(NUM_ENVS, WARMUP_STEPS)}, --headroom-steps and --rounds ≥ 1")
     started = datetime.now(timezone.utc)
@@ -442,6 +474,8 @@ def main(argv: list[str] | None = None) -> int:
         "results": records,
     }
     atomic_write_json(args.out, payload)
+    if not args.no_docs:
+        replace_marked_block(RESULTS_DOC, *DOC_BLOCK, floor_table(floor))
     print(f"load average at start {load_before}, at end {os.getloadavg()}; commit {payload['commit']}")
     print(f"wrote {args.out}")
     return 0
