@@ -15,11 +15,8 @@ and the summary as a markdown table (both files written atomically) and prints t
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import statistics
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +25,7 @@ from servegym.baselines.heuristics.greedy import solve_gh
 from servegym.baselines.heuristics.mechanisms import Mechanisms
 from servegym.envs.instance import Instance
 from servegym.envs.scenarios import make_instance
+from servegym.io import atomic_write_json, atomic_write_text, block_markers, replace_marked_block
 
 VARIANTS: dict[str, Mechanisms] = {
     "full": Mechanisms(),
@@ -135,13 +133,9 @@ def markdown(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_atomically(path: Path, text: str) -> None:
-    """Write ``text`` to a temporary file beside ``path`` and rename it over ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile("w", dir=path.parent, prefix=f".{path.name}.", delete=False) as handle:
-        handle.write(text)
-        temporary = Path(handle.name)
-    os.replace(temporary, path)
+RESULTS_DOC = Path(__file__).resolve().parents[1] / "docs" / "results.md"
+DOC_BLOCK = block_markers("ablation", "scripts/ablation.py")
+"""The table of docs/results.md ("Ablation of the three GH mechanisms") this script rewrites (unless ``--no-docs``)."""
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -157,6 +151,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, default=5, help="random seeds per size, 0..N-1 (default: 5)")
     parser.add_argument("--out", type=Path, default=Path("results/ablation.json"), help="JSON output path")
     parser.add_argument("--md", type=Path, default=Path("results/ablation.md"), help="markdown output path")
+    parser.add_argument("--no-docs", action="store_true", help="leave the table of docs/results.md as it is")
     args = parser.parse_args(argv)
     if args.seeds < 1:
         parser.error(f"--seeds {args.seeds} must be ≥ 1")
@@ -164,8 +159,10 @@ def main(argv: list[str] | None = None) -> int:
     rows = summarise(records)
     table = markdown(rows)
     config = {"sizes": [list(s) for s in args.sizes], "seeds": args.seeds}
-    write_atomically(args.out, json.dumps({"config": config, "summary": rows, "runs": records}, indent=2) + "\n")
-    write_atomically(args.md, table)
+    atomic_write_json(args.out, {"config": config, "summary": rows, "runs": records})
+    atomic_write_text(args.md, table)
+    if not args.no_docs:
+        replace_marked_block(RESULTS_DOC, *DOC_BLOCK, table)
     print(table)
     return 0
 
