@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from sweep_configs import TINY
 
 from servegym.cli import main
 from servegym.envs.settings import scenario_instance
@@ -29,18 +30,6 @@ from servegym.experiments.report import REPORT_FILES
 from servegym.traces import TEST_DAYS
 
 REPO = Path(__file__).resolve().parents[1]
-TINY = """
-name = "tiny"
-
-[scenarios.toy-1h]
-scenario = "toy"
-horizon_hours = 1.0
-
-[sweep]
-policies = ["gh-static", "random"]
-scenarios = ["toy-1h"]
-seeds = [0, 1]
-"""
 
 
 def write(tmp_path: Path, text: str, name: str = "config.toml") -> Path:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from sweep_configs import TINY
 
 from servegym.baselines.runner.episodes import EVALUATION_FILES, evaluate, write_evaluation
 from servegym.cli import main
@@ -16,19 +17,6 @@ from servegym.experiments import ResultStore, load_config, run_sweep, write_repo
 from servegym.experiments.report import REPORT_FILES
 from servegym.experiments.store import RESULTS_FILE, StoreError
 from servegym.io import MANIFEST_FILE, write_file_set
-
-TINY = """
-name = "tiny"
-
-[scenarios.toy-1h]
-scenario = "toy"
-horizon_hours = 1.0
-
-[sweep]
-policies = ["gh-static", "random"]
-scenarios = ["toy-1h"]
-seeds = [0, 1]
-"""
 
 
 def _manifest(folder: Path) -> dict:
