@@ -45,6 +45,12 @@ def _oracle_caption(summary: pd.DataFrame, oracle: str) -> str:
     return f" Oracle episodes: {'; '.join(parts)}." if parts else ""
 
 
+def played_days(scores: pd.DataFrame, demand: str | None) -> list[str]:
+    """What a leaderboard's caption names as played: the demand source given to scoring, else the days of the
+    score table in their order."""
+    return [demand] if demand else list(dict.fromkeys(scores["day"]))
+
+
 def format_leaderboard(
     summary: pd.DataFrame, *, reference: str, oracle: str, days: Sequence[str], seeds: Sequence[int]
 ) -> str:

@@ -29,7 +29,7 @@ from typing import Any
 
 import pandas as pd
 
-from servegym.agents.leaderboard import format_leaderboard
+from servegym.agents.leaderboard import format_leaderboard, played_days
 from servegym.agents.scoring import (
     DEFAULT_BASELINES,
     DEFAULT_REFERENCE,
@@ -200,7 +200,7 @@ def _table(scores: pd.DataFrame, settings: Mapping[str, Any]) -> str:
         summarise(scores),
         reference=settings["reference"],
         oracle=settings["oracle"],
-        days=[settings["demand"]] if settings["demand"] else list(dict.fromkeys(scores["day"])),
+        days=played_days(scores, settings["demand"]),
         seeds=settings["seeds"],
     )
 

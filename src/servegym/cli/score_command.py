@@ -73,7 +73,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Score the models, write the CSV files and the leaderboard, update the Markdown files."""
-    from servegym.agents.leaderboard import check_markdown, format_leaderboard, update_markdown
+    from servegym.agents.leaderboard import check_markdown, format_leaderboard, played_days, update_markdown
     from servegym.agents.scoring import OracleNotice, score, summarise
     from servegym.agents.train import require_rl
 
@@ -121,7 +121,7 @@ def run(args: argparse.Namespace) -> int:
         summary,
         reference=args.reference,
         oracle=args.oracle,
-        days=[args.demand] if args.demand else list(dict.fromkeys(scores["day"])),
+        days=played_days(scores, args.demand),
         seeds=args.seeds,
     )
     files = {
