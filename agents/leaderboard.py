@@ -13,10 +13,9 @@ from pathlib import Path
 import pandas as pd
 
 from servegym.errors import ServegymError
-from servegym.io import atomic_write_text, marked_block_span
+from servegym.io import atomic_write_text, block_markers, marked_block_span
 
-BEGIN = "<!-- leaderboard:begin (written by scripts/refresh_leaderboard.py) -->"
-END = "<!-- leaderboard:end -->"
+BEGIN, END = block_markers("leaderboard", "scripts/refresh_leaderboard.py")
 
 
 class LeaderboardError(ServegymError, ValueError):

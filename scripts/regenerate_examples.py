@@ -27,11 +27,11 @@ from pathlib import Path
 import pandas as pd
 
 from servegym.cli import main as servegym_main
-from servegym.io import MANIFEST_FILE, atomic_write_text, marked_block_span, replace_marked_block
+from servegym.io import MANIFEST_FILE, atomic_write_text, block_markers, marked_block_span, replace_marked_block
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "results" / "README.md"
-BEGIN, END = "<!-- examples:begin (written by scripts/regenerate_examples.py) -->", "<!-- examples:end -->"
+BEGIN, END = block_markers("examples", "scripts/regenerate_examples.py")
 EXAMPLES: dict[str, list[str]] = {
     "evaluate": ["evaluate"],
     "week": [
@@ -76,7 +76,7 @@ def readme_block(out_root: Path) -> str:
 
 def doc_markers(name: str) -> tuple[str, str]:
     """The marker lines around an example's table in the documents of :data:`DOC_TABLES`."""
-    return f"<!-- example-{name}:begin (written by scripts/regenerate_examples.py) -->", f"<!-- example-{name}:end -->"
+    return block_markers(f"example-{name}", "scripts/regenerate_examples.py")
 
 
 def update_readme(out_root: Path) -> None:

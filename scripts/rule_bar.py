@@ -26,12 +26,12 @@ from servegym.baselines.runner.episodes import run_episode
 from servegym.baselines.runner.policies import make_policy
 from servegym.envs import DEFAULT_ENV_ID
 from servegym.envs.protocol import protocol_for
-from servegym.io import atomic_write_json, atomic_write_text, replace_marked_block, run_provenance
+from servegym.io import atomic_write_json, atomic_write_text, block_markers, replace_marked_block, run_provenance
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ("docs/benchmark.md",)
 """Documents (from the repository root) that show the table between the ``rule-bar`` markers."""
-BEGIN, END = "<!-- rule-bar:begin (written by scripts/rule_bar.py) -->", "<!-- rule-bar:end -->"
+BEGIN, END = block_markers("rule-bar", "scripts/rule_bar.py")
 DEFAULT_SETTINGS = (DEFAULT_ENV_ID, "servegym/ProvisioningDrift-v2", "servegym/ProvisioningVolatile-v2")
 DEFAULT_POLICIES = (
     "tuned-rule",

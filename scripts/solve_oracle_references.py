@@ -40,7 +40,7 @@ from servegym.agents.oracle_references import (
     load_references,
 )
 from servegym.envs.protocol import PROTOCOL, protocol_for
-from servegym.io import atomic_write_json, package_versions, replace_marked_block, run_provenance
+from servegym.io import atomic_write_json, block_markers, package_versions, replace_marked_block, run_provenance
 
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = ROOT / "agents" / "data" / REFERENCES_FILE
@@ -51,8 +51,7 @@ SHORT_CHECKS = (("servegym/Provisioning-v2", '{"horizon_hours": 2.0}', 0, {"day"
 check against a fresh solve (the first test day's first two hours)."""
 
 DOC = ROOT / "docs" / "benchmark.md"
-BEGIN = "<!-- oracle-references:begin (written by scripts/solve_oracle_references.py) -->"
-END = "<!-- oracle-references:end -->"
+BEGIN, END = block_markers("oracle-references", "scripts/solve_oracle_references.py")
 
 Key = tuple[str, str, str | None, int]
 

@@ -29,13 +29,13 @@ import servegym.envs  # noqa: F401  (registers the ids)
 from servegym.baselines.runner.policies import make_policy
 from servegym.baselines.runner.tuned_rule import TUNED_RULES_FILE, TunedRulePolicy, mean_episode_cost, tune_rule
 from servegym.envs.protocol import PROTOCOL, protocol_for
-from servegym.io import atomic_write_json, atomic_write_text, replace_marked_block, run_provenance
+from servegym.io import atomic_write_json, atomic_write_text, block_markers, replace_marked_block, run_provenance
 
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = ROOT / "baselines" / "data" / TUNED_RULES_FILE
 DOCS = ("docs/benchmark.md", "docs/results.md")
 """Documents (from the repository root) that show the table between the ``tune-rule`` markers."""
-BEGIN, END = "<!-- tune-rule:begin (written by scripts/tune_rule.py) -->", "<!-- tune-rule:end -->"
+BEGIN, END = block_markers("tune-rule", "scripts/tune_rule.py")
 UNTUNED = "gh-quantile-hold"
 
 
