@@ -43,7 +43,7 @@ from servegym.envs import DEFAULT_ENV_ID
 from servegym.envs.provisioning import ProvisioningEnv
 from servegym.envs.routing import Router
 from servegym.envs.wrappers import DeltaAction
-from servegym.io import atomic_write_json, block_markers, replace_marked_block
+from servegym.io import atomic_write_json, block_markers, replace_marked_block, source_commit
 
 WARMUP_STEPS = 50
 """Env steps run before the clock starts (LP warm start, imports, worker start-up)."""
@@ -314,23 +314,6 @@ def planner_benchmarks(env_id: str) -> list[dict[str, Any]]:
     return records
 
 
-def git_commit() -> str:
-    """The repository's HEAD commit (with ``+dirty`` when the tree has changes), or ``unknown``."""
-    import subprocess
-
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    try:
-        head = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain"], cwd=root, capture_output=True, text=True, check=True
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-    return head + ("+dirty" if dirty else "")
-
-
 def package_version(name: str) -> str:
     try:
         return version(name)
@@ -465,7 +448,7 @@ def main(argv: list[str] | None = None) -> int:
         "env_id": args.env_id,
         "candidates": probe.instance.num_configurations,
         "query_types": probe.instance.num_query_types,
-        "commit": git_commit(),
+        "commit": source_commit() or "unknown",
         "warmup_steps": WARMUP_STEPS,
         "machine": machine_info(),
         "load_average_at_start": [round(value, 2) for value in load_before],
