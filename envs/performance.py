@@ -1,8 +1,13 @@
-"""Two-phase roofline performance model of one model replica (MODEL.md §2, restated in docs/model.md).
+"""Two-phase roofline performance model of one model replica (MODEL.md §2, restated in docs/model.md), version 2.
 
 A replica of configuration c = (model j, GPU g, precision q, TP t, PP p) runs on t·p GPUs of type g. Prefill is
 compute-bound, a decode step is memory-bound until the compute roof; tensor parallelism adds ring all-reduces
-(two per layer). Every method broadcasts over numpy arrays of query-type token counts.
+(two per layer) priced with the GPU's measured all-reduce latency α_g and bus bandwidth β_g (gpus.csv). Version 2
+also prices: the KV cache at the tier's element size (FP8 KV at the int8 tier), the embeddings and LM head kept
+at 16 bits in quantised checkpoints, the dequantisation cost of W4A16 kernels on the CUDA cores,
+a fixed kernel-launch overhead per layer and forward pass, a per-request overhead in the time to first token,
+the expected number of distinct experts a batch routes to in an MoE layer, and the engine's batch cap per
+replica. Every method broadcasts over numpy arrays of query-type token counts.
 
 Pipeline parallelism splits the L layers into p stages of L/p layers on t GPUs each. A token of one sequence still
 passes through every layer, so its time per output token is p stage-times plus (p − 1) hops τ_pp: PP never shortens
@@ -28,51 +33,70 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from servegym.envs.catalog import GpuType, ModelSpec
+from servegym.envs.catalog import Catalog, GpuType, ModelSpec
 
 TENSOR_PARALLEL_DEGREES: tuple[int, ...] = (1, 2, 4, 8)
 PIPELINE_PARALLEL_DEGREES: tuple[int, ...] = (1, 2, 4)
 
 _ACTIVATION_BYTES = 2.0  # BF16 activations exchanged by tensor-parallel all-reduces
 _ALL_REDUCES_PER_LAYER = 2  # Megatron-style TP: one after attention, one after the MLP
+_EMBEDDING_BYTES = 2.0  # embeddings and LM head stay BF16 in FP8/AWQ/GPTQ checkpoints
 
 
 @dataclass(frozen=True)
 class PerformanceConstants:
-    """Efficiency constants of the roofline model; defaults justified in docs/model.md against measurements.
+    """Physical constants of the roofline model; fitted ones in docs/model.md (scripts/calibrate_performance.py).
 
     Attributes:
         compute_efficiency: η_F, achieved fraction of dense peak FLOP/s in prefill and compute-bound decode.
         bandwidth_efficiency: η_B, achieved fraction of peak memory bandwidth in decode.
-        nvlink_allreduce_latency_s: Fixed latency of one all-reduce over NVLink, seconds.
-        pcie_allreduce_latency_s: Fixed latency of one all-reduce over PCIe, seconds.
+        dequant_flops_per_weight: c_dq, CUDA-core operations a W4A16 kernel spends per 4-bit weight it
+            dequantises (unpack, zero point, scale, convert); a pass costs c_dq·N_read / F_fp32 on the CUDA cores.
+        pcie_allreduce_efficiency: η_PCIe, fraction of the nccl-tests bus bandwidth β_g that the engines'
+            all-reduces reach on PCIe GPUs (NVLink all-reduces use β_g as measured).
+        layer_overhead_s: τ_L, fixed time per layer per forward pass (kernel launches, norms, small ops), seconds.
+        request_overhead_s: τ_req, fixed time to first token beyond the prefill pass (scheduling, first
+            sampling, detokenisation and transport), seconds.
         pipeline_hop_s: τ_pp, latency of passing activations between two pipeline stages, seconds.
         memory_reserve_fraction: r_mem, share of GPU memory kept for activations and the runtime.
         min_kv_tokens: A configuration exists only if its KV cache holds at least this many tokens.
-        batch_cap: b_cap, the engine's maximum sequences in one forward pass, i.e. per micro-batch (vLLM
-            ``max_num_seqs`` per virtual engine, TensorRT-LLM ``max_batch_size``); a replica with p pipeline
-            stages holds up to p·b_cap sequences.
+        batch_cap: b_cap, the default engine's maximum sequences in one forward pass, i.e. per micro-batch (vLLM
+            ``max_num_seqs`` per virtual engine); a replica with p pipeline stages holds up to p·b_cap
+            sequences. A replica may set its own cap (:attr:`Replica.batch_cap`).
     """
 
-    compute_efficiency: float = 0.55
-    bandwidth_efficiency: float = 0.70
-    nvlink_allreduce_latency_s: float = 40e-6
-    pcie_allreduce_latency_s: float = 60e-6
+    compute_efficiency: float = 0.60
+    bandwidth_efficiency: float = 0.88
+    dequant_flops_per_weight: float = 20.0
+    pcie_allreduce_efficiency: float = 0.65
+    layer_overhead_s: float = 80e-6
+    request_overhead_s: float = 0.0
     pipeline_hop_s: float = 200e-6
     memory_reserve_fraction: float = 0.10
     min_kv_tokens: int = 4096
     batch_cap: int = 256
 
     def __post_init__(self) -> None:
-        for name in ("compute_efficiency", "bandwidth_efficiency", "memory_reserve_fraction"):
+        for name in (
+            "compute_efficiency",
+            "bandwidth_efficiency",
+            "pcie_allreduce_efficiency",
+            "memory_reserve_fraction",
+        ):
             value = getattr(self, name)
             if not 0.0 < value <= 1.0:
                 raise ValueError(f"PerformanceConstants.{name} = {value} outside allowed range (0, 1]")
-        for name in ("nvlink_allreduce_latency_s", "pcie_allreduce_latency_s", "pipeline_hop_s"):
+        for name in ("dequant_flops_per_weight", "layer_overhead_s", "request_overhead_s", "pipeline_hop_s"):
             if getattr(self, name) < 0.0:
                 raise ValueError(f"PerformanceConstants.{name} = {getattr(self, name)} must be ≥ 0")
         if self.min_kv_tokens < 1 or self.batch_cap < 1:
             raise ValueError("PerformanceConstants.min_kv_tokens and batch_cap must be ≥ 1")
+
+
+def expected_distinct_experts(experts: int, per_token: int, tokens: np.ndarray | float) -> np.ndarray | float:
+    """E·(1 − (1 − k/E)^b): expected distinct experts of one MoE layer that b tokens route to (uniform routing)."""
+    b = np.maximum(np.asarray(tokens, dtype=float), 1.0)
+    return experts * (1.0 - (1.0 - per_token / experts) ** b)
 
 
 @dataclass(frozen=True)
@@ -83,10 +107,16 @@ class Replica:
         model: The LLM.
         gpu: The GPU type.
         precision: Weight precision (``fp16``, ``int8``, ``int4``).
-        weight_bytes_per_param: Bytes per stored parameter at ``precision``.
+        weight_bytes_per_param: Bytes per stored quantised parameter at ``precision`` (scales included).
         tensor_parallel: t, GPUs sharing each layer (within one node).
         pipeline_parallel: p, pipeline stages.
-        constants: Efficiency constants.
+        constants: Physical constants.
+        kv_bytes_per_element: Bytes per KV-cache element (2 = FP16, 1 = FP8).
+        batch_cap: The engine's sequences per micro-batch; None = ``constants.batch_cap``.
+        memory_reserve_fraction: The engine's share of GPU memory not given to weights or KV cache; None =
+            ``constants.memory_reserve_fraction``.
+        quantised_embeddings: Whether the embeddings and LM head are stored at ``weight_bytes_per_param`` too
+            (GGUF files) rather than at 2 bytes (FP8/AWQ/GPTQ checkpoints).
     """
 
     model: ModelSpec
@@ -96,6 +126,10 @@ class Replica:
     tensor_parallel: int
     pipeline_parallel: int
     constants: PerformanceConstants = PerformanceConstants()
+    kv_bytes_per_element: float = 2.0
+    batch_cap: int | None = None
+    quantised_embeddings: bool = False
+    memory_reserve_fraction: float | None = None
 
     @property
     def gpus(self) -> int:
@@ -103,9 +137,25 @@ class Replica:
         return self.tensor_parallel * self.pipeline_parallel
 
     @property
+    def _embedding_bytes_per_param(self) -> float:
+        """Bytes per parameter of the embeddings and LM head."""
+        return self.weight_bytes_per_param if self.quantised_embeddings else _EMBEDDING_BYTES
+
+    @property
+    def _body_params(self) -> float:
+        """Parameters of the transformer layers (all but embeddings and LM head)."""
+        return (self.model.total_params_b - self.model.embedding_params_b) * 1e9
+
+    @property
     def weight_bytes(self) -> float:
-        """W: bytes of all weights."""
-        return self.model.total_params_b * 1e9 * self.weight_bytes_per_param
+        """W: bytes of all stored weights (layers at the precision, embeddings and LM head at theirs)."""
+        embeddings = self.model.embedding_params_b * 1e9 * self._embedding_bytes_per_param
+        return self._body_params * self.weight_bytes_per_param + embeddings
+
+    @property
+    def kv_bytes_per_token(self) -> float:
+        """κ: KV-cache bytes per token at this replica's KV element size."""
+        return self.model.kv_elements_per_token * self.kv_bytes_per_element
 
     @property
     def _flops_per_s(self) -> float:
@@ -120,8 +170,10 @@ class Replica:
     @property
     def kv_capacity_tokens(self) -> float:
         """K_c: tokens of KV cache the replica holds after weights and the runtime reserve."""
-        usable = self.gpus * self.gpu.memory_gb * 1e9 * (1.0 - self.constants.memory_reserve_fraction)
-        return (usable - self.weight_bytes) / self.model.kv_bytes_per_token
+        reserve = self.memory_reserve_fraction
+        reserve = self.constants.memory_reserve_fraction if reserve is None else reserve
+        usable = self.gpus * self.gpu.memory_gb * 1e9 * (1.0 - reserve)
+        return (usable - self.weight_bytes) / self.kv_bytes_per_token
 
     @property
     def fits(self) -> bool:
@@ -132,36 +184,76 @@ class Replica:
             and self.kv_capacity_tokens >= self.constants.min_kv_tokens
         )
 
-    def _allreduce_s(self, tokens: np.ndarray | float) -> np.ndarray | float:
-        """Time of the TP all-reduces of one forward pass over ``tokens`` tokens (ring algorithm)."""
+    def layer_weight_bytes_read(self, tokens: np.ndarray | float) -> np.ndarray | float:
+        """Bytes of transformer-layer weights one forward pass over ``tokens`` tokens reads (all GPUs together).
+
+        Dense layers are read once per pass. An MoE layer reads its shared weights and the experts the tokens
+        route to: E·(1 − (1 − k/E)^b) distinct experts in expectation (k of E at b = 1, all E for large b).
+        """
+        model = self.model
+        expert = model.expert_params_b * 1e9
+        shared = self._body_params - model.experts * expert
+        routed = expert * expected_distinct_experts(model.experts, model.experts_per_token, tokens)
+        return (shared + routed) * self.weight_bytes_per_param
+
+    def _weight_read_s(self, tokens: np.ndarray | float) -> np.ndarray | float:
+        """Time one GPU of the TP group spends on its share of the weights in one forward pass.
+
+        The layers' weights and the LM head stream at η_B (the input embedding is only looked up, not read).
+        W4A16 kernels also dequantise every 4-bit weight they read on the CUDA cores, overlapped with the
+        stream: the pass takes the longer of the read and c_dq·N_read / F_fp32.
+        """
+        layer_bytes = self.layer_weight_bytes_read(tokens)
+        lm_head = self.model.lm_head_params_b * 1e9 * self._embedding_bytes_per_param
+        read = (layer_bytes + lm_head) / self._bytes_per_s
+        if self.precision == "int4":
+            weights = layer_bytes / self.weight_bytes_per_param
+            dequant = self.constants.dequant_flops_per_weight * weights / (self.gpu.fp32_tflops * 1e12)
+            read = np.maximum(read, dequant + lm_head / self._bytes_per_s)
+        return read / self.tensor_parallel
+
+    def allreduce_s(self, tokens: np.ndarray | float) -> np.ndarray | float:
+        """Time of the TP all-reduces of one forward pass over ``tokens`` tokens.
+
+        Two per layer, each α_g + 2(t − 1)/t · m / β_g for a message of m = tokens·H·2 bytes (ring algorithm at
+        the measured bus bandwidth β_g, nccl-tests' ``busbw`` convention, times η_PCIe on PCIe); 0 at t = 1.
+        """
         t = self.tensor_parallel
         if t == 1:
             return 0.0 * np.asarray(tokens, dtype=float)
-        latency = (
-            self.constants.nvlink_allreduce_latency_s
-            if self.gpu.interconnect == "nvlink"
-            else self.constants.pcie_allreduce_latency_s
-        )
         message_bytes = np.asarray(tokens, dtype=float) * self.model.hidden_size * _ACTIVATION_BYTES
-        ring = 2.0 * (t - 1) / t * message_bytes / (self.gpu.interconnect_gb_s * 1e9)
-        return self.model.layers * _ALL_REDUCES_PER_LAYER * (latency + ring)
+        busbw = self.gpu.allreduce_busbw_gb_s * 1e9
+        if self.gpu.interconnect == "pcie":
+            busbw *= self.constants.pcie_allreduce_efficiency
+        ring = 2.0 * (t - 1) / t * message_bytes / busbw
+        return self.model.layers * _ALL_REDUCES_PER_LAYER * (self.gpu.allreduce_latency_us * 1e-6 + ring)
+
+    @property
+    def _pass_overhead_s(self) -> float:
+        """L·τ_L: fixed per-layer time of one forward pass through all layers."""
+        return self.model.layers * self.constants.layer_overhead_s
 
     def prefill_s(self, prompt_tokens: np.ndarray | float) -> np.ndarray | float:
-        """T_pre: latency of prefilling one prompt (compute roof, at least one weight read) plus comm and hops."""
+        """T_pre: one prompt's prefill pass (compute roof, at least one weight read), all-reduces, layer
+        overheads and pipeline hops, seconds."""
         h = np.asarray(prompt_tokens, dtype=float)
         t, p = self.tensor_parallel, self.pipeline_parallel
         compute = 2.0 * self.model.active_params_b * 1e9 * h / (t * self._flops_per_s)
-        weight_read = self.weight_bytes / (t * self._bytes_per_s)
-        return np.maximum(compute, weight_read) + (p - 1) * self.constants.pipeline_hop_s + self._allreduce_s(h)
+        roof = np.maximum(compute, self._weight_read_s(h))
+        return roof + self.allreduce_s(h) + self._pass_overhead_s + (p - 1) * self.constants.pipeline_hop_s
+
+    def ttft_s(self, prompt_tokens: np.ndarray | float) -> np.ndarray | float:
+        """Time to first token of one request on an idle replica: T_pre + τ_req, seconds."""
+        return self.prefill_s(prompt_tokens) + self.constants.request_overhead_s
 
     def decode_step_s(self, batch: np.ndarray | float, context_tokens: np.ndarray | float) -> np.ndarray | float:
         """T_step(b): one decode step of ``batch`` sequences of mean resident context through all layers."""
         b = np.asarray(batch, dtype=float)
         t = self.tensor_parallel
-        weights = self.weight_bytes / (t * self._bytes_per_s)
         compute = 2.0 * self.model.active_params_b * 1e9 * b / (t * self._flops_per_s)
-        kv_read = b * np.asarray(context_tokens, dtype=float) * self.model.kv_bytes_per_token / (t * self._bytes_per_s)
-        return np.maximum(weights, compute) + kv_read + self._allreduce_s(b)
+        kv_read = b * np.asarray(context_tokens, dtype=float) * self.kv_bytes_per_token / (t * self._bytes_per_s)
+        roof = np.maximum(self._weight_read_s(b), compute)
+        return roof + kv_read + self.allreduce_s(b) + self._pass_overhead_s
 
     def stage_step_s(self, micro_batch: np.ndarray | float, context_tokens: np.ndarray | float) -> np.ndarray | float:
         """One pipeline stage's decode step for a micro-batch: L/p layers, so W/p weights, κ/p KV bytes per token
@@ -184,7 +276,7 @@ class Replica:
         b_cap bounds one micro-batch (see the module docstring), and p micro-batches are in flight.
         """
         per_request = np.asarray(prompt_tokens, dtype=float) + np.asarray(output_tokens, dtype=float)
-        cap = self.pipeline_parallel * self.constants.batch_cap
+        cap = self.pipeline_parallel * (self.batch_cap or self.constants.batch_cap)
         return np.clip(np.floor(self.kv_capacity_tokens / per_request), 0.0, cap)
 
     @staticmethod
@@ -193,9 +285,11 @@ class Replica:
         return np.asarray(prompt_tokens, dtype=float) + 0.5 * np.asarray(output_tokens, dtype=float)
 
     def _prefill_busy_s(self, prompt_tokens: np.ndarray | float) -> np.ndarray:
-        """Replica-seconds of prefill work per request: all t·p GPUs busy, pipelined across requests."""
+        """Replica-seconds of prefill work per request: the compute and all-reduces of the prompt, each stage
+        doing 1/p of the layers, pipelined across requests."""
         h = np.asarray(prompt_tokens, dtype=float)
-        return 2.0 * self.model.active_params_b * 1e9 * h / (self.gpus * self._flops_per_s)
+        compute = 2.0 * self.model.active_params_b * 1e9 * h / (self.tensor_parallel * self._flops_per_s)
+        return (compute + self.allreduce_s(h)) / self.pipeline_parallel
 
     def capacity_per_hour(self, prompt_tokens: np.ndarray | float, output_tokens: np.ndarray | float) -> np.ndarray:
         """μ: requests/hour one replica sustains serving only this type at b_max (0 where b_max < 1)."""
@@ -224,5 +318,27 @@ class Replica:
         tpot = self.tpot_s(batch, self._mean_context(prompt_tokens, f))
         capacity = self.capacity_per_hour(prompt_tokens, f)
         prefill_share = utilisation * self._prefill_busy_s(prompt_tokens) * capacity / 3600.0
-        delay = self.prefill_s(prompt_tokens) + f * tpot / (1.0 - prefill_share)
+        delay = self.ttft_s(prompt_tokens) + f * tpot / (1.0 - prefill_share)
         return np.where(capacity > 0.0, delay, np.inf)
+
+
+def replica_for(
+    catalog: Catalog,
+    model: str,
+    gpu: str,
+    precision: str,
+    tensor_parallel: int,
+    pipeline_parallel: int,
+    constants: PerformanceConstants | None = None,
+) -> Replica:
+    """The replica of a catalog configuration: weight and KV element sizes from the catalog's precision tier."""
+    return Replica(
+        catalog.models[model],
+        catalog.gpus[gpu],
+        precision,
+        catalog.bytes_per_param[precision],
+        tensor_parallel,
+        pipeline_parallel,
+        constants or PerformanceConstants(),
+        kv_bytes_per_element=catalog.kv_bytes_per_element[precision],
+    )

@@ -25,6 +25,9 @@ HEADERS: dict[str, list[str]] = {
         "price_provider",
         "price_date",
         "default_availability",
+        "allreduce_latency_us",
+        "allreduce_busbw_gb_s",
+        "fp32_tflops",
         "source",
         "price_source",
     ],
@@ -41,6 +44,10 @@ HEADERS: dict[str, list[str]] = {
         "head_dim",
         "max_context_tokens",
         "precisions",
+        "vocab_size",
+        "tie_word_embeddings",
+        "experts",
+        "experts_per_token",
         "source",
     ],
     "quality.csv": ["model", "task_family", "benchmark", "metric", "accuracy", "source"],
@@ -50,6 +57,7 @@ HEADERS: dict[str, list[str]] = {
         "compute_precision",
         "accuracy_recovery",
         "error_factor",
+        "kv_cache_bytes_per_element",
         "source",
     ],
 }
@@ -184,5 +192,5 @@ def test_catalog_data__quantisation_factors_start_at_one_and_increase() -> None:
     assert factor["fp16"] == 1.0
     assert factor["fp16"] <= factor["int8"] <= factor["int4"]
     assert recovery.between(0.5, 1.0).all()
-    assert list(pd.to_numeric(quant["weight_bytes_per_param"]).astype(float)) == [2.0, 1.0, 0.5]
+    assert list(pd.to_numeric(quant["weight_bytes_per_param"]).astype(float)) == [2.0, 1.0, 0.52]
     assert list(quant["compute_precision"]) == ["bf16", "fp8_or_int8", "bf16"]
