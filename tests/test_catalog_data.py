@@ -50,7 +50,7 @@ HEADERS: dict[str, list[str]] = {
         "experts_per_token",
         "source",
     ],
-    "quality.csv": ["model", "task_family", "benchmark", "metric", "accuracy", "source"],
+    "quality.csv": ["model", "task_family", "benchmark", "metric", "accuracy", "protocol", "source"],
     "quantization.csv": [
         "precision",
         "weight_bytes_per_param",
@@ -182,6 +182,13 @@ def test_catalog_data__quality_accuracies_in_unit_interval_and_core_families_pre
     families = quality.groupby("model")["task_family"].apply(set)
     for model in models:
         assert {"general", "code", "math"} <= families.get(model, set()), f"{model} lacks a core family"
+
+
+def test_catalog_data__every_quality_row_states_its_protocol_against_the_reference() -> None:
+    protocol = read("quality.csv")["protocol"]
+    reference = protocol.str.startswith("reference")
+    assert (reference | protocol.str.startswith("differs: ")).all()
+    assert protocol[~reference].str.contains("adjusted|proxy").all()  # a differing row says how it was adjusted
 
 
 def test_catalog_data__quantisation_factors_start_at_one_and_increase() -> None:
