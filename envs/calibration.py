@@ -189,7 +189,7 @@ def predict(row: pd.Series, catalog: Catalog, constants: PerformanceConstants) -
     # closed-loop clients: per cycle, each of the b requests prefills once (interleaved with the decode steps)
     cycle_s = ttft + output * float(replica.tpot_s(b, context))
     if batching == "closed-loop":
-        cycle_s += (b - 1.0) * float(replica._prefill_busy_s(prompt))
+        cycle_s += (b - 1.0) * float(replica.prefill_busy_s(prompt))
     if metric == "ttft_ms":
         return 1e3 * ttft
     if metric == "tpot_ms":

@@ -136,10 +136,6 @@ class ModelSpec:
             return 0.0
         return (self.total_params_b - self.active_params_b) / (self.experts - self.experts_per_token)
 
-    def weight_bytes(self, precision: str, bytes_per_param: Mapping[str, float]) -> float:
-        """Bytes of weights at a precision."""
-        return self.total_params_b * 1e9 * bytes_per_param[precision]
-
 
 @dataclass(frozen=True)
 class Quantisation:

@@ -131,6 +131,15 @@ class Replica:
     quantised_embeddings: bool = False
     memory_reserve_fraction: float | None = None
 
+    def __post_init__(self) -> None:
+        if self.batch_cap is not None and self.batch_cap < 1:
+            raise ValueError(f"Replica.batch_cap = {self.batch_cap} must be ≥ 1")
+        reserve = self.memory_reserve_fraction
+        if reserve is not None and not 0.0 <= reserve < 1.0:
+            raise ValueError(f"Replica.memory_reserve_fraction = {reserve} outside allowed range [0, 1)")
+        if self.kv_bytes_per_element <= 0.0:
+            raise ValueError(f"Replica.kv_bytes_per_element = {self.kv_bytes_per_element} must be > 0")
+
     @property
     def gpus(self) -> int:
         """G_c = t·p GPUs per replica."""
@@ -276,7 +285,7 @@ class Replica:
         b_cap bounds one micro-batch (see the module docstring), and p micro-batches are in flight.
         """
         per_request = np.asarray(prompt_tokens, dtype=float) + np.asarray(output_tokens, dtype=float)
-        cap = self.pipeline_parallel * (self.batch_cap or self.constants.batch_cap)
+        cap = self.pipeline_parallel * (self.constants.batch_cap if self.batch_cap is None else self.batch_cap)
         return np.clip(np.floor(self.kv_capacity_tokens / per_request), 0.0, cap)
 
     @staticmethod
@@ -284,7 +293,7 @@ class Replica:
         """c̄ ≈ h + f/2: mean resident context of a sequence over its decode."""
         return np.asarray(prompt_tokens, dtype=float) + 0.5 * np.asarray(output_tokens, dtype=float)
 
-    def _prefill_busy_s(self, prompt_tokens: np.ndarray | float) -> np.ndarray:
+    def prefill_busy_s(self, prompt_tokens: np.ndarray | float) -> np.ndarray:
         """Replica-seconds of prefill work per request: the compute and all-reduces of the prompt, each stage
         doing 1/p of the layers, pipelined across requests."""
         h = np.asarray(prompt_tokens, dtype=float)
@@ -297,7 +306,7 @@ class Replica:
         batch = self.max_batch(prompt_tokens, output_tokens)
         safe_batch = np.maximum(batch, 1.0)
         decode_busy = f * self.tpot_s(safe_batch, self._mean_context(prompt_tokens, f)) / safe_batch
-        seconds_per_request = self._prefill_busy_s(prompt_tokens) + decode_busy
+        seconds_per_request = self.prefill_busy_s(prompt_tokens) + decode_busy
         return np.where(batch >= 1.0, 3600.0 / seconds_per_request, 0.0)
 
     def delay_s(
@@ -317,7 +326,7 @@ class Replica:
         batch = np.maximum(utilisation * self.max_batch(prompt_tokens, f), 1.0)
         tpot = self.tpot_s(batch, self._mean_context(prompt_tokens, f))
         capacity = self.capacity_per_hour(prompt_tokens, f)
-        prefill_share = utilisation * self._prefill_busy_s(prompt_tokens) * capacity / 3600.0
+        prefill_share = utilisation * self.prefill_busy_s(prompt_tokens) * capacity / 3600.0
         delay = self.ttft_s(prompt_tokens) + f * tpot / (1.0 - prefill_share)
         return np.where(capacity > 0.0, delay, np.inf)
 

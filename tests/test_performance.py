@@ -203,6 +203,11 @@ def test_performance__constants_outside_their_range_are_rejected():
         PerformanceConstants(pipeline_hop_s=-1.0)
     with pytest.raises(ValueError, match="utilisation"):
         replica("Llama-3.1-8B", "L4").delay_s(100.0, 10.0, 1.0)
+    r = replica("Llama-3.1-8B", "L4")
+    with pytest.raises(ValueError, match="batch_cap"):
+        Replica(r.model, r.gpu, "fp16", 2.0, 1, 1, batch_cap=0)
+    with pytest.raises(ValueError, match="memory_reserve_fraction"):
+        Replica(r.model, r.gpu, "fp16", 2.0, 1, 1, memory_reserve_fraction=1.0)
 
 
 def test_performance__pipeline_tpot_is_p_stage_times_plus_hops_hand_computed():
