@@ -32,11 +32,19 @@ SGLang row here is offline); TensorRT-LLM 1024: the largest batch its own peak-t
 heuristic (trtllm-bench), NIM runs TensorRT-LLM; llama.cpp: every llama.cpp row is batch 1 (llama-bench) or
 states its ``--parallel`` slots in ``batch_size``."""
 
-ENGINE_MEMORY_RESERVE = {"TensorRT-LLM": 0.05, "NIM": 0.05, "SGLang": 0.15}
-"""Share of GPU memory each engine keeps from the KV cache where it differs from vLLM's 0.10
-(``gpu_memory_utilization`` 0.9): TensorRT-LLM's benchmarks give the KV cache 95 % of the memory left after the
-weights (``kv_cache_free_gpu_mem_fraction`` 0.95, perf-overview), approximated as 5 % of all memory; the SGLang
-rows ran ``--mem-frac 0.85`` (inference-bench README)."""
+ENGINE_MEMORY_RESERVE = {"SGLang": 0.15}
+"""Share of GPU memory each vLLM-style engine keeps from weights and KV cache where it differs from vLLM's 0.10
+(``gpu_memory_utilization`` 0.9): the SGLang rows ran ``--mem-frac 0.85`` (inference-bench README)."""
+
+ENGINE_KV_FREE_FRACTION = {"TensorRT-LLM": 0.95, "NIM": 0.90}
+"""Engines that give the KV cache a fraction of the memory the weights leave (TensorRT-LLM
+``kv_cache_free_gpu_mem_fraction``, "the maximum fraction of GPU memory (after loading the model) that may be used
+for KV cache"): trtllm-bench rows 0.95 (perf-overview v0.17: "In majority of cases, we also use a higher KV cache
+percentage by setting ``--kv_cache_free_gpu_mem_fraction 0.95``"); NIM, which runs TensorRT-LLM and states no
+setting, the engine default 0.90 (TensorRT-LLM docs/source/examples/kvcacheconfig.md). Rows behind the Triton
+backend take the backend's default, also 0.90 (triton-inference-server/tensorrtllm_backend model configuration:
+``kv_cache_free_gpu_mem_fraction`` "(default=0.9)"), see :func:`row_replica`."""
+_TRITON_KV_FREE_FRACTION = 0.90
 
 SPLITS = ("fit", "validation")
 
@@ -140,6 +148,9 @@ def row_replica(row: pd.Series, catalog: Catalog, constants: PerformanceConstant
     weight_bits = str(row["weight_bits"]).strip()
     kv = _KV_BYTES.get(row["kv_precision"], catalog.kv_bytes_per_element[precision])
     engine = row["engine"].split(" ")[0]
+    kv_free = ENGINE_KV_FREE_FRACTION.get(engine)
+    if kv_free is not None and "Triton" in row["engine_version"]:
+        kv_free = _TRITON_KV_FREE_FRACTION
     return Replica(
         catalog.models[MODEL_ALIASES.get(row["model"], row["model"])],
         catalog.gpus[row["gpu"]],
@@ -152,6 +163,7 @@ def row_replica(row: pd.Series, catalog: Catalog, constants: PerformanceConstant
         batch_cap=ENGINE_BATCH_CAP.get(engine),
         quantised_embeddings=bool(weight_bits),
         memory_reserve_fraction=ENGINE_MEMORY_RESERVE.get(engine),
+        kv_free_fraction=kv_free,
     )
 
 

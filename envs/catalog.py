@@ -40,7 +40,7 @@ class GpuType:
 
     Attributes:
         name: Catalog key, e.g. ``"H100-SXM"``.
-        memory_gb: Device memory in GB (1e9 bytes).
+        memory_gb: Device memory in GB (1e9 bytes) as on the datasheet ("80 GB").
         memory_bandwidth_gb_s: Peak HBM/GDDR bandwidth in GB/s.
         bf16_dense_tflops: Dense BF16 tensor throughput in TFLOP/s.
         eight_bit_dense_tflops: Dense 8-bit tensor throughput (FP8 where supported, else INT8) in TFLOP/s.
@@ -57,6 +57,8 @@ class GpuType:
             all-reduce of m bytes over t GPUs takes α_g + 2(t − 1)/t · m / β_g.
         fp32_tflops: F_fp32, non-tensor FP32 throughput of the CUDA cores in TFLOP/s (W4A16 dequantisation runs
             there); bf16_dense_tflops / 16 when the column is empty (the A100/H100 ratio, the conservative end).
+        memory_mib: Device memory in MiB (2^20 bytes) as ``nvidia-smi`` reports ``memory.total``, the figure the
+            engines size their KV cache from; memory_gb·10⁹ / 2²⁰ when the column is empty.
     """
 
     name: str
@@ -74,6 +76,12 @@ class GpuType:
     allreduce_latency_us: float
     allreduce_busbw_gb_s: float
     fp32_tflops: float
+    memory_mib: float
+
+    @property
+    def memory_bytes(self) -> float:
+        """M_g: device memory in bytes (``memory_mib`` · 2²⁰)."""
+        return self.memory_mib * 2.0**20
 
     def compute_tflops(self, precision: str) -> float:
         """Usable dense TFLOP/s for a weight precision: 8-bit tiers run W8A8, int4 is weight-only (BF16 math)."""
@@ -308,9 +316,14 @@ def load_gpus(path: Path) -> dict[str, GpuType]:
         latency = number(frame, path, row, "allreduce_latency_us", 0.1, 1000.0, optional=True)
         busbw = number(frame, path, row, "allreduce_busbw_gb_s", 0.1, 2000.0, optional=True)
         fp32 = number(frame, path, row, "fp32_tflops", 1.0, 1000.0, optional=True)
+        memory_gb = number(frame, path, row, "memory_gb", 8.0, 300.0)
+        datasheet_mib = memory_gb * 1e9 / 2**20
+        # nvidia-smi totals lie within a few % of the datasheet figure (ECC takes 1/16 on GDDR cards)
+        mib_range = (round(0.8 * datasheet_mib), round(1.2 * datasheet_mib))
+        memory_mib = number(frame, path, row, "memory_mib", *mib_range, optional=True)
         gpus[name] = GpuType(
             name=name,
-            memory_gb=number(frame, path, row, "memory_gb", 8.0, 300.0),
+            memory_gb=memory_gb,
             memory_bandwidth_gb_s=number(frame, path, row, "memory_bandwidth_gb_s", 100.0, 10000.0),
             bf16_dense_tflops=bf16,
             eight_bit_dense_tflops=eight_bit if eight_bit is not None else bf16,
@@ -324,6 +337,7 @@ def load_gpus(path: Path) -> dict[str, GpuType]:
             allreduce_latency_us=latency if latency is not None else default_latency,
             allreduce_busbw_gb_s=busbw if busbw is not None else default_fraction * link_gb_s,
             fp32_tflops=fp32 if fp32 is not None else bf16 / 16.0,
+            memory_mib=memory_mib if memory_mib is not None else datasheet_mib,
         )
     return gpus
 

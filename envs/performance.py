@@ -65,11 +65,11 @@ class PerformanceConstants:
             sequences. A replica may set its own cap (:attr:`Replica.batch_cap`).
     """
 
-    compute_efficiency: float = 0.60
-    bandwidth_efficiency: float = 0.88
+    compute_efficiency: float = 0.59
+    bandwidth_efficiency: float = 0.87
     dequant_flops_per_weight: float = 20.0
     pcie_allreduce_efficiency: float = 0.65
-    layer_overhead_s: float = 80e-6
+    layer_overhead_s: float = 81e-6
     request_overhead_s: float = 0.0
     pipeline_hop_s: float = 200e-6
     memory_reserve_fraction: float = 0.10
@@ -117,6 +117,9 @@ class Replica:
             ``constants.memory_reserve_fraction``.
         quantised_embeddings: Whether the embeddings and LM head are stored at ``weight_bytes_per_param`` too
             (GGUF files) rather than at 2 bytes (FP8/AWQ/GPTQ checkpoints).
+        kv_free_fraction: For engines that size the KV cache as a fraction of the memory left after the weights
+            (TensorRT-LLM ``kv_cache_free_gpu_mem_fraction``): that fraction f, so K_c = f·(G_c·M_g − W)/κ;
+            None = the vLLM rule K_c = ((1 − r_mem)·G_c·M_g − W)/κ.
     """
 
     model: ModelSpec
@@ -130,6 +133,7 @@ class Replica:
     batch_cap: int | None = None
     quantised_embeddings: bool = False
     memory_reserve_fraction: float | None = None
+    kv_free_fraction: float | None = None
 
     def __post_init__(self) -> None:
         if self.batch_cap is not None and self.batch_cap < 1:
@@ -137,6 +141,8 @@ class Replica:
         reserve = self.memory_reserve_fraction
         if reserve is not None and not 0.0 <= reserve < 1.0:
             raise ValueError(f"Replica.memory_reserve_fraction = {reserve} outside allowed range [0, 1)")
+        if self.kv_free_fraction is not None and not 0.0 < self.kv_free_fraction <= 1.0:
+            raise ValueError(f"Replica.kv_free_fraction = {self.kv_free_fraction} outside allowed range (0, 1]")
         if self.kv_bytes_per_element <= 0.0:
             raise ValueError(f"Replica.kv_bytes_per_element = {self.kv_bytes_per_element} must be > 0")
 
@@ -178,11 +184,18 @@ class Replica:
 
     @property
     def kv_capacity_tokens(self) -> float:
-        """K_c: tokens of KV cache the replica holds after weights and the runtime reserve."""
+        """K_c: tokens of KV cache the replica holds after weights and the runtime reserve.
+
+        M_g is the memory ``nvidia-smi`` reports (gpus.csv ``memory_mib``), from which the engines size the cache:
+        vLLM gives weights and KV cache (1 − r_mem) of it, TensorRT-LLM gives the KV cache a fraction f of what
+        the weights leave (:attr:`kv_free_fraction`).
+        """
+        memory = self.gpus * self.gpu.memory_bytes
+        if self.kv_free_fraction is not None:
+            return self.kv_free_fraction * (memory - self.weight_bytes) / self.kv_bytes_per_token
         reserve = self.memory_reserve_fraction
         reserve = self.constants.memory_reserve_fraction if reserve is None else reserve
-        usable = self.gpus * self.gpu.memory_gb * 1e9 * (1.0 - reserve)
-        return (usable - self.weight_bytes) / self.kv_bytes_per_token
+        return (memory * (1.0 - reserve) - self.weight_bytes) / self.kv_bytes_per_token
 
     @property
     def fits(self) -> bool:

@@ -13,6 +13,7 @@ HEADERS: dict[str, list[str]] = {
     "gpus.csv": [
         "name",
         "memory_gb",
+        "memory_mib",
         "memory_bandwidth_gb_s",
         "bf16_dense_tflops",
         "fp8_dense_tflops",
@@ -125,6 +126,9 @@ def test_catalog_data__gpus_cover_required_types_with_sane_ranges() -> None:
     assert set(REQUIRED_GPUS) <= set(gpus["name"])
     assert gpus["name"].is_unique
     assert numeric(gpus, "memory_gb").between(8, 200).all()
+    # nvidia-smi memory.total (MiB) within -6.5 % (ECC on GDDR takes 1/16) and +8 % (GB vs GiB) of the datasheet GB
+    ratio = numeric(gpus, "memory_mib") * 2**20 / (numeric(gpus, "memory_gb") * 1e9)
+    assert ratio.between(0.935, 1.08).all(), ratio
     assert numeric(gpus, "memory_bandwidth_gb_s").between(200, 6000).all()
     assert numeric(gpus, "price_per_gpu_hour").between(0.1, 15).all()
     assert numeric(gpus, "bf16_dense_tflops").between(10, 5000).all()

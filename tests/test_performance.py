@@ -60,9 +60,24 @@ def test_performance__fp8_kv_cache_doubles_kv_capacity():
 def test_performance__kv_capacity_follows_the_memory_formula():
     r = replica("Llama-3.1-8B", "H100-SXM")
     kv_bytes_per_token = 2 * 32 * 8 * 128 * 2
-    expected = (80e9 * 0.9 - 8.03e9 * 2) / kv_bytes_per_token  # FP16: embeddings at 2 bytes like the rest
+    memory = 81559 * 2**20  # nvidia-smi memory.total of an H100 80GB HBM3: 85.5e9 bytes, not the datasheet's 80e9
+    expected = (memory * 0.9 - 8.03e9 * 2) / kv_bytes_per_token  # FP16: embeddings at 2 bytes like the rest
+    assert r.gpu.memory_bytes == pytest.approx(85.52e9, rel=1e-4)
     assert r.kv_bytes_per_token == kv_bytes_per_token
     assert r.kv_capacity_tokens == pytest.approx(expected)
+
+
+def test_performance__tensorrt_llm_gives_the_kv_cache_a_fraction_of_the_memory_the_weights_leave():
+    vllm = replica("Llama-3.1-70B", "H100-SXM", "int8")  # 70B FP8 on one H100: 72.1 GB of weights
+    trt = Replica(
+        vllm.model, vllm.gpu, "int8", vllm.weight_bytes_per_param, 1, 1, kv_bytes_per_element=1.0, kv_free_fraction=0.95
+    )
+    free = 81559 * 2**20 - vllm.weight_bytes
+    assert free == pytest.approx(12.8e9, rel=0.01)
+    assert trt.kv_capacity_tokens == pytest.approx(0.95 * free / (2 * 80 * 8 * 128))  # 74 k FP8 tokens
+    assert vllm.kv_capacity_tokens == pytest.approx((0.9 * 81559 * 2**20 - vllm.weight_bytes) / (2 * 80 * 8 * 128))
+    with pytest.raises(ValueError, match="kv_free_fraction"):
+        Replica(vllm.model, vllm.gpu, "int8", 1.0, 1, 1, kv_free_fraction=0.0)
 
 
 def test_performance__quantised_checkpoints_keep_embeddings_and_lm_head_at_16_bits():
@@ -214,15 +229,15 @@ def test_performance__pipeline_tpot_is_p_stage_times_plus_hops_hand_computed():
     # Llama-3.1-8B on H100-SXM, fp16, t = 1, p = 2: each stage holds 16 of the 32 layers.
     r = replica("Llama-3.1-8B", "H100-SXM", "fp16", tp=1, pp=2)
     micro_batch, context = 32, 1100.0
-    bandwidth = 3350e9 * 0.88  # B = BW · η_B, bytes/s
-    flops = 989.4e12 * 0.60  # F = F_bf16 · η_F, FLOP/s
-    weights = (8.03e9 - 128256 * 4096) * 2 / 2 / bandwidth  # half the read weights per stage: 2.5457 ms
-    compute = 2 * 8.03e9 * micro_batch / 2 / flops  # 0.433 ms, below the weight read: memory-bound
-    kv = micro_batch * context * (2 * 32 * 8 * 128 * 2) / 2 / bandwidth  # half the layers' KV: 0.7825 ms
-    overhead = 32 * 80e-6 / 2  # τ_L for the stage's 16 layers: 1.28 ms
+    bandwidth = 3350e9 * 0.87  # B = BW · η_B, bytes/s
+    flops = 989.4e12 * 0.59  # F = F_bf16 · η_F, FLOP/s
+    weights = (8.03e9 - 128256 * 4096) * 2 / 2 / bandwidth  # half the read weights per stage: 2.5749 ms
+    compute = 2 * 8.03e9 * micro_batch / 2 / flops  # 0.440 ms, below the weight read: memory-bound
+    kv = micro_batch * context * (2 * 32 * 8 * 128 * 2) / 2 / bandwidth  # half the layers' KV: 0.7915 ms
+    overhead = 32 * 81e-6 / 2  # τ_L for the stage's 16 layers: 1.296 ms
     stage = max(weights, compute) + kv + overhead  # no all-reduce at t = 1
-    expected = 2 * stage + 200e-6  # p stage-times + (p − 1)·τ_pp = 9.4164 ms
-    assert expected == pytest.approx(9.4164e-3, rel=1e-4)
+    expected = 2 * stage + 200e-6  # p stage-times + (p − 1)·τ_pp = 9.5249 ms
+    assert expected == pytest.approx(9.5249e-3, rel=1e-4)
     assert r.stage_step_s(micro_batch, context) == pytest.approx(stage)
     assert r.tpot_s(2 * micro_batch, context) == pytest.approx(expected)  # two micro-batches of 32 in flight
     # the same per-micro-batch load on one GPU: PP adds the hop and saves nothing
