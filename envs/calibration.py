@@ -198,6 +198,8 @@ def predict(row: pd.Series, catalog: Catalog, constants: PerformanceConstants) -
     b = max(batch, 1.0)
     # τ_req (scheduling, transport) only where a client talks to a server; in-process benchmarks do not pay it
     ttft = float(replica.ttft_s(prompt) if row["client"] == "http" else replica.prefill_s(prompt))
+    if batching == "closed-loop":  # the other b − 1 requests keep the engine inside an iteration a new one waits for
+        ttft += float(replica.iteration_wait_s(b - 1.0, context))
     # closed-loop clients: per cycle, each of the b requests prefills once (interleaved with the decode steps)
     cycle_s = ttft + output * float(replica.tpot_s(b, context))
     if batching == "closed-loop":

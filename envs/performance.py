@@ -268,6 +268,20 @@ class Replica:
         """Time to first token of one request on an idle replica: T_pre + τ_req, seconds."""
         return self.prefill_s(prompt_tokens) + self.constants.request_overhead_s
 
+    def iteration_wait_s(self, others: np.ndarray | float, context_tokens: np.ndarray | float) -> np.ndarray | float:
+        """Mean wait of an arriving request for the engine's running iteration: min(n, 1) · TPOT(n) / 2.
+
+        Continuous-batching engines admit a request only between iterations (iteration-level scheduling, Orca,
+        OSDI '22; vLLM and TensorRT-LLM in-flight batching do the same). With n ≥ 1 other sequences decoding, the
+        engine is always inside an iteration, and a request arriving at a random time waits for the rest of it:
+        on average half of it (the mean residual of a fixed period). With p pipeline stages the request joins one
+        micro-batch, whose scheduler runs once per pass of that micro-batch through all stages (vLLM's virtual
+        engines, vllm-project/vllm#4461), so the iteration is the micro-batch's cycle, :meth:`tpot_s` (one decode
+        step at p = 1). Below one sequence in flight the wait is scaled by n, the chance that an iteration runs.
+        """
+        n = np.asarray(others, dtype=float)
+        return 0.5 * np.clip(n, 0.0, 1.0) * self.tpot_s(np.maximum(n, 1.0), context_tokens)
+
     def decode_step_s(self, batch: np.ndarray | float, context_tokens: np.ndarray | float) -> np.ndarray | float:
         """T_step(b): one decode step of ``batch`` sequences of mean resident context through all layers."""
         b = np.asarray(batch, dtype=float)
@@ -331,16 +345,19 @@ class Replica:
         """D: end-to-end service delay of one request at a replica utilisation (e.g. the design ρ_max).
 
         Decode runs with utilisation·b_max sequences in flight and is slowed by the share of replica time that
-        the other requests' prefills take (chunked prefill interleaves them with decode steps).
+        the other requests' prefills take (chunked prefill interleaves them with decode steps); the first token
+        also waits for the iteration those sequences are running (:meth:`iteration_wait_s`).
         """
         if not 0.0 <= utilisation < 1.0:
             raise ValueError(f"utilisation {utilisation} outside allowed range [0, 1)")
         f = np.asarray(output_tokens, dtype=float)
-        batch = np.maximum(utilisation * self.max_batch(prompt_tokens, f), 1.0)
-        tpot = self.tpot_s(batch, self._mean_context(prompt_tokens, f))
+        context = self._mean_context(prompt_tokens, f)
+        in_flight = utilisation * self.max_batch(prompt_tokens, f)
+        tpot = self.tpot_s(np.maximum(in_flight, 1.0), context)
         capacity = self.capacity_per_hour(prompt_tokens, f)
         prefill_share = utilisation * self.prefill_busy_s(prompt_tokens) * capacity / 3600.0
-        delay = self.ttft_s(prompt_tokens) + f * tpot / (1.0 - prefill_share)
+        ttft = self.ttft_s(prompt_tokens) + self.iteration_wait_s(in_flight, context)
+        delay = ttft + f * tpot / (1.0 - prefill_share)
         return np.where(capacity > 0.0, delay, np.inf)
 
 

@@ -225,6 +225,19 @@ def test_performance__constants_outside_their_range_are_rejected():
         Replica(r.model, r.gpu, "fp16", 2.0, 1, 1, memory_reserve_fraction=1.0)
 
 
+def test_performance__a_request_waits_half_the_running_iteration_of_the_others():
+    # Llama-3.1-8B on H100-SXM fp16 with 3 other sequences at 595 tokens of context decoding (the QPS-2 Triton rows)
+    r = replica("Llama-3.1-8B", "H100-SXM")
+    weights = (8.03e9 - 128256 * 4096) * 2 / (3350e9 * 0.87)  # 5.150 ms: memory-bound at 3 sequences
+    kv = 3 * 595 * (2 * 32 * 8 * 128 * 2) / (3350e9 * 0.87)  # 0.080 ms
+    step = weights + kv + 32 * 81e-6  # 7.82 ms; the row's measured ITL is 8 ms
+    assert r.iteration_wait_s(3, 595) == pytest.approx(step / 2) and step == pytest.approx(7.82e-3, rel=1e-3)
+    assert r.iteration_wait_s(0, 595) == 0.0  # an idle engine admits at once
+    assert r.iteration_wait_s(0.5, 595) == pytest.approx(0.5 * r.decode_step_s(1, 595) / 2)  # busy half the time
+    pp = replica("Llama-3.1-8B", "H100-SXM", pp=2)  # a new prompt joins a micro-batch: half its cycle through p stages
+    assert pp.iteration_wait_s(6, 595) == pytest.approx(pp.tpot_s(6, 595) / 2)
+
+
 def test_performance__pipeline_tpot_is_p_stage_times_plus_hops_hand_computed():
     # Llama-3.1-8B on H100-SXM, fp16, t = 1, p = 2: each stage holds 16 of the 32 layers.
     r = replica("Llama-3.1-8B", "H100-SXM", "fp16", tp=1, pp=2)
