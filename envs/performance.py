@@ -5,7 +5,9 @@ compute-bound, a decode step is memory-bound until the compute roof; tensor para
 (two per layer) priced with the GPU's measured all-reduce latency α_g and bus bandwidth β_g (gpus.csv). Version 2
 also prices: the KV cache at the tier's element size (FP8 KV at the int8 tier), the embeddings and LM head kept
 at 16 bits in quantised checkpoints, the dequantisation cost of W4A16 kernels on the CUDA cores,
-a fixed kernel-launch overhead per layer and forward pass, a per-request overhead in the time to first token,
+a fixed kernel-launch overhead per layer and forward pass, a per-request overhead in the time to first token and
+the wait for the engine's running iteration, the device memory as ``nvidia-smi`` reports it and the engine's rule
+for sizing the KV cache from it,
 the expected number of distinct experts a batch routes to in an MoE layer, and the engine's batch cap per
 replica. Every method broadcasts over numpy arrays of query-type token counts.
 
