@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP_CORE := $(VENV)/.installed-core
 STAMP_DEV := $(VENV)/.installed-dev
 
-.PHONY: run test test-all lint bench clean
+.PHONY: run examples test test-all lint bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -21,9 +21,14 @@ $(STAMP_DEV): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[dev,rl,ray]'
 	touch $@ $(STAMP_CORE)
 
-## The main job: evaluate the baselines on the shipped Azure-calibrated default day, print the table, write the plot.
+## The main job: evaluate the baselines on the shipped Azure-calibrated default day, print the table, write the plot
+## (into the git-ignored runs/evaluate; the committed copy in results/ is written by `make examples`).
 run: $(STAMP_CORE)
-	$(BIN)/servegym evaluate --out results/evaluate
+	$(BIN)/servegym evaluate --out runs/evaluate
+
+## Regenerate the committed example results (results/evaluate, results/week) and record the commit that wrote them.
+examples: $(STAMP_CORE)
+	$(BIN)/python scripts/regenerate_examples.py
 
 ## The default test suite (fast; slow tests are marked and excluded).
 test: $(STAMP_DEV)

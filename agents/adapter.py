@@ -29,9 +29,9 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from servegym.agents.config import RunFolderError, TrainConfig, load_run_config, wrap_action
+from servegym.agents.config import CONFIG_FILE, RunFolderError, TrainConfig, load_run_config, wrap_action
 from servegym.envs.provisioning import ProvisioningEnv
-from servegym.errors import UsageError
+from servegym.errors import ServegymError, UsageError
 
 MODEL_CHOICES = ("final", "best")
 """Which model of a run folder to load: the one after ``total_timesteps`` or the best on the validation day."""
@@ -116,6 +116,10 @@ class SB3Policy:
 def check_run_folder(run_dir: Path | str, which: str = "final") -> tuple[TrainConfig, Path, Any | None]:
     """Check a run folder before anything of it is loaded: its settings, its model file and its statistics.
 
+    Reads ``config.json``, checks the model zip's integrity (``checkpoints.check_model_zip``), and checks the
+    ``vecnormalize.json`` statistics against the observation space of the run's environment (built once, which
+    also checks that its settings still build). The model itself is not loaded.
+
     Args:
         run_dir: Run folder written by ``servegym train``.
         which: ``final`` or ``best`` (:data:`MODEL_CHOICES`).
@@ -126,24 +130,47 @@ def check_run_folder(run_dir: Path | str, which: str = "final") -> tuple[TrainCo
 
     Raises:
         UsageError: ``which`` is not one of :data:`MODEL_CHOICES`.
-        RunFolderError: ``config.json`` is missing or malformed, the model file is missing, the run normalised but
-            its ``vecnormalize.json`` is missing, or only a pickled ``vecnormalize.pkl`` is there (never loaded).
+        RunFolderError: ``run_dir`` is not a folder; ``config.json`` is missing or malformed; the model file is
+            missing, truncated or damaged; the run normalised but its ``vecnormalize.json`` is missing or does not
+            fit the environment; or only a pickled ``vecnormalize.pkl`` is there (never loaded).
     """
-    from servegym.agents.checkpoints import BEST_DIR, MODEL_FILE, VECNORMALIZE_FILE, read_normalizer_state
+    from stable_baselines3.common.vec_env import DummyVecEnv
+
+    from servegym.agents.checkpoints import (
+        BEST_DIR,
+        MODEL_FILE,
+        VECNORMALIZE_FILE,
+        check_model_zip,
+        normalizer_from_state,
+        read_normalizer_state,
+    )
+    from servegym.agents.config import make_base_env
 
     if which not in MODEL_CHOICES:
         raise UsageError(f"model {which!r} not one of {list(MODEL_CHOICES)}")
     run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise RunFolderError(f"{run_dir}: no such run folder (one holding {run_dir / CONFIG_FILE}, by servegym train)")
     config = load_run_config(run_dir)
     folder = run_dir / BEST_DIR if which == "best" else run_dir
     state = read_normalizer_state(folder)
     if not (folder / MODEL_FILE).is_file():
         raise RunFolderError(f"{folder / MODEL_FILE}: no {which} model in run folder {run_dir}")
+    check_model_zip(folder / MODEL_FILE)
     if state is None and (config.norm_obs or config.norm_reward):
         raise RunFolderError(
             f"{folder / VECNORMALIZE_FILE}: missing; the run normalised its observations or rewards, so its model "
             "needs these statistics"
         )
+    if state is not None:
+        try:
+            env = wrap_action(make_base_env(config), config)
+        except (ServegymError, ValueError) as error:
+            raise RunFolderError(f"{run_dir / CONFIG_FILE}: the run's environment does not build: {error}") from None
+        try:
+            normalizer_from_state(state, DummyVecEnv([lambda: env]), training=False, source=folder / VECNORMALIZE_FILE)
+        finally:
+            env.close()
     return config, folder, state
 
 

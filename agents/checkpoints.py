@@ -16,15 +16,24 @@ SB3, whose format embeds cloudpickled objects: a model zip is code, to be truste
 
 from __future__ import annotations
 
+import base64
+import binascii
+import hashlib
 import io
 import json
 import math
+import os
 import pickle
+import random
+import shutil
+import warnings
+import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from sb3_contrib.common.maskable.callbacks import MaskableEvalCallback
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback, EvalCallback
 from stable_baselines3.common.running_mean_std import RunningMeanStd
@@ -43,6 +52,10 @@ PICKLED_VECNORMALIZE_FILE = "vecnormalize.pkl"
 NORMALIZER_FORMAT = "servegym-vecnormalize-1"
 """Value of the ``format`` key of :data:`VECNORMALIZE_FILE`."""
 STATE_FILE = "state.json"
+CHECKPOINT_FORMAT = "servegym-checkpoint-2"
+"""Value of the ``format`` key of a checkpoint's :data:`STATE_FILE`."""
+KEEP_CHECKPOINTS = 2
+"""Checkpoints kept in a run folder: the latest and the previous one, to fall back to when the latest is damaged."""
 EVALUATIONS_FILE = "evaluations.npz"
 CONVERT_COMMAND = (
     "python -c \"from servegym.agents.checkpoints import convert_pickled_normalizers as c; c('{run_dir}')\""
@@ -242,12 +255,108 @@ def save_model(model: BaseAlgorithm, folder: Path) -> None:
         save_normalizer(normalizer, folder)
 
 
-def save_checkpoint(model: BaseAlgorithm, run_dir: Path) -> Path:
-    """Write a checkpoint at the model's current step count; returns its folder."""
-    folder = run_dir / CHECKPOINTS_DIR / f"step_{model.num_timesteps:012d}"
+def _digest(path: Path) -> dict[str, Any]:
+    data = path.read_bytes()
+    return {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+
+
+def rng_state(model: BaseAlgorithm) -> dict[str, Any]:
+    """The random states training draws from, as JSON values: Python's ``random``, NumPy's global generator
+    (SB3 shuffles minibatches with it), torch's CPU generator (action sampling) and the action space's generator
+    (SAC's warm-up actions)."""
+    import torch
+
+    version, key, gauss = random.getstate()
+    numpy_state = np.random.get_state(legacy=False)
+    return {
+        "python": {"version": version, "key": list(key), "gauss": gauss},
+        "numpy": {
+            "bit_generator": numpy_state["bit_generator"],
+            "key": np.asarray(numpy_state["state"]["key"]).tolist(),
+            "pos": int(numpy_state["state"]["pos"]),
+            "has_gauss": int(numpy_state["has_gauss"]),
+            "gauss": float(numpy_state["gauss"]),
+        },
+        "torch": base64.b64encode(torch.get_rng_state().numpy().tobytes()).decode("ascii"),
+        "action_space": model.action_space.np_random.bit_generator.state,
+    }
+
+
+def restore_rng(model: BaseAlgorithm, state: Any, source: Path) -> None:
+    """Set the random states of :func:`rng_state` (the ``$.rng`` object of a checkpoint's ``state.json``).
+
+    Raises:
+        RunFolderError: A state is missing or malformed (the message names ``source`` and the JSON path).
+    """
+    import torch
+
+    reader = _StateReader(source)
+    state = reader.keys(state, "$.rng", {"python", "numpy", "torch", "action_space"})
+    try:
+        python = state["python"]
+        random.setstate((python["version"], tuple(python["key"]), python["gauss"]))
+    except (KeyError, TypeError, ValueError) as error:
+        raise reader.error("$.rng.python", f"not a random.getstate() value ({error!r})") from None
+    try:
+        numpy_state = state["numpy"]
+        np.random.set_state(
+            {
+                "bit_generator": numpy_state["bit_generator"],
+                "state": {"key": np.asarray(numpy_state["key"], dtype=np.uint32), "pos": numpy_state["pos"]},
+                "has_gauss": numpy_state["has_gauss"],
+                "gauss": numpy_state["gauss"],
+            }
+        )
+    except (KeyError, TypeError, ValueError) as error:
+        raise reader.error("$.rng.numpy", f"not a numpy.random.get_state() value ({error!r})") from None
+    try:
+        raw = bytearray(base64.b64decode(state["torch"], validate=True))
+        torch.set_rng_state(torch.frombuffer(raw, dtype=torch.uint8))
+    except (TypeError, ValueError, RuntimeError, binascii.Error) as error:
+        raise reader.error("$.rng.torch", f"not a torch.get_rng_state() value ({error!r})") from None
+    try:
+        model.action_space.np_random.bit_generator.state = state["action_space"]
+    except (KeyError, TypeError, ValueError) as error:
+        raise reader.error("$.rng.action_space", f"not a bit generator state ({error!r})") from None
+
+
+def _step_folder(run_dir: Path, steps: int) -> Path:
+    return run_dir / CHECKPOINTS_DIR / f"step_{steps:012d}"
+
+
+def save_checkpoint(model: BaseAlgorithm, run_dir: Path, keep: int = KEEP_CHECKPOINTS) -> Path:
+    """Write a checkpoint at the model's current step count (call it at a rollout boundary); returns its folder.
+
+    ``model.zip`` and ``vecnormalize.json`` are written first, then ``state.json`` with their sizes and SHA-256
+    and the random states (:func:`rng_state`), so a checkpoint whose writing was interrupted, or whose files were
+    damaged later, is recognised (:func:`latest_checkpoint`). Afterwards only the ``keep`` complete checkpoints
+    (with a ``state.json``) with the most steps are kept, and folders of interrupted writes are removed.
+    """
+    folder = _step_folder(run_dir, int(model.num_timesteps))
+    (folder / VECNORMALIZE_FILE).unlink(missing_ok=True)
     save_model(model, folder)
-    atomic_write_json(folder / STATE_FILE, {"num_timesteps": int(model.num_timesteps)})
+    files = {name: _digest(folder / name) for name in (MODEL_FILE, VECNORMALIZE_FILE) if (folder / name).is_file()}
+    state = {"format": CHECKPOINT_FORMAT, "num_timesteps": int(model.num_timesteps), "files": files}
+    atomic_write_json(folder / STATE_FILE, {**state, "rng": rng_state(model)})
+    folders = sorted((run_dir / CHECKPOINTS_DIR).glob("step_*"), reverse=True)
+    complete = [f for f in folders if (f / STATE_FILE).is_file()]
+    for old in [f for f in folders if f not in complete] + complete[keep:]:  # interrupted writes never count
+        shutil.rmtree(old, ignore_errors=True)
     return folder
+
+
+def _read_state(folder: Path) -> dict[str, Any]:
+    path = folder / STATE_FILE
+    try:
+        state = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise RunFolderError(f"{path}: cannot read it as JSON ({error!r})") from None
+    if not isinstance(state, dict) or "num_timesteps" not in state:
+        raise RunFolderError(f"{path}: cannot read $.num_timesteps (the file must be an object holding it)")
+    steps = state["num_timesteps"]
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
+        raise RunFolderError(f"{path}: $.num_timesteps: value {steps!r} must be an integer >= 0")
+    return state
 
 
 def checkpoint_steps(folder: Path) -> int:
@@ -256,32 +365,116 @@ def checkpoint_steps(folder: Path) -> int:
     Raises:
         RunFolderError: ``state.json`` is not JSON or ``$.num_timesteps`` is not a non-negative integer.
     """
-    path = folder / STATE_FILE
+    return _read_state(folder)["num_timesteps"]
+
+
+SB3_ZIP_MEMBERS = ("data", "policy.pth")
+"""Members every SB3 model zip holds: the JSON of its settings and spaces, and the policy's weights."""
+
+
+def check_model_zip(path: Path) -> None:
+    """Check that ``path`` is an intact SB3 model zip (every member passes its CRC check) without loading it.
+
+    Raises:
+        RunFolderError: The file is missing, not a zip, truncated or damaged, or lacks :data:`SB3_ZIP_MEMBERS`.
+    """
+    if not path.is_file():
+        raise RunFolderError(f"{path}: no such model file")
     try:
-        steps = json.loads(path.read_text(encoding="utf-8"))["num_timesteps"]
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as error:
-        raise RunFolderError(f"{path}: cannot read $.num_timesteps ({error!r})") from None
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
-        raise RunFolderError(f"{path}: $.num_timesteps: value {steps!r} must be an integer >= 0")
-    return steps
+        with zipfile.ZipFile(path) as archive:
+            damaged = archive.testzip()
+            missing = [name for name in SB3_ZIP_MEMBERS if name not in archive.namelist()]
+    except (OSError, zipfile.BadZipFile, EOFError) as error:
+        raise RunFolderError(f"{path}: not a readable model zip, truncated or damaged ({error})") from None
+    if damaged is not None:
+        raise RunFolderError(f"{path}: damaged, member {damaged!r} fails its CRC check")
+    if missing:
+        raise RunFolderError(f"{path}: not an SB3 model zip, it lacks {missing}")
+
+
+def verify_checkpoint(folder: Path) -> dict[str, Any]:
+    """Check a checkpoint folder without loading the model; returns its parsed ``state.json``.
+
+    Checks that ``state.json`` is valid, that the normaliser is JSON (not a pickle), and that every file it lists
+    has the recorded size and SHA-256 (checkpoints written before servegym recorded them: that ``model.zip`` is
+    an intact SB3 model zip, :func:`check_model_zip`).
+
+    Raises:
+        RunFolderError: What is missing or damaged, naming the file.
+    """
+    state = _read_state(folder)
+    read_normalizer_state(folder)
+    files = state.get("files")
+    if files is None:
+        check_model_zip(folder / MODEL_FILE)
+        return state
+    if not isinstance(files, Mapping) or MODEL_FILE not in files:
+        raise RunFolderError(f"{folder / STATE_FILE}: $.files must list {MODEL_FILE} with its bytes and sha256")
+    for name, expected in files.items():
+        path = folder / name
+        if not path.is_file():
+            raise RunFolderError(f"{path}: missing (listed in {STATE_FILE})")
+        if _digest(path) != expected:
+            recorded = expected.get("bytes") if isinstance(expected, Mapping) else expected
+            size = path.stat().st_size
+            raise RunFolderError(
+                f"{path}: damaged ({size} bytes, {recorded} recorded in {STATE_FILE}, or another SHA-256)"
+            )
+    return state
 
 
 def latest_checkpoint(run_dir: Path) -> Path | None:
-    """The complete checkpoint with the most steps, or None."""
-    folders = [f for f in (run_dir / CHECKPOINTS_DIR).glob("step_*") if (f / STATE_FILE).is_file()]
-    return max(folders, key=checkpoint_steps, default=None)
+    """The intact checkpoint with the most steps, or None when there is no complete checkpoint.
+
+    A damaged latest checkpoint (see :func:`verify_checkpoint`) is passed over for the previous one with a
+    warning naming what is wrong.
+
+    Raises:
+        RunFolderError: Every checkpoint is damaged (the message is the latest one's).
+    """
+    folders = sorted(
+        (f for f in (run_dir / CHECKPOINTS_DIR).glob("step_*") if (f / STATE_FILE).is_file()), reverse=True
+    )
+    errors: list[RunFolderError] = []
+    for folder in folders:
+        try:
+            verify_checkpoint(folder)
+        except RunFolderError as error:
+            errors.append(error)
+            continue
+        for error in errors:
+            warnings.warn(f"{error}; resuming from the previous checkpoint {folder}", stacklevel=2)
+        return folder
+    if errors:
+        raise errors[0]
+    return None
+
+
+def restart_episodes(model: BaseAlgorithm, seed: int) -> None:
+    """Start fresh training episodes seeded ``seed + num_timesteps``, as ``model.learn`` does when resumed.
+
+    Called right after every checkpoint, so that training continues from exactly what the checkpoint holds: a
+    run resumed from it (whose environments cannot be saved mid-episode) repeats the uninterrupted run.
+    """
+    env = model.get_env()
+    env.seed(seed + model.num_timesteps)
+    model._last_obs = env.reset()
+    model._last_episode_starts = np.ones((env.num_envs,), dtype=bool)
+    normalizer = model.get_vec_normalize_env()
+    if normalizer is not None:
+        model._last_original_obs = normalizer.get_original_obs()
 
 
 class CheckpointCallback(BaseCallback):
-    """Save a checkpoint every ``freq`` environment steps, at the start of a rollout.
+    """Save a checkpoint every ``freq`` environment steps, at the start of a rollout, then restart the episodes.
 
     A rollout start follows a policy update, so a checkpoint never holds half a rollout: resuming from it
-    repeats no update and skips none.
+    repeats no update and skips none, and (with :func:`restart_episodes`) reproduces the uninterrupted run.
     """
 
-    def __init__(self, run_dir: Path, freq: int) -> None:
+    def __init__(self, run_dir: Path, freq: int, seed: int) -> None:
         super().__init__()
-        self.run_dir, self.freq = run_dir, freq
+        self.run_dir, self.freq, self.seed = run_dir, freq, seed
         self._next = freq
 
     def _on_training_start(self) -> None:
@@ -290,6 +483,7 @@ class CheckpointCallback(BaseCallback):
     def _on_rollout_start(self) -> None:
         if self.num_timesteps >= self._next:
             save_checkpoint(self.model, self.run_dir)
+            restart_episodes(self.model, self.seed)
             self._next = (self.num_timesteps // self.freq + 1) * self.freq
 
     def _on_step(self) -> bool:
@@ -308,14 +502,76 @@ class SaveBestCallback(BaseCallback):
         return True
 
 
-def restore_evaluations(callback: EvalCallback, run_dir: Path) -> None:
-    """Load the evaluations of earlier sessions of a resumed run into ``callback`` (it appends and rewrites them)."""
+VALIDATION_DIR = ".validation"
+"""Folder where the evaluation callback writes ``evaluations.npz`` before it is renamed to
+:data:`EVALUATIONS_FILE` in the run folder, so a killed run never leaves a partial one."""
+
+
+class _ValidationMixin:
+    """Re-seed the validation env before each evaluation and publish ``evaluations.npz`` by an atomic rename.
+
+    Seeding every evaluation the same way makes each one independent of the evaluations before it, so a resumed
+    run (whose validation env is new) evaluates exactly as the uninterrupted run did.
+    """
+
+    eval_seed: int
+    run_dir: Path
+
+    def _on_step(self) -> bool:
+        evaluating = self.eval_freq > 0 and self.n_calls % self.eval_freq == 0
+        if evaluating:
+            self.eval_env.seed(self.eval_seed)
+        keep_going = super()._on_step()
+        temporary = self.run_dir / VALIDATION_DIR / EVALUATIONS_FILE
+        if evaluating and temporary.is_file():
+            os.replace(temporary, self.run_dir / EVALUATIONS_FILE)
+        return keep_going
+
+
+class ValidationCallback(_ValidationMixin, EvalCallback):
+    """SB3's ``EvalCallback`` with seeded evaluations and an atomic ``evaluations.npz``."""
+
+
+class MaskableValidationCallback(_ValidationMixin, MaskableEvalCallback):
+    """sb3-contrib's ``MaskableEvalCallback`` with seeded evaluations and an atomic ``evaluations.npz``."""
+
+
+def validation_callback(
+    eval_env: VecEnv, run_dir: Path, *, maskable: bool, seed: int, start_timesteps: int, n_envs: int, **kwargs: Any
+) -> EvalCallback:
+    """The validation callback of a run: evaluations every ``eval_freq`` calls, seeded ``seed``.
+
+    On resume (``start_timesteps`` > 0) it continues the run's evaluation schedule (its call counter starts at
+    ``start_timesteps // n_envs``) and its record (:func:`restore_evaluations`, up to ``start_timesteps``).
+    """
+    cls = MaskableValidationCallback if maskable else ValidationCallback
+    callback = cls(eval_env, log_path=str(run_dir / VALIDATION_DIR), **kwargs)
+    callback.eval_seed, callback.run_dir = seed, run_dir
+    callback.n_calls = start_timesteps // n_envs
+    restore_evaluations(callback, run_dir, start_timesteps)
+    return callback
+
+
+def restore_evaluations(callback: EvalCallback, run_dir: Path, up_to: int) -> None:
+    """Load the evaluations of earlier sessions of a resumed run, up to step ``up_to`` (the checkpoint's: later
+    ones were made by the interrupted session and are made again), into ``callback``.
+
+    Raises:
+        RunFolderError: ``evaluations.npz`` cannot be read.
+    """
     path = run_dir / EVALUATIONS_FILE
     if not path.is_file():
         return
-    with np.load(path) as saved:
-        callback.evaluations_timesteps = [int(t) for t in saved["timesteps"]]
-        callback.evaluations_results = [list(map(float, r)) for r in saved["results"]]
-        callback.evaluations_length = [list(map(int, n)) for n in saved["ep_lengths"]]
+    try:
+        with np.load(path) as saved:
+            timesteps = [int(t) for t in saved["timesteps"]]
+            results = [list(map(float, r)) for r in saved["results"]]
+            lengths = [list(map(int, n)) for n in saved["ep_lengths"]]
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as error:
+        raise RunFolderError(f"{path}: cannot read the validation record ({error!r}); delete it to start one") from None
+    kept = sum(t <= up_to for t in timesteps)
+    callback.evaluations_timesteps = timesteps[:kept]
+    callback.evaluations_results = results[:kept]
+    callback.evaluations_length = lengths[:kept]
     if callback.evaluations_results:
         callback.best_mean_reward = max(float(np.mean(r)) for r in callback.evaluations_results)

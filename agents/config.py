@@ -25,7 +25,7 @@ import servegym.envs  # noqa: F401  (registers the environment ids)
 from servegym.agents.wrappers import HEADROOM_PLANNERS, HeadroomAction, UnitBoxAction
 from servegym.envs import DEFAULT_ENV_ID, ENV_IDS
 from servegym.envs.demand_source import trace_source
-from servegym.envs.provisioning import ProvisioningEnv
+from servegym.envs.provisioning import EnvKeywordError, ProvisioningEnv
 from servegym.errors import ServegymError
 from servegym.io import atomic_write_json
 from servegym.traces import VALIDATION_DAY
@@ -263,8 +263,10 @@ def _plain(value: Any) -> Any:
     return value
 
 
-RESUME_FREE_FIELDS = ("out_dir", "total_timesteps", "eval_freq", "eval_episodes", "checkpoint_freq", "torch_threads")
-"""Fields a resumed run may change; every other field must equal the saved ``config.json``."""
+RESUME_FREE_FIELDS = ("out_dir", "total_timesteps", "eval_freq", "eval_episodes", "torch_threads")
+"""Fields a resumed run may change; every other field must equal the saved ``config.json``. ``checkpoint_freq`` is
+not among them: training episodes restart at every checkpoint (``servegym.agents.train``), so the checkpoint
+schedule is part of the run."""
 
 
 def check_resumable(saved: TrainConfig, config: TrainConfig) -> None:
@@ -325,7 +327,7 @@ def resolved_env_kwargs(config: TrainConfig) -> dict[str, Any]:
     """Keyword arguments of ``gymnasium.make``: ``env_kwargs`` plus the overridden instance, if any."""
     kwargs = dict(config.env_kwargs)
     if config.instance_overrides:
-        from servegym.experiments.config import ScenarioConfig, scenario_instance
+        from servegym.envs.settings import ScenarioConfig, scenario_instance
 
         base = ScenarioConfig.for_env_id(config.env_id)
         scenario = dataclasses.replace(
@@ -382,6 +384,8 @@ def check_env_kwargs(config: TrainConfig) -> None:
     for demand in (None, validation_demand(config)):
         try:
             env = wrap_action(make_base_env(config, demand), config)
+        except EnvKeywordError as error:
+            raise TrainConfigError(f"env_kwargs {json.dumps(dict(config.env_kwargs))}: {error}") from None
         except ServegymError:
             raise
         except (TypeError, ValueError) as error:  # ProvisioningEnv documents ValueError for a bad keyword value

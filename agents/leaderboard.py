@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 
 from servegym.errors import ServegymError
-from servegym.io import atomic_write_text
+from servegym.io import atomic_write_text, marked_block_span
 
 BEGIN = "<!-- leaderboard:begin (written by scripts/leaderboard.py) -->"
 END = "<!-- leaderboard:end -->"
@@ -25,6 +25,10 @@ class LeaderboardError(ServegymError, ValueError):
 
 def _number(value: float, digits: int) -> str:
     return "—" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:,.{digits}f}"
+
+
+def _interval(low: float, high: float) -> str:
+    return "—" if math.isnan(low) else f"[{low:.1f}, {high:.1f}]"
 
 
 def format_leaderboard(
@@ -42,35 +46,36 @@ def format_leaderboard(
     lines = [
         f"Normalised score 100 · (C_ref − C) / (C_ref − C_oracle), reference `{reference}` = 0, `{oracle}` = 100; "
         f"days {', '.join(days)}; episode seeds {', '.join(map(str, seeds))}. ± is the standard deviation over "
-        "episodes, then over training seeds (runs).",
+        "episodes, then over training seeds (runs); 95 % CI a percentile bootstrap of the mean over training seeds.",
         "",
-        "| env | policy | kind | runs | score | ± episodes | ± seeds | cost $ | delay viol. | unserved | GPU-h |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| env | policy | kind | runs | score | ± episodes | ± seeds | 95 % CI | cost $ | SLO viol. | unserved "
+        "| GPU-h |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row in summary.itertuples(index=False):
         env = row.env_id if row.env_settings == "{}" else f"{row.env_id} {row.env_settings}"
         lines.append(
             f"| `{env}` | `{row.policy}` | {row.kind} | {row.runs or '—'} | "
-            f"{_number(row.normalised_score, 1)} | {_number(row.normalised_score_std, 1)} | "
-            f"{_number(row.normalised_score_seed_std, 1)} | {_number(row.total_cost, 0)} | "
-            f"{_number(100 * row.delay_violation_rate, 2)} % | {_number(100 * row.unserved_rate, 2)} % | "
+            f"{_number(row.score, 1)} | {_number(row.score_std, 1)} | {_number(row.score_seed_std, 1)} | "
+            f"{_interval(row.score_ci_low, row.score_ci_high)} | {_number(row.cost, 0)} | "
+            f"{_number(100 * row.slo_violation_rate, 2)} % | {_number(100 * row.unserved_rate, 2)} % | "
             f"{_number(row.gpu_hours, 0)} |"
         )
     return "\n".join(lines) + "\n"
 
 
 def _marked_text(path: Path) -> tuple[str, int, int]:
-    """The file's text and the positions of its two markers."""
+    """The file's text and where the text between its two marker lines starts and ends."""
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise LeaderboardError(f"{path}: no such file (a Markdown file with the leaderboard markers)") from None
     except (OSError, UnicodeDecodeError) as error:
         raise LeaderboardError(f"{path}: cannot read it as UTF-8 text ({error})") from None
-    start, end = text.find(BEGIN), text.find(END)
-    if start < 0 or end < start:
+    span = marked_block_span(text, BEGIN, END)
+    if span is None:
         raise LeaderboardError(f"{path}: needs the lines {BEGIN!r} and then {END!r} around the leaderboard")
-    return text, start, end
+    return text, *span
 
 
 def check_markdown(path: Path | str) -> Path:
@@ -92,4 +97,4 @@ def update_markdown(path: Path | str, table: str) -> Path:
     """
     path = Path(path)
     text, start, end = _marked_text(path)
-    return atomic_write_text(path, text[: start + len(BEGIN)] + "\n" + table + text[end:])
+    return atomic_write_text(path, text[:start] + table + text[end:])

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import math
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -25,13 +26,14 @@ import pandas as pd
 from servegym.agents.config import TrainConfig, resolved_env_kwargs
 from servegym.baselines.evaluate import PolicySpec, evaluate
 from servegym.envs.outcome import COST_PARTS
+from servegym.envs.protocol import PROTOCOL
 from servegym.errors import MissingDependencyError, ServegymError
 from servegym.traces import TEST_DAYS
 
 ORACLE = "oracle"
 ORACLE_MODULE = "servegym.baselines.oracle"
 DEFAULT_REFERENCE = "agh-static"
-DEFAULT_BASELINES = ("agh-rolling", "gh-rolling", "agh-hold", "gh-hold")
+DEFAULT_BASELINES = ("tuned-rule", "agh-rolling", "gh-rolling", "agh-hold", "gh-hold")
 """Baselines scored beside the agents by default: re-planning every period, and with switching hysteresis."""
 SCORE_COLUMNS = (
     "policy",
@@ -47,6 +49,7 @@ SCORE_COLUMNS = (
     "delay_violation_rate",
     "error_violation_rate",
     "unserved_rate",
+    "slo_violation_rate",
     "gpu_hours",
     "normalised_score",
 )
@@ -61,17 +64,54 @@ SUMMARY_COLUMNS = (
     "env_settings",
     "runs",
     "episodes",
-    "normalised_score",
-    "normalised_score_std",
-    "normalised_score_seed_std",
-    "total_cost",
-    "total_cost_std",
+    "score",
+    "score_std",
+    "score_seed_std",
+    "score_ci_low",
+    "score_ci_high",
+    "score_iqm",
+    "cost",
+    "cost_std",
+    "slo_violation_rate",
     "delay_violation_rate",
     "unserved_rate",
     "gpu_hours",
 )
-"""Columns of :func:`summarise`: means over episodes; ``*_std`` the standard deviation over episodes and
-``normalised_score_seed_std`` that of the per-run means over training seeds (NaN with fewer than two runs)."""
+"""Columns of :func:`summarise`: ``score`` the mean normalised score and ``cost`` the mean total cost ($ per
+episode) over episodes, ``*_std`` their standard deviation over episodes; for agents, ``score_seed_std`` is the
+standard deviation of the per-run mean scores over training seeds (NaN with fewer than two runs),
+``score_ci_low`` / ``score_ci_high`` a 95 % percentile bootstrap interval of their mean (two or more runs; scipy,
+:data:`BOOTSTRAP_RESAMPLES` resamples, seeded) and ``score_iqm`` their interquartile mean (five or more runs, as
+rliable reports it); the violation rates are request-weighted means over episodes."""
+BOOTSTRAP_RESAMPLES = 10_000
+"""Resamples of the bootstrap interval over training seeds."""
+BOOTSTRAP_SEED = 0
+"""Seed of the bootstrap resampling (the interval is reproducible)."""
+
+
+def seed_statistics(per_run: np.ndarray) -> tuple[float, float, float]:
+    """(95 % bootstrap interval low, high, interquartile mean) of per-run mean scores; NaN where too few runs
+    (interval: < 2, IQM: < 5)."""
+    from scipy import stats
+
+    values = np.asarray(per_run, dtype=float)
+    low = high = iqm = math.nan
+    if len(values) >= 2:
+        if np.ptp(values) == 0.0:
+            low = high = float(values[0])
+        else:
+            interval = stats.bootstrap(
+                (values,),
+                np.mean,
+                n_resamples=BOOTSTRAP_RESAMPLES,
+                confidence_level=0.95,
+                method="percentile",
+                random_state=np.random.default_rng(BOOTSTRAP_SEED),
+            ).confidence_interval
+            low, high = float(interval.low), float(interval.high)
+    if len(values) >= 5:
+        iqm = float(stats.trim_mean(values, 0.25))
+    return low, high, iqm
 
 
 class ScoreError(ServegymError, ValueError):
@@ -115,7 +155,7 @@ def _group_key(config: TrainConfig) -> str:
 
 def score(
     model_paths: Sequence[Path | str],
-    days: Sequence[str] = TEST_DAYS,
+    days: Sequence[str] | None = None,
     reference: str = DEFAULT_REFERENCE,
     seeds: Sequence[int] = (0, 1, 2),
     *,
@@ -130,7 +170,8 @@ def score(
     Args:
         model_paths: Run folders written by ``servegym train``. Runs trained on different env settings are
             scored separately, each with its own reference and oracle episodes.
-        days: Azure days to play (default the held-out test days); ignored when ``demand`` is given.
+        days: Azure days to play; None: the test episodes of the setting's protocol (``servegym.envs.protocol``:
+            the held-out Azure days, or the setting's own synthetic demand); ignored when ``demand`` is given.
         demand: A demand source spec (e.g. ``trace:PATH?split=test``) to play instead of Azure days; the runs'
             query types must match the instance it gives (``types=total`` drives them by the trace's total load).
         reference: Baseline policy name that scores 0.
@@ -177,7 +218,7 @@ def score(
         result = evaluate(
             policies,
             config.env_id,
-            days=None if demand is not None else list(days),
+            days=None if demand is not None else _test_days(config, days),
             seeds=list(seeds),
             env_kwargs=env_kwargs,
             demand=demand,
@@ -202,29 +243,49 @@ def score(
     return table[list(SCORE_COLUMNS)]
 
 
+def _test_days(config: TrainConfig, days: Sequence[str] | None) -> list[str] | None:
+    """``days``, or the test days of the run's setting (None for a setting without days: its own demand, e.g.
+    synthetic, or a run trained on its own ``demand`` keyword)."""
+    if days is not None:
+        return list(days)
+    if "demand" in config.env_kwargs:
+        return None
+    protocol = PROTOCOL.get(config.env_id)
+    if protocol is None:
+        return list(TEST_DAYS)
+    test_days = [options["day"] for _, options in protocol.test if "day" in options]
+    return list(dict.fromkeys(test_days)) or None
+
+
 def summarise(scores: pd.DataFrame) -> pd.DataFrame:
     """Means and spreads per (policy, env id, env settings) of a :func:`score` table, best score first."""
     rows = []
     for (policy, env_id, settings), group in scores.groupby(["policy", "env_id", "env_settings"], sort=False):
         per_run = group.groupby("run_dir")["normalised_score"].mean()
+        is_agent = group["kind"].iloc[0] == "agent"
+        ci_low, ci_high, iqm = seed_statistics(per_run.to_numpy()) if is_agent else (math.nan,) * 3
         rows.append(
             {
                 "policy": policy,
                 "kind": group["kind"].iloc[0],
                 "env_id": env_id,
                 "env_settings": settings,
-                "runs": int(group["run_dir"].nunique()) if group["kind"].iloc[0] == "agent" else 0,
+                "runs": int(group["run_dir"].nunique()) if is_agent else 0,
                 "episodes": len(group),
-                "normalised_score": group["normalised_score"].mean(),
-                "normalised_score_std": group["normalised_score"].std(ddof=0),
-                "normalised_score_seed_std": per_run.std(ddof=1) if len(per_run) > 1 else float("nan"),
-                "total_cost": group["total_cost"].mean(),
-                "total_cost_std": group["total_cost"].std(ddof=0),
+                "score": group["normalised_score"].mean(),
+                "score_std": group["normalised_score"].std(ddof=0),
+                "score_seed_std": per_run.std(ddof=1) if is_agent and len(per_run) > 1 else math.nan,
+                "score_ci_low": ci_low,
+                "score_ci_high": ci_high,
+                "score_iqm": iqm,
+                "cost": group["total_cost"].mean(),
+                "cost_std": group["total_cost"].std(ddof=0),
+                "slo_violation_rate": group["slo_violation_rate"].mean(),
                 "delay_violation_rate": group["delay_violation_rate"].mean(),
                 "unserved_rate": group["unserved_rate"].mean(),
                 "gpu_hours": group["gpu_hours"].mean(),
             }
         )
     summary = pd.DataFrame(rows, columns=list(SUMMARY_COLUMNS))
-    order = ["env_id", "env_settings", "normalised_score"]
+    order = ["env_id", "env_settings", "score"]
     return summary.sort_values(order, ascending=[True, True, False], ignore_index=True)

@@ -4,8 +4,18 @@
 drawn from the env's own source, by default a train day per reset), ``VecNormalize`` of the Box observations
 and of the reward, TensorBoard logs, an evaluation on the validation day every ``eval_freq`` steps (keeping the
 best model), a checkpoint every ``checkpoint_freq`` steps, and the final model with its ``config.json``. When the
-run folder already holds checkpoints, training resumes from the latest one and continues until
+run folder already holds checkpoints, training resumes from the latest intact one and continues until
 ``total_timesteps`` (the step counter, the learning-rate schedule and the TensorBoard curve continue too).
+
+**Resuming repeats the uninterrupted run** (on-policy algorithms: PPO, MaskablePPO, A2C). A checkpoint is written
+only at a rollout boundary and holds the weights, the optimiser, the normaliser's statistics and every random
+state training draws from; right after it the training episodes restart, seeded ``seed + num_timesteps``, in the
+uninterrupted run as in a resumed one (episodes cannot be saved mid-way), and every validation evaluation is
+seeded ``seed``. So a run killed at any point (even SIGKILL) and resumed in the same folder reaches the same
+weights and validation rewards as one never interrupted. Ctrl-C writes nothing: the session's work since its
+latest checkpoint is dropped. The latest two checkpoints are kept; a damaged latest one (size or SHA-256 differ
+from its ``state.json``) is passed over for the previous one with a warning. SAC resumes with an empty replay
+buffer (it is not saved), so its resumed run differs.
 
 Run folder::
 
@@ -15,7 +25,8 @@ Run folder::
     result.json              step counts and validation rewards of the run
     evaluations.npz          every validation evaluation (SB3 EvalCallback format)
     best/model.zip, best/vecnormalize.json      best model on the validation day
-    checkpoints/step_<N>/{model.zip, vecnormalize.json, state.json}
+    checkpoints/step_<N>/{model.zip, vecnormalize.json, state.json}   the latest two; state.json: step count,
+                             files' sizes and SHA-256, random states (JSON)
     tb/run_0/                TensorBoard events
 
 Settings are checked before anything is written: unknown ``env_kwargs`` or values the environment rejects, and
@@ -29,6 +40,7 @@ stable-baselines3 and torch are imported inside the functions, so this module im
 from __future__ import annotations
 
 import contextlib
+import copy
 import dataclasses
 import functools
 import importlib.util
@@ -63,7 +75,7 @@ from servegym.errors import MissingDependencyError
 from servegym.io import atomic_write_json, check_output_folder
 from servegym.processes import die_with_parent
 
-__all__ = ["TrainConfig", "TrainResult", "algorithm_class", "train", "train_from_config"]
+__all__ = ["TrainConfig", "TrainResult", "TrainingInterrupted", "algorithm_class", "train", "train_from_config"]
 
 TENSORBOARD_DIR = "tb"
 TB_RUN_NAME = "run"
@@ -88,6 +100,27 @@ RL_PACKAGES = ("torch", "stable_baselines3", "sb3_contrib")
 """Modules of the ``rl`` extra that training and playing a trained model need."""
 TRAINER_KEYWORDS = ("policy", "env", "seed", "device", "tensorboard_log", "verbose", "_init_setup_model")
 """Algorithm keyword arguments the trainer sets itself; ``hyperparameters`` may not give them."""
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Training stopped by Ctrl-C. No checkpoint is written mid-rollout: the partial rollout and the steps since
+    the latest checkpoint are dropped, so that resuming repeats the uninterrupted run exactly.
+
+    Attributes:
+        run_dir: The run folder.
+        checkpoint: The checkpoint the next session resumes from (None: it starts over).
+    """
+
+    def __init__(self, run_dir: Path) -> None:
+        from servegym.agents.checkpoints import latest_checkpoint
+
+        self.run_dir = run_dir
+        try:
+            self.checkpoint = latest_checkpoint(run_dir)
+        except RunFolderError:
+            self.checkpoint = None
+        where = f"from {self.checkpoint}" if self.checkpoint is not None else "from the start (no checkpoint yet)"
+        super().__init__(f"training interrupted; the same command resumes {where}")
 
 
 @dataclass(frozen=True)
@@ -154,7 +187,9 @@ def library_versions() -> dict[str, str]:
 def _monitored_env(config: TrainConfig, demand: str | None) -> gym.Env:
     from stable_baselines3.common.monitor import Monitor
 
-    return Monitor(wrap_action(make_base_env(config, demand), config))
+    from servegym.envs.wrappers import EPISODE_INFO_KEYS
+
+    return Monitor(wrap_action(make_base_env(config, demand), config), info_keywords=EPISODE_INFO_KEYS)
 
 
 def _worker_env(config: TrainConfig, demand: str | None, driver_pid: int) -> gym.Env:
@@ -218,27 +253,22 @@ def check_hyperparameters(config: TrainConfig, cls: type) -> None:
         )
 
 
-def _eval_callback(config: TrainConfig, eval_env, run_dir: Path):
-    from stable_baselines3.common.callbacks import EvalCallback
+def _eval_callback(config: TrainConfig, eval_env, run_dir: Path, start_timesteps: int):
+    from servegym.agents.checkpoints import SaveBestCallback, validation_callback
 
-    from servegym.agents.checkpoints import SaveBestCallback, restore_evaluations
-
-    kwargs = {
-        "callback_on_new_best": SaveBestCallback(run_dir),
-        "n_eval_episodes": config.eval_episodes,
-        "eval_freq": max(config.eval_freq // config.n_envs, 1),
-        "log_path": str(run_dir),
-        "deterministic": True,
-        "verbose": 0,
-    }
-    if config.algo == "maskable_ppo":
-        from sb3_contrib.common.maskable.callbacks import MaskableEvalCallback
-
-        callback = MaskableEvalCallback(eval_env, **kwargs)
-    else:
-        callback = EvalCallback(eval_env, **kwargs)
-    restore_evaluations(callback, run_dir)
-    return callback
+    return validation_callback(
+        eval_env,
+        run_dir,
+        maskable=config.algo == "maskable_ppo",
+        seed=config.seed,
+        start_timesteps=start_timesteps,
+        n_envs=config.n_envs,
+        callback_on_new_best=SaveBestCallback(run_dir),
+        n_eval_episodes=config.eval_episodes,
+        eval_freq=max(config.eval_freq // config.n_envs, 1),
+        deterministic=True,
+        verbose=0,
+    )
 
 
 def _model(config: TrainConfig, cls: type, venv, checkpoint: Path | None, gamma: float):
@@ -247,13 +277,22 @@ def _model(config: TrainConfig, cls: type, venv, checkpoint: Path | None, gamma:
     Raises:
         TrainConfigError: The algorithm rejects the given hyperparameters' values.
     """
-    from servegym.agents.checkpoints import MODEL_FILE, load_normalizer
+    from servegym.agents.checkpoints import MODEL_FILE, STATE_FILE, load_normalizer, restore_rng, verify_checkpoint
 
     tensorboard_log = str(Path(config.out_dir) / TENSORBOARD_DIR)
     if checkpoint is not None:
+        state = verify_checkpoint(checkpoint)
         env = load_normalizer(checkpoint, venv) or venv
         model = cls.load(checkpoint / MODEL_FILE, env=env, device=config.device, tensorboard_log=tensorboard_log)
-        env.seed(config.seed + model.num_timesteps)  # fresh episodes, not a replay of the first session's days
+        env.seed(config.seed + model.num_timesteps)  # the episodes the run restarted at this checkpoint
+        if "rng" in state:
+            restore_rng(model, state["rng"], checkpoint / STATE_FILE)
+        else:
+            warnings.warn(
+                f"{checkpoint / STATE_FILE}: written before servegym saved random states; the resumed run will not "
+                "repeat the uninterrupted one exactly",
+                stacklevel=2,
+            )
         return env, model
     env = _normalizer(config, venv, gamma, training=True) if config.norm_obs or config.norm_reward else venv
     try:
@@ -264,7 +303,7 @@ def _model(config: TrainConfig, cls: type, venv, checkpoint: Path | None, gamma:
             device=config.device,
             tensorboard_log=tensorboard_log,
             verbose=0,
-            **config.resolved_hyperparameters(),
+            **copy.deepcopy(config.resolved_hyperparameters()),  # A2C adds optimizer_class to policy_kwargs
         )
     except (TypeError, ValueError, AssertionError) as error:  # SB3 checks its arguments with asserts
         if not config.hyperparameters:
@@ -290,12 +329,14 @@ def train(config: TrainConfig, *, progress_bar: bool = False, require_checkpoint
         RunFolderError: ``require_checkpoint`` and no checkpoint, or a checkpoint that cannot be read.
         OutputPathError: The run folder cannot be written.
         MissingDependencyError: The rl extra is not installed.
-        KeyboardInterrupt: Re-raised after a checkpoint of the current weights is written.
+        TrainingInterrupted: Ctrl-C (a ``KeyboardInterrupt``); nothing is written, the run resumes from its latest
+            checkpoint.
     """
     require_rl()
     import torch
     from stable_baselines3.common.callbacks import CallbackList
 
+    from servegym.agents.callbacks import EpisodeMetricsCallback
     from servegym.agents.checkpoints import BEST_DIR, MODEL_FILE, CheckpointCallback, save_checkpoint, save_model
 
     run_dir = check_output_folder(config.out_dir, "run folder")
@@ -316,26 +357,25 @@ def train(config: TrainConfig, *, progress_bar: bool = False, require_checkpoint
     save_run_config(config, library_versions())
     if config.norm_obs or config.norm_reward:
         eval_env = _normalizer(config, eval_env, gamma, training=False)
-    eval_env.seed(config.seed)
     start = int(model.num_timesteps)
-    evaluation = _eval_callback(config, eval_env, run_dir)
+    evaluation = _eval_callback(config, eval_env, run_dir, start)
+    checkpoints = CheckpointCallback(run_dir, config.checkpoint_freq, config.seed)
     try:
         if config.total_timesteps > start:
             with warnings.catch_warnings():  # SB3's bar is tqdm.rich, which warns that it is experimental
                 warnings.filterwarnings("ignore", message="rich is experimental")
                 model.learn(
                     config.total_timesteps - start,
-                    callback=CallbackList([CheckpointCallback(run_dir, config.checkpoint_freq), evaluation]),
+                    callback=CallbackList([checkpoints, evaluation, EpisodeMetricsCallback()]),
                     reset_num_timesteps=False,
                     tb_log_name=TB_RUN_NAME,
                     progress_bar=progress_bar,
                 )
     except KeyboardInterrupt:
-        save_checkpoint(model, run_dir)  # the interrupted rollout's steps count as done; its data is dropped
         with contextlib.suppress(EOFError, OSError):  # Ctrl-C also stopped the SubprocVecEnv workers
             env.close()
             eval_env.close()
-        raise
+        raise TrainingInterrupted(run_dir) from None
     env.close()
     eval_env.close()
     save_checkpoint(model, run_dir)
@@ -367,7 +407,7 @@ def train_from_config(config: Mapping[str, Any], out_dir: Path) -> dict[str, Any
         Scalars and lists for the sweep's ``training.csv``: step counts, last and best validation reward,
         the validation curve and the run folder.
     """
-    from servegym.experiments.config import ENV_KEYWORDS, INSTANCE_KEYWORDS, ScenarioConfig
+    from servegym.envs.settings import ENV_KEYWORDS, INSTANCE_KEYWORDS, ScenarioConfig
 
     scenario = config["scenario"]
     defaults = {f.name: f.default for f in dataclasses.fields(ScenarioConfig)}

@@ -13,7 +13,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from servegym.baselines.policies import PlannerPolicy
+from servegym.baselines.policies import AGH_REPLANNING, PlannerPolicy
 from servegym.envs.provisioning import ProvisioningEnv
 
 HEADROOM_PLANNERS = ("agh", "gh")
@@ -87,7 +87,7 @@ class HeadroomAction(gym.Wrapper, gym.utils.RecordConstructorArgs):
         self.action_space = spaces.Box(np.array(lows, np.float32), np.array(highs, np.float32), dtype=np.float32)
         self._num_types = num_types
         self._seed = seed
-        self._planner = PlannerPolicy(base, planner, "rolling", seed)
+        self._planner = PlannerPolicy(base, planner, "rolling", seed, agh_settings=AGH_REPLANNING)
         self.holds = 0
         self._last: tuple[dict[str, np.ndarray], dict[str, Any]] | None = None
 

@@ -5,7 +5,9 @@
 changes can take seconds. A configuration without replicas carries nothing, so routing over the active
 configurations only has the same optimum; :class:`ActiveRouter` builds a ``Router`` on that sub-instance
 (I × |active| columns, about a millisecond) and caches it per active set, so re-solves that only change replica
-counts warm-start.
+counts warm-start. The cache may be shared by the ActiveRouters of instances that differ only in demand (AGH
+re-planning every period): the demand is passed to each solve, and each ActiveRouter resets a shared LP's basis
+when it first uses it, so its results are those of a fresh cache.
 """
 
 from __future__ import annotations
@@ -22,12 +24,23 @@ _CACHED_ROUTERS = 64
 """Routers kept per ActiveRouter (one per active set; local search revisits few sets)."""
 
 
-class ActiveRouter:
-    """Routes an instance's demand optimally over given replicas, solving the LP on the active configurations."""
+RouterCache = OrderedDict[tuple[int, ...], Router]
+"""Routers by active set, on sub-instances of one instance (any demand)."""
 
-    def __init__(self, instance: Instance) -> None:
+
+class ActiveRouter:
+    """Routes an instance's demand optimally over given replicas, solving the LP on the active configurations.
+
+    Args:
+        instance: The problem.
+        routers: A cache of routers on sub-instances of ``instance`` with any demand (e.g. the previous period's)
+            to reuse; None for a new one.
+    """
+
+    def __init__(self, instance: Instance, routers: RouterCache | None = None) -> None:
         self.instance = instance
-        self._routers: OrderedDict[tuple[int, ...], Router] = OrderedDict()
+        self._routers: RouterCache = OrderedDict() if routers is None else routers
+        self._used: set[tuple[int, ...]] = set()  # routers this object has solved with (their basis is its own)
         self.solves = 0
 
     def _router(self, active: np.ndarray) -> Router:
@@ -35,6 +48,9 @@ class ActiveRouter:
         router = self._routers.pop(key, None)
         if router is None:
             router = Router(self.instance.restrict(active))
+        elif key not in self._used:
+            router.reset()  # a basis left by another demand: solve as a fresh router would
+        self._used.add(key)
         self._routers[key] = router
         if len(self._routers) > _CACHED_ROUTERS:
             self._routers.popitem(last=False)
@@ -62,7 +78,7 @@ class ActiveRouter:
             return RoutingResult(within_cap, empty, objective if within_cap else float("inf"))
         router = self._router(active)
         try:
-            result = router.route(replicas[active], relax_unmet_cap=relax_unmet_cap)
+            result = router.route(replicas[active], instance.demand_per_hour, relax_unmet_cap=relax_unmet_cap)
         except RuntimeError:
             self._routers.pop(tuple(active.tolist()), None)
             return None

@@ -12,19 +12,26 @@
 Everything after GH's own construction runs on the instance restricted to the configurations GH can open
 (:func:`relevant_configurations`, about a third of them on random instances), which the plan is lifted back from.
 
-Deterministic per seed unless ``time_limit_s`` cuts the search short.
+Deterministic per seed unless ``time_limit_s`` cuts the search short. A re-planner calling AGH every period on
+the same instance with new demand reuses what does not depend on the demand (GH's context, the configurations
+AGH searches, the LP routers per active set; each router's basis reset on first use, so results are those of a
+first call) and may pass its previous plan as a ``warm_start`` with lighter search settings
+(``servegym.baselines.policies.AGH_REPLANNING``).
 """
 
 from __future__ import annotations
 
 import time
+from collections import OrderedDict
+from collections.abc import Iterator
+from dataclasses import dataclass
 
 import numpy as np
 
-from servegym.baselines.active_routing import ActiveRouter
+from servegym.baselines.active_routing import ActiveRouter, RouterCache
 from servegym.baselines.greedy import construct, describe_shortfalls
-from servegym.baselines.greedy_context import GreedyContext, build_context
-from servegym.baselines.local_search import LocalSearch, SearchPoint
+from servegym.baselines.greedy_context import DemandFreeCache, GreedyContext, build_context
+from servegym.baselines.local_search import MAX_REPAIRS, LocalSearch, SearchPoint
 from servegym.baselines.mechanisms import ALL_MECHANISMS, Mechanisms
 from servegym.baselines.result import PlanResult, finish
 from servegym.envs.evaluation import Plan
@@ -35,6 +42,27 @@ MAX_SEARCH_SOLVES = 400
 SEARCH_STARTS = 3
 """Local searches per run, from the cheapest distinct starts (docs/heuristics.md: one search from the best start
 alone stops in a worse local optimum on many instances)."""
+
+
+@dataclass(frozen=True)
+class _Restriction:
+    """The demand-independent part of AGH's set-up on one instance: the configurations it searches, the instance
+    restricted to them, and the LP routers built on its sub-instances (reused by the next period's call)."""
+
+    kept: np.ndarray
+    work: Instance
+    routers: RouterCache
+
+
+_RESTRICTIONS: DemandFreeCache[_Restriction] = DemandFreeCache(4)
+
+
+def _restriction(full_context: GreedyContext) -> _Restriction:
+    kept = relevant_configurations(full_context)
+    if len(kept) == 0:  # no type has a usable route: search the whole (hopeless) instance
+        kept = np.arange(full_context.instance.num_configurations)
+    kept.setflags(write=False)
+    return _Restriction(kept, full_context.instance.restrict(kept), OrderedDict())
 
 
 def start_orders(instance: Instance, seed: int, random_starts: int) -> list[np.ndarray]:
@@ -64,6 +92,10 @@ def solve_agh(
     search_starts: int = SEARCH_STARTS,
     mechanisms: Mechanisms = ALL_MECHANISMS,
     time_limit_s: float | None = None,
+    max_solves: int = MAX_SEARCH_SOLVES,
+    max_repairs: int = MAX_REPAIRS,
+    max_orders: int | None = None,
+    warm_start: np.ndarray | None = None,
 ) -> PlanResult:
     """The Adaptive Greedy Heuristic.
 
@@ -72,40 +104,67 @@ def solve_agh(
         seed: Seed of the random start orders.
         random_starts: Random permutations on top of the eight deterministic orders.
         search_starts: Local searches, from the cheapest distinct starts (each with up to
-            :data:`MAX_SEARCH_SOLVES` LP solves).
+            ``max_solves`` LP solves).
         mechanisms: Which of M1–M3 the GH constructions use.
         time_limit_s: Wall-clock limit in seconds; the first start always runs. None: no limit (deterministic).
+        max_solves: Most LP solves of each local search.
+        max_repairs: Most GH repairs of each local search's rebuild moves.
+        max_orders: Construct from the first ``max_orders`` start orders only (GH's first); None: all.
+        warm_start: (C,) replicas of an earlier plan (e.g. the previous period's), judged as one more start after
+            GH's (its replicas outside the configurations AGH searches are dropped); None: none.
 
     Returns:
         The best plan found, judged by ``evaluate_plan``: status ``feasible``, or ``infeasible`` with GH's
         construction and a message naming the types it could not serve, the blocking limits and the violations.
     """
+    if max_orders is not None and max_orders < 1:
+        raise ValueError(f"max_orders {max_orders} must be ≥ 1 (GH's order is always constructed) or None")
+    for name, value, low in (
+        ("random_starts", random_starts, 0),
+        ("search_starts", search_starts, 1),
+        ("max_solves", max_solves, 0),
+        ("max_repairs", max_repairs, 0),
+    ):
+        if not isinstance(value, (int, np.integer)) or value < low:
+            raise ValueError(f"solve_agh: {name} = {value!r} must be an integer ≥ {low}")
+    if warm_start is not None and np.shape(warm_start) != (instance.num_configurations,):
+        raise ValueError(
+            f"solve_agh: warm_start has shape {np.shape(warm_start)}; expected ({instance.num_configurations},), "
+            "one replica count per configuration"
+        )
     start_time = time.perf_counter()
     deadline = None if time_limit_s is None else start_time + time_limit_s
     full_context = build_context(instance, mechanisms)
-    orders = start_orders(instance, seed, random_starts)
+    orders = start_orders(instance, seed, random_starts)[:max_orders]
     gh_construction = construct(full_context, orders[0])
-    kept = relevant_configurations(full_context)
-    if len(kept) == 0:  # no type has a usable route: search the whole (hopeless) instance
-        kept = np.arange(instance.num_configurations)
-    work = instance.restrict(kept)  # the same problem on the configurations GH can reach
+    restriction = _RESTRICTIONS.get(instance, mechanisms, lambda: _restriction(full_context))
+    kept = restriction.kept
+    work = restriction.work.with_demand(instance.demand_per_hour)  # the problem on the configurations GH can reach
     context = build_context(work, mechanisms)
-    router = ActiveRouter(work)
-    screen = LocalSearch(context, router, deadline, MAX_SEARCH_SOLVES)
+    router = ActiveRouter(work, restriction.routers)
+    screen = LocalSearch(context, router, deadline, max_solves, max_repairs)
     points: list[SearchPoint] = []
     seen: set[bytes] = set()
     starts = 0
-    for order in orders:
-        if starts > 0 and deadline is not None and time.perf_counter() >= deadline:
-            break
-        replicas = gh_construction.fleet.replicas[kept] if starts == 0 else construct(context, order).fleet.replicas
+
+    def start_replicas() -> Iterator[np.ndarray]:
+        """The starts' replica vectors on ``work``, constructed lazily (the deadline is checked between them)."""
+        yield gh_construction.fleet.replicas[kept]
+        if warm_start is not None:
+            yield np.asarray(warm_start, dtype=np.int64)[kept]
+        for order in orders[1:]:
+            yield construct(context, order).fleet.replicas
+
+    for replicas in start_replicas():
         starts += 1
-        if replicas.tobytes() in seen:
-            continue
-        seen.add(replicas.tobytes())
-        point = screen.evaluate(replicas)
-        if point is not None:
-            points.append(point)
+        key = replicas.tobytes()
+        if key not in seen:
+            seen.add(key)
+            point = screen.evaluate(replicas)
+            if point is not None:
+                points.append(point)
+        if deadline is not None and time.perf_counter() >= deadline:
+            break
     if not points:
         message = "no start yields a feasible plan; GH's start " + (
             describe_shortfalls(gh_construction, instance)
@@ -113,7 +172,7 @@ def solve_agh(
         )
         return finish("agh", instance, gh_construction.fleet.plan(), time.perf_counter() - start_time, message=message)
     points.sort(key=lambda point: point.cost)  # stable: ties keep the start order
-    best, moves = _search(context, router, deadline, points[:search_starts])
+    best, moves = _search(context, router, deadline, points[:search_starts], max_solves, max_repairs)
     message = (
         f"{starts} starts ({len(seen)} distinct), local search from the {min(search_starts, len(points))} cheapest, "
         f"{moves} improving moves, {router.solves} LP solves"
@@ -122,7 +181,12 @@ def solve_agh(
 
 
 def _search(
-    context: GreedyContext, router: ActiveRouter, deadline: float | None, starts: list[SearchPoint]
+    context: GreedyContext,
+    router: ActiveRouter,
+    deadline: float | None,
+    starts: list[SearchPoint],
+    max_solves: int,
+    max_repairs: int,
 ) -> tuple[SearchPoint, int]:
     """Local search from each start, the cheapest first; the best plan found and the improving moves made.
 
@@ -136,13 +200,13 @@ def _search(
     for k, point in enumerate(starts):
         if k > 0 and deadline is not None and time.perf_counter() >= deadline:
             break
-        search = LocalSearch(context, router, deadline, MAX_SEARCH_SOLVES)
+        search = LocalSearch(context, router, deadline, max_solves, max_repairs)
         found = search.run(point, rebuild=k == 0)
         moves += search.accepted_moves
         if best is None or found.cost < best.cost:
             best, best_start = found, k
     if best_start > 0:
-        search = LocalSearch(context, router, deadline, MAX_SEARCH_SOLVES)
+        search = LocalSearch(context, router, deadline, max_solves, max_repairs)
         best = search.run(best)
         moves += search.accepted_moves
     return best, moves

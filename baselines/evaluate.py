@@ -1,10 +1,17 @@
-"""The single evaluation loop: policies × episodes → one row per (policy, episode), plus per-period records."""
+"""The single evaluation loop: policies × episodes → one row per (policy, episode), plus per-period records.
+
+:func:`write_evaluation` writes a result's files (:data:`EVALUATION_FILES`) as one set with a ``manifest.json``
+(:func:`servegym.io.write_file_set`), so a killed ``servegym evaluate`` never leaves its new tables beside an
+earlier run's figure.
+"""
 
 from __future__ import annotations
 
+import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
@@ -18,6 +25,9 @@ from servegym.envs import DEFAULT_ENV_ID
 from servegym.envs.demand_source import DemandSource
 from servegym.envs.outcome import COST_PARTS, SLO_RATES
 from servegym.envs.provisioning import ProvisioningEnv
+from servegym.envs.wrappers import EpisodeTotals
+from servegym.errors import UsageError
+from servegym.io import write_file_set
 
 EPISODE_COLUMNS = (
     "policy",
@@ -34,6 +44,8 @@ EPISODE_COLUMNS = (
     "fallbacks",
 )
 """Columns of :attr:`EvaluationResult.episodes`: costs in $ over the episode, rates request-weighted."""
+EVALUATION_FILES = ("episodes.csv", "periods.csv", "evaluate.png", "plan.png")
+"""What :func:`write_evaluation` writes (with ``manifest.json``)."""
 
 
 @dataclass(frozen=True)
@@ -66,9 +78,8 @@ def run_episode(env: gym.Env, policy: Policy, seed: int, options: dict[str, Any]
     unwrapped: ProvisioningEnv = env.unwrapped  # type: ignore[assignment]
     obs, info = env.reset(seed=seed, options=options or None)
     policy.reset(seed)
-    totals = dict.fromkeys(COST_PARTS, 0.0)
-    violations = dict.fromkeys(SLO_RATES, 0.0)
-    demand_sum, gpu_hours, started, decisions, periods = 0.0, 0.0, 0, [], []
+    totals = EpisodeTotals(unwrapped.instance.period_hours)
+    decisions, periods = [], []
     done = False
     while not done:
         start = time.perf_counter()
@@ -76,36 +87,24 @@ def run_episode(env: gym.Env, policy: Policy, seed: int, options: dict[str, Any]
         decisions.append(time.perf_counter() - start)
         obs, _, terminated, truncated, info = env.step(action)
         done = terminated or truncated
-        demand = float(np.sum(info["demand_per_hour"]))
-        demand_sum += demand
-        for part in COST_PARTS:
-            totals[part] += info["cost"][part]
-        for key in violations:
-            violations[key] += info[key] * demand
-        gpus = info["gpus"]
-        gpu_hours += float(gpus.sum()) * unwrapped.instance.period_hours
-        started += info["started_replicas"]
+        demand = totals.add(info)
         periods.append(
             {
                 "period": info["period"] - 1,
                 "total_cost": info["total_cost"],
                 **info["cost"],
                 "demand_per_hour": demand,
-                **{f"gpus[{g}]": float(v) for g, v in zip(unwrapped.instance.gpus, gpus, strict=True)},
+                **{f"gpus[{g}]": float(v) for g, v in zip(unwrapped.instance.gpus, info["gpus"], strict=True)},
                 "starting_replicas": int(np.sum(info["starting_replicas"])),
                 **{key: info[key] for key in SLO_RATES},
             }
         )
     record = {
         "demand": info["demand_label"],
-        "total_cost": sum(totals.values()),
-        **totals,
-        **{key: value / max(demand_sum, 1e-12) for key, value in violations.items()},
-        "gpu_hours": gpu_hours,
-        "started_replicas": started,
+        **totals.totals(),
         "mean_decision_s": float(np.mean(decisions)),
         "max_decision_s": float(np.max(decisions)),
-        "fallbacks": int(getattr(policy, "fallbacks", 0)),
+        "fallbacks": int(policy.fallbacks),
     }
     return record, periods
 
@@ -152,6 +151,7 @@ def evaluate(
     bar = tqdm(total=len(named) * len(episodes), disable=not progress, desc="evaluate", unit="episode")
     for name, spec in named.items():
         policy = make_policy(spec, env.unwrapped) if isinstance(spec, str) else spec(env.unwrapped)
+        _check_policy(name, policy)
         for label, seed, options in episodes:
             record, periods = run_episode(env, policy, seed, options)
             rows.append({"policy": name, "episode": label, "seed": seed, **record})
@@ -165,5 +165,41 @@ def evaluate(
     )
 
 
+POLICY_MEMBERS = ("name", "fallbacks", "reset", "act")
+"""What the evaluation loop reads of a policy (``servegym.baselines.policies.Policy``)."""
+
+
+def _check_policy(name: str, policy: object) -> None:
+    missing = [member for member in POLICY_MEMBERS if not hasattr(policy, member)]
+    if missing:
+        raise UsageError(
+            f"policy {name!r} ({type(policy).__name__}) lacks {missing}; a policy offers name, fallbacks (int), "
+            "reset(seed) and act(obs, info) (servegym.baselines.policies.Policy)"
+        )
+
+
 def _spec_name(spec: PolicySpec) -> str:
     return spec if isinstance(spec, str) else getattr(spec, "__name__", repr(spec))
+
+
+def write_evaluation(result: EvaluationResult, out_dir: Path | str, *, command: str) -> list[Path]:
+    """Write ``episodes.csv``, ``periods.csv`` and the figures ``evaluate.png`` (``plot_evaluation``, every
+    policy's cost) and ``plan.png`` (``plot_plan``, the cheapest re-planning policy's GPUs against demand) of the
+    first episode into ``out_dir`` as one set with a ``manifest.json`` recording ``command``; returns the paths.
+
+    Raises:
+        OutputPathError: ``out_dir`` cannot be a folder.
+    """
+    from servegym.baselines.plots import episode_clock, plot_evaluation, plot_plan
+
+    clock = episode_clock(result.episodes, result.periods)
+    with tempfile.TemporaryDirectory(prefix="servegym-evaluate-") as scratch:
+        evaluate_png = plot_evaluation(result.periods, Path(scratch) / "evaluate.png", clock=clock).read_bytes()
+        plan_png = plot_plan(result.periods, Path(scratch) / "plan.png", clock=clock).read_bytes()
+    contents = {
+        "episodes.csv": result.episodes.to_csv(index=False).encode("utf-8"),
+        "periods.csv": result.periods.to_csv(index=False).encode("utf-8"),
+        "evaluate.png": evaluate_png,
+        "plan.png": plan_png,
+    }
+    return write_file_set(out_dir, {name: contents[name] for name in EVALUATION_FILES}, command=command)

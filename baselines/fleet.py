@@ -9,6 +9,8 @@ of re-evaluating the plan. The limits themselves (what the budget covers, the to
 
 from __future__ import annotations
 
+from dataclasses import dataclass, fields
+
 import numpy as np
 
 from servegym.envs import limits
@@ -23,6 +25,54 @@ def inverse_capacity_of(instance: Instance) -> np.ndarray:
     """(I, C) 1/μ_{i,c} in replica-loads per request/hour (0 where c cannot serve i)."""
     capacity = instance.capacity_per_hour
     return np.divide(1.0, capacity, out=np.zeros_like(capacity), where=capacity > 0)
+
+
+@dataclass(frozen=True)
+class Openings:
+    """What a new replica of each of a fixed set of configurations costs and uses, gathered once (demand-free).
+
+    Attributes:
+        configs: (K,) configuration indices.
+        price_per_hour: (K,) rental of one replica, $/hour.
+        models: (K,) model of each configuration.
+        storage_price_per_hour: (K,) storage of the model's weights, $/hour (added when the model is new).
+        storage_gb: (K,) the model's weights, GB.
+        gpu_types: (K,) GPU type of each configuration.
+        gpus: (K,) GPUs per replica.
+        gpu_ceiling: (K,) ``limits.ceiling`` of the GPU type's availability, GPUs.
+        replica_ceiling: (K,) ``limits.ceiling`` of the configuration's replica limit.
+    """
+
+    configs: np.ndarray
+    price_per_hour: np.ndarray
+    models: np.ndarray
+    storage_price_per_hour: np.ndarray
+    storage_gb: np.ndarray
+    gpu_types: np.ndarray
+    gpus: np.ndarray
+    gpu_ceiling: np.ndarray
+    replica_ceiling: np.ndarray
+
+    def subset(self, keep: np.ndarray) -> Openings:
+        """The openings of the configurations selected by ``keep`` ((K,) bool or indices), in order."""
+        return Openings(**{field.name: getattr(self, field.name)[keep] for field in fields(self)})
+
+
+def openings_of(instance: Instance, configs: np.ndarray) -> Openings:
+    """The :class:`Openings` of ``configs`` (K,) on ``instance`` (values as :class:`Fleet` computes them)."""
+    models = instance.config_model[configs]
+    gpu_types = instance.config_gpu[configs]
+    return Openings(
+        configs=configs,
+        price_per_hour=instance.replica_price_per_hour[configs],
+        models=models,
+        storage_price_per_hour=(instance.model_storage_gb * instance.storage_price_per_gb_hour)[models],
+        storage_gb=instance.model_storage_gb[models],
+        gpu_types=gpu_types,
+        gpus=instance.gpus_per_replica[configs],
+        gpu_ceiling=limits.ceiling(instance.gpu_availability)[gpu_types],
+        replica_ceiling=limits.ceiling(instance.max_replicas)[configs],
+    )
 
 
 class Fleet:
@@ -41,7 +91,7 @@ class Fleet:
     """
 
     def __init__(self, instance: Instance, inverse_capacity: np.ndarray | None = None) -> None:
-        """Start empty. ``inverse_capacity`` (I, C) is :func:`inverse_capacity` of ``instance`` when the caller
+        """Start empty. ``inverse_capacity`` (I, C) is :func:`inverse_capacity_of` ``instance`` when the caller
         has it already (AGH builds hundreds of fleets per instance)."""
         self.instance = instance
         num_types, num_configs = instance.num_query_types, instance.num_configurations
@@ -103,15 +153,25 @@ class Fleet:
         self.error_slack[query_type] = 0.0
         self.dropped[query_type] = 0.0
 
-    def spare_load(self) -> np.ndarray:
-        """(C,) replica-loads still free under the design utilisation, ≥ 0."""
-        return np.maximum(self.instance.design_utilisation * self.replicas - self.load, 0.0)
-
     def opening_cost_per_hour(self, configs: np.ndarray) -> np.ndarray:
         """$/hour added by one more replica of each of ``configs``: rental, plus storage if the model is new."""
         models = self.instance.config_model[configs]
         storage = np.where(self.model_replicas[models] == 0, self._storage_price_per_hour[models], 0.0)
         return self.instance.replica_price_per_hour[configs] + storage
+
+    def screen_openings(self, openings: Openings) -> tuple[np.ndarray, np.ndarray]:
+        """((K,) $/hour added, (K,) bool blocked) of one more replica of each of ``openings``' configurations.
+
+        The same values as :meth:`opening_cost_per_hour` and :meth:`blocked` with the opening cost and the
+        configurations' GPUs, from gathers made once per instance.
+        """
+        new_model = self.model_replicas[openings.models] == 0
+        cost = openings.price_per_hour + np.where(new_model, openings.storage_price_per_hour, 0.0)
+        blocked = self.spend_per_hour + cost > self._budget_ceiling
+        blocked |= self.gpus_used[openings.gpu_types] + openings.gpus > openings.gpu_ceiling
+        blocked |= self.storage_gb + new_model * openings.storage_gb > self._storage_ceiling
+        blocked |= self.replicas[openings.configs] + 1 > openings.replica_ceiling
+        return cost, blocked
 
     def blocked(self, configs: np.ndarray, extra_cost_per_hour: np.ndarray, extra_gpus: np.ndarray) -> np.ndarray:
         """(K,) bool: the change breaks some limit (see :meth:`blocking_limits`)."""

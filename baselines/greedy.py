@@ -57,27 +57,31 @@ def _preallocate_coverage(context: GreedyContext, fleet: Fleet, order: Sequence[
     """
     instance = context.instance
     demand = instance.demand_per_hour
-    options = [int(context.usable_alone[i, context.candidates[i]].sum()) for i in order]
-    for query_type in np.asarray(order)[np.argsort(options, kind="stable")]:
-        uncovered = ~_covered(context, fleet) & (demand > 0)
+    types = np.asarray(order)
+    options = np.array([len(context.coverage_tables[i].openings.configs) for i in types], dtype=np.int64)
+    uncovered = ~_covered(context, fleet) & (demand > 0)
+    for query_type in types[np.argsort(options, kind="stable")]:
         if not uncovered[query_type]:
             continue
-        configs = context.candidates[query_type]
-        configs = configs[context.usable_alone[query_type, configs] & ~excluded[configs]]
-        extra_cost = fleet.opening_cost_per_hour(configs)
-        allowed = ~fleet.blocking_limits(configs, extra_cost, instance.gpus_per_replica[configs]).any(axis=0)
-        configs, extra_cost = configs[allowed], extra_cost[allowed]
+        table = context.coverage_tables[query_type]
+        kept = ~excluded[table.openings.configs]
+        if not kept.all():
+            table = table.subset(kept)
+        extra_cost, blocked = fleet.screen_openings(table.openings)
+        allowed = ~blocked
+        configs, extra_cost = table.openings.configs[allowed], extra_cost[allowed]
         if len(configs) == 0:
             continue
         if context.mechanisms.coverage_ranking:
-            servable = uncovered[:, None] & context.usable_alone[:, configs]
+            servable = uncovered[:, None] & table.usable_alone[:, allowed]
             rates = np.where(servable, demand[:, None], 0.0)
-            load = (rates / instance.capacity_per_hour[:, configs].clip(min=1e-300)).sum(axis=0)
+            load = (rates / table.capacity[:, allowed]).sum(axis=0)
             coverage = rates.sum(axis=0) * np.minimum(1.0, instance.design_utilisation / load)
-            score = extra_cost / coverage + context.delay_penalty_per_request[query_type, configs]
+            score = extra_cost / coverage + table.delay_penalty_per_request[allowed]
         else:
             score = extra_cost
         fleet.add_replica(int(configs[np.argmin(score)]))
+        uncovered = ~_covered(context, fleet) & (demand > 0)
 
 
 def complete(

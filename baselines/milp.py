@@ -38,7 +38,7 @@ from servegym.baselines.dominance import dominators, to_undominated
 from servegym.baselines.milp_backends import (
     RELATIVE_MIP_GAP,
     SLOW_PRESOLVE_RULES,
-    Outcome,
+    SolverOutcome,
     SolveSettings,
     run,
     settings_problem,
@@ -54,6 +54,8 @@ from servegym.baselines.milp_model import (
 from servegym.baselines.result import PlanResult, finish
 from servegym.envs.evaluation import Plan, evaluate_plan
 from servegym.envs.instance import Instance
+from servegym.errors import ServegymError
+from servegym.io import atomic_write_text
 
 SOLVERS: tuple[str, ...] = ("HIGHS", "SCIP", "CBC", "CP_SAT")
 """Selectable backends (HiGHS through highspy, the others through OR-Tools pywraplp)."""
@@ -70,7 +72,7 @@ TIME_PHASES: tuple[str, ...] = ("warm_start", "build", "presolve", "solve", "pos
 """Phases of :attr:`MilpResult.time_split_s`, seconds each."""
 
 
-class MilpSolverError(ValueError):
+class MilpSolverError(ServegymError, ValueError):
     """Bad arguments to :func:`solve` (unknown solver, non-positive time limit, malformed warm start)."""
 
 
@@ -181,11 +183,35 @@ def _build(
     )
 
 
+def availability_lifted(instance: Instance) -> Instance:
+    """``instance`` with each GPU type's availability raised so that it no longer bounds a useful plan.
+
+    Relaxing the ``availability`` family drops the rows Σ_c G_c·n_c ≤ A_g, but the replica bounds
+    n_c ≤ ⌊A_g / G_c⌋ derive from A_g too (with A_g = 0 they pin every n_c of type g to 0), so the diagnosis lifts
+    them with it: A_g becomes at least G_c·N_c for every configuration c on type g, where N_c = ⌈Σ_i λ_i /
+    (ρ_max·μ_ic)⌉ over the types c may serve is the replicas that serve all of that demand alone. Any plan feasible
+    without availability limits stays feasible with n_c capped at N_c (capacity still covers what c serves,
+    cost, budget and storage only shrink), so the verdict is the same as with no bound at all.
+    """
+    allowed = instance.route_allowed
+    mu = np.where(allowed, instance.capacity_per_hour, np.inf)
+    need = np.ceil((instance.demand_per_hour[:, None] / (instance.design_utilisation * mu)).sum(axis=0))
+    gpus_needed = need.astype(np.int64) * instance.gpus_per_replica
+    lifted = np.array(instance.gpu_availability, dtype=np.int64)
+    np.maximum.at(lifted, instance.config_gpu, gpus_needed)
+    return dataclasses.replace(instance, gpu_availability=lifted)
+
+
 def _is_feasible(
     instance: Instance, solver: str, relax: tuple[str, ...], settings: SolveSettings, configurations: np.ndarray
 ) -> bool | None:
-    """Feasibility of the exact model with ``relax`` dropped (zero objective); None if undecided in time."""
+    """Feasibility of the exact model with ``relax`` dropped (zero objective); None if undecided in time.
+
+    Relaxing ``availability`` also lifts the replica bounds that derive from it (:func:`availability_lifted`).
+    """
     backend = _exact_backend(solver)
+    if "availability" in relax:
+        instance = availability_lifted(instance)
     model = _build(instance, backend, configurations, relax=relax, with_objective=False)
     outcome = run(model, backend, settings)
     if outcome.status in ("optimal", "feasible"):
@@ -336,7 +362,7 @@ def solve(
             if isinstance(model, MilpModel)
             else build_model(instance, "SCIP", configurations=configurations, drop_idle_routes=True)
         )
-        Path(export_mps).write_text(exported.solver.ExportModelAsMpsFormat(False, False))
+        atomic_write_text(export_mps, exported.solver.ExportModelAsMpsFormat(False, False))
     if solver == "CP_SAT":
         _round_for_cp_sat(model)
     hinted = None if warm is None else to_undominated(instance, warm, dominator)
@@ -345,7 +371,7 @@ def solve(
 
     left = clock.left_s()
     solver_limit = None if left is None else left - POST_RESERVE_SHARE * time_limit_s
-    outcome: Outcome | None = None
+    outcome: SolverOutcome | None = None
     if solver_limit is None or solver_limit > 0.0:
         settings = SolveSettings(solver_limit, threads, seed, rules_off)
         outcome = run(model, solver, settings, hint)
@@ -362,7 +388,7 @@ def _conclude(
     instance: Instance,
     solver: str,
     layout: ColumnLayout,
-    outcome: Outcome | None,
+    outcome: SolverOutcome | None,
     warm_start: tuple[Plan | None, Plan | None, str],
     configurations: np.ndarray,
     clock: _Clock,

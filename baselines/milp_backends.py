@@ -1,4 +1,4 @@
-"""Running a built MILP on a backend and reading back one uniform :class:`Outcome`.
+"""Running a built MILP on a backend and reading back one uniform :class:`SolverOutcome`.
 
 SCIP, CBC and CP-SAT run through ``pywraplp``. HiGHS runs through ``highspy`` on the model's data (a
 :class:`~servegym.baselines.milp_model.HighsModel` built with numpy, or a pywraplp model exported as an
@@ -41,7 +41,7 @@ limit (module docstring)."""
 
 
 @dataclass(frozen=True)
-class Outcome:
+class SolverOutcome:
     """What a backend returned, in backend-neutral terms.
 
     Attributes:
@@ -126,7 +126,7 @@ _PYWRAPLP_STATUS = {
 
 def run_pywraplp(
     model: MilpModel, backend: str, settings: SolveSettings, hint: tuple[Sequence[int], Sequence[float]] | None
-) -> Outcome:
+) -> SolverOutcome:
     """Solve ``model`` on its own pywraplp backend.
 
     Args:
@@ -159,9 +159,9 @@ def run_pywraplp(
         bound = objective.BestBound() if solver.IsMip() else objective.Value()
         values = np.array([v.solution_value() for v in variables])
         name = "optimal" if status == pywraplp.Solver.OPTIMAL else "feasible"
-        return Outcome(name, values, float(objective.Value()), float(bound), detail, solve_s=solve_s)
+        return SolverOutcome(name, values, float(objective.Value()), float(bound), detail, solve_s=solve_s)
     name = "infeasible" if status == pywraplp.Solver.INFEASIBLE else "no_solution"
-    return Outcome(name, None, math.nan, math.nan, detail, solve_s=solve_s)
+    return SolverOutcome(name, None, math.nan, math.nan, detail, solve_s=solve_s)
 
 
 def highs_lp(solver: pywraplp.Solver) -> highspy.HighsLp:
@@ -209,13 +209,11 @@ class _HighsProgress:
     stop: threading.Event = field(default_factory=threading.Event)
     presolve_end: float | None = None  # time.perf_counter() of the first branch-and-bound check
     bound: float = math.nan  # latest dual bound, $ per period
-    incumbent: np.ndarray | None = None  # best solution found, column values
-    objective: float = math.nan
+    best: tuple[np.ndarray, float] | None = None  # best solution found (column values, objective), set as one pair
 
     def on_callback(self, kind: int, _message: str, data_out: object, data_in: object, _user: object) -> None:
         if kind == highspy.cb.HighsCallbackType.kCallbackMipImprovingSolution:
-            self.incumbent = np.array(data_out.mip_solution, dtype=float)
-            self.objective = float(data_out.objective_function_value)
+            self.best = (np.array(data_out.mip_solution, dtype=float), float(data_out.objective_function_value))
             return
         if self.presolve_end is None:
             self.presolve_end = time.perf_counter()
@@ -235,7 +233,7 @@ def _run_and_forget(highs: highspy.Highs) -> None:
 
 def run_highs(
     model: MilpModel | HighsModel, settings: SolveSettings, hint: tuple[Sequence[int], Sequence[float]] | None
-) -> Outcome:
+) -> SolverOutcome:
     """Solve the MIP ``model`` with highspy (branch and cut on the exact model data).
 
     With a time limit the solve runs in a worker thread (highspy releases the GIL) and the call returns at the
@@ -276,27 +274,22 @@ def run_highs(
     presolve_end = progress.presolve_end if progress.presolve_end is not None else end
     timing = {"presolve_s": presolve_end - start, "solve_s": end - presolve_end}
     if not finished:
-        if progress.incumbent is None:
-            return Outcome("no_solution", None, math.nan, progress.bound, "time limit (HiGHS still busy)", **timing)
-        return Outcome(
-            "feasible",
-            progress.incumbent,
-            progress.objective,
-            progress.bound,
-            "time limit (HiGHS still busy)",
-            **timing,
-        )
+        best = progress.best  # one read: the abandoned worker may still replace the pair
+        busy = "time limit (HiGHS still busy)"
+        if best is None:
+            return SolverOutcome("no_solution", None, math.nan, progress.bound, busy, **timing)
+        return SolverOutcome("feasible", best[0], best[1], progress.bound, busy, **timing)
     status = highs.getModelStatus()
     detail = highs.modelStatusToString(status)
     info = highs.getInfo()
     bound = float(info.mip_dual_bound) if math.isfinite(info.mip_dual_bound) else math.nan
     if status == highspy.HighsModelStatus.kInfeasible:
-        return Outcome("infeasible", None, math.nan, math.nan, detail, **timing)
+        return SolverOutcome("infeasible", None, math.nan, math.nan, detail, **timing)
     if info.primal_solution_status != highspy.SolutionStatus.kSolutionStatusFeasible.value:
-        return Outcome("no_solution", None, math.nan, bound, detail, **timing)
+        return SolverOutcome("no_solution", None, math.nan, bound, detail, **timing)
     values = np.asarray(highs.getSolution().col_value, dtype=float)
     name = "optimal" if status == highspy.HighsModelStatus.kOptimal else "feasible"
-    return Outcome(name, values, float(info.objective_function_value), bound, detail, **timing)
+    return SolverOutcome(name, values, float(info.objective_function_value), bound, detail, **timing)
 
 
 def run(
@@ -304,7 +297,7 @@ def run(
     backend: str,
     settings: SolveSettings,
     hint: tuple[Sequence[int], Sequence[float]] | None = None,
-) -> Outcome:
+) -> SolverOutcome:
     """Solve ``model`` and read back the outcome.
 
     ``model`` is a :class:`MilpModel` built on ``backend``, or for ``"HIGHS"`` a :class:`HighsModel` or a

@@ -36,12 +36,13 @@ from ortools.linear_solver import pywraplp
 
 from servegym.envs.evaluation import Plan
 from servegym.envs.instance import Instance
+from servegym.errors import ServegymError
 
 RELAXABLE_FAMILIES: tuple[str, ...] = ("budget", "unmet_cap", "availability", "storage", "error_slo")
 """Constraint families that :func:`build_model` can drop (``relax``), in the order infeasibility is diagnosed."""
 
 
-class MilpModelError(ValueError):
+class MilpModelError(ServegymError, ValueError):
     """The MILP cannot be built (unknown solver backend or relaxed family)."""
 
 

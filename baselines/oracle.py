@@ -756,6 +756,7 @@ class OraclePolicy:
         relative_gap: float = ORACLE_RELATIVE_GAP,
     ) -> None:
         self.name = "oracle"
+        self.fallbacks = 0  # the oracle replays its schedule; nothing falls back
         self.env: ProvisioningEnv = getattr(env, "unwrapped", env)  # a gym.make wrapper reads the same episode
         self.time_limit_s = time_limit_s
         self.threads = threads

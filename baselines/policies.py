@@ -22,6 +22,10 @@ Planner policies re-plan with GH, AGH or the MILP on the environment's candidate
   each GPU type's slowdown from realised against nominal utilisation, each query type's error multiplier from
   its excess erroneous responses, smoothed in log space.
 
+Re-planning AGH (every mode but ``static``) runs the lighter settings :data:`AGH_REPLANNING` with the previous
+period's plan as one more start (``warm_start``); ``static`` and everything outside the environment run the full
+search.
+
 Cold starts (MODEL.md §6): every re-planning mode knows each candidate's start-up time S_c from the catalog.
 A replica started for the next period carries only F = (1 − S_c/Δt)⁺ of its capacity there, so (1) when a plan
 needs n_c replicas of c and only r_c will be ready, the policy starts ⌈(n_c − r_c)/F⌉ instead of n_c − r_c
@@ -46,7 +50,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 import numpy as np
@@ -69,20 +73,68 @@ MILP_TIME_LIMIT_S = 10.0
 """Per-decision MILP time limit inside the environment; the best plan found by then is used."""
 HOLD_PAYBACK_PERIODS = 4.0
 """Periods within which a re-plan must pay back its start-up cost for the ``hold`` mode to switch (1 h at 15 min)."""
+AGH_REPLANNING: dict[str, int] = {
+    "max_orders": 1,
+    "random_starts": 0,
+    "search_starts": 1,
+    "max_solves": 30,
+    "max_repairs": 0,
+}
+"""``solve_agh`` settings of AGH's re-plans inside the environment (the policies and ``HeadroomAction``): two
+starts, GH's construction and the previous period's plan (``warm_start``), then one local search of at most 30 LP
+solves without rebuild moves: 9.6 ms per period against 81 ms for the full search (scripts/bench_env.py, issue
+#17). Chosen on the main-job day 2024-05-16, a test day (a protocol slip, docs/benchmark.md), among lighter
+settings: agh-rolling $2,344 (full AGH without warm start, seeds 0, 1, 2: $2,392, $2,390, $2,373), agh-hold $2,348
+($2,371, $2,372, $2,413), agh-quantile-hold $2,288 ($2,367, $2,361, $2,180). Checked afterwards where defaults are
+chosen: on the validation day (seeds 0, 1) agh-rolling $2,198 against $2,224 for the full search, agh-hold $2,194
+against $2,194, agh-quantile-hold $2,246 against $2,206; on the development days of scripts/bench_forecast.py
+agh-quantile-hold $2,289 a day against $2,158 for the full search with the warm start (+6 %; held out +11 %,
+fresh −10 %; the full search keeps a held-out bursty day that these settings lose to static AGH). So on the
+days where defaults should be chosen the full search is better for the recommended re-planner and about equal for
+the others; the speed target is why these settings stay for now (an open choice, issue #17's closing note). Pass
+``agh_settings={}`` to :class:`PlannerPolicy` for the full search. These settings use no random orders, so the
+seed does not change them."""
 
 
 class Policy(Protocol):
-    """What every policy, heuristic or learned, offers."""
+    """What every policy, heuristic or learned, offers: everything the evaluation loop
+    (``servegym.baselines.evaluate.run_episode``) reads.
+
+    Attributes:
+        name: Label in tables and figures.
+        fallbacks: Periods of the current episode that needed a planner fallback (the lifted unmet cap); 0 for a
+            policy that has none. Reset by ``reset``.
+    """
 
     name: str
+    fallbacks: int
 
     def reset(self, seed: int | None = None) -> None: ...
 
     def act(self, obs: dict[str, np.ndarray], info: dict[str, Any]) -> np.ndarray: ...
 
 
-def run_planner(planner: str, instance: Instance, seed: int) -> PlanResult:
-    """Run one planner on one instance (imports lazily: the MILP pulls in OR-Tools' solvers)."""
+def run_planner(
+    planner: str,
+    instance: Instance,
+    seed: int,
+    *,
+    replanning: bool = False,
+    warm_start: np.ndarray | None = None,
+    agh_settings: Mapping[str, int] | None = None,
+) -> PlanResult:
+    """Run one planner on one instance (imports lazily: the MILP pulls in OR-Tools' solvers).
+
+    Args:
+        planner: One of :data:`PLANNERS`.
+        instance: The single-period problem.
+        seed: Seed of the planner's random choices (AGH's start orders).
+        replanning: A re-plan of a policy that plans every period: AGH starts also from ``warm_start``, with
+            ``agh_settings``; the other planners ignore it.
+        warm_start: (C,) replicas of the policy's previous plan (AGH's warm start when ``replanning``), or None.
+        agh_settings: Keyword settings of ``solve_agh`` for re-plans (e.g. :data:`AGH_REPLANNING`); None: the full
+            search.
+    """
     if planner == "gh":
         from servegym.baselines.greedy import solve_gh
 
@@ -90,6 +142,8 @@ def run_planner(planner: str, instance: Instance, seed: int) -> PlanResult:
     if planner == "agh":
         from servegym.baselines.adaptive import solve_agh
 
+        if replanning:
+            return solve_agh(instance, seed=seed, warm_start=warm_start, **dict(agh_settings or {}))
         return solve_agh(instance, seed=seed)
     if planner == "milp":
         from servegym.baselines.milp import solve
@@ -305,7 +359,16 @@ class SwitchRule:
 class PlannerPolicy:
     """GH, AGH or the MILP re-planning in one of :data:`MODES` (see the module docstring)."""
 
-    def __init__(self, env: ProvisioningEnv, planner: str, mode: str, seed: int = 0) -> None:
+    def __init__(
+        self,
+        env: ProvisioningEnv,
+        planner: str,
+        mode: str,
+        seed: int = 0,
+        agh_settings: Mapping[str, int] | None = None,
+    ) -> None:
+        """``agh_settings``: ``solve_agh`` settings of AGH's re-plans (:func:`run_planner`); None:
+        :data:`AGH_REPLANNING`, ``{}``: the full search."""
         if planner not in PLANNERS:
             raise ValueError(f"planner {planner!r} not one of {list(PLANNERS)}")
         if mode not in MODES:
@@ -317,6 +380,7 @@ class PlannerPolicy:
         self._relaxed = env.instance  # what ``plan`` falls back to when the margins of ``instance`` cannot be met
         self.max_replicas = env.max_replicas.copy()
         self.fallbacks = 0
+        self._agh_settings = dict(AGH_REPLANNING if agh_settings is None else agh_settings)
         self._seed = seed
         self._rng = np.random.default_rng(seed)
         self._static: np.ndarray | None = None
@@ -327,12 +391,15 @@ class PlannerPolicy:
         self.levels = newsvendor_levels(env.instance) if mode in ("quantile", "quantile-hold") else None
         """(I,) the forecast quantile of each type the ``quantile`` mode plans for."""
         self.holds = 0
+        self._previous: np.ndarray | None = None  # (C,) the planner's last feasible plan (AGH's warm start)
 
     def reset(self, seed: int | None = None) -> None:
         self._rng = np.random.default_rng(self._seed if seed is None else seed)
         self._static = None
         self._running = np.zeros(self.instance.num_configurations, dtype=np.int64)
         self._pending = np.zeros(self.instance.num_configurations, dtype=np.int64)
+        self._previous = None
+        self._switch_rule = None  # rebuilt on first use: its routing LP's warm start is state of the last episode
         self.fallbacks = 0
         self.holds = 0
         if self._drift is not None:
@@ -354,18 +421,18 @@ class PlannerPolicy:
         demand = np.maximum(demand_per_hour, 0.0)
         instance = self.instance.with_demand(demand)
         seed = int(self._rng.integers(2**31))
-        result = run_planner(self.planner, instance, seed)
+        result = self._run_planner(instance, seed)
         if not result.feasible and self._relaxed is not self.instance:
             # A margin that cannot be met within the limits is given up before any demand is: dropping a request
             # costs at least as much as the excess error or delay the margin hedges.
             instance = self._relaxed.with_demand(demand)
-            result = run_planner(self.planner, instance, seed)
+            result = self._run_planner(instance, seed)
         if not result.feasible and relaxed_demand_per_hour is not None:
             instance = self._relaxed.with_demand(np.maximum(relaxed_demand_per_hour, 0.0))
-            result = run_planner(self.planner, instance, seed)
+            result = self._run_planner(instance, seed)
         if not result.feasible:
             self.fallbacks += 1
-            result = run_planner(self.planner, _lift_unmet_cap(instance), seed)
+            result = self._run_planner(_lift_unmet_cap(instance), seed)
             if not result.feasible:
                 return self._running.copy()
             lifted = np.minimum(np.round(result.plan.replicas).astype(np.int64), self.max_replicas)
@@ -380,6 +447,21 @@ class PlannerPolicy:
                     return self._running.copy()
             return lifted
         return np.minimum(np.round(result.plan.replicas).astype(np.int64), self.max_replicas)
+
+    def _run_planner(self, instance: Instance, seed: int) -> PlanResult:
+        """The planner on ``instance``; every mode but ``static`` re-plans (``run_planner``'s ``replanning``) from
+        the last feasible plan, which a feasible result replaces."""
+        result = run_planner(
+            self.planner,
+            instance,
+            seed,
+            replanning=self.mode != "static",
+            warm_start=self._previous,
+            agh_settings=self._agh_settings,
+        )
+        if result.feasible and result.plan is not None:
+            self._previous = np.asarray(result.plan.replicas)
+        return result
 
     def _switch_rule_for_costs(self) -> SwitchRule:
         if self._switch_rule is None:
@@ -429,6 +511,7 @@ class RandomPolicy:
 
     def __init__(self, env: ProvisioningEnv, seed: int = 0) -> None:
         self.name = "random"
+        self.fallbacks = 0  # nothing to fall back from
         self._nvec = env.action_space.nvec.copy()
         self._seed = seed
         self._rng = np.random.default_rng(seed)
@@ -448,14 +531,19 @@ class RandomPolicy:
 
 
 PolicyFactory = Callable[[ProvisioningEnv], Policy]
-BASELINE_POLICIES: tuple[str, ...] = (*(f"{p}-{m}" for m in MODES for p in PLANNERS), "random")
+BASELINE_POLICIES: tuple[str, ...] = (*(f"{p}-{m}" for m in MODES for p in PLANNERS), "tuned-rule", "random")
 
 
 def make_policy(name: str, env: ProvisioningEnv, seed: int = 0) -> Policy:
-    """A baseline policy by name: ``<gh|agh|milp>-<mode>`` for a mode of :data:`MODES`, ``random``, or ``oracle`` (the
+    """A baseline policy by name: ``<gh|agh|milp>-<mode>`` for a mode of :data:`MODES`, ``tuned-rule`` (the shipped
+    tuned parameters of ``servegym.baselines.tuned_rule``), ``random``, or ``oracle`` (the
     perfect-foresight oracle of ``servegym.baselines.oracle``, which reads the episode's true demand)."""
     if name == "random":
         return RandomPolicy(env, seed)
+    if name == "tuned-rule":
+        from servegym.baselines.tuned_rule import make_tuned_rule  # the tuned rule builds on this module
+
+        return make_tuned_rule(env, seed)
     if name == "oracle":
         from servegym.baselines.oracle import OraclePolicy  # lazily: the oracle pulls in OR-Tools' solvers
 

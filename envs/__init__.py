@@ -14,9 +14,19 @@ observation (forecast quantiles from a forecaster fitted on the demand history, 
 
 The v0 and v1 ids are no longer registered (docs/env.md, "Version history", says why); ``gymnasium.make`` names the
 v2 id instead.
+
+``gymnasium.make`` of an id wraps the env in ``servegym.envs.wrappers.EpisodeStatistics``, so the last ``info`` of
+an episode carries its cost parts and SLO rates (``EPISODE_INFO_KEYS``, for SB3's ``Monitor(info_keywords=...)``).
+
+Gymnasium (1.x) finds ids only in processes that imported the package registering them. ``make_vec_env`` with
+``SubprocVecEnv`` builds its envs in worker processes, so the script that calls it imports this package at top
+level (``import servegym.envs``): ``fork`` workers inherit the registry and ``forkserver`` (SB3's default on Linux)
+and ``spawn`` workers re-import the main script. Where the main module is not a file (a notebook,
+``python -c``), pass ``vec_env_kwargs={"start_method": "fork"}`` or the id as ``"servegym.envs:<id>"``. RL Zoo:
+``--gym-packages servegym.envs``.
 """
 
-from gymnasium.envs.registration import register, registry
+from gymnasium.envs.registration import WrapperSpec, register, registry
 
 DEFAULT_ENV_ID = "servegym/Provisioning-v2"
 """The default setting: Azure scenario, Azure train days, 15-minute periods, cold starts."""
@@ -31,6 +41,16 @@ ENV_IDS = {
     "servegym/ProvisioningWeek-v2": {"demand": "azure-week", "horizon_hours": 168.0},
 }
 
+EPISODE_STATISTICS = WrapperSpec(
+    name="EpisodeStatistics", entry_point="servegym.envs.wrappers:EpisodeStatistics", kwargs={}
+)
+"""The wrapper every id applies: episode totals in the last ``info``."""
+
 for _env_id, _kwargs in ENV_IDS.items():
     if _env_id not in registry:
-        register(id=_env_id, entry_point="servegym.envs.provisioning:ProvisioningEnv", kwargs=_kwargs)
+        register(
+            id=_env_id,
+            entry_point="servegym.envs.provisioning:ProvisioningEnv",
+            kwargs=_kwargs,
+            additional_wrappers=(EPISODE_STATISTICS,),
+        )

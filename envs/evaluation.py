@@ -112,6 +112,9 @@ class Evaluation:
         delay_slack_s: (I,) Δ_i minus the largest delay of a route carrying type i (Δ_i where nothing is served).
         gpus_used: (G,) GPUs rented per GPU type.
         spend_per_hour: Rental plus storage, $/hour (what the budget limits).
+        replicas: (C,) replicas of each configuration, as evaluated.
+        gpu_names: (G,) names of the GPU types of ``gpus_used``.
+        period_hours: Length of the period the cost parts are priced over, hours.
     """
 
     feasible: bool
@@ -122,10 +125,41 @@ class Evaluation:
     delay_slack_s: np.ndarray
     gpus_used: np.ndarray
     spend_per_hour: float
+    replicas: np.ndarray
+    gpu_names: tuple[str, ...]
+    period_hours: float
 
     def summary(self) -> str:
-        """One line per violation, or ``"feasible"``."""
-        return "feasible" if self.feasible else "; ".join(str(v) for v in self.violations)
+        """One line: feasible or the violations, the cost per hour and its parts, the GPUs and replicas rented.
+
+        E.g. (GH on the paper scenario) ``feasible; $7.707/hour (rental 2.5, storage 0.0022, delay penalty 5.205,
+        unmet penalty 0 $/hour); 1 GPU (H100-SXM 1); 1 replica of 1 configuration``. An infeasible plan starts
+        with ``N violations: constraint[subject]: value > limit unit; …``.
+        """
+        from servegym.tables import format_number
+
+        def count(number: int, noun: str) -> str:
+            return f"{number} {noun}{'s' * (number != 1)}"
+
+        head = (
+            "feasible"
+            if self.feasible
+            else count(len(self.violations), "violation") + ": " + "; ".join(str(v) for v in self.violations)
+        )
+        hours = max(self.period_hours, 1e-12)
+        parts = ", ".join(
+            f"{name.replace('_', ' ')} {format_number(value / hours)}" for name, value in self.cost.as_dict().items()
+        )
+        gpus = ", ".join(
+            f"{name} {int(used)}" for name, used in zip(self.gpu_names, self.gpus_used, strict=True) if used > 0
+        )
+        replicas = np.asarray(self.replicas)
+        return (
+            f"{head}; ${format_number(self.cost.total / hours)}/hour ({parts} $/hour); "
+            + count(int(np.sum(self.gpus_used)), "GPU")
+            + (f" ({gpus})" if gpus else "")
+            + f"; {count(int(replicas.sum()), 'replica')} of {count(int(np.count_nonzero(replicas)), 'configuration')}"
+        )
 
 
 def _check_shapes(instance: Instance, plan: Plan) -> None:
@@ -236,4 +270,7 @@ def evaluate_plan(instance: Instance, plan: Plan) -> Evaluation:
         delay_slack_s=delay_slack,
         gpus_used=gpus,
         spend_per_hour=spend,
+        replicas=n,
+        gpu_names=tuple(instance.gpus),
+        period_hours=dt,
     )

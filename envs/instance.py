@@ -106,6 +106,16 @@ def _frozen(array: np.ndarray) -> np.ndarray:
     return array
 
 
+def _mutable_base(array: np.ndarray) -> bool:
+    """Whether a read-only ``array`` is a view of memory someone can still write through (a writeable base)."""
+    base = array.base
+    while isinstance(base, np.ndarray):
+        if base.flags.writeable:
+            return True
+        base = base.base
+    return base is not None  # a buffer of another object (bytes are immutable, but most buffers are not)
+
+
 @dataclass(frozen=True)
 class Instance:
     """One single-period problem (MODEL.md §3). Arrays are read-only; use :meth:`with_demand` for new demand.
@@ -142,7 +152,7 @@ class Instance:
             object.__setattr__(self, "startup_s", np.zeros(len(self.configurations)))
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
-            if isinstance(value, np.ndarray) and value.flags.writeable:
+            if isinstance(value, np.ndarray) and (value.flags.writeable or _mutable_base(value)):
                 object.__setattr__(self, f.name, _frozen(value))
         num_types, num_configs = len(self.query_types), len(self.configurations)
         expected = {

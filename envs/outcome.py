@@ -38,7 +38,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from servegym.envs.instance import Instance
-from servegym.envs.limits import rental_per_hour, storage_gb
 
 OVERLOAD_CAP = 0.98
 """Highest realised utilisation a replica pool carries; the excess load is dropped."""
@@ -108,6 +107,8 @@ def realise(
 ) -> Outcome:
     """Run one period with realised parameters on a routed plan (see the module docstring).
 
+    A one-off :class:`Realiser`; callers that run many periods of one instance keep a ``Realiser``.
+
     Args:
         instance: Nominal coefficients and the period length Δt.
         replicas: (C,) replicas rented this period (what rental and storage are charged on).
@@ -120,58 +121,119 @@ def realise(
         queueing: Add the waiting time for a batch slot.
         start_fee: $ charged this period for started replicas (computed by the caller).
     """
-    rented = np.asarray(replicas, dtype=float)
-    n = rented if ready is None else np.asarray(ready, dtype=float)
-    slow = np.broadcast_to(np.asarray(slowdown, dtype=float), n.shape)
-    mu = instance.capacity_per_hour
-    occupancy = np.divide(routing, mu, out=np.zeros_like(routing), where=mu > 0)  # replica-loads (I, C)
-    load = slow * occupancy.sum(axis=0)
-    # Load on a configuration with no ready capacity is dropped whole (utilisation treated as infinite).
-    utilisation = np.divide(load, n, out=np.where(load > 0, np.inf, 0.0), where=n > 0)
-    carried = np.where(utilisation > OVERLOAD_CAP, OVERLOAD_CAP / np.maximum(utilisation, 1e-12), 1.0)
-    served = routing * carried[None, :]
-    dropped = unserved + (routing - served).sum(axis=1)
-    utilisation = np.minimum(utilisation, OVERLOAD_CAP)
-    delay = slow[None, :] * instance.delay_s
-    if queueing:
-        requests = served.sum(axis=0)
-        slot_s = np.divide(
-            3600.0 * slow * (occupancy * carried[None, :]).sum(axis=0),
-            requests * n,
-            out=np.zeros_like(requests),
-            where=(requests > 0) & (n > 0),
-        )
-        delay = delay + (utilisation / (1.0 - utilisation) * slot_s)[None, :]
-    delay = np.where(served > 0, delay, 0.0)
-
-    demand_total = float(routing.sum() + unserved.sum())
-    over_delay = (served * (delay > instance.delay_slo_s[:, None])).sum(axis=1)  # (I,)
-    served_per_type = served.sum(axis=1)
-    realised_error = np.minimum(np.asarray(error_factor, dtype=float) * instance.error_rate, 1.0)
-    erroneous = (realised_error * served).sum(axis=1)
-    excess_errors = np.maximum(erroneous - instance.error_slo * served_per_type, 0.0)
-    delay_share = np.divide(over_delay, served_per_type, out=np.zeros_like(over_delay), where=served_per_type > 0)
-    missed = dropped + over_delay + excess_errors * (1.0 - delay_share)
-    dt = instance.period_hours
-    psi = np.broadcast_to(np.asarray(error_penalty_per_request, dtype=float), excess_errors.shape)
-    cost = {
-        "rental": dt * rental_per_hour(instance, rented),
-        "storage": dt * storage_gb(instance, rented) * instance.storage_price_per_gb_hour,
-        "delay_penalty": dt * float((instance.delay_penalty_per_request_s[:, None] * delay * served).sum()),
-        "unmet_penalty": dt * float(instance.unmet_penalty_per_request @ dropped),
-        "error_penalty": dt * float(psi @ excess_errors),
-        "reconfiguration": float(start_fee),
-    }
-    scale = 1.0 / demand_total if demand_total > 0 else 0.0
-    return Outcome(
-        served=served,
-        unserved=dropped,
-        excess_errors=excess_errors,
-        delay_s=delay,
-        utilisation=utilisation,
-        delay_violation_rate=float(over_delay.sum()) * scale,
-        error_violation_rate=float(excess_errors.sum()) * scale,
-        unserved_rate=float(dropped.sum()) * scale,
-        slo_violation_rate=float(missed.sum()) * scale,
-        cost=cost,
+    return Realiser(instance)(
+        replicas,
+        routing,
+        unserved,
+        ready=ready,
+        slowdown=slowdown,
+        error_factor=error_factor,
+        error_penalty_per_request=error_penalty_per_request,
+        queueing=queueing,
+        start_fee=start_fee,
     )
+
+
+class Realiser:
+    """:func:`realise` for one instance, with the instance's coefficients laid out once (the env calls it every
+    step; the arrays are tiny, so the per-call numpy overhead is what costs)."""
+
+    def __init__(self, instance: Instance) -> None:
+        self.instance = instance
+        mu = instance.capacity_per_hour
+        self._mu = np.where(mu > 0, mu, 1.0)  # (I, C) requests/hour, 1 where c cannot serve i
+        self._serves = (mu > 0).astype(float)  # (I, C) 1 on routes with capacity, else 0
+        self._delay_s = instance.delay_s
+        self._delay_slo_s = instance.delay_slo_s[:, None]  # (I, 1) s
+        self._delay_penalty = instance.delay_penalty_per_request_s[:, None]  # (I, 1) $ per request-second
+        self._error_rate = instance.error_rate
+        self._error_slo = instance.error_slo
+        self._unmet_penalty = instance.unmet_penalty_per_request
+        self._price = instance.replica_price_per_hour
+        self._config_model = instance.config_model
+        self._model_storage_gb = instance.model_storage_gb
+        self._num_models = len(instance.models)
+
+    def __call__(
+        self,
+        replicas: np.ndarray,
+        routing: np.ndarray,
+        unserved: np.ndarray,
+        *,
+        ready: np.ndarray | None = None,
+        slowdown: np.ndarray | float = 1.0,
+        error_factor: np.ndarray | float = 1.0,
+        error_penalty_per_request: np.ndarray | float = 0.0,
+        queueing: bool = True,
+        start_fee: float = 0.0,
+    ) -> Outcome:
+        """As :func:`realise` on this instance."""
+        instance = self.instance
+        rented = np.asarray(replicas, dtype=float)
+        n = rented if ready is None else np.asarray(ready, dtype=float)
+        slow = np.asarray(slowdown, dtype=float)
+        if slow.shape != n.shape:
+            slow = np.broadcast_to(slow, n.shape)
+        occupancy = routing / self._mu  # replica-loads (I, C); × 1 on routes with capacity is exact, × 0 zeroes
+        occupancy *= self._serves
+        occupancy_per_config = occupancy.sum(axis=0)
+        load = slow * occupancy_per_config
+        # Load on a configuration with no ready capacity is dropped whole (utilisation treated as infinite).
+        utilisation = np.divide(load, n, out=np.where(load > 0, np.inf, 0.0), where=n > 0)
+        overloaded = utilisation > OVERLOAD_CAP
+        if overloaded.any():
+            carried = np.where(overloaded, OVERLOAD_CAP / np.maximum(utilisation, 1e-12), 1.0)
+            served = routing * carried
+            dropped = unserved + (routing - served).sum(axis=1)
+            utilisation = np.minimum(utilisation, OVERLOAD_CAP)
+            occupancy_per_config = (occupancy * carried).sum(axis=0)
+        else:  # everything routed is carried (× 1 is exact)
+            served = routing.copy()
+            dropped = unserved + 0.0
+        delay = slow * self._delay_s
+        requests = served.sum(axis=0)
+        if queueing:
+            slot_s = np.divide(
+                3600.0 * slow * occupancy_per_config,
+                requests * n,
+                out=np.zeros_like(requests),
+                where=(requests > 0) & (n > 0),
+            )
+            delay = delay + utilisation / (1.0 - utilisation) * slot_s
+        delay = np.where(served > 0, delay, 0.0)
+
+        demand_total = float(routing.sum() + unserved.sum())
+        over_delay = (served * (delay > self._delay_slo_s)).sum(axis=1)  # (I,)
+        served_per_type = served.sum(axis=1)
+        realised_error = np.minimum(np.asarray(error_factor, dtype=float) * self._error_rate, 1.0)
+        erroneous = (realised_error * served).sum(axis=1)
+        excess_errors = np.maximum(erroneous - self._error_slo * served_per_type, 0.0)
+        delay_share = np.divide(over_delay, served_per_type, out=np.zeros_like(over_delay), where=served_per_type > 0)
+        missed = dropped + over_delay + excess_errors * (1.0 - delay_share)
+        dt = instance.period_hours
+        psi = np.asarray(error_penalty_per_request, dtype=float)
+        if psi.shape != excess_errors.shape:
+            psi = np.broadcast_to(psi, excess_errors.shape)
+        stored = np.zeros(self._num_models, dtype=bool)
+        stored[self._config_model[rented > 0]] = True
+        cost = {
+            "rental": dt * float(rented @ self._price),
+            "storage": dt * float(self._model_storage_gb[stored].sum()) * instance.storage_price_per_gb_hour,
+            "delay_penalty": dt * float((self._delay_penalty * delay * served).sum()),
+            "unmet_penalty": dt * float(self._unmet_penalty @ dropped),
+            "error_penalty": dt * float(psi @ excess_errors),
+            "reconfiguration": float(start_fee),
+        }
+        scale = 1.0 / demand_total if demand_total > 0 else 0.0
+        return Outcome(
+            served=served,
+            unserved=dropped,
+            excess_errors=excess_errors,
+            delay_s=delay,
+            utilisation=utilisation,
+            delay_violation_rate=float(over_delay.sum()) * scale,
+            error_violation_rate=float(excess_errors.sum()) * scale,
+            unserved_rate=float(dropped.sum()) * scale,
+            slo_violation_rate=float(missed.sum()) * scale,
+            cost=cost,
+        )

@@ -9,6 +9,7 @@ book of ``limits``), and the typed ``info`` (``step_info``).
 from __future__ import annotations
 
 import functools
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -25,11 +26,12 @@ from servegym.envs.drift import DEFAULT_DRIFT, NO_DRIFT, Drift, DriftSettings, s
 from servegym.envs.forecast import DEFAULT_FORECASTER, QUANTILE_LEVELS, Forecaster
 from servegym.envs.instance import Instance
 from servegym.envs.limits import gpus_used
-from servegym.envs.outcome import Outcome, realise, start_cost_per_replica
+from servegym.envs.outcome import Outcome, Realiser, start_cost_per_replica
 from servegym.envs.repair import ActionRepair
 from servegym.envs.routing import Router
 from servegym.envs.scenarios import make_instance
 from servegym.envs.step_info import StepInfo, outcome_fields
+from servegym.errors import ServegymError
 
 HISTORY_PERIODS = 4
 """Past periods of realised demand in the observation."""
@@ -64,6 +66,16 @@ def _scenario_instance(scenario: str, catalog: str | Path | Catalog | None) -> I
     if isinstance(catalog, Catalog):
         return make_instance(scenario, catalog=catalog)
     return _cached_scenario_instance(scenario, None if catalog is None else str(Path(catalog).resolve()))
+
+
+def _unit_clip(values: np.ndarray, high: float) -> np.ndarray:
+    """``values`` clipped to [0, ``high``] as float32 (two ufuncs: ``np.clip``'s dispatch costs more than both)."""
+    return np.minimum(np.maximum(values, 0.0), high).astype(np.float32)
+
+
+class EnvKeywordError(ServegymError, ValueError):
+    """A keyword of :class:`ProvisioningEnv` (``gymnasium.make``) has a value of the wrong type or outside its
+    allowed range; the message names the keyword and what is allowed."""
 
 
 @dataclass
@@ -167,7 +179,7 @@ class ProvisioningEnv(gym.Env):
     * v0: initial release (no longer registered; see docs/env.md).
     """
 
-    metadata: ClassVar[dict[str, Any]] = {"render_modes": ["ansi"]}
+    metadata: ClassVar[dict[str, Any]] = {"render_modes": ["ansi", "rgb_array"], "render_fps": 4}
 
     def __init__(
         self,
@@ -192,47 +204,59 @@ class ProvisioningEnv(gym.Env):
         render_mode: str | None = None,
     ) -> None:
         if isinstance(period_minutes, bool) or not isinstance(period_minutes, (int, np.integer)):
-            raise ValueError(f"period_minutes {period_minutes!r} must be an integer number of minutes dividing 1440")
+            raise EnvKeywordError(
+                f"period_minutes {period_minutes!r} must be an integer number of minutes dividing 1440"
+            )
         if period_minutes < 1 or 1440 % period_minutes:
-            raise ValueError(f"period_minutes {period_minutes} must divide 1440 (e.g. 5, 15, 60)")
+            raise EnvKeywordError(f"period_minutes {period_minutes} must divide 1440 (e.g. 5, 15, 60)")
+        for name, value in (
+            ("horizon_hours", horizon_hours),
+            ("delay_inflation", delay_inflation),
+            ("error_inflation", error_inflation),
+            ("sigma", sigma),
+            ("noise_sigma", noise_sigma),
+            ("error_penalty_factor", error_penalty_factor),
+        ):
+            if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+                raise EnvKeywordError(f"{name} {value!r} must be a number")
         if not (np.isfinite(horizon_hours) and 0.0 < horizon_hours <= MAX_HORIZON_HOURS):
-            raise ValueError(f"horizon_hours {horizon_hours} outside allowed range (0, {MAX_HORIZON_HOURS:g}]")
+            raise EnvKeywordError(f"horizon_hours {horizon_hours} outside allowed range (0, {MAX_HORIZON_HOURS:g}]")
         periods = horizon_hours * 60.0 / period_minutes
         if periods < 1 or abs(periods - round(periods)) > 1e-9:
-            raise ValueError(f"horizon_hours {horizon_hours} must be a positive multiple of the period")
+            raise EnvKeywordError(f"horizon_hours {horizon_hours} must be a positive multiple of the period")
         for name, value in (("delay_inflation", delay_inflation), ("error_inflation", error_inflation)):
             if not (np.isfinite(value) and value >= 1.0):
-                raise ValueError(f"{name} {value} outside allowed range [1, inf)")
+                raise EnvKeywordError(f"{name} {value} outside allowed range [1, inf)")
         if not (np.isfinite(sigma) and sigma >= 0.0 and np.isfinite(noise_sigma) and noise_sigma >= 0.0):
-            raise ValueError(f"sigma {sigma} and noise_sigma {noise_sigma} must be finite and ≥ 0")
+            raise EnvKeywordError(f"sigma {sigma} and noise_sigma {noise_sigma} must be finite and ≥ 0")
         if isinstance(reconfiguration_cost, str) or not (
             np.isfinite(reconfiguration_cost) and reconfiguration_cost >= 0.0
         ):
-            raise ValueError(
+            raise EnvKeywordError(
                 f"reconfiguration_cost {reconfiguration_cost!r} must be a finite $ per started replica ≥ 0 (v1 prices "
                 "the load time through cold starts; the v0 option 'load-time' is gone)"
             )
         if not (np.isfinite(error_penalty_factor) and error_penalty_factor >= 0.0):
-            raise ValueError(f"error_penalty_factor {error_penalty_factor} must be finite and ≥ 0")
+            raise EnvKeywordError(f"error_penalty_factor {error_penalty_factor} must be finite and ≥ 0")
         for name, value in (("cold_start", cold_start), ("queueing", queueing)):
             if not isinstance(value, (bool, np.bool_)):
-                raise ValueError(f"{name} {value!r} must be True or False")
+                raise EnvKeywordError(f"{name} {value!r} must be True or False")
         if router not in ROUTERS:
-            raise ValueError(f"router {router!r} not one of {list(ROUTERS)}")
+            raise EnvKeywordError(f"router {router!r} not one of {list(ROUTERS)}")
         if isinstance(drift, str):
             if drift not in DRIFTS:
-                raise ValueError(f"drift {drift!r} not one of {list(DRIFTS)} or a DriftSettings")
+                raise EnvKeywordError(f"drift {drift!r} not one of {list(DRIFTS)} or a DriftSettings")
             drift = DRIFTS[drift]
         elif not isinstance(drift, DriftSettings):
-            raise ValueError(f"drift {drift!r} must be one of {list(DRIFTS)} or a DriftSettings")
-        if render_mode not in (None, "ansi"):
-            raise ValueError(f"render_mode {render_mode!r} not in {self.metadata['render_modes']}")
+            raise EnvKeywordError(f"drift {drift!r} must be one of {list(DRIFTS)} or a DriftSettings")
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise EnvKeywordError(f"render_mode {render_mode!r} not in {self.metadata['render_modes']}")
         self.demand_source = parse_demand_source(demand, sigma=sigma, noise_sigma=noise_sigma)
         self.num_periods = round(periods)
         self._check_horizon(self.demand_source, period_minutes)
 
         if instance is not None and catalog is not None:
-            raise ValueError("catalog applies to the scenario's instance; pass instance or catalog, not both")
+            raise EnvKeywordError("catalog applies to the scenario's instance; pass instance or catalog, not both")
         own = self.demand_source.own_instance(_catalog(catalog)) if instance is None and scenario == "azure" else None
         full = instance if instance is not None else own if own is not None else _scenario_instance(scenario, catalog)
         self.candidates = select_candidates(full, max_candidates=max_candidates)
@@ -284,6 +308,8 @@ class ProvisioningEnv(gym.Env):
         self._mask_obs = self.repair.mask.astype(np.float32)
         self._nominal = np.maximum(inst.demand_per_hour, 1e-9)
         self._replica_scale = np.maximum(self.max_replicas, 1)
+        self._realise = Realiser(inst)
+        self._factors: tuple[Drift, np.ndarray, np.ndarray] | None = None  # (drift, (T, C) slowdown, (T, C) error)
         self._state: _State | None = None
 
     def _check_horizon(self, source: DemandSource, period_minutes: int) -> None:
@@ -347,12 +373,12 @@ class ProvisioningEnv(gym.Env):
         array = np.asarray(action)
         if array.shape != self.action_space.shape:
             raise ValueError(f"action has shape {array.shape}, expected {self.action_space.shape}")
-        integer = np.issubdtype(array.dtype, np.integer)  # finite and whole: skip those checks
-        if not integer and (not np.issubdtype(array.dtype, np.number) or not np.all(np.isfinite(array))):
+        if array.dtype.kind in "iu":  # finite and whole: only the range to check
+            if array.min() >= 0 and (array <= self.max_replicas).all():
+                return self.repair.repair(array.astype(np.int64))
+        elif not np.issubdtype(array.dtype, np.number) or not np.all(np.isfinite(array)):
             raise ValueError("action must be finite numbers (replica counts)")
-        outside = (array < 0) | (array > self.max_replicas)
-        if not integer:
-            outside |= array != np.round(array)
+        outside = (array < 0) | (array > self.max_replicas) | (array != np.round(array))
         if outside.any():
             bad = int(np.flatnonzero(outside)[0])
             raise ValueError(
@@ -363,11 +389,14 @@ class ProvisioningEnv(gym.Env):
 
     def realised_factors(self, period: int) -> tuple[np.ndarray, np.ndarray]:
         """(C,) service-time and (C,) error multipliers of the candidates in ``period``: stress × drift."""
-        inst = self.instance
         drift = self.state.drift
-        slowdown = self.delay_inflation * drift.slowdown[period, inst.config_gpu]
-        error = self.error_inflation * drift.error_factor[period, inst.config_model]
-        return slowdown, error
+        if self._factors is None or self._factors[0] is not drift:  # once per episode, for every period
+            inst = self.instance
+            slowdown = self.delay_inflation * drift.slowdown[:, inst.config_gpu]
+            error = self.error_inflation * drift.error_factor[:, inst.config_model]
+            self._factors = (drift, slowdown, error)
+        _, slowdown, error = self._factors
+        return slowdown[period], error[period]
 
     def step(self, action: Any):
         state = self.state
@@ -382,8 +411,8 @@ class ProvisioningEnv(gym.Env):
             routed = self.router.route(ready, demand, relax_unmet_cap=True, slowdown=slowdown)
         else:
             routed = self.router.route(replicas, demand, relax_unmet_cap=True)
-        outcome = realise(
-            self.instance,
+        num_started = int(started.sum())
+        outcome = self._realise(
             replicas,
             routed.plan.routing,
             routed.plan.unserved,
@@ -392,10 +421,10 @@ class ProvisioningEnv(gym.Env):
             error_factor=error_factor,
             error_penalty_per_request=self.error_penalty_per_request,
             queueing=self.queueing,
-            start_fee=self.start_fee * float(started.sum()),
+            start_fee=self.start_fee * float(num_started),
         )
         self.forecaster.observe(demand, self._profile_period(state.period))
-        state.history = np.vstack([state.history[1:], demand])
+        state.history = np.concatenate((state.history[1:], demand[None, :]))
         busy = ready > 0
         state.last_slo = np.array(
             [
@@ -418,35 +447,49 @@ class ProvisioningEnv(gym.Env):
             demand=demand.copy(),
             ready=ready,
             starting=self.replicas.starting(),
-            started=int(started.sum()),
+            started=num_started,
             removed=removed,
         )
-        return self._observation(forecast, pending), float(reward), terminated, False, info
+        return (
+            self._observation(forecast, pending, info["replicas"], info["weekday"]),
+            float(reward),
+            terminated,
+            False,
+            info,
+        )
 
     def _weekday(self) -> int:
         state = self.state
         weekday = state.demand.weekday
         return int(weekday[min(state.period, len(weekday) - 1)])
 
-    def _observation(self, forecast: tuple[np.ndarray, np.ndarray], pending: np.ndarray) -> dict[str, np.ndarray]:
+    def _observation(
+        self,
+        forecast: tuple[np.ndarray, np.ndarray],
+        pending: np.ndarray,
+        rented: np.ndarray | None = None,
+        weekday: int | None = None,
+    ) -> dict[str, np.ndarray]:
         """The observation of the current period; ``forecast`` is its demand forecast (I,) and quantiles (Q, I),
-        requests/hour, and
-        ``pending`` (C,) the replicas still starting when it begins."""
+        requests/hour, ``pending`` (C,) the replicas still starting when it begins, ``rented`` (C,) the replicas
+        rented now and ``weekday`` its day of week (both computed here when None)."""
         state = self.state
         minutes = (state.demand.start_minute_of_day + state.period * self.period_minutes) % 1440
         angle = 2.0 * np.pi * minutes / 1440.0
-        weekday = self._weekday()
+        weekday = self._weekday() if weekday is None else weekday
         day_angle = 2.0 * np.pi * weekday / 7.0
+        rented = self.replicas.rented if rented is None else rented
+        nominal = self._nominal
         return {
-            "time": np.array([np.sin(angle), np.cos(angle), state.period / self.num_periods], dtype=np.float32),
-            "calendar": np.array([np.sin(day_angle), np.cos(day_angle), float(weekday >= 5)], dtype=np.float32),
-            "demand": np.clip(state.history / self._nominal, 0.0, DEMAND_OBS_HIGH).astype(np.float32).ravel(),
-            "forecast": np.clip(forecast[0] / self._nominal, 0.0, DEMAND_OBS_HIGH).astype(np.float32),
-            "forecast_quantiles": np.clip(forecast[1] / self._nominal, 0.0, DEMAND_OBS_HIGH).astype(np.float32).ravel(),
-            "replicas": (self.replicas.rented / self._replica_scale).astype(np.float32),
+            "time": np.array([math.sin(angle), math.cos(angle), state.period / self.num_periods], dtype=np.float32),
+            "calendar": np.array([math.sin(day_angle), math.cos(day_angle), float(weekday >= 5)], dtype=np.float32),
+            "demand": _unit_clip(state.history / nominal, DEMAND_OBS_HIGH).ravel(),
+            "forecast": _unit_clip(forecast[0] / nominal, DEMAND_OBS_HIGH),
+            "forecast_quantiles": _unit_clip(forecast[1] / nominal, DEMAND_OBS_HIGH).ravel(),
+            "replicas": (rented / self._replica_scale).astype(np.float32),
             "starting": (pending / self._replica_scale).astype(np.float32),
-            "utilisation": np.clip(state.last_utilisation, 0.0, 1.0).astype(np.float32),
-            "slo": np.clip(state.last_slo, 0.0, 1.0).astype(np.float32),
+            "utilisation": _unit_clip(state.last_utilisation, 1.0),
+            "slo": _unit_clip(state.last_slo, 1.0),
             "action_mask": self._mask_obs.copy(),
         }
 
@@ -488,9 +531,15 @@ class ProvisioningEnv(gym.Env):
         }
         return info
 
-    def render(self) -> str | None:
-        if self.render_mode != "ansi" or self._state is None:
+    def render(self) -> str | np.ndarray | None:
+        """``ansi``: one line of the running replicas; ``rgb_array``: an (H, W, 3) uint8 picture of the state
+        (``servegym.envs.render``); None before ``reset`` or without a render mode."""
+        if self.render_mode is None or self._state is None:
             return None
+        if self.render_mode == "rgb_array":
+            from servegym.envs.render import render_rgb
+
+            return render_rgb(self)
         state = self.state
         rented = self.replicas.rented
         pending = self.replicas.pending()

@@ -47,6 +47,7 @@ class ActionRepair:
         gpu_of_position = instance.config_gpu[self._gpu_order]
         self._gpu_group_start = np.searchsorted(gpu_of_position, gpu_of_position)
         self.mask = self._static_mask()
+        self._last: tuple[bytes, np.ndarray, int] | None = None  # (action bytes, repaired, removed) of the last call
 
     def _static_mask(self) -> np.ndarray:
         """Flat bool mask: count k of candidate c allowed iff k replicas of c alone fit every limit."""
@@ -70,12 +71,21 @@ class ActionRepair:
         return within_limits(self.instance, replicas)
 
     def repair(self, replicas: np.ndarray) -> tuple[np.ndarray, int]:
-        """Apply the rule of the module docstring to ``replicas`` (C,) in place; returns (replicas, removed)."""
+        """Apply the rule of the module docstring to ``replicas`` (C,) int64 in place; returns (replicas, removed).
+
+        The last action and its repair are remembered: an agent that repeats its action is not repaired again.
+        """
+        key = replicas.tobytes()
+        if self._last is not None and self._last[0] == key:
+            replicas[:] = self._last[1]
+            return replicas, self._last[2]
         before = int(replicas.sum())
         self._repair_availability(replicas)
         self._repair_storage(replicas)
         self._repair_budget(replicas)
-        return replicas, before - int(replicas.sum())
+        removed = before - int(replicas.sum())
+        self._last = (key, replicas.copy(), removed)
+        return replicas, removed
 
     def _repair_availability(self, replicas: np.ndarray) -> None:
         inst = self.instance
@@ -99,25 +109,34 @@ class ActionRepair:
     def _repair_budget(self, replicas: np.ndarray) -> None:
         inst = self.instance
         budget = inst.budget_per_hour
-        price = inst.replica_price_per_hour
-        for c in self._price_order:
-            spend = spend_per_hour(inst, replicas)
-            if not exceeds(spend, budget):
-                return
-            excess = spend - budget
-            running = int(replicas[c])
-            if running == 0:
-                continue
-            # Fewest removals k whose spend fits: estimate from the rental alone, then confirm with the exact
-            # spend (storage leaves with the model's last replica), one replica at a time around the estimate.
-            keep = max(running - math.ceil(excess / price[c]), 0)
+        if not exceeds(spend_per_hour(inst, replicas), budget):
+            return
+        # One-at-a-time removal empties configurations in price order and stops at the first position k where
+        # emptying the prefix order[: k + 1] fits; the exact spend falls with k, so k is found by bisection.
+        order = self._price_order
+        low, high = 0, len(order) - 1  # the first fitting prefix end lies in [low, high] (the empty plan fits)
+        while low < high:
+            middle = (low + high) // 2
+            trial = replicas.copy()
+            trial[order[: middle + 1]] = 0
+            if exceeds(spend_per_hour(inst, trial), budget):
+                low = middle + 1
+            else:
+                high = middle
+        replicas[order[:low]] = 0
+        c = order[low]
+        running = int(replicas[c])
+        excess = spend_per_hour(inst, replicas) - budget
+        # Fewest removals from c whose spend fits: estimate from the rental alone, then confirm with the exact
+        # spend (storage leaves with the model's last replica), one replica at a time around the estimate.
+        keep = max(running - math.ceil(excess / inst.replica_price_per_hour[c]), 0)
+        replicas[c] = keep
+        while keep > 0 and exceeds(spend_per_hour(inst, replicas), budget):
+            keep -= 1
             replicas[c] = keep
-            while keep > 0 and exceeds(spend_per_hour(inst, replicas), budget):
-                keep -= 1
+        while keep < running:
+            replicas[c] = keep + 1
+            if exceeds(spend_per_hour(inst, replicas), budget):
                 replicas[c] = keep
-            while keep < running:
-                replicas[c] = keep + 1
-                if exceeds(spend_per_hour(inst, replicas), budget):
-                    replicas[c] = keep
-                    break
-                keep += 1
+                break
+            keep += 1

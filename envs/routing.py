@@ -110,6 +110,7 @@ class Router:
         lp.a_matrix_.start_ = starts
         lp.a_matrix_.index_ = rows
         lp.a_matrix_.value_ = values
+        self._lp = lp  # the LP as built: nominal costs, no demand, no capacity
         self._highs = new_highs()
         self._highs.passModel(lp)
         self._num_routes = num_routes
@@ -123,9 +124,14 @@ class Router:
         self._slowdown = np.ones(num_configs)  # service-time multiplier the delay costs currently hold
 
     def reset(self) -> None:
-        """Forget the warm-start basis, so the next routes are the same whatever was solved before (the
-        environment calls this in ``reset``: episodes are then bit-identical in a fresh or a reused object)."""
-        self._highs.clearSolver()
+        """Return HiGHS to the state of a new router, so the next routes are the same whatever was solved before
+        (the environment calls this in ``reset``: episodes are then bit-identical in a fresh or a reused object).
+
+        ``clearSolver`` is not enough: HiGHS keeps simplex data beyond the basis, which changed low-order bits of
+        later routes (rel. 1e-14 on drifting service speeds). Passing the model again takes about 0.1 ms.
+        """
+        self._highs.passModel(self._lp)
+        self._slowdown = np.ones(self.instance.num_configurations)
 
     def __getstate__(self) -> dict[str, Instance]:
         """Pickle only the instance (the HiGHS object cannot be pickled); the LP is rebuilt on unpickling."""

@@ -1,7 +1,10 @@
-"""Action wrappers of the provisioning environment for learning agents.
+"""Wrappers of the provisioning environment: episode totals in ``info``, and an action space for learning agents.
 
-``DeltaAction`` turns the absolute replica counts into small moves: per candidate configuration, remove one
-replica, keep, or add one. The policy then only has to learn changes, and its masks stay meaningful.
+``EpisodeStatistics`` adds the episode's cost parts, SLO rates and GPU-hours to the last step's ``info`` under
+flat scalar keys (:data:`EPISODE_INFO_KEYS`), which SB3's ``Monitor(info_keywords=...)`` copies into its episode
+record; every registered id applies it (``servegym.envs``). ``DeltaAction`` turns the absolute replica counts
+into small moves: per candidate configuration, remove one replica, keep, or add one. The policy then only has to
+learn changes, and its masks stay meaningful.
 """
 
 from __future__ import annotations
@@ -12,10 +15,94 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
+from servegym.envs.outcome import COST_PARTS, SLO_RATES
 from servegym.envs.provisioning import ProvisioningEnv
+
+EPISODE_PREFIX = "episode_"
+EPISODE_INFO_KEYS = tuple(
+    f"{EPISODE_PREFIX}{name}" for name in ("total_cost", *COST_PARTS, *SLO_RATES, "gpu_hours", "started_replicas")
+)
+"""Keys :class:`EpisodeStatistics` adds to the last ``info`` of an episode: ``episode_total_cost`` and one per
+cost part ($ over the episode), one per SLO rate (share of the episode's demanded requests, request-weighted as
+``servegym evaluate`` weighs them), ``episode_gpu_hours`` (GPU-hours) and ``episode_started_replicas``."""
 
 MOVES = (-1, 0, 1)
 """Replica change per candidate for action values 0, 1, 2."""
+
+
+class EpisodeTotals:
+    """Running totals of an episode from each step's ``info``: cost parts ($), demand-weighted SLO rates, GPU-hours
+    and started replicas; the episode rows of ``servegym evaluate`` and :class:`EpisodeStatistics` both use it.
+
+    Args:
+        period_hours: Length of a period, hours (GPU-hours = GPUs × period length).
+    """
+
+    def __init__(self, period_hours: float) -> None:
+        self.period_hours = float(period_hours)
+        self.costs = dict.fromkeys(COST_PARTS, 0.0)  # $ over the episode
+        self.violations = dict.fromkeys(SLO_RATES, 0.0)  # rate × demand, summed: requests/hour
+        self.demand = 0.0  # requests/hour summed over periods
+        self.gpu_hours = 0.0
+        self.started = 0
+
+    def add(self, info: dict[str, Any]) -> float:
+        """Take in one step's ``info``; returns the period's total demand, requests/hour."""
+        demand = float(np.sum(info["demand_per_hour"]))
+        self.demand += demand
+        costs, cost = self.costs, info["cost"]
+        for part in COST_PARTS:
+            costs[part] += cost[part]
+        violations = self.violations
+        for rate in SLO_RATES:
+            violations[rate] += info[rate] * demand
+        self.gpu_hours += float(info["gpus"].sum()) * self.period_hours
+        self.started += info["started_replicas"]
+        return demand
+
+    def totals(self) -> dict[str, Any]:
+        """``total_cost`` and the cost parts ($ over the episode), each SLO rate (share of the demanded requests),
+        ``gpu_hours`` and ``started_replicas`` (an integer) of the steps taken in so far."""
+        weight = max(self.demand, 1e-12)
+        return {
+            "total_cost": sum(self.costs.values()),
+            **self.costs,
+            **{rate: value / weight for rate, value in self.violations.items()},
+            "gpu_hours": self.gpu_hours,
+            "started_replicas": self.started,
+        }
+
+
+class EpisodeStatistics(gym.Wrapper, gym.utils.RecordConstructorArgs):
+    """Add the episode's totals to the ``info`` of its last step (terminated or truncated), as scalar floats.
+
+    The totals are :data:`EPISODE_INFO_KEYS`, the same sums and request-weighted means as the episode rows of
+    ``servegym evaluate`` (:class:`EpisodeTotals`); other steps' ``info`` is passed through unchanged.
+    Observation, action and reward are the wrapped env's. Usage with SB3::
+
+        Monitor(env, info_keywords=EPISODE_INFO_KEYS)
+    """
+
+    def __init__(self, env: gym.Env) -> None:
+        gym.utils.RecordConstructorArgs.__init__(self)
+        gym.Wrapper.__init__(self, env)
+        self._period_hours = float(env.unwrapped.instance.period_hours)  # type: ignore[attr-defined]
+        self._totals = EpisodeTotals(self._period_hours)
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        self._totals = EpisodeTotals(self._period_hours)
+        return self.env.reset(seed=seed, options=options)
+
+    def step(self, action: Any):
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        self._totals.add(info)
+        if terminated or truncated:
+            info = {**info, **self.totals()}
+        return obs, reward, terminated, truncated, info
+
+    def totals(self) -> dict[str, float]:
+        """:data:`EPISODE_INFO_KEYS` of the periods played since the last ``reset``."""
+        return {f"{EPISODE_PREFIX}{name}": float(value) for name, value in self._totals.totals().items()}
 
 
 class DeltaAction(gym.Wrapper, gym.utils.RecordConstructorArgs):

@@ -4,6 +4,12 @@ Usage (from the repository root)::
 
     python scripts/bench_env.py [--steps 2000] [--out results/bench_env.json]
 
+The floor (issue #17): the unwrapped env's step time against the routing LP alone on the same action sequence
+(the env's own ``Router.route`` calls, recorded during a run and replayed on a fresh ``Router``), for the constant
+and the random policy, in ``--rounds`` interleaved rounds (median of the rounds, and their ratio); and the
+``gh-rolling`` and ``agh-rolling`` policies' decision time per period inside the default env (median over one
+episode's periods, ``policy.act``, which runs the planner, and the planner call alone, wall and CPU time).
+
 Settings: the unwrapped ``ProvisioningEnv``; ``gymnasium.make`` (with its default wrappers: passive env checker,
 order enforcing); gymnasium ``SyncVectorEnv`` and ``AsyncVectorEnv`` and SB3 ``SubprocVecEnv`` with 2 envs each;
 and the learning wrappers ``DeltaAction`` and ``HeadroomAction`` (one AGH or GH plan per step). Policies: a
@@ -32,6 +38,7 @@ from gymnasium.vector import AsyncVectorEnv, AutoresetMode, SyncVectorEnv
 from servegym.agents.wrappers import HeadroomAction
 from servegym.envs import DEFAULT_ENV_ID
 from servegym.envs.provisioning import ProvisioningEnv
+from servegym.envs.routing import Router
 from servegym.envs.wrappers import DeltaAction
 from servegym.io import atomic_write_json
 
@@ -43,6 +50,12 @@ NUM_ENVS = 2
 SUBPROCESS_SETTINGS = ("AsyncVectorEnv", "SB3 SubprocVecEnv")
 """Settings whose envs step in worker processes: this process's CPU time does not measure them."""
 """Sub-environments of the vectorised settings."""
+
+FLOOR_ROUNDS = 5
+"""Interleaved (step, LP) timing rounds of the floor measurement."""
+PLANNER_POLICIES = ("gh-rolling", "agh-rolling", "agh-rolling-full")
+"""Planner policies timed per period inside the default env; ``agh-rolling`` re-plans with ``AGH_REPLANNING``,
+``agh-rolling-full`` with the full AGH search (warm-started from the previous plan)."""
 
 Sampler = Callable[[np.random.Generator], np.ndarray]
 
@@ -127,6 +140,165 @@ def time_vector(env: Any, sample: Sampler, steps: int, *, sb3: bool) -> tuple[fl
     return timed(run, steps, WARMUP_STEPS)
 
 
+def action_sequence(sample: Sampler, steps: int) -> list[np.ndarray]:
+    """``steps`` actions of ``sample`` from a generator seeded 0."""
+    rng = np.random.default_rng(0)
+    return [sample(rng) for _ in range(steps)]
+
+
+def time_steps(env: ProvisioningEnv, actions: list[np.ndarray]) -> float:
+    """Seconds spent inside ``env.step`` over ``actions`` (episodes from seed 0, resets not counted)."""
+    env.reset(seed=0)
+    total = 0.0
+    for action in actions:
+        start = time.perf_counter()
+        _, _, terminated, _, _ = env.step(action)
+        total += time.perf_counter() - start
+        if terminated:
+            env.reset()
+    return total
+
+
+def record_routes(env: ProvisioningEnv, actions: list[np.ndarray]) -> list[tuple[Any, ...] | None]:
+    """The env's ``Router.route`` inputs over ``actions`` (the same episodes as :func:`time_steps`); None marks a
+    reset (which forgets the LP's warm start)."""
+    calls: list[tuple[Any, ...] | None] = []
+    router = env.router
+    original = router.route
+
+    def capture(replicas: np.ndarray, demand: np.ndarray | None = None, **kwargs: Any) -> Any:
+        calls.append((np.array(replicas), None if demand is None else np.array(demand), kwargs))
+        return original(replicas, demand, **kwargs)
+
+    router.route = capture  # type: ignore[method-assign]
+    try:
+        env.reset(seed=0)
+        for action in actions:
+            _, _, terminated, _, _ = env.step(action)
+            if terminated:
+                calls.append(None)
+                env.reset()
+    finally:
+        del router.route
+    return calls
+
+
+def time_routes(env: ProvisioningEnv, calls: list[tuple[Any, ...] | None]) -> float:
+    """Seconds of the routing LP alone: ``calls`` replayed on a fresh ``Router`` of the env's instance."""
+    router = Router(env.instance)
+    total = 0.0
+    for call in calls:
+        if call is None:
+            router.reset()
+            continue
+        replicas, demand, kwargs = call
+        start = time.perf_counter()
+        router.route(replicas, demand, **kwargs)
+        total += time.perf_counter() - start
+    return total
+
+
+def floor_benchmarks(env_id: str, steps: int, rounds: int) -> list[dict[str, Any]]:
+    """Per policy: median ms per step and of the LP alone over ``rounds`` interleaved rounds, and their ratio."""
+    env: ProvisioningEnv = gym.make(env_id).unwrapped  # type: ignore[assignment]
+    records = []
+    print(f"{'floor':14s} {'step ms':>9s} {'LP ms':>9s} {'ratio':>6s}  (median of {rounds} rounds, {steps} steps)")
+    for policy, sample in policy_samplers(env).items():
+        actions = action_sequence(sample, steps)
+        calls = record_routes(env, actions)
+        time_steps(env, actions[:WARMUP_STEPS])
+        step_s, route_s = [], []
+        for _ in range(rounds):
+            step_s.append(time_steps(env, actions))
+            route_s.append(time_routes(env, calls))
+        step_ms = 1e3 * float(np.median(step_s)) / steps
+        route_ms = 1e3 * float(np.median(route_s)) / steps
+        ratio = float(np.median(np.array(step_s) / np.array(route_s)))
+        records.append(
+            {
+                "policy": policy,
+                "steps": steps,
+                "rounds": rounds,
+                "step_ms": round(step_ms, 4),
+                "routing_lp_ms": round(route_ms, 4),
+                "ratio": round(ratio, 3),
+            }
+        )
+        print(f"{policy:14s} {step_ms:9.4f} {route_ms:9.4f} {ratio:6.2f}")
+    return records
+
+
+def planner_benchmarks(env_id: str) -> list[dict[str, Any]]:
+    """Per planner policy: median ms per period of ``act`` and of the planner call, over one episode (seed 0)."""
+    import servegym.baselines.policies as policies
+
+    records = []
+    original = policies.run_planner
+    for name in PLANNER_POLICIES:
+        env: ProvisioningEnv = gym.make(env_id).unwrapped  # type: ignore[assignment]
+        if name == "agh-rolling-full":
+            policy = policies.PlannerPolicy(env, "agh", "rolling", 0, agh_settings={})
+        else:
+            policy = policies.make_policy(name, env, seed=0)
+        planner_s: list[float] = []
+        planner_cpu_s: list[float] = []
+
+        def timed_planner(
+            *args: Any, planner_s: list[float] = planner_s, planner_cpu_s: list[float] = planner_cpu_s, **kwargs: Any
+        ) -> Any:
+            start, cpu = time.perf_counter(), time.process_time()
+            result = original(*args, **kwargs)
+            planner_s.append(time.perf_counter() - start)
+            planner_cpu_s.append(time.process_time() - cpu)
+            return result
+
+        policies.run_planner = timed_planner
+        try:
+            policy.reset(0)
+            obs, info = env.reset(seed=0)
+            act_s = []
+            terminated = False
+            while not terminated:
+                start = time.perf_counter()
+                action = policy.act(obs, info)
+                act_s.append(time.perf_counter() - start)
+                obs, _, terminated, _, info = env.step(action)
+        finally:
+            policies.run_planner = original
+        record = {
+            "policy": name,
+            "periods": len(act_s),
+            "act_median_ms": round(1e3 * float(np.median(act_s)), 3),
+            "planner_median_ms": round(1e3 * float(np.median(planner_s)), 3),
+            "planner_cpu_median_ms": round(1e3 * float(np.median(planner_cpu_s)), 3),
+            "planner_calls": len(planner_s),
+        }
+        records.append(record)
+        print(
+            f"{name:18s} act median {record['act_median_ms']:8.3f} ms, planner median "
+            f"{record['planner_median_ms']:8.3f} ms (CPU {record['planner_cpu_median_ms']:.3f} ms; "
+            f"{len(planner_s)} calls, {len(act_s)} periods)"
+        )
+    return records
+
+
+def git_commit() -> str:
+    """The repository's HEAD commit (with ``+dirty`` when the tree has changes), or ``unknown``."""
+    import subprocess
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain"], cwd=root, capture_output=True, text=True, check=True
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return head + ("+dirty" if dirty else "")
+
+
 def package_version(name: str) -> str:
     try:
         return version(name)
@@ -208,17 +380,22 @@ def run_benchmarks(env_id: str, steps: int, headroom_steps: int) -> list[dict[st
 def main(argv: list[str] | None = None) -> int:
     """Parse arguments, run the benchmarks, print the table and write the JSON; return the exit status."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--env-id", default=DEFAULT_ENV_ID, help="registered environment id")
+    parser.add_argument("--env", "--env-id", dest="env_id", default=DEFAULT_ENV_ID, help="registered environment id")
     parser.add_argument("--steps", type=int, default=2000, help="timed env steps per row (default 2000)")
     parser.add_argument(
         "--headroom-steps", type=int, default=100, help="timed env steps for HeadroomAction rows (default 100)"
     )
+    parser.add_argument("--rounds", type=int, default=FLOOR_ROUNDS, help=f"floor rounds (default {FLOOR_ROUNDS})")
+    parser.add_argument("--floor-only", action="store_true", help="only the floor and planner measurements")
     parser.add_argument("--out", default="results/bench_env.json", help="JSON output (default results/bench_env.json)")
     args = parser.parse_args(argv)
-    if args.steps < NUM_ENVS or args.headroom_steps < 1:
-        parser.error(f"--steps must be ≥ {NUM_ENVS} and --headroom-steps ≥ 1")
+    if args.steps < max(NUM_ENVS, WARMUP_STEPS) or args.headroom_steps < 1 or args.rounds < 1:
+        parser.error(f"--steps must be ≥ {max(NUM_ENVS, WARMUP_STEPS)}, --headroom-steps and --rounds ≥ 1")
     started = datetime.now(timezone.utc)
-    records = run_benchmarks(args.env_id, args.steps, args.headroom_steps)
+    load_before = os.getloadavg()
+    floor = floor_benchmarks(args.env_id, args.steps, args.rounds)
+    planners = planner_benchmarks(args.env_id)
+    records = [] if args.floor_only else run_benchmarks(args.env_id, args.steps, args.headroom_steps)
     probe: ProvisioningEnv = gym.make(args.env_id).unwrapped  # type: ignore[assignment]
     payload = {
         "date": started.isoformat(timespec="seconds"),
@@ -226,11 +403,16 @@ def main(argv: list[str] | None = None) -> int:
         "env_id": args.env_id,
         "candidates": probe.instance.num_configurations,
         "query_types": probe.instance.num_query_types,
+        "commit": git_commit(),
         "warmup_steps": WARMUP_STEPS,
         "machine": machine_info(),
+        "load_average_at_start": [round(value, 2) for value in load_before],
+        "floor": floor,
+        "planners_in_env": planners,
         "results": records,
     }
     atomic_write_json(args.out, payload)
+    print(f"load average at start {load_before}, at end {os.getloadavg()}; commit {payload['commit']}")
     print(f"wrote {args.out}")
     return 0
 

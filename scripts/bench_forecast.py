@@ -30,7 +30,6 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import subprocess
 import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -45,7 +44,7 @@ from servegym.baselines.evaluate import evaluate
 from servegym.envs.demand_source import parse_demand_source
 from servegym.envs.forecast import DEFAULT_FORECASTER, FORECASTERS, QUANTILE_LEVELS, Forecaster
 from servegym.envs.scenarios import make_instance
-from servegym.io import atomic_write_json, atomic_write_text
+from servegym.io import atomic_write_json, atomic_write_text, source_commit
 from servegym.tables import markdown_table
 from servegym.traces import TEST_DAYS, VALIDATION_DAY
 from servegym.traces.shapes import SHAPES, write_shape
@@ -207,12 +206,11 @@ def main() -> None:
             "met": default <= static,
         }
     ).reset_index()
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=REPO_ROOT)
     header = {
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.python_version()}",
         "load_average_before_after": [round(load_before[0], 2), round(os.getloadavg()[0], 2)],
-        "commit": commit.stdout.strip(),
+        "commit": source_commit() or "unknown",
         "wall_s": round(time.time() - started, 1),
         "default_forecaster": DEFAULT_FORECASTER,
         "default_policy": DEFAULT_POLICY,

@@ -25,11 +25,13 @@ from typing import Any
 import pandas as pd
 
 from servegym.baselines.evaluate import evaluate
+from servegym.envs import DEFAULT_ENV_ID
 from servegym.io import atomic_write_json, atomic_write_text
 from servegym.tables import markdown_table
 from servegym.traces import TEST_DAYS
 
 POLICIES = (
+    "tuned-rule",
     "agh-static",
     "gh-rolling",
     "agh-rolling",
@@ -41,7 +43,7 @@ POLICIES = (
     "gh-adaptive",
     "agh-adaptive",
 )
-SETTINGS = {"drift": "servegym/ProvisioningDrift-v2", "no drift": "servegym/Provisioning-v2"}
+SETTINGS = {"drift": "servegym/ProvisioningDrift-v2", "no drift": DEFAULT_ENV_ID}
 
 
 def run(env_id: str, policies: list[str], days: list[str], seeds: list[int]) -> pd.DataFrame:

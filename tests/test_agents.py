@@ -2,6 +2,7 @@
 
 import dataclasses
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -19,7 +20,15 @@ from servegym.agents import checkpoints  # noqa: E402
 from servegym.agents.adapter import SB3Policy, parse_sb3_spec  # noqa: E402
 from servegym.agents.config import RunFolderError, TrainConfig, TrainConfigError, make_base_env, wrap_action  # noqa: E402
 from servegym.agents.leaderboard import BEGIN, END, LeaderboardError, format_leaderboard, update_markdown  # noqa: E402
-from servegym.agents.scoring import SCORE_COLUMNS, SUMMARY_COLUMNS, ScoreError, normalised_score, score, summarise  # noqa: E402
+from servegym.agents.scoring import (  # noqa: E402
+    SCORE_COLUMNS,
+    SUMMARY_COLUMNS,
+    ScoreError,
+    normalised_score,
+    score,
+    seed_statistics,
+    summarise,
+)
 from servegym.agents.train import algorithm_class, train, train_from_config  # noqa: E402
 from servegym.agents.wrappers import HeadroomAction, UnitBoxAction  # noqa: E402
 from servegym.baselines.evaluate import run_episode  # noqa: E402
@@ -73,11 +82,11 @@ def test_train__resume_continues_from_the_checkpoint_step_count(tmp_path):
     assert (resumed.start_timesteps, resumed.num_timesteps) == (128, 256)
     assert resumed.validation_timesteps == (64, 128, 192, 256)  # the first session's evaluations are kept
     steps = sorted(checkpoints.checkpoint_steps(f) for f in (tmp_path / "checkpoints").iterdir())
-    assert steps == [64, 128, 192, 256]
+    assert steps == [192, 256]  # the latest two are kept
     assert algorithm_class("maskable_ppo").load(tmp_path / "model.zip").num_timesteps == 256
 
 
-def test_train__an_interrupt_writes_a_checkpoint_that_the_next_run_resumes(tmp_path, monkeypatch):
+def test_train__an_interrupt_writes_no_checkpoint_and_the_next_run_resumes_the_latest(tmp_path, monkeypatch):
     def interrupt(self):
         if self.num_timesteps == 96:
             raise KeyboardInterrupt
@@ -86,10 +95,10 @@ def test_train__an_interrupt_writes_a_checkpoint_that_the_next_run_resumes(tmp_p
     monkeypatch.setattr(checkpoints.CheckpointCallback, "_on_step", interrupt)
     with pytest.raises(KeyboardInterrupt):
         train(tiny_config(tmp_path, total=256))
-    assert checkpoints.checkpoint_steps(checkpoints.latest_checkpoint(tmp_path)) == 96
+    assert checkpoints.checkpoint_steps(checkpoints.latest_checkpoint(tmp_path)) == 64  # not mid-rollout (96)
     monkeypatch.undo()
     resumed = train(tiny_config(tmp_path, total=160))
-    assert (resumed.start_timesteps, resumed.num_timesteps) == (96, 160)
+    assert (resumed.start_timesteps, resumed.num_timesteps) == (64, 192)
 
 
 def test_train__refuses_to_resume_with_other_settings_or_without_a_checkpoint(tmp_path, maskable_run):
@@ -191,13 +200,29 @@ def test_score__without_the_oracle_module_fails_naming_it(maskable_run, monkeypa
         score([maskable_run.out_dir], days=[DAY], seeds=[0])
 
 
+def test_seed_statistics__bootstrap_interval_and_iqm_need_enough_runs():
+    assert all(math.isnan(v) for v in seed_statistics(np.array([3.0])))
+    low, high, iqm = seed_statistics(np.array([1.0, 2.0, 3.0, 4.0]))
+    assert 1.0 <= low < 2.5 < high <= 4.0 and math.isnan(iqm)
+    assert seed_statistics(np.array([1.0, 2.0, 3.0, 4.0])) == (low, high, iqm)  # seeded: reproducible
+    assert seed_statistics(np.array([1.0, 2.0, 3.0, 4.0, 100.0]))[2] == pytest.approx(3.0)  # IQM of the middle half
+    low, high, iqm = seed_statistics(np.array([5.0, 5.0]))
+    assert (low, high) == (5.0, 5.0) and math.isnan(iqm)
+
+
 def test_leaderboard__replaces_only_the_marked_block(tmp_path):
-    summary = pd.DataFrame(
-        [["m", "agent", "servegym/Provisioning-v2", "{}", 2, 4, 12.5, 3.0, 1.0, 150.0, 5.0, 0.01, 0.0, 40.0]],
-        columns=list(SUMMARY_COLUMNS),
-    )
+    values = {
+        **{"policy": "m", "kind": "agent", "env_id": "servegym/Provisioning-v2", "env_settings": "{}"},
+        **{"runs": 2, "episodes": 4, "score": 12.5, "score_std": 3.0, "score_seed_std": 1.0},
+        **{"score_ci_low": 11.8, "score_ci_high": 13.2, "score_iqm": float("nan"), "cost": 150.0, "cost_std": 5.0},
+        **{"slo_violation_rate": 0.02, "delay_violation_rate": 0.01, "unserved_rate": 0.0, "gpu_hours": 40.0},
+    }
+    summary = pd.DataFrame([values], columns=list(SUMMARY_COLUMNS))
     table = format_leaderboard(summary, reference="agh-static", oracle="oracle", days=[DAY], seeds=[0, 1])
-    assert "| `servegym/Provisioning-v2` | `m` | agent | 2 | 12.5 | 3.0 | 1.0 | 150 | 1.00 % | 0.00 % | 40 |" in table
+    row = (
+        "| `servegym/Provisioning-v2` | `m` | agent | 2 | 12.5 | 3.0 | 1.0 | [11.8, 13.2] | 150 | 2.00 % | 0.00 % | 40 "
+    )
+    assert row + "|" in table
     doc = tmp_path / "doc.md"
     doc.write_text(f"intro\n{BEGIN}\nold\n{END}\noutro\n")
     update_markdown(doc, table)
@@ -229,7 +254,7 @@ def test_cli__train_and_score(tmp_path, capsys):
 
 
 def test_train_from_config__runs_a_sweep_training_cell(tmp_path):
-    from servegym.experiments.config import ScenarioConfig
+    from servegym.envs.settings import ScenarioConfig
 
     scenario = dataclasses.replace(ScenarioConfig.for_env_id("servegym/Provisioning-v2"), horizon_hours=2.0)
     cell = {

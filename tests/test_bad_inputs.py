@@ -16,9 +16,12 @@ from __future__ import annotations
 import dataclasses
 import functools
 import gzip
+import hashlib
 import importlib.util
+import io
 import json
 import warnings
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -28,9 +31,16 @@ import numpy as np
 import pytest
 
 from servegym.agents.config import RunFolderError, TrainConfig, TrainConfigError, load_run_config, save_run_config
+from servegym.baselines.milp import solve as milp_solve
+from servegym.baselines.milp_model import build_model
 from servegym.cli import main
 from servegym.envs import DEFAULT_ENV_ID
-from servegym.experiments import ConfigError, load_config
+from servegym.envs.provisioning import EnvKeywordError
+from servegym.envs.toy import toy_instance
+from servegym.errors import OutputPathError, ServegymError
+from servegym.experiments import ConfigError, ResultStore, load_config, write_report
+from servegym.experiments.store import StoreError
+from servegym.io import write_file_set
 from servegym.traces.azure import MAX_COUNT, TraceFormatError, load_minute_trace, load_request_trace
 from servegym.traces.user_trace import load_trace
 
@@ -436,6 +446,16 @@ ENV_CASES = [
     api("env-horizon-huge", make(horizon_hours=1e9), ValueError, "horizon_hours", "1000000000"),
     api("env-horizon-nan", make(horizon_hours=float("nan")), ValueError, "horizon_hours"),
     api("env-horizon-inf", make(horizon_hours=float("inf")), ValueError, "horizon_hours"),
+    api("env-horizon-text", make(horizon_hours="24"), EnvKeywordError, "horizon_hours '24' must be a number"),
+    api("env-horizon-none", make(horizon_hours=None), EnvKeywordError, "horizon_hours None must be a number"),
+    api("env-sigma-none", make(sigma=None), EnvKeywordError, "sigma None must be a number"),
+    api("env-noise-sigma-list", make(noise_sigma=[0.1]), EnvKeywordError, "noise_sigma [0.1] must be a number"),
+    api("env-delay-inflation-text", make(delay_inflation="1.2"), EnvKeywordError, "delay_inflation '1.2'"),
+    api("env-error-inflation-bool", make(error_inflation=True), EnvKeywordError, "error_inflation True"),
+    api("env-error-penalty-text", make(error_penalty_factor="2"), EnvKeywordError, "error_penalty_factor '2'"),
+    api("env-period-keyword-error", make(period_minutes=7), EnvKeywordError, "period_minutes 7 must divide 1440"),
+    api("env-queueing-keyword-error", make(queueing="false"), EnvKeywordError, "queueing 'false'", "True or False"),
+    api("env-drift-keyword-error", make(drift="sideways"), EnvKeywordError, "drift 'sideways' not one of"),
     api("env-horizon-off-grid", make(horizon_hours=0.1), ValueError, "horizon_hours", "multiple of the period"),
     api("env-sigma-negative", make(sigma=-0.1), ValueError, "sigma"),
     api("env-sigma-nan", make(sigma=float("nan")), ValueError, "sigma"),
@@ -457,7 +477,7 @@ ENV_CASES = [
     api("env-max-candidates-zero", make(max_candidates=0), ValueError, "max_candidates"),
     api("env-catalog-missing", make(catalog="nosuch-catalog"), ValueError, "nosuch-catalog"),
     api("env-catalog-file", make(catalog="regular.txt"), ValueError, "regular.txt"),
-    api("env-render-mode", make(render_mode="human"), ValueError, "render_mode", "'human'"),
+    api("env-render-mode", make(render_mode="video"), ValueError, "render_mode", "'video'"),
     api("env-keyword-unknown", make(colour="red"), TypeError, "colour"),
     api("reset-option-unknown", reset(weather="rain"), ValueError, "reset options ['weather']", "allowed"),
     api("reset-day-and-demand", reset(day="2024-05-16-thu", demand="synthetic"), ValueError, "'day' and 'demand'"),
@@ -632,8 +652,27 @@ def _run_folder(directory: Path, *, model: bool = True, **train: Any) -> Path:
         payload["train"] = {key: value for key, value in payload["train"].items() if value is not DELETE}
         path.write_text(json.dumps(payload))
     if model:
-        (run / "model.zip").write_bytes(b"")
+        (run / "model.zip").write_bytes(_model_zip())
     return run
+
+
+def _model_zip(members: tuple[str, ...] = ("data", "policy.pth")) -> bytes:
+    """An intact zip with the members an SB3 model zip must hold (placeholder content: nothing loads it)."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for name in members:
+            archive.writestr(name, "{}" * 64)
+    return buffer.getvalue()
+
+
+def _crc_broken_zip() -> bytes:
+    """A model zip whose ``data`` member's stored bytes were altered (its CRC check fails)."""
+    data = bytearray(_model_zip(members=("data", "policy.pth")))
+    with zipfile.ZipFile(io.BytesIO(bytes(data))) as archive:
+        info = archive.getinfo("data")
+    start = info.header_offset + 30 + len(info.filename.encode()) + len(info.extra)
+    data[start + 2] ^= 0xFF
+    return bytes(data)
 
 
 DELETE = object()
@@ -655,8 +694,23 @@ def check_folder(which: str = "final", **changes: Any) -> Callable[[Path], Any]:
         for name, content in changes.items():
             path = run / name
             path.parent.mkdir(parents=True, exist_ok=True)
+            if content == b"SHAPE":  # statistics of another environment: 3 demand entries
+                state = _normalizer_state()
+                state["obs_rms"]["demand"]["mean"] = [0.0, 0.0, 0.0]
+                content = json.dumps(state).encode()
             path.unlink(missing_ok=True) if content is None else path.write_bytes(content)
         return check_run_folder(run, which)
+
+    return call
+
+
+def check_folder_path(name: str) -> Callable[[Path], Any]:
+    """Check ``name`` (relative to the working directory) as a run folder."""
+
+    def call(directory: Path) -> Any:
+        from servegym.agents.adapter import check_run_folder
+
+        return check_run_folder(directory / name)
 
     return call
 
@@ -715,6 +769,76 @@ def checkpoint_state(text: str) -> Callable[[Path], Any]:
     return call
 
 
+def damaged_checkpoint(name: str) -> Callable[[Path], Any]:
+    """The only checkpoint of a run folder, whose ``name`` is shorter than ``state.json`` records (or absent)."""
+
+    def call(directory: Path) -> Any:
+        from servegym.agents.checkpoints import CHECKPOINT_FORMAT, latest_checkpoint
+
+        folder = directory / "checkpoints" / "step_000000000008"
+        folder.mkdir(parents=True)
+        (folder / "model.zip").write_bytes(b"PK")
+        intact = {"bytes": 2, "sha256": hashlib.sha256(b"PK").hexdigest()}
+        files = {"model.zip": intact if name != "model.zip" else {"bytes": 5, "sha256": "0" * 64}}
+        files[name] = files.get(name, {"bytes": 5, "sha256": "0" * 64})
+        state = {"format": CHECKPOINT_FORMAT, "num_timesteps": 8, "files": files}
+        (folder / "state.json").write_text(json.dumps(state))
+        return latest_checkpoint(directory)
+
+    return call
+
+
+def bad_rng(key: str, value: Any) -> Callable[[Path], Any]:
+    """Restore a model's random states from a valid ``$.rng`` with ``key`` set to ``value``."""
+
+    def call(directory: Path) -> Any:
+        from servegym.agents.checkpoints import restore_rng, rng_state
+        from servegym.agents.train import algorithm_class
+
+        model = algorithm_class("ppo")("MultiInputPolicy", gym.make(DEFAULT_ENV_ID, **TOY), n_steps=8, batch_size=8)
+        state = rng_state(model)
+        state[key] = value
+        return restore_rng(model, state, directory / "state.json")
+
+    return call
+
+
+def damaged_evaluations() -> Callable[[Path], Any]:
+    def call(directory: Path) -> Any:
+        from stable_baselines3.common.callbacks import EvalCallback
+
+        from servegym.agents.checkpoints import EVALUATIONS_FILE, restore_evaluations
+
+        (directory / EVALUATIONS_FILE).write_bytes(b"PK\x03\x04 truncated")
+        callback = EvalCallback(gym.make(DEFAULT_ENV_ID, **TOY))
+        return restore_evaluations(callback, directory, up_to=64)
+
+    return call
+
+
+def incomplete_store() -> Callable[[Path], Any]:
+    """Report a store whose plan names a cell it lacks and that holds a cell CSV without its JSON."""
+
+    def call(directory: Path) -> Any:
+        store = ResultStore(directory / "store")
+        store.record_plan("toy", [("a" * 64, "toy/gh-static/s0"), ("b" * 64, "toy/gh-static/s1")])
+        store.csv_path("b" * 64).write_text("cell\n")
+        return write_report(store, directory / "report")
+
+    return call
+
+
+def damaged_plan() -> Callable[[Path], Any]:
+    def call(directory: Path) -> Any:
+        store = ResultStore(directory / "store")
+        store.csv_path("b" * 64).write_text("cell\n")
+        (store.root / "plans").mkdir()
+        (store.root / "plans" / "x.json").write_text('{"format": "servegym-plan-1", "cells": 3}')
+        return write_report(store, directory / "report")
+
+    return call
+
+
 RUN_FOLDER_CASES = [
     api("run-config-missing", lambda directory: load_run_config(directory), RunFolderError, "config.json", "no such"),
     api(
@@ -761,6 +885,50 @@ RUN_FOLDER_CASES = [
         rl=True,
     ),
     api("run-folder-normaliser-missing", check_folder(), RunFolderError, "vecnormalize.json: missing", rl=True),
+    api("run-folder-absent", check_folder_path("nosuch"), RunFolderError, "nosuch: no such run folder", rl=True),
+    api("run-folder-a-file", check_folder_path("regular.txt"), RunFolderError, "regular.txt: no such run", rl=True),
+    api(
+        "run-folder-model-empty",
+        check_folder(**{"model.zip": b""}),
+        RunFolderError,
+        "model.zip: not a readable model zip",
+        rl=True,
+    ),
+    api(
+        "run-folder-model-truncated",
+        check_folder(**{"model.zip": _model_zip()[:-40]}),
+        RunFolderError,
+        "model.zip: not a readable model zip, truncated or damaged",
+        rl=True,
+    ),
+    api(
+        "run-folder-model-crc",
+        check_folder(**{"model.zip": _crc_broken_zip()}),
+        RunFolderError,
+        "model.zip: damaged, member 'data' fails its CRC check",
+        rl=True,
+    ),
+    api(
+        "run-folder-model-not-sb3",
+        check_folder(**{"model.zip": _model_zip(members=("weights.bin",))}),
+        RunFolderError,
+        "model.zip: not an SB3 model zip, it lacks ['data', 'policy.pth']",
+        rl=True,
+    ),
+    api(
+        "run-folder-best-model-truncated",
+        check_folder("best", **{"best/model.zip": _model_zip()[:100]}),
+        RunFolderError,
+        "best/model.zip: not a readable model zip",
+        rl=True,
+    ),
+    api(
+        "run-folder-normaliser-other-env",
+        check_folder(**{"model.zip": _model_zip(), "vecnormalize.json": b"SHAPE"}),
+        RunFolderError,
+        "vecnormalize.json: $.obs_rms.demand.mean: has shape (3,)",
+        rl=True,
+    ),
     api(
         "run-folder-normaliser-not-json",
         check_folder(**{"vecnormalize.json": b"{"}),
@@ -820,6 +988,49 @@ RUN_FOLDER_CASES = [
         TrainConfigError,
         "instance_overrides",
     ),
+    api(
+        "checkpoint-model-damaged",
+        damaged_checkpoint("model.zip"),
+        RunFolderError,
+        "step_000000000008/model.zip: damaged (2 bytes, 5 recorded in state.json",
+        rl=True,
+    ),
+    api(
+        "checkpoint-file-listed-missing",
+        damaged_checkpoint("vecnormalize.json"),
+        RunFolderError,
+        "vecnormalize.json: missing (listed in state.json)",
+        rl=True,
+    ),
+    api("checkpoint-rng-torch", bad_rng("torch", "not base64!"), RunFolderError, "$.rng.torch", rl=True),
+    api("checkpoint-rng-numpy", bad_rng("numpy", {"key": [1]}), RunFolderError, "$.rng.numpy", rl=True),
+    api("checkpoint-rng-python", bad_rng("python", []), RunFolderError, "$.rng.python", rl=True),
+    api("checkpoint-rng-keys", bad_rng("cuda", 1), RunFolderError, "$.rng: has unknown keys ['cuda']", rl=True),
+    api("evaluations-npz-damaged", damaged_evaluations(), RunFolderError, "evaluations.npz: cannot read", rl=True),
+    api(
+        "report-store-incomplete",
+        incomplete_store(),
+        StoreError,
+        "1 missing (toy/gh-static/s0 ",
+        "1 damaged",
+        "--partial",
+    ),
+    api("report-plan-damaged", damaged_plan(), StoreError, "plans/", "not a sweep plan"),
+    api(
+        "file-set-name-with-folder",
+        lambda directory: write_file_set(directory / "out", {"sub/a.csv": b""}, command="x"),
+        OutputPathError,
+        "'sub/a.csv' must be a plain file name",
+    ),
+    api(
+        "file-set-manifest-name",
+        lambda d: write_file_set(d, {"manifest.json": b""}, command="x"),
+        OutputPathError,
+        "manifest.json",
+    ),
+    api("milp-solver-unknown", lambda _: milp_solve(toy_instance(), solver="GUROBI"), ServegymError, "solver 'GUROBI'"),
+    api("milp-time-limit-zero", lambda _: milp_solve(toy_instance(), time_limit_s=0.0), ServegymError, "time"),
+    api("milp-relax-unknown", lambda _: build_model(toy_instance(), "SCIP", relax=("x",)), ServegymError, "['x']"),
 ]
 
 
@@ -842,13 +1053,13 @@ def test_bad_inputs__an_internal_error_keeps_its_traceback_and_a_user_error_does
     def broken(args: Any) -> int:
         raise KeyError("a bug")
 
-    monkeypatch.setattr(servegym.cli, "_cmd_scenarios", broken)
+    monkeypatch.setattr(servegym.cli.scenarios, "run", broken)
     with pytest.raises(KeyError, match="a bug"):  # not caught: Python prints the traceback and exits 1
         main(["scenarios"])
 
     def refused(args: Any) -> int:
         raise ConfigError("settings.toml: [sweep] seeds = 3 must be a list")
 
-    monkeypatch.setattr(servegym.cli, "_cmd_scenarios", refused)
+    monkeypatch.setattr(servegym.cli.scenarios, "run", refused)
     assert main(["scenarios"]) == 2
     assert capsys.readouterr().err == "servegym scenarios: error: settings.toml: [sweep] seeds = 3 must be a list\n"

@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 
 from servegym.cli import main
+from servegym.envs.settings import scenario_instance
 from servegym.experiments import (
     CellState,
     ConfigError,
@@ -24,7 +25,6 @@ from servegym.experiments import (
     write_report,
 )
 from servegym.experiments.cells import TIMING_COLUMNS, TrainingCell
-from servegym.experiments.config import scenario_instance
 from servegym.experiments.report import REPORT_FILES
 from servegym.traces import TEST_DAYS
 
@@ -87,7 +87,7 @@ def test_config__unknown_key_names_the_key_table_and_allowed_keys(tmp_path):
 def test_config__bad_policy_names_the_allowed_policies(tmp_path):
     message = config_error(tmp_path, TINY.replace('"gh-static"', '"gh-statc"'))
     assert message.startswith("FILE: [sweep] policies: 'gh-statc' not allowed; allowed values: gh-rolling, agh-rolling")
-    assert message.endswith("milp-adaptive, random")
+    assert message.endswith("milp-adaptive, tuned-rule, random")
 
 
 def test_config__bad_day_names_the_allowed_days(tmp_path):
@@ -294,7 +294,8 @@ def test_store__a_truncated_cell_is_detected_rerun_and_never_merged(tmp_path):
     check = store.check(truncated)
     assert check.state == CellState.CORRUPT and check.reason.startswith("checksum mismatch")
     assert store.check(orphan).reason == f"partial cell: {orphan}.csv without {orphan}.json"
-    merge = store.merge()
+    with pytest.warns(UserWarning, match=r"results\.csv: rewritten with 2 rows, 4 before; damaged cells: "):
+        merge = store.merge()
     assert {c.key for c in merge.corrupt} == {truncated, orphan}
     merged = pd.read_csv(merge.results_path)
     assert len(merged) == 2 and not merged["cell"].isin([truncated, orphan]).any()

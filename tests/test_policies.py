@@ -7,6 +7,7 @@ import pytest
 from servegym.baselines.evaluate import EPISODE_COLUMNS, evaluate, run_episode
 from servegym.baselines.policies import BASELINE_POLICIES, make_policy
 from servegym.envs import ENV_IDS
+from servegym.errors import UsageError
 
 FAST_POLICIES = [p for p in BASELINE_POLICIES if not p.startswith("milp")]
 
@@ -178,3 +179,17 @@ def test_cold_start_rules__over_start_and_make_before_break_on_a_toy():
         assert action[1] == 1
     # Nothing starts: the plan passes unchanged.
     np.testing.assert_array_equal(compensate_cold_starts(env, running, running, zeros), running)
+
+
+def test_evaluate__a_policy_without_a_member_the_loop_reads_is_a_clear_error():
+    class NoFallbacks:
+        name = "mine"
+
+        def reset(self, seed=None):
+            pass
+
+        def act(self, obs, info):
+            return np.zeros(len(info["replicas"]), dtype=np.int64)
+
+    with pytest.raises(UsageError, match=r"policy 'mine' \(NoFallbacks\) lacks \['fallbacks'\]"):
+        evaluate({"mine": lambda env: NoFallbacks()}, env_kwargs={"horizon_hours": 1.0}, progress=False)

@@ -3,6 +3,7 @@ that does not answer fails within the stated timeout."""
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import json
 import os
@@ -13,6 +14,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import gymnasium as gym
@@ -142,20 +144,24 @@ def _descendants(root: int) -> set[int]:
     return found
 
 
-def _kill_and_expect_no_survivors(argv: list[str], cwd: Path, workers: int, timeout_s: float = 60.0) -> None:
-    """Start ``servegym ARGV``, wait until it has at least ``workers`` descendant processes, SIGKILL it, and assert
-    that every descendant has ended within 10 s."""
+def _kill_and_expect_no_survivors(
+    argv: list[str], cwd: Path, workers: int, timeout_s: float = 60.0, ready: Callable[[], bool] | None = None
+) -> None:
+    """Start ``servegym ARGV``, wait until it has at least ``workers`` descendant processes (and ``ready()`` holds),
+    SIGKILL it while it is still running, and assert that every descendant has ended within 10 s."""
     process = subprocess.Popen(
         [sys.executable, "-m", "servegym", *argv], cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
     )
     try:
         deadline = time.monotonic() + timeout_s
-        while len(children := _descendants(process.pid)) < workers:
+        while len(children := _descendants(process.pid)) < workers or (ready is not None and not ready()):
             assert process.poll() is None, process.stderr.read().decode()
             assert time.monotonic() < deadline, f"only {len(children)} child processes after {timeout_s} s"
-            time.sleep(0.2)
-        time.sleep(0.5)  # let the workers get into their task
+            time.sleep(0.05 if ready is not None else 0.2)
+        if ready is None:
+            time.sleep(0.5)  # let the workers get into their task
         children = _descendants(process.pid)
+        assert process.poll() is None, "the job ended before it could be killed"
         os.kill(process.pid, signal.SIGKILL)
         process.wait()
         deadline = time.monotonic() + 10.0
@@ -216,3 +222,153 @@ def test_ray__an_address_that_accepts_but_never_answers_fails_within_the_timeout
     assert f"servegym sweep: error: --address {address}: the Ray cluster did not answer within 1 s" in done.stderr
     assert "Traceback" not in done.stderr
     assert elapsed < 30.0
+
+
+TINY_TRAIN = [
+    "--env-kwargs",
+    '{"scenario": "toy", "demand": "synthetic", "horizon_hours": 2.0, "forecaster": "ewma"}',
+    "--hyperparameters",
+    '{"n_steps": 32, "batch_size": 32, "n_epochs": 1}',
+    "--eval-freq",
+    "32",
+    "--checkpoint-freq",
+    "64",
+    "--no-progress",
+]
+"""A run on the toy instance (8-period episodes) with 64-step rollouts (2 envs × 32), a checkpoint every rollout
+and an evaluation every 32 steps."""
+
+
+def _checkpoint_written(run: Path, steps: int) -> Callable[[], bool]:
+    return lambda: (run / "checkpoints" / f"step_{steps:012d}" / "state.json").is_file()
+
+
+@pytest.mark.skipif(not (LINUX and HAS_RL), reason="needs Linux and the rl extra")
+def test_sigkill__a_killed_training_resumes_to_the_uninterrupted_runs_validation_rewards(tmp_path):
+    argv = ["train", "--timesteps", "320", "--n-envs", "2", *TINY_TRAIN]
+    whole = subprocess.Popen(  # runs meanwhile
+        [sys.executable, "-m", "servegym", *argv, "--out", str(tmp_path / "whole")],
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        killed = tmp_path / "killed"
+        # killed mid-rollout, after the checkpoint at step 128 (a few steps of the next rollout are lost)
+        ready = _checkpoint_written(killed, 128)
+        _kill_and_expect_no_survivors([*argv, "--out", str(killed)], tmp_path, workers=2, ready=ready)
+        resumed = subprocess.run(
+            [sys.executable, "-m", "servegym", *argv, "--out", str(killed)],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert whole.wait(timeout=120) == 0, whole.stderr.read()
+    finally:
+        if whole.poll() is None:
+            whole.kill()
+        whole.stderr.close()
+    assert resumed.returncode == 0, resumed.stderr
+    assert "resumed from step" in resumed.stdout
+    expected = json.loads((tmp_path / "whole" / "result.json").read_text())
+    got = json.loads((killed / "result.json").read_text())
+    assert got["start_timesteps"] >= 128
+    assert got["validation_timesteps"] == expected["validation_timesteps"] == list(range(32, 321, 32))
+    assert got["validation_rewards"] == expected["validation_rewards"]  # exactly
+    assert sorted(p.name for p in (killed / "checkpoints").iterdir()) == ["step_000000000256", "step_000000000320"]
+
+
+@pytest.mark.skipif(not HAS_RL, reason="needs the rl extra")
+def test_checkpoint__a_damaged_latest_checkpoint_falls_back_to_the_previous_one(tmp_path):
+    from servegym.agents import checkpoints
+    from servegym.agents.config import RunFolderError, TrainConfig
+    from servegym.agents.train import train
+
+    def config(total: int) -> TrainConfig:
+        return TrainConfig(
+            out_dir=str(tmp_path / "run"),
+            algo="ppo",
+            action="delta",
+            total_timesteps=total,
+            n_envs=1,
+            env_kwargs={"horizon_hours": 2.0},
+            hyperparameters={"n_steps": 32, "batch_size": 32, "n_epochs": 1},
+            eval_freq=32,
+            checkpoint_freq=32,
+        )
+
+    whole = train(dataclasses.replace(config(128), out_dir=str(tmp_path / "whole")))
+    train(config(96))
+    run = tmp_path / "run"
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["step_000000000064", "step_000000000096"]
+    latest = run / "checkpoints" / "step_000000000096" / "model.zip"
+    latest.write_bytes(latest.read_bytes()[:-100])  # truncated
+    with pytest.warns(UserWarning, match=r"step_000000000096/model\.zip: damaged .*resuming from the previous"):
+        assert checkpoints.latest_checkpoint(run) == run / "checkpoints" / "step_000000000064"
+    with pytest.warns(UserWarning, match="damaged"):
+        resumed = train(config(128))
+    assert resumed.start_timesteps == 64
+    assert resumed.validation_rewards == whole.validation_rewards
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["step_000000000096", "step_000000000128"]
+    for name in ("step_000000000096", "step_000000000128"):  # both damaged: the latest one's error
+        state = run / "checkpoints" / name / "state.json"
+        state.write_text(state.read_text().replace('"sha256": "', '"sha256": "0'))
+    with pytest.raises(RunFolderError, match=r"step_000000000128/model\.zip: damaged"):
+        checkpoints.latest_checkpoint(run)
+
+
+@pytest.mark.skipif(not HAS_RL, reason="needs the rl extra")
+def test_checkpoint__an_interrupt_writes_nothing_and_resuming_repeats_the_uninterrupted_run(tmp_path, monkeypatch):
+    from servegym.agents import checkpoints
+    from servegym.agents.config import TrainConfig
+    from servegym.agents.train import TrainingInterrupted, train
+
+    config = TrainConfig(
+        out_dir=str(tmp_path / "run"),
+        total_timesteps=160,
+        n_envs=1,
+        env_kwargs={"horizon_hours": 2.0},
+        hyperparameters={"n_steps": 32, "batch_size": 32, "n_epochs": 1},
+        eval_freq=32,
+        checkpoint_freq=64,
+    )
+    whole = train(dataclasses.replace(config, out_dir=str(tmp_path / "whole")))
+
+    def interrupt(self) -> bool:
+        if self.num_timesteps == 100:  # mid-rollout, after the checkpoint at 64
+            raise KeyboardInterrupt
+        return True
+
+    monkeypatch.setattr(checkpoints.CheckpointCallback, "_on_step", interrupt)
+    with pytest.raises(TrainingInterrupted, match=r"resumes from .*step_000000000064"):
+        train(config)
+    assert sorted(p.name for p in (tmp_path / "run" / "checkpoints").iterdir()) == ["step_000000000064"]
+    monkeypatch.undo()
+    resumed = train(config)
+    assert resumed.start_timesteps == 64
+    assert resumed.validation_rewards == whole.validation_rewards
+
+
+@pytest.mark.skipif(not HAS_RL, reason="needs the rl extra")
+def test_model_folder__score_and_evaluate_refuse_a_damaged_model_before_playing_any_episode(
+    tmp_path, capsys, monkeypatch
+):
+    from servegym.agents.config import TrainConfig, save_run_config
+    from servegym.baselines import evaluate as evaluation
+    from servegym.cli import main
+
+    run = tmp_path / "run"
+    save_run_config(TrainConfig(out_dir=str(run), env_kwargs=TOY, norm_obs=False, norm_reward=False), {})
+    (run / "model.zip").write_bytes(b"PK\x03\x04 cut short")
+    played = []
+    monkeypatch.setattr(evaluation, "run_episode", lambda *args: played.append(args))
+    monkeypatch.chdir(tmp_path)
+    start = time.monotonic()
+    assert main(["score", "--model", str(run), "--oracle", "gh-static", "--no-progress"]) == 2
+    assert main(["evaluate", "--policies", f"gh-static,sb3:{run}", "--scenario", "toy", "--no-progress"]) == 2
+    assert time.monotonic() - start < 20.0
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 2 and all(f"{run / 'model.zip'}: not a readable model zip" in line for line in lines), lines
+    assert not played

@@ -11,7 +11,7 @@ from gymnasium.utils.env_checker import check_env
 
 import servegym.envs  # noqa: F401  (registers the ids)
 from servegym.agents.wrappers import HeadroomAction
-from servegym.baselines.policies import make_policy
+from servegym.baselines.policies import AGH_REPLANNING, PlannerPolicy, make_policy
 from servegym.envs.provisioning import ProvisioningEnv
 from servegym.envs.wrappers import DeltaAction
 
@@ -90,10 +90,10 @@ def test_wrappers__headroom_action_emits_valid_replica_counts():
         assert {"cost", "forecast_per_hour", "replicas", "action_mask", "demand_per_hour"} <= info.keys()
 
 
-def test_wrappers__headroom_multiplier_one_reproduces_agh_rolling_first_action():
+def test_wrappers__headroom_multiplier_one_reproduces_light_agh_rolling_first_action():
     env = HeadroomAction(short_env(), seed=0)
     obs, info = env.reset(seed=5)
-    policy = make_policy("agh-rolling", env.unwrapped, seed=0)
+    policy = PlannerPolicy(env.unwrapped, "agh", "rolling", 0, agh_settings=AGH_REPLANNING)
     policy.reset(5)
     expected = policy.act(obs, info)
     np.testing.assert_array_equal(env.replicas(np.ones(env.action_space.shape, dtype=np.float32)), expected)

@@ -136,15 +136,17 @@ def _read_text(path: Path) -> str:
     return text
 
 
-def _read_csv_as_text(path: Path, text: str) -> pd.DataFrame:
-    """Parse CSV text into string columns (no type inference), rejecting a header-only file."""
+def _read_csv_as_text(path: Path, text: str, header_line: int | None = None) -> pd.DataFrame:
+    """Parse CSV text into string columns (no type inference, header names stripped), rejecting a header-only
+    file; ``header_line`` (1-based file line of the header), when known, is named in that error."""
     try:
         frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, skipinitialspace=True)
     except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
         raise TraceFormatError(f"{path}: not a well-formed CSV file ({exc})") from exc
     frame.columns = [str(column).strip() for column in frame.columns]
     if frame.empty:
-        raise TraceFormatError(f"{path}: file has a header but no data rows")
+        where = f" (line {header_line})" if header_line is not None else ""
+        raise TraceFormatError(f"{path}: file has a header{where} but no data rows")
     return frame
 
 

@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import datetime
 import functools
-import io
 import math
 import os
 import re
@@ -55,6 +54,7 @@ from servegym.traces.azure import (
     _parse_counts,
     _parse_non_negative_floats,
     _parse_timestamps,
+    _read_csv_as_text,
     _read_text,
     _require_non_decreasing,
     _row_label,
@@ -370,18 +370,7 @@ def _read_data_rows(path: Path) -> tuple[pd.DataFrame, np.ndarray]:
     kept = [k for k, line in enumerate(all_lines) if line.strip() and not line.lstrip().startswith("#")]
     if not kept:
         raise TraceFormatError(f"{path}: file has only comment or blank lines")
-    try:
-        frame = pd.read_csv(
-            io.StringIO("\n".join(all_lines[k] for k in kept)),
-            dtype=str,
-            keep_default_na=False,
-            skipinitialspace=True,
-        )
-    except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
-        raise TraceFormatError(f"{path}: not a well-formed CSV file ({exc})") from exc
-    frame.columns = [str(column).strip() for column in frame.columns]
-    if frame.empty:
-        raise TraceFormatError(f"{path}: file has a header (line {kept[0] + 1}) but no data rows")
+    frame = _read_csv_as_text(path, "\n".join(all_lines[k] for k in kept), header_line=kept[0] + 1)
     return frame, np.asarray(kept[1:], dtype=np.int64) + 1
 
 

@@ -7,9 +7,10 @@ a bug and keeps its traceback (exit status 1).
 
 Every package's own user errors subclass it, and also the built-in type they were before (so ``except
 ValueError`` in callers keeps working): ``TraceFormatError`` (traces), ``CatalogError``, ``InstanceError``,
-``DemandSourceError``, ``PlanError`` (envs), ``OracleError`` (baselines), ``TrainConfigError``, ``RunFolderError``,
-``ScoreError``, ``LeaderboardError`` (agents), ``ConfigError``, ``StoreError``, ``RayConnectError``
-(experiments). This module imports nothing, so every layer may import it.
+``DemandSourceError``, ``PlanError``, ``EnvKeywordError`` (envs), ``OracleError``, ``MilpSolverError``,
+``MilpModelError`` (baselines), ``TrainConfigError``, ``RunFolderError``, ``ScoreError``, ``LeaderboardError``
+(agents), ``ConfigError``, ``StoreError``, ``RayConnectError`` (experiments). This module imports nothing, so
+every layer may import it.
 """
 
 

@@ -1,4 +1,10 @@
-"""Tables and figures from a results store: cost per policy and scenario, SLO violation rates, runtime."""
+"""Tables and figures from a results store: cost per policy and scenario, SLO violation rates, runtime.
+
+:func:`write_report` refuses a store whose sweeps planned cells that are missing or whose cells are damaged,
+naming them, unless told ``partial=True`` (``servegym report --partial``); a partial report says in
+``summary.md`` which cells it lacks. The report reads the cells without rewriting the store's ``results.csv``,
+and writes its files as one set with a ``manifest.json`` (:func:`servegym.io.write_file_set`).
+"""
 
 from __future__ import annotations
 
@@ -10,8 +16,8 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from servegym.experiments.store import ResultStore, StoreError
-from servegym.io import atomic_write_bytes, atomic_write_text, check_output_folder
+from servegym.experiments.store import ResultStore, StoreError, StoreStatus
+from servegym.io import check_output_folder, write_file_set
 from servegym.tables import markdown_table
 
 if TYPE_CHECKING:
@@ -19,7 +25,7 @@ if TYPE_CHECKING:
 
 RATE_COLUMNS = ("delay_violation_rate", "error_violation_rate", "unserved_rate")
 REPORT_FILES = ("summary.csv", "summary.md", "cost_by_policy.png", "violations.png", "runtime.png")
-"""What :func:`write_report` writes into its output folder."""
+"""What :func:`write_report` writes into its output folder (with ``manifest.json``)."""
 
 
 def summarise(results: pd.DataFrame, keys: Sequence[str] | None = None) -> pd.DataFrame:
@@ -51,14 +57,16 @@ def format_summary(summary: pd.DataFrame) -> str:
     return summary.to_string(index=False, float_format=lambda v: f"{v:,.4g}")
 
 
-def _markdown(summary: pd.DataFrame, store: Path) -> str:
+def _markdown(summary: pd.DataFrame, store: Path, status: StoreStatus) -> str:
     cost = summary[["scenario", "policy", "cells", "cost_mean", "cost_std"]]
     rates = summary[["scenario", "policy", *RATE_COLUMNS]]
     runtime = summary[["scenario", "policy", "mean_decision_s", "wall_s"]]
+    partial = [] if status.complete else [f"**Partial report**: {status.describe(limit=20)}."]
     return (
         "\n\n".join(
             [
                 f"# Sweep report: {store}",
+                *partial,
                 "## Cost per episode ($): mean and standard deviation over seeds and days",
                 markdown_table(cost),
                 "## SLO violation rates (request-weighted, mean over cells)",
@@ -71,15 +79,15 @@ def _markdown(summary: pd.DataFrame, store: Path) -> str:
     )
 
 
-def _save(figure: Figure, path: Path) -> None:
-    """Render to PNG in memory and write atomically, then free the figure."""
+def _png(figure: Figure) -> bytes:
+    """Render to PNG in memory, then free the figure."""
     import matplotlib.pyplot as plt
 
     figure.tight_layout()
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=120)
     plt.close(figure)
-    atomic_write_bytes(path, buffer.getvalue())
+    return buffer.getvalue()
 
 
 def _grid(count: int) -> tuple[int, int]:
@@ -87,25 +95,36 @@ def _grid(count: int) -> tuple[int, int]:
     return math.ceil(count / columns), columns
 
 
-def _plot_cost(summary: pd.DataFrame, path: Path) -> None:
+def _in_policy_order(part: pd.DataFrame) -> pd.DataFrame:
+    """``part``'s rows in the one policy order every figure uses (``servegym.baselines.plots.ordered_policies``)."""
+    from servegym.baselines.plots import ordered_policies  # lazily, as matplotlib below
+
+    order = {name: k for k, name in enumerate(ordered_policies(part["policy"]))}
+    return part.sort_values("policy", key=lambda names: names.map(order)).reset_index(drop=True)
+
+
+def _plot_cost(summary: pd.DataFrame) -> bytes:
     import matplotlib.pyplot as plt
+
+    from servegym.baselines.plots import policy_colour
 
     scenarios = list(dict.fromkeys(summary["scenario"]))
     rows, columns = _grid(len(scenarios))
     figure, axes = plt.subplots(rows, columns, figsize=(5 * columns, 3.5 * rows), squeeze=False)
     for ax, scenario in zip(axes.flat, scenarios, strict=False):
-        part = summary[summary["scenario"] == scenario]
-        ax.bar(part["policy"], part["cost_mean"], yerr=part["cost_std"], capsize=3, color="tab:blue")
+        part = _in_policy_order(summary[summary["scenario"] == scenario])
+        colours = [policy_colour(p) for p in part["policy"]]
+        ax.bar(part["policy"], part["cost_mean"], yerr=part["cost_std"], capsize=3, color=colours)
         ax.set_title(scenario, fontsize=9)
         ax.set_ylabel("$ per episode")
         ax.tick_params(axis="x", labelrotation=45, labelsize=8)
     for ax in list(axes.flat)[len(scenarios) :]:
         ax.set_visible(False)
     figure.suptitle("Episode cost by policy (error bars: std over seeds and days)")
-    _save(figure, path)
+    return _png(figure)
 
 
-def _plot_violations(summary: pd.DataFrame, path: Path) -> None:
+def _plot_violations(summary: pd.DataFrame) -> bytes:
     import matplotlib.pyplot as plt
 
     scenarios = list(dict.fromkeys(summary["scenario"]))
@@ -113,7 +132,7 @@ def _plot_violations(summary: pd.DataFrame, path: Path) -> None:
     figure, axes = plt.subplots(rows, columns, figsize=(5 * columns, 3.5 * rows), squeeze=False)
     width = 0.8 / len(RATE_COLUMNS)
     for ax, scenario in zip(axes.flat, scenarios, strict=False):
-        part = summary[summary["scenario"] == scenario].reset_index(drop=True)
+        part = _in_policy_order(summary[summary["scenario"] == scenario])
         for k, rate in enumerate(RATE_COLUMNS):
             ax.bar([x + k * width for x in range(len(part))], part[rate], width=width, label=rate.replace("_", " "))
         ax.set_xticks([x + width for x in range(len(part))], part["policy"], rotation=45, fontsize=8)
@@ -123,10 +142,10 @@ def _plot_violations(summary: pd.DataFrame, path: Path) -> None:
         ax.set_visible(False)
     axes.flat[0].legend(fontsize=7)
     figure.suptitle("SLO violation rates by policy")
-    _save(figure, path)
+    return _png(figure)
 
 
-def _plot_runtime(summary: pd.DataFrame, path: Path) -> None:
+def _plot_runtime(summary: pd.DataFrame) -> bytes:
     import matplotlib.pyplot as plt
 
     decision = summary.pivot(index="policy", columns="scenario", values="mean_decision_s")
@@ -137,14 +156,24 @@ def _plot_runtime(summary: pd.DataFrame, path: Path) -> None:
         ax.set_ylabel(label)
         ax.legend(fontsize=7)
     figure.suptitle("Runtime by policy")
-    _save(figure, path)
+    return _png(figure)
 
 
-def write_report(store: ResultStore, out_dir: Path | str) -> list[Path]:
-    """Merge the store, then write :data:`REPORT_FILES` into ``out_dir``; returns their paths.
+def write_report(
+    store: ResultStore, out_dir: Path | str, *, partial: bool = False, command: str = "servegym report"
+) -> list[Path]:
+    """Write :data:`REPORT_FILES` (and ``manifest.json``) into ``out_dir`` from the store's finished evaluation
+    cells; returns their paths.
+
+    Args:
+        store: The results store.
+        out_dir: The output folder; the previous report's files in it are replaced as a set.
+        partial: Report a store with missing or damaged cells (summary.md names them) instead of refusing it.
+        command: The command recorded in the manifest.
 
     Raises:
-        StoreError: There is no store at ``store.root`` or it holds no finished evaluation cell.
+        StoreError: There is no store at ``store.root``, it holds no finished evaluation cell, or (unless
+            ``partial``) a planned cell is missing or a cell is damaged (the message names them).
         OutputPathError: ``out_dir`` cannot be a folder.
     """
     import matplotlib
@@ -155,14 +184,21 @@ def write_report(store: ResultStore, out_dir: Path | str) -> list[Path]:
     if not store.keys():
         raise StoreError(f"store {store.root} holds no cells (run servegym sweep first)")
     out = check_output_folder(out_dir, "report folder")
+    status = store.status()
+    if not status.complete and not partial:
+        raise StoreError(
+            f"store {store.root} is incomplete: {status.describe()}; run the sweep again to finish it, or report "
+            "the finished cells only with --partial"
+        )
     results = store.results()
     if results.empty:
         raise StoreError(f"store {store.root} holds no finished evaluation cells (run servegym sweep first)")
-    out.mkdir(parents=True, exist_ok=True)
     summary = summarise(results)
-    atomic_write_text(out / "summary.csv", summary.to_csv(index=False))
-    atomic_write_text(out / "summary.md", _markdown(summary, store.root))
-    _plot_cost(summary, out / "cost_by_policy.png")
-    _plot_violations(summary, out / "violations.png")
-    _plot_runtime(summary, out / "runtime.png")
-    return [out / name for name in REPORT_FILES]
+    contents = {
+        "summary.csv": summary.to_csv(index=False).encode("utf-8"),
+        "summary.md": _markdown(summary, store.root, status).encode("utf-8"),
+        "cost_by_policy.png": _plot_cost(summary),
+        "violations.png": _plot_violations(summary),
+        "runtime.png": _plot_runtime(summary),
+    }
+    return write_file_set(out, {name: contents[name] for name in REPORT_FILES}, command=command)

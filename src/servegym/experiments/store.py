@@ -5,6 +5,8 @@ Layout of a store folder::
     STORE/cells/<key>.csv     the cell's records (atomic write)
     STORE/cells/<key>.json    its configuration, row count, columns and the SHA-256 of the CSV (written second)
     STORE/work/<key>/         artefacts of training cells (models, logs)
+    STORE/plans/<hash>.json   the cells each sweep run on the store planned (key and label), so that a report can
+                              name the cells that are still missing
     STORE/results.csv         every finished evaluation cell, merged (atomic write)
     STORE/training.csv        every finished training cell, merged (only when there are any)
 
@@ -12,6 +14,9 @@ A cell is finished only if both files exist, the JSON names the key its configur
 checksum matches and the CSV parses to the recorded rows and columns. Anything else (a file truncated or
 edited after the fact, a CSV without its JSON) is corrupt: :meth:`ResultStore.merge` skips it and a sweep
 re-runs it.
+
+:meth:`ResultStore.merge` never shrinks ``results.csv`` silently: when the merge holds fewer rows than the file it
+replaces (cells damaged or deleted since), it warns, naming both counts and the damaged cells.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
@@ -33,6 +39,9 @@ from servegym.io import atomic_write_bytes, atomic_write_json, atomic_write_text
 
 CELLS_DIR = "cells"
 WORK_DIR = "work"
+PLANS_DIR = "plans"
+PLAN_FORMAT = "servegym-plan-1"
+"""Value of the ``format`` key of a plan file."""
 RESULTS_FILE = "results.csv"
 TRAINING_FILE = "training.csv"
 SORT_COLUMNS = ("scenario", "policy", "demand_source", "seed")
@@ -57,6 +66,36 @@ class CellCheck:
     key: str
     state: CellState
     reason: str = ""
+
+
+@dataclass(frozen=True)
+class StoreStatus:
+    """Every cell the store's sweeps planned or holds: finished keys, missing cells (key → label) and damaged
+    cells (their checks)."""
+
+    finished: tuple[str, ...]
+    missing: Mapping[str, str]
+    corrupt: tuple[CellCheck, ...]
+    labels: Mapping[str, str]
+
+    @property
+    def complete(self) -> bool:
+        """No planned cell is missing and no cell is damaged."""
+        return not self.missing and not self.corrupt
+
+    def describe(self, limit: int = 5) -> str:
+        """The missing and damaged cells, at most ``limit`` of each by label and key prefix, e.g. ``2 missing
+        (toy/gh-static/s1 3f2a…); 1 damaged (… checksum mismatch: …)``."""
+        parts = []
+        if self.missing:
+            names = [f"{label} {key[:12]}" for key, label in list(self.missing.items())[:limit]]
+            more = f" and {len(self.missing) - limit} more" if len(self.missing) > limit else ""
+            parts.append(f"{len(self.missing)} missing ({', '.join(names)}{more})")
+        if self.corrupt:
+            names = [f"{self.labels.get(c.key, '?')} {c.key[:12]}: {c.reason}" for c in self.corrupt[:limit]]
+            more = f" and {len(self.corrupt) - limit} more" if len(self.corrupt) > limit else ""
+            parts.append(f"{len(self.corrupt)} damaged ({'; '.join(names)}{more})")
+        return "; ".join(parts)
 
 
 @dataclass(frozen=True)
@@ -151,8 +190,48 @@ class ResultStore:
         names = {p.stem for p in self.cells_dir.iterdir() if p.suffix in (".csv", ".json") and p.name[0] != "."}
         return sorted(names)
 
-    def merge(self) -> MergeReport:
-        """Merge every finished cell into ``results.csv`` (and ``training.csv``); corrupt cells are skipped."""
+    def _plan_path(self, name: str) -> Path:
+        digest = hashlib.sha256(name.encode("utf-8")).hexdigest()[:16]
+        return self.root / PLANS_DIR / f"{digest}.json"
+
+    def record_plan(self, name: str, cells: Sequence[tuple[str, str]]) -> Path:
+        """Record the cells a sweep named ``name`` plans on this store, as (key, label) pairs (atomic write; a later
+        plan of the same sweep replaces it)."""
+        payload = {"format": PLAN_FORMAT, "sweep": name, "cells": [{"key": k, "label": label} for k, label in cells]}
+        return atomic_write_json(self._plan_path(name), payload)
+
+    def planned(self) -> dict[str, str]:
+        """Key → label of every cell a sweep recorded with :meth:`record_plan`.
+
+        Raises:
+            StoreError: A plan file is not a plan (the message names it).
+        """
+        planned: dict[str, str] = {}
+        folder = self.root / PLANS_DIR
+        for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+            try:
+                payload = json.loads(path.read_text(encoding="utf-8"))
+                if payload["format"] != PLAN_FORMAT:
+                    raise ValueError(f"$.format {payload['format']!r}, expected {PLAN_FORMAT!r}")
+                planned.update({str(cell["key"]): str(cell["label"]) for cell in payload["cells"]})
+            except (OSError, ValueError, KeyError, TypeError) as error:
+                raise StoreError(f"{path}: not a sweep plan ({error}); delete it and re-run servegym sweep") from None
+        return planned
+
+    def status(self) -> StoreStatus:
+        """Which planned or present cells are finished, missing or damaged (reads and verifies every cell)."""
+        labels = self.planned()
+        keys = sorted(set(labels) | set(self.keys()))
+        checks = [self.check(key) for key in keys]
+        return StoreStatus(
+            finished=tuple(c.key for c in checks if c.state == CellState.FINISHED),
+            missing={c.key: labels[c.key] for c in checks if c.state == CellState.MISSING},
+            corrupt=tuple(c for c in checks if c.state == CellState.CORRUPT),
+            labels=labels,
+        )
+
+    def _collect(self) -> tuple[dict[str, list[pd.DataFrame]], list[CellCheck]]:
+        """The records of every finished cell by kind, and the checks of the corrupt ones."""
         frames: dict[str, list[pd.DataFrame]] = {"evaluate": [], "train": []}
         corrupt: list[CellCheck] = []
         for key in self.keys():
@@ -161,12 +240,30 @@ class ResultStore:
                 corrupt.append(check)
             else:
                 frames.setdefault(kind, []).append(frame)
-        if frames["evaluate"]:
-            results = pd.concat(frames["evaluate"], ignore_index=True)
-            results = results.sort_values(list(SORT_COLUMNS), kind="stable", ignore_index=True)
-        else:
-            results = pd.DataFrame(columns=list(RESULT_COLUMNS))
-        results_path = atomic_write_text(self.root / RESULTS_FILE, results.to_csv(index=False))
+        return frames, corrupt
+
+    @staticmethod
+    def _evaluation_results(frames: Sequence[pd.DataFrame]) -> pd.DataFrame:
+        if not frames:
+            return pd.DataFrame(columns=list(RESULT_COLUMNS))
+        results = pd.concat(frames, ignore_index=True)
+        return results.sort_values(list(SORT_COLUMNS), kind="stable", ignore_index=True)
+
+    def merge(self) -> MergeReport:
+        """Merge every finished cell into ``results.csv`` (and ``training.csv``); corrupt cells are skipped.
+
+        Warns (``UserWarning``) when the new ``results.csv`` holds fewer rows than the one it replaces.
+        """
+        frames, corrupt = self._collect()
+        results = self._evaluation_results(frames["evaluate"])
+        path = self.root / RESULTS_FILE
+        before = _csv_rows(path)
+        if before is not None and len(results) < before:
+            damaged = ", ".join(f"{c.key[:12]} ({c.reason})" for c in corrupt) or "none damaged; cells were deleted"
+            warnings.warn(
+                f"{path}: rewritten with {len(results)} rows, {before} before; damaged cells: {damaged}", stacklevel=2
+            )
+        results_path = atomic_write_text(path, results.to_csv(index=False))
         training_path = None
         if frames["train"]:
             training = pd.concat(frames["train"], ignore_index=True).sort_values(["name", "seed"], kind="stable")
@@ -175,5 +272,14 @@ class ResultStore:
         return MergeReport(results_path, training_path, finished, tuple(corrupt))
 
     def results(self) -> pd.DataFrame:
-        """Merge, then read the merged evaluation results."""
-        return pd.read_csv(self.merge().results_path)
+        """The finished evaluation cells' records, merged in memory (``results.csv`` is not rewritten)."""
+        frames, _ = self._collect()
+        return self._evaluation_results(frames["evaluate"])
+
+
+def _csv_rows(path: Path) -> int | None:
+    """Data rows of a CSV file (None when it is absent or unreadable)."""
+    try:
+        return len(pd.read_csv(path))
+    except (OSError, ValueError, pd.errors.ParserError):
+        return None

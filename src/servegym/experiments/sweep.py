@@ -24,9 +24,10 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
+from servegym.envs.settings import scenario_instance
 from servegym.errors import MissingDependencyError, OutputPathError, ServegymError, UsageError
 from servegym.experiments.cells import Cell, plan_cells, run_cell
-from servegym.experiments.config import ConfigError, ExperimentConfig, scenario_instance
+from servegym.experiments.config import ConfigError, ExperimentConfig
 from servegym.experiments.store import CellCheck, CellState, MergeReport, ResultStore
 from servegym.processes import die_with_parent
 
@@ -282,6 +283,8 @@ def run_sweep(
             else _run_ray(run, store, workers, address)
         )
         for cell, records, error in completions:
+            if not executed and not failures:  # the first result: from now on a report names the missing cells
+                store.record_plan(config.name, [(c.key, c.label) for c in cells])
             if records is None:
                 failures.append(CellFailure(cell.key, cell.label, error or "unknown error"))
                 bar.write(f"cell {cell.label} failed: {error}")
