@@ -7,7 +7,8 @@ also prices: the KV cache at the tier's element size (FP8 KV at the int8 tier), 
 at 16 bits in quantised checkpoints, the dequantisation cost of W4A16 kernels on the CUDA cores,
 a fixed kernel-launch overhead per layer and forward pass, a per-request overhead in the time to first token and
 the wait for the engine's running iteration, the device memory as ``nvidia-smi`` reports it and the engine's rule
-for sizing the KV cache from it,
+for sizing the KV cache from it, the FLOPs of causal attention (quadratic in the prompt) and of the LM head only
+where logits are computed (the last prompt position, every decoded token; the input embedding is a lookup),
 the expected number of distinct experts a batch routes to in an MoE layer, and the engine's batch cap per
 replica. Every method broadcasts over numpy arrays of query-type token counts.
 
@@ -67,12 +68,12 @@ class PerformanceConstants:
             sequences. A replica may set its own cap (:attr:`Replica.batch_cap`).
     """
 
-    compute_efficiency: float = 0.59
-    bandwidth_efficiency: float = 0.87
+    compute_efficiency: float = 0.58
+    bandwidth_efficiency: float = 0.86
     dequant_flops_per_weight: float = 20.0
     pcie_allreduce_efficiency: float = 0.65
-    layer_overhead_s: float = 81e-6
-    request_overhead_s: float = 0.0
+    layer_overhead_s: float = 77e-6
+    request_overhead_s: float = 7e-3
     pipeline_hop_s: float = 200e-6
     memory_reserve_fraction: float = 0.10
     min_kv_tokens: int = 4096
@@ -175,6 +176,43 @@ class Replica:
         return self.model.kv_elements_per_token * self.kv_bytes_per_element
 
     @property
+    def _layer_flops_per_token(self) -> float:
+        """2·(N^a − N_emb): FLOPs of one token through the transformer layers' weights (matrix multiplies).
+
+        The input embedding is a lookup (no FLOPs); the LM head is counted per token whose logits are computed
+        (:attr:`_lm_head_flops`). With no vocabulary size in the catalog N_emb = 0 and all of N^a is counted.
+        """
+        return 2.0 * (self.model.active_params_b - self.model.embedding_params_b) * 1e9
+
+    @property
+    def _lm_head_flops(self) -> float:
+        """2·V·H: FLOPs of the LM head for one token's logits."""
+        return 2.0 * self.model.lm_head_params_b * 1e9
+
+    def prefill_flops(self, prompt_tokens: np.ndarray | float) -> np.ndarray | float:
+        """FLOPs of one prompt's prefill: 2·(N^a − N_emb)·h + 2·V·H + 2·L·H_q·h².
+
+        The layers' weights multiply every prompt token; the LM head runs for the last position only (the engines
+        compute prompt logits only on request: TensorRT-LLM ``return_context_logits`` / ``gather_context_logits``
+        default False, vLLM ``SamplingParams.prompt_logprobs`` default None, llama.cpp ``logits_all`` default
+        false, "computes all logits, not just the last one" when set); causal self-attention adds, per layer, the
+        h·(h + 1)/2 ≈ h²/2 query-key pairs at 2·H_q FLOPs in QKᵀ and 2·H_q in AV each, so 2·L·H_q·h² (Hoffmann et
+        al. 2022, arXiv 2203.15556, appendix F, count 4·h²·H_q per layer without the causal mask; FlashAttention's
+        causal kernels skip the masked half). H_q, the query width (attention heads × head dimension), equals the model
+        width H in every catalog model (tests/test_catalog_data.py).
+        """
+        h = np.asarray(prompt_tokens, dtype=float)
+        attention = 2.0 * self.model.layers * self.model.hidden_size * h * h
+        return self._layer_flops_per_token * h + self._lm_head_flops + attention
+
+    def decode_flops(self, batch: np.ndarray | float, context_tokens: np.ndarray | float) -> np.ndarray | float:
+        """FLOPs of one decode step of ``batch`` sequences: each token's layers and LM head, 2·(N^a − N_emb) + 2·V·H,
+        and its attention over the c resident tokens, QKᵀ and AV at 2·c·H_q FLOPs each per layer: 4·L·H_q·c."""
+        b = np.asarray(batch, dtype=float)
+        attention = 4.0 * self.model.layers * self.model.hidden_size * np.asarray(context_tokens, dtype=float)
+        return b * (self._layer_flops_per_token + self._lm_head_flops + attention)
+
+    @property
     def _flops_per_s(self) -> float:
         """Achieved FLOP/s of one GPU at this precision."""
         return self.gpu.compute_tflops(self.precision) * 1e12 * self.constants.compute_efficiency
@@ -257,14 +295,16 @@ class Replica:
         """L·τ_L: fixed per-layer time of one forward pass through all layers."""
         return self.model.layers * self.constants.layer_overhead_s
 
-    def prefill_s(self, prompt_tokens: np.ndarray | float) -> np.ndarray | float:
-        """T_pre: one prompt's prefill pass (compute roof, at least one weight read), all-reduces, layer
-        overheads and pipeline hops, seconds."""
+    def prefill_s(self, prompt_tokens: np.ndarray | float, prompts: float = 1.0) -> np.ndarray | float:
+        """T_pre: one prefill pass over ``prompts`` prompts of ``prompt_tokens`` tokens each (compute roof of
+        :meth:`prefill_flops` per prompt, at least one weight read), all-reduces, layer overheads and pipeline
+        hops, seconds."""
         h = np.asarray(prompt_tokens, dtype=float)
         t, p = self.tensor_parallel, self.pipeline_parallel
-        compute = 2.0 * self.model.active_params_b * 1e9 * h / (t * self._flops_per_s)
-        roof = np.maximum(compute, self._weight_read_s(h))
-        return roof + self.allreduce_s(h) + self._pass_overhead_s + (p - 1) * self.constants.pipeline_hop_s
+        compute = prompts * self.prefill_flops(h) / (t * self._flops_per_s)
+        roof = np.maximum(compute, self._weight_read_s(prompts * h))
+        overheads = self._pass_overhead_s + (p - 1) * self.constants.pipeline_hop_s
+        return roof + self.allreduce_s(prompts * h) + overheads
 
     def ttft_s(self, prompt_tokens: np.ndarray | float) -> np.ndarray | float:
         """Time to first token of one request on an idle replica: T_pre + τ_req, seconds."""
@@ -288,7 +328,7 @@ class Replica:
         """T_step(b): one decode step of ``batch`` sequences of mean resident context through all layers."""
         b = np.asarray(batch, dtype=float)
         t = self.tensor_parallel
-        compute = 2.0 * self.model.active_params_b * 1e9 * b / (t * self._flops_per_s)
+        compute = self.decode_flops(b, context_tokens) / (t * self._flops_per_s)
         kv_read = b * np.asarray(context_tokens, dtype=float) * self.kv_bytes_per_token / (t * self._bytes_per_s)
         roof = np.maximum(self._weight_read_s(b), compute)
         return roof + kv_read + self.allreduce_s(b) + self._pass_overhead_s
@@ -326,7 +366,7 @@ class Replica:
         """Replica-seconds of prefill work per request: the compute and all-reduces of the prompt, each stage
         doing 1/p of the layers, pipelined across requests."""
         h = np.asarray(prompt_tokens, dtype=float)
-        compute = 2.0 * self.model.active_params_b * 1e9 * h / (self.tensor_parallel * self._flops_per_s)
+        compute = self.prefill_flops(h) / (self.tensor_parallel * self._flops_per_s)
         return (compute + self.allreduce_s(h)) / self.pipeline_parallel
 
     def capacity_per_hour(self, prompt_tokens: np.ndarray | float, output_tokens: np.ndarray | float) -> np.ndarray:

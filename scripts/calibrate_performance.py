@@ -23,6 +23,7 @@ from scipy.optimize import minimize
 
 from servegym.envs.calibration import (
     EXCLUDED,
+    OUTSIDE_FACTOR,
     REGIMES,
     SPLITS,
     TOLERANCE_FACTOR,
@@ -87,19 +88,21 @@ def dequant_sensitivity(constants: PerformanceConstants, measurements: pd.DataFr
 
 def print_regimes(table: dict[str, dict[str, dict[str, float]]]) -> None:
     """The per-regime table of docs/model.md (markdown)."""
-    print("| regime | " + " | ".join(f"{s}: rows | {s}: RMS log | {s}: worst ×" for s in SPLITS) + " |")
-    print("|---|" + "---:|" * (3 * len(SPLITS)))
+    columns = (f"{s}: rows | {s}: RMS log | {s}: worst × | {s}: > {OUTSIDE_FACTOR}×" for s in SPLITS)
+    print("| regime | " + " | ".join(columns) + " |")
+    print("|---|" + "---:|" * (4 * len(SPLITS)))
     for regime in ("all", *REGIMES):
         cells = []
         for split in SPLITS:
             entry = table[split].get(regime)
             cells += (
-                ["0", "–", "–"]
+                ["0", "–", "–", "–"]
                 if entry is None
                 else [
                     str(entry["rows"]),
                     f"{entry['rms_log_error']:.3f}",
                     f"{entry['worst_factor']:.2f}",
+                    f"{100 * entry['share_outside_1_4']:.0f} %",
                 ]
             )
         print(f"| {regime} | " + " | ".join(cells) + " |")

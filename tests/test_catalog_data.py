@@ -164,6 +164,8 @@ def test_catalog_data__models_cover_required_set_with_consistent_shapes() -> Non
     assert (heads % kv_heads == 0).all()
     assert (numeric(models, "layers") > 0).all()
     assert (numeric(models, "head_dim") > 0).all()
+    # the performance model prices attention with the query width H_q = heads × head_dim as the model width H
+    assert (heads * numeric(models, "head_dim").astype(int) == numeric(models, "hidden_size").astype(int)).all()
     assert (numeric(models, "max_context_tokens") >= 4096).all()
     for cell in models["precisions"]:
         precisions = [p for p in cell.split(";") if p]

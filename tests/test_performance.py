@@ -151,9 +151,36 @@ def test_performance__w4a16_decode_pays_dequantisation_where_cuda_cores_are_slow
 def test_performance__time_to_first_token_adds_layer_and_request_overheads_to_the_prefill_roof():
     constants = PerformanceConstants(request_overhead_s=5e-3)
     r = replica_for(default_catalog(), "Llama-3.1-8B", "H100-SXM", "fp16", 1, 1, constants)
-    compute = 2 * 8.03e9 * 2048 / (989.4e12 * constants.compute_efficiency)
+    lm_head = 128256 * 4096
+    flops = 2 * (8.03e9 - 2 * lm_head) * 2048 + 2 * lm_head + 2 * 32 * 4096 * 2048**2
+    compute = flops / (989.4e12 * constants.compute_efficiency)
     assert r.prefill_s(2048) == pytest.approx(compute + 32 * constants.layer_overhead_s)
     assert r.ttft_s(2048) == pytest.approx(r.prefill_s(2048) + 5e-3)
+
+
+def test_performance__prefill_flops_count_layers_per_token_the_lm_head_once_and_causal_attention():
+    r = replica("Llama-3.1-8B", "H100-SXM")
+    lm_head = 128256 * 4096  # 0.525e9 parameters; the untied input embedding has as many and does no FLOPs
+    layers = 8.03e9 - 2 * lm_head  # 6.98e9
+    # h = 2048: 2.86e13 in the layers, 1.05e9 in the LM head (last position only), 1.10e12 of attention (3.8 %)
+    assert r.prefill_flops(2048) == pytest.approx(2 * layers * 2048 + 2 * lm_head + 2 * 32 * 4096 * 2048**2)
+    # attention is quadratic: at 8192 tokens it is 15 % of the layers' FLOPs, at 128 tokens 0.2 %
+    attention = r.prefill_flops(8192) - 2 * layers * 8192 - 2 * lm_head
+    assert attention / (2 * layers * 8192) == pytest.approx(32 * 4096 * 8192 / layers, rel=1e-9)
+    assert 0.14 < attention / (2 * layers * 8192) < 0.16
+
+
+def test_performance__decode_flops_count_each_token_layers_lm_head_and_attention_over_its_context():
+    r = replica("Llama-3.1-8B", "H100-SXM")
+    lm_head = 128256 * 4096
+    per_token = 2 * (8.03e9 - 2 * lm_head) + 2 * lm_head + 4 * 32 * 4096 * 1000  # 1000 resident tokens
+    assert r.decode_flops(64, 1000) == pytest.approx(64 * per_token)
+
+
+def test_performance__a_static_batch_prefills_its_prompts_in_one_pass_with_attention_per_prompt():
+    r = replica("Llama-3.1-8B", "H100-SXM")
+    compute = 8 * r.prefill_flops(512) / (989.4e12 * C.compute_efficiency)  # not prefill_flops(8 × 512)
+    assert r.prefill_s(512, 8) == pytest.approx(compute + 32 * C.layer_overhead_s)
 
 
 def test_performance__batch_cap_is_a_setting_of_the_replica():
@@ -228,10 +255,10 @@ def test_performance__constants_outside_their_range_are_rejected():
 def test_performance__a_request_waits_half_the_running_iteration_of_the_others():
     # Llama-3.1-8B on H100-SXM fp16 with 3 other sequences at 595 tokens of context decoding (the QPS-2 Triton rows)
     r = replica("Llama-3.1-8B", "H100-SXM")
-    weights = (8.03e9 - 128256 * 4096) * 2 / (3350e9 * 0.87)  # 5.150 ms: memory-bound at 3 sequences
-    kv = 3 * 595 * (2 * 32 * 8 * 128 * 2) / (3350e9 * 0.87)  # 0.080 ms
-    step = weights + kv + 32 * 81e-6  # 7.82 ms; the row's measured ITL is 8 ms
-    assert r.iteration_wait_s(3, 595) == pytest.approx(step / 2) and step == pytest.approx(7.82e-3, rel=1e-3)
+    weights = (8.03e9 - 128256 * 4096) * 2 / (3350e9 * 0.86)  # 5.210 ms: memory-bound at 3 sequences
+    kv = 3 * 595 * (2 * 32 * 8 * 128 * 2) / (3350e9 * 0.86)  # 0.081 ms
+    step = weights + kv + 32 * 77e-6  # 7.75 ms; the row's measured ITL is 8 ms
+    assert r.iteration_wait_s(3, 595) == pytest.approx(step / 2) and step == pytest.approx(7.75e-3, rel=1e-3)
     assert r.iteration_wait_s(0, 595) == 0.0  # an idle engine admits at once
     assert r.iteration_wait_s(0.5, 595) == pytest.approx(0.5 * r.decode_step_s(1, 595) / 2)  # busy half the time
     pp = replica("Llama-3.1-8B", "H100-SXM", pp=2)  # a new prompt joins a micro-batch: half its cycle through p stages
@@ -242,15 +269,17 @@ def test_performance__pipeline_tpot_is_p_stage_times_plus_hops_hand_computed():
     # Llama-3.1-8B on H100-SXM, fp16, t = 1, p = 2: each stage holds 16 of the 32 layers.
     r = replica("Llama-3.1-8B", "H100-SXM", "fp16", tp=1, pp=2)
     micro_batch, context = 32, 1100.0
-    bandwidth = 3350e9 * 0.87  # B = BW · η_B, bytes/s
-    flops = 989.4e12 * 0.59  # F = F_bf16 · η_F, FLOP/s
-    weights = (8.03e9 - 128256 * 4096) * 2 / 2 / bandwidth  # half the read weights per stage: 2.5749 ms
-    compute = 2 * 8.03e9 * micro_batch / 2 / flops  # 0.440 ms, below the weight read: memory-bound
-    kv = micro_batch * context * (2 * 32 * 8 * 128 * 2) / 2 / bandwidth  # half the layers' KV: 0.7915 ms
-    overhead = 32 * 81e-6 / 2  # τ_L for the stage's 16 layers: 1.296 ms
+    bandwidth = 3350e9 * 0.86  # B = BW · η_B, bytes/s
+    flops = 989.4e12 * 0.58  # F = F_bf16 · η_F, FLOP/s
+    weights = (8.03e9 - 128256 * 4096) * 2 / 2 / bandwidth  # half the read weights per stage: 2.6049 ms
+    lm_head = 128256 * 4096  # layers, LM head and attention over 1100 tokens per token: 1.458e10 FLOPs
+    per_token = 2 * (8.03e9 - 2 * lm_head) + 2 * lm_head + 4 * 32 * 4096 * context
+    compute = per_token * micro_batch / 2 / flops  # 0.435 ms, below the weight read: memory-bound
+    kv = micro_batch * context * (2 * 32 * 8 * 128 * 2) / 2 / bandwidth  # half the layers' KV: 0.8007 ms
+    overhead = 32 * 77e-6 / 2  # τ_L for the stage's 16 layers: 1.232 ms
     stage = max(weights, compute) + kv + overhead  # no all-reduce at t = 1
-    expected = 2 * stage + 200e-6  # p stage-times + (p − 1)·τ_pp = 9.5249 ms
-    assert expected == pytest.approx(9.5249e-3, rel=1e-4)
+    expected = 2 * stage + 200e-6  # p stage-times + (p − 1)·τ_pp = 9.4752 ms
+    assert expected == pytest.approx(9.4752e-3, rel=1e-4)
     assert r.stage_step_s(micro_batch, context) == pytest.approx(stage)
     assert r.tpot_s(2 * micro_batch, context) == pytest.approx(expected)  # two micro-batches of 32 in flight
     # the same per-micro-batch load on one GPU: PP adds the hop and saves nothing
