@@ -59,6 +59,9 @@ class GpuType:
             there); bf16_dense_tflops / 16 when the column is empty (the A100/H100 ratio, the conservative end).
         memory_mib: Device memory in MiB (2^20 bytes) as ``nvidia-smi`` reports ``memory.total``, the figure the
             engines size their KV cache from; memory_gb·10⁹ / 2²⁰ when the column is empty.
+        matmul_bf16_tflops: Measured maximum achievable dense BF16 matmul rate in TFLOP/s (mamf-finder), the
+            tensor-core rate the card sustains under its clock and power limits; bf16_dense_tflops when the column
+            is empty.
     """
 
     name: str
@@ -77,6 +80,7 @@ class GpuType:
     allreduce_busbw_gb_s: float
     fp32_tflops: float
     memory_mib: float
+    matmul_bf16_tflops: float | None = None
 
     @property
     def memory_bytes(self) -> float:
@@ -86,6 +90,17 @@ class GpuType:
     def compute_tflops(self, precision: str) -> float:
         """Usable dense TFLOP/s for a weight precision: 8-bit tiers run W8A8, int4 is weight-only (BF16 math)."""
         return self.eight_bit_dense_tflops if precision == "int8" else self.bf16_dense_tflops
+
+    @property
+    def matmul_fraction(self) -> float:
+        """s_g = measured achievable BF16 matmul rate / dense BF16 datasheet peak (1 without a measurement)."""
+        if self.matmul_bf16_tflops is None:
+            return 1.0
+        return self.matmul_bf16_tflops / self.bf16_dense_tflops
+
+    def sustained_tflops(self, precision: str) -> float:
+        """F_{g,q} = s_g · datasheet dense peak of the tier: the tier runs at the card's sustained tensor clock."""
+        return self.matmul_fraction * self.compute_tflops(precision)
 
 
 @dataclass(frozen=True)
@@ -316,6 +331,7 @@ def load_gpus(path: Path) -> dict[str, GpuType]:
         latency = number(frame, path, row, "allreduce_latency_us", 0.1, 1000.0, optional=True)
         busbw = number(frame, path, row, "allreduce_busbw_gb_s", 0.1, 2000.0, optional=True)
         fp32 = number(frame, path, row, "fp32_tflops", 1.0, 1000.0, optional=True)
+        matmul = number(frame, path, row, "matmul_bf16_tflops", 1.0, 5000.0, optional=True)
         memory_gb = number(frame, path, row, "memory_gb", 8.0, 300.0)
         datasheet_mib = memory_gb * 1e9 / 2**20
         # nvidia-smi totals lie within a few % of the datasheet figure (ECC takes 1/16 on GDDR cards)
@@ -338,6 +354,7 @@ def load_gpus(path: Path) -> dict[str, GpuType]:
             allreduce_busbw_gb_s=busbw if busbw is not None else default_fraction * link_gb_s,
             fp32_tflops=fp32 if fp32 is not None else bf16 / 16.0,
             memory_mib=memory_mib if memory_mib is not None else datasheet_mib,
+            matmul_bf16_tflops=matmul,
         )
     return gpus
 

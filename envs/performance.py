@@ -68,12 +68,12 @@ class PerformanceConstants:
             sequences. A replica may set its own cap (:attr:`Replica.batch_cap`).
     """
 
-    compute_efficiency: float = 0.58
-    bandwidth_efficiency: float = 0.86
+    compute_efficiency: float = 0.69
+    bandwidth_efficiency: float = 0.88
     dequant_flops_per_weight: float = 20.0
-    pcie_allreduce_efficiency: float = 0.65
-    layer_overhead_s: float = 77e-6
-    request_overhead_s: float = 7e-3
+    pcie_allreduce_efficiency: float = 0.68
+    layer_overhead_s: float = 81e-6
+    request_overhead_s: float = 6.4e-3
     pipeline_hop_s: float = 200e-6
     memory_reserve_fraction: float = 0.10
     min_kv_tokens: int = 4096
@@ -214,8 +214,9 @@ class Replica:
 
     @property
     def _flops_per_s(self) -> float:
-        """Achieved FLOP/s of one GPU at this precision."""
-        return self.gpu.compute_tflops(self.precision) * 1e12 * self.constants.compute_efficiency
+        """Achieved FLOP/s of one GPU at this precision: η_F · s_g · datasheet peak, with s_g the GPU's measured
+        achievable share of its BF16 peak (gpus.csv ``matmul_bf16_tflops``), applied to every tier."""
+        return self.gpu.sustained_tflops(self.precision) * 1e12 * self.constants.compute_efficiency
 
     @property
     def _bytes_per_s(self) -> float:

@@ -29,6 +29,7 @@ HEADERS: dict[str, list[str]] = {
         "allreduce_latency_us",
         "allreduce_busbw_gb_s",
         "fp32_tflops",
+        "matmul_bf16_tflops",
         "source",
         "price_source",
     ],
@@ -138,6 +139,15 @@ def test_catalog_data__gpus_cover_required_types_with_sane_ranges() -> None:
     assert numeric(gpus, "interconnect_gb_s").between(1, 2000).all()
     assert (gpus["price_source"].str.strip() != "").all()
     assert gpus["price_date"].str.fullmatch(r"\d{4}-\d{2}(-\d{2})?").all()
+
+
+def test_catalog_data__measured_matmul_rate_is_a_plausible_share_of_the_datasheet_peak() -> None:
+    gpus = read("gpus.csv").set_index("name")
+    share = numeric(gpus, "matmul_bf16_tflops") / numeric(gpus, "bf16_dense_tflops")
+    # mamf-finder BF16 matmul: 0.70 (L40S) to 1.08 (RTX 4090, which sustains more than its quoted boost clock)
+    assert share.between(0.6, 1.15).all(), share
+    for name in gpus.index:
+        assert "matmul_bf16_tflops" in gpus.loc[name, "source"], f"{name}: matmul_bf16_tflops not cited"
 
 
 def test_catalog_data__eight_bit_throughput_missing_only_where_unsupported() -> None:

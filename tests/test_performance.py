@@ -1,6 +1,7 @@
 """The roofline performance model (v2): pinned against published measurements, and each model change on a
 hand-computed case."""
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -153,9 +154,25 @@ def test_performance__time_to_first_token_adds_layer_and_request_overheads_to_th
     r = replica_for(default_catalog(), "Llama-3.1-8B", "H100-SXM", "fp16", 1, 1, constants)
     lm_head = 128256 * 4096
     flops = 2 * (8.03e9 - 2 * lm_head) * 2048 + 2 * lm_head + 2 * 32 * 4096 * 2048**2
-    compute = flops / (989.4e12 * constants.compute_efficiency)
+    compute = flops / (821.2e12 * constants.compute_efficiency)  # the H100's measured achievable BF16 matmul rate
     assert r.prefill_s(2048) == pytest.approx(compute + 32 * constants.layer_overhead_s)
     assert r.ttft_s(2048) == pytest.approx(r.prefill_s(2048) + 5e-3)
+
+
+def test_performance__compute_roof_runs_at_the_measured_achievable_matmul_share_of_every_tier():
+    # L40S: mamf-finder BF16 matmul 252.0 of the 362.05 dense datasheet TFLOP/s, s_g = 0.696; the FP8 tier runs at
+    # the same share of its 733 TFLOP/s: 510.2 TFLOP/s, times η_F
+    l40s = replica("Llama-3.1-8B", "L40S", "int8")
+    assert l40s.gpu.matmul_fraction == pytest.approx(252.0 / 362.05)
+    assert l40s.gpu.sustained_tflops("int8") == pytest.approx(510.19, rel=1e-4)
+    assert l40s.gpu.sustained_tflops("fp16") == pytest.approx(252.0)
+    lm_head = 128256 * 4096
+    flops = 2 * (8.03e9 - 2 * lm_head) * 4096 + 2 * lm_head + 2 * 32 * 4096 * 4096**2  # 6.16e13: compute-bound
+    compute = flops / (733e12 * 252.0 / 362.05 * C.compute_efficiency)  # 174.9 ms at η_F 0.69 (weight read 21 ms)
+    assert l40s.prefill_s(4096) == pytest.approx(compute + 32 * C.layer_overhead_s)
+    assert compute == pytest.approx(0.1749, rel=1e-3)
+    # without a measurement (user catalogs written before the column) the datasheet peak is used
+    assert dataclasses.replace(l40s.gpu, matmul_bf16_tflops=None).sustained_tflops("int8") == 733.0
 
 
 def test_performance__prefill_flops_count_layers_per_token_the_lm_head_once_and_causal_attention():
@@ -179,7 +196,7 @@ def test_performance__decode_flops_count_each_token_layers_lm_head_and_attention
 
 def test_performance__a_static_batch_prefills_its_prompts_in_one_pass_with_attention_per_prompt():
     r = replica("Llama-3.1-8B", "H100-SXM")
-    compute = 8 * r.prefill_flops(512) / (989.4e12 * C.compute_efficiency)  # not prefill_flops(8 × 512)
+    compute = 8 * r.prefill_flops(512) / (821.2e12 * C.compute_efficiency)  # not prefill_flops(8 × 512)
     assert r.prefill_s(512, 8) == pytest.approx(compute + 32 * C.layer_overhead_s)
 
 
@@ -197,6 +214,7 @@ def test_performance__user_catalogs_without_the_v2_columns_load_with_the_documen
     assert (l40s.allreduce_latency_us, l40s.allreduce_busbw_gb_s) == (42.0, pytest.approx(0.80 * 32))
     assert (h100.allreduce_latency_us, h100.allreduce_busbw_gb_s) == (10.0, pytest.approx(0.82 * 450))
     assert l40s.fp32_tflops == pytest.approx(362.05 / 16)
+    assert l40s.matmul_bf16_tflops is None and l40s.sustained_tflops("int8") == l40s.eight_bit_dense_tflops
     qwen = catalog.models["Qwen2.5-14B"]
     assert (qwen.vocab_size, qwen.experts, qwen.experts_per_token) == (0, 1, 1)
     data = copy_catalog(tmp_path)
@@ -255,10 +273,10 @@ def test_performance__constants_outside_their_range_are_rejected():
 def test_performance__a_request_waits_half_the_running_iteration_of_the_others():
     # Llama-3.1-8B on H100-SXM fp16 with 3 other sequences at 595 tokens of context decoding (the QPS-2 Triton rows)
     r = replica("Llama-3.1-8B", "H100-SXM")
-    weights = (8.03e9 - 128256 * 4096) * 2 / (3350e9 * 0.86)  # 5.210 ms: memory-bound at 3 sequences
-    kv = 3 * 595 * (2 * 32 * 8 * 128 * 2) / (3350e9 * 0.86)  # 0.081 ms
-    step = weights + kv + 32 * 77e-6  # 7.75 ms; the row's measured ITL is 8 ms
-    assert r.iteration_wait_s(3, 595) == pytest.approx(step / 2) and step == pytest.approx(7.75e-3, rel=1e-3)
+    weights = (8.03e9 - 128256 * 4096) * 2 / (3350e9 * 0.88)  # 5.091 ms: memory-bound at 3 sequences
+    kv = 3 * 595 * (2 * 32 * 8 * 128 * 2) / (3350e9 * 0.88)  # 0.079 ms
+    step = weights + kv + 32 * 81e-6  # 7.76 ms; the row's measured ITL is 8 ms
+    assert r.iteration_wait_s(3, 595) == pytest.approx(step / 2) and step == pytest.approx(7.763e-3, rel=1e-3)
     assert r.iteration_wait_s(0, 595) == 0.0  # an idle engine admits at once
     assert r.iteration_wait_s(0.5, 595) == pytest.approx(0.5 * r.decode_step_s(1, 595) / 2)  # busy half the time
     pp = replica("Llama-3.1-8B", "H100-SXM", pp=2)  # a new prompt joins a micro-batch: half its cycle through p stages
@@ -269,17 +287,17 @@ def test_performance__pipeline_tpot_is_p_stage_times_plus_hops_hand_computed():
     # Llama-3.1-8B on H100-SXM, fp16, t = 1, p = 2: each stage holds 16 of the 32 layers.
     r = replica("Llama-3.1-8B", "H100-SXM", "fp16", tp=1, pp=2)
     micro_batch, context = 32, 1100.0
-    bandwidth = 3350e9 * 0.86  # B = BW · η_B, bytes/s
-    flops = 989.4e12 * 0.58  # F = F_bf16 · η_F, FLOP/s
-    weights = (8.03e9 - 128256 * 4096) * 2 / 2 / bandwidth  # half the read weights per stage: 2.6049 ms
-    lm_head = 128256 * 4096  # layers, LM head and attention over 1100 tokens per token: 1.458e10 FLOPs
+    bandwidth = 3350e9 * 0.88  # B = BW · η_B, bytes/s
+    flops = 821.2e12 * 0.69  # F = s_g · F_bf16 · η_F = measured achievable BF16 matmul rate · η_F, FLOP/s
+    weights = (8.03e9 - 128256 * 4096) * 2 / 2 / bandwidth  # half the read weights per stage: 2.5457 ms
+    lm_head = 128256 * 4096  # layers, LM head and attention over 1100 tokens per token: 1.5586e10 FLOPs
     per_token = 2 * (8.03e9 - 2 * lm_head) + 2 * lm_head + 4 * 32 * 4096 * context
-    compute = per_token * micro_batch / 2 / flops  # 0.435 ms, below the weight read: memory-bound
-    kv = micro_batch * context * (2 * 32 * 8 * 128 * 2) / 2 / bandwidth  # half the layers' KV: 0.8007 ms
-    overhead = 32 * 77e-6 / 2  # τ_L for the stage's 16 layers: 1.232 ms
+    compute = per_token * micro_batch / 2 / flops  # 0.440 ms, below the weight read: memory-bound
+    kv = micro_batch * context * (2 * 32 * 8 * 128 * 2) / 2 / bandwidth  # half the layers' KV: 0.7825 ms
+    overhead = 32 * 81e-6 / 2  # τ_L for the stage's 16 layers: 1.296 ms
     stage = max(weights, compute) + kv + overhead  # no all-reduce at t = 1
-    expected = 2 * stage + 200e-6  # p stage-times + (p − 1)·τ_pp = 9.4752 ms
-    assert expected == pytest.approx(9.4752e-3, rel=1e-4)
+    expected = 2 * stage + 200e-6  # p stage-times + (p − 1)·τ_pp = 9.4484 ms
+    assert expected == pytest.approx(9.4484e-3, rel=1e-4)
     assert r.stage_step_s(micro_batch, context) == pytest.approx(stage)
     assert r.tpot_s(2 * micro_batch, context) == pytest.approx(expected)  # two micro-batches of 32 in flight
     # the same per-micro-batch load on one GPU: PP adds the hop and saves nothing
