@@ -40,17 +40,28 @@ class GpuType:
 
     Attributes:
         name: Catalog key, e.g. ``"H100-SXM"``.
-        memory_gb: Device memory in GB (1e9 bytes).
+        memory_gb: Device memory in GB (1e9 bytes) as on the datasheet ("80 GB").
         memory_bandwidth_gb_s: Peak HBM/GDDR bandwidth in GB/s.
         bf16_dense_tflops: Dense BF16 tensor throughput in TFLOP/s.
         eight_bit_dense_tflops: Dense 8-bit tensor throughput (FP8 where supported, else INT8) in TFLOP/s.
         gpus_per_node: Largest number of GPUs in one node; bounds the tensor-parallel degree.
         interconnect: ``"nvlink"`` or ``"pcie"``.
-        interconnect_gb_s: Per-GPU unidirectional GPU-to-GPU bandwidth in GB/s.
+        interconnect_gb_s: Per-GPU unidirectional GPU-to-GPU bandwidth in GB/s (nominal link rate).
         price_per_gpu_hour: On-demand list price in $/GPU-hour.
         default_availability: Maximum GPUs of this type rentable at once.
         source: Where the hardware figures come from.
         price_source: Where the price comes from (provider, URL, date).
+        allreduce_latency_us: α_g, time of one small-message all-reduce between the GPUs of a node in µs
+            (measured; :data:`ALLREDUCE_DEFAULTS` per interconnect when the column is empty).
+        allreduce_busbw_gb_s: β_g, achieved all-reduce bus bandwidth (nccl-tests ``busbw``) in GB/s: a ring
+            all-reduce of m bytes over t GPUs takes α_g + 2(t − 1)/t · m / β_g.
+        fp32_tflops: F_fp32, non-tensor FP32 throughput of the CUDA cores in TFLOP/s (W4A16 dequantisation runs
+            there); bf16_dense_tflops / 16 when the column is empty (the A100/H100 ratio, the conservative end).
+        memory_mib: Device memory in MiB (2^20 bytes) as ``nvidia-smi`` reports ``memory.total``, the figure the
+            engines size their KV cache from; memory_gb·10⁹ / 2²⁰ when the column is empty.
+        matmul_bf16_tflops: Measured maximum achievable dense BF16 matmul rate in TFLOP/s (mamf-finder), the
+            tensor-core rate the card sustains under its clock and power limits; bf16_dense_tflops when the column
+            is empty.
     """
 
     name: str
@@ -65,10 +76,31 @@ class GpuType:
     default_availability: int
     source: str
     price_source: str
+    allreduce_latency_us: float
+    allreduce_busbw_gb_s: float
+    fp32_tflops: float
+    memory_mib: float
+    matmul_bf16_tflops: float | None = None
+
+    @property
+    def memory_bytes(self) -> float:
+        """M_g: device memory in bytes (``memory_mib`` · 2²⁰)."""
+        return self.memory_mib * 2.0**20
 
     def compute_tflops(self, precision: str) -> float:
         """Usable dense TFLOP/s for a weight precision: 8-bit tiers run W8A8, int4 is weight-only (BF16 math)."""
         return self.eight_bit_dense_tflops if precision == "int8" else self.bf16_dense_tflops
+
+    @property
+    def matmul_fraction(self) -> float:
+        """s_g = measured achievable BF16 matmul rate / dense BF16 datasheet peak (1 without a measurement)."""
+        if self.matmul_bf16_tflops is None:
+            return 1.0
+        return self.matmul_bf16_tflops / self.bf16_dense_tflops
+
+    def sustained_tflops(self, precision: str) -> float:
+        """F_{g,q} = s_g · datasheet dense peak of the tier: the tier runs at the card's sustained tensor clock."""
+        return self.matmul_fraction * self.compute_tflops(precision)
 
 
 @dataclass(frozen=True)
@@ -85,6 +117,10 @@ class ModelSpec:
         head_dim: Dimension of one attention head.
         precisions: Weight precisions with published checkpoints or engine support.
         source: Where the architecture figures come from.
+        vocab_size: V, vocabulary size; the LM head has V·H parameters (0: unknown, no embedding split).
+        tied_embeddings: Whether the input embedding shares the LM head's matrix.
+        experts: E, routed experts per MoE layer (1 for a dense model).
+        experts_per_token: k, experts each token is routed to (1 for a dense model).
     """
 
     name: str
@@ -96,15 +132,32 @@ class ModelSpec:
     head_dim: int
     precisions: tuple[str, ...]
     source: str
+    vocab_size: int = 0
+    tied_embeddings: bool = False
+    experts: int = 1
+    experts_per_token: int = 1
 
     @property
-    def kv_bytes_per_token(self) -> float:
-        """KV-cache bytes per token: keys and values, every layer, FP16 cache (2 bytes per element)."""
-        return 2.0 * self.layers * self.kv_heads * self.head_dim * 2.0
+    def kv_elements_per_token(self) -> float:
+        """KV-cache elements per token: keys and values, every layer (bytes = elements × bytes per element)."""
+        return 2.0 * self.layers * self.kv_heads * self.head_dim
 
-    def weight_bytes(self, precision: str, bytes_per_param: Mapping[str, float]) -> float:
-        """Bytes of weights at a precision."""
-        return self.total_params_b * 1e9 * bytes_per_param[precision]
+    @property
+    def lm_head_params_b(self) -> float:
+        """Parameters of the LM head in billions (V·H), 0 when the vocabulary size is not given."""
+        return self.vocab_size * self.hidden_size / 1e9
+
+    @property
+    def embedding_params_b(self) -> float:
+        """Parameters of the input embedding and LM head in billions (one matrix when tied)."""
+        return self.lm_head_params_b * (1.0 if self.tied_embeddings else 2.0)
+
+    @property
+    def expert_params_b(self) -> float:
+        """Parameters of one routed expert over all layers in billions: (N − N^a)/(E − k); 0 for dense."""
+        if self.experts <= self.experts_per_token:
+            return 0.0
+        return (self.total_params_b - self.active_params_b) / (self.experts - self.experts_per_token)
 
 
 @dataclass(frozen=True)
@@ -113,15 +166,18 @@ class Quantisation:
 
     Attributes:
         precision: One of :data:`PRECISIONS`.
-        weight_bytes_per_param: Bytes per parameter of the stored weights.
+        weight_bytes_per_param: Bytes per quantised parameter of the stored weights, scales included; the
+            embeddings and LM head stay at 2 bytes (ModelSpec.embedding_params_b).
         error_factor: Multiplier m_q ≥ 1 on the FP16 error rate.
         source: Published study the factor comes from.
+        kv_bytes_per_element: Bytes per KV-cache element the engines use at this tier (2 = FP16, 1 = FP8).
     """
 
     precision: str
     weight_bytes_per_param: float
     error_factor: float
     source: str
+    kv_bytes_per_element: float = 2.0
 
 
 @dataclass(frozen=True)
@@ -167,7 +223,13 @@ class Catalog:
 
     @property
     def bytes_per_param(self) -> Mapping[str, float]:
+        """Precision → bytes per quantised weight."""
         return MappingProxyType({q.precision: q.weight_bytes_per_param for q in self.quantisation.values()})
+
+    @property
+    def kv_bytes_per_element(self) -> Mapping[str, float]:
+        """Precision → bytes per KV-cache element at that tier."""
+        return MappingProxyType({q.precision: q.kv_bytes_per_element for q in self.quantisation.values()})
 
 
 def _data_path(name: str) -> Path:
@@ -193,6 +255,11 @@ def read_table(path: Path, columns: tuple[str, ...]) -> pd.DataFrame:
     return frame
 
 
+def optional_cell(frame: pd.DataFrame, column: str, row: int) -> str:
+    """``frame[column][row]`` stripped, or ``""`` when the column is absent (an optional column)."""
+    return frame[column].iloc[row].strip() if column in frame.columns else ""
+
+
 def number(
     frame: pd.DataFrame,
     path: Path,
@@ -204,7 +271,7 @@ def number(
     optional: bool = False,
 ) -> float | None:
     """Parse ``frame[column][row]`` as a float in [low, high]; the error names file, 1-based row and field."""
-    raw = frame[column].iloc[row].strip()
+    raw = optional_cell(frame, column, row) if optional else frame[column].iloc[row].strip()
     if not raw:
         if optional:
             return None
@@ -235,6 +302,11 @@ _GPU_COLUMNS = (
     "source",
     "price_source",
 )
+ALLREDUCE_DEFAULTS: Mapping[str, tuple[float, float]] = MappingProxyType({"nvlink": (10.0, 0.82), "pcie": (42.0, 0.80)})
+"""Interconnect → (α in µs, β as a fraction of ``interconnect_gb_s``) for gpus.csv rows without all-reduce
+columns: NVLink from H100 (vLLM custom all-reduce 9.1–10.1 µs at TP 2–8, sgl-project/sglang#2904; ring busbw
+≈ 370 of 450 GB/s, NVIDIA/nccl-tests#212), PCIe from RTX 4090 (NCCL 8-byte all-reduce 42.1–42.6 µs on 8 GPUs,
+NVIDIA/nccl#1530; busbw 25.7–26.0 of 32 GB/s on 4 GPUs, tinygrad/open-gpu-kernel-modules#36)."""
 
 
 def load_gpus(path: Path) -> dict[str, GpuType]:
@@ -254,19 +326,35 @@ def load_gpus(path: Path) -> dict[str, GpuType]:
         fp8 = number(frame, path, row, "fp8_dense_tflops", 10.0, 10000.0, optional=True)
         int8 = number(frame, path, row, "int8_dense_tops", 10.0, 10000.0, optional=True)
         eight_bit = fp8 if fp8 is not None else int8
+        link_gb_s = number(frame, path, row, "interconnect_gb_s", 1.0, 2000.0)
+        default_latency, default_fraction = ALLREDUCE_DEFAULTS[interconnect]
+        latency = number(frame, path, row, "allreduce_latency_us", 0.1, 1000.0, optional=True)
+        busbw = number(frame, path, row, "allreduce_busbw_gb_s", 0.1, 2000.0, optional=True)
+        fp32 = number(frame, path, row, "fp32_tflops", 1.0, 1000.0, optional=True)
+        matmul = number(frame, path, row, "matmul_bf16_tflops", 1.0, 5000.0, optional=True)
+        memory_gb = number(frame, path, row, "memory_gb", 8.0, 300.0)
+        datasheet_mib = memory_gb * 1e9 / 2**20
+        # nvidia-smi totals lie within a few % of the datasheet figure (ECC takes 1/16 on GDDR cards)
+        mib_range = (round(0.8 * datasheet_mib), round(1.2 * datasheet_mib))
+        memory_mib = number(frame, path, row, "memory_mib", *mib_range, optional=True)
         gpus[name] = GpuType(
             name=name,
-            memory_gb=number(frame, path, row, "memory_gb", 8.0, 300.0),
+            memory_gb=memory_gb,
             memory_bandwidth_gb_s=number(frame, path, row, "memory_bandwidth_gb_s", 100.0, 10000.0),
             bf16_dense_tflops=bf16,
             eight_bit_dense_tflops=eight_bit if eight_bit is not None else bf16,
             gpus_per_node=int(number(frame, path, row, "gpus_per_node", 1, 16)),
             interconnect=interconnect,
-            interconnect_gb_s=number(frame, path, row, "interconnect_gb_s", 1.0, 2000.0),
+            interconnect_gb_s=link_gb_s,
             price_per_gpu_hour=number(frame, path, row, "price_per_gpu_hour", 0.05, 20.0),
             default_availability=int(number(frame, path, row, "default_availability", 1, 10000)),
             source=frame["source"].iloc[row],
             price_source=frame["price_source"].iloc[row],
+            allreduce_latency_us=latency if latency is not None else default_latency,
+            allreduce_busbw_gb_s=busbw if busbw is not None else default_fraction * link_gb_s,
+            fp32_tflops=fp32 if fp32 is not None else bf16 / 16.0,
+            memory_mib=memory_mib if memory_mib is not None else datasheet_mib,
+            matmul_bf16_tflops=matmul,
         )
     return gpus
 
@@ -307,6 +395,16 @@ def load_models(path: Path) -> dict[str, ModelSpec]:
             raise CatalogError(
                 f"{path}: row {row + 1}, field 'precisions': {bad or 'empty'} not in allowed {list(PRECISIONS)}"
             )
+        tied = optional_cell(frame, "tie_word_embeddings", row).lower()
+        if tied not in ("", "true", "false"):
+            raise CatalogError(f"{path}: row {row + 1}, field 'tie_word_embeddings': {tied!r} not 'true' or 'false'")
+        experts = int(number(frame, path, row, "experts", 1, 1024, optional=True) or 1)
+        if (experts > 1) != (total > active):
+            raise CatalogError(
+                f"{path}: row {row + 1}, field 'experts': {experts} experts but total_params_b {total} vs "
+                f"active_params_b {active} (an MoE model has experts > 1 and fewer active than total parameters)"
+            )
+        per_token = int(number(frame, path, row, "experts_per_token", 1, experts, optional=True) or 1)
         models[name] = ModelSpec(
             name=name,
             total_params_b=total,
@@ -317,6 +415,10 @@ def load_models(path: Path) -> dict[str, ModelSpec]:
             head_dim=int(number(frame, path, row, "head_dim", 16, 1024)),
             precisions=precisions,
             source=frame["source"].iloc[row],
+            vocab_size=int(number(frame, path, row, "vocab_size", 1000, 1e7, optional=True) or 0),
+            tied_embeddings=tied == "true",
+            experts=experts,
+            experts_per_token=per_token,
         )
     return models
 
@@ -334,6 +436,7 @@ def _quantisation_rows(path: Path) -> dict[str, Quantisation]:
             weight_bytes_per_param=number(frame, path, row, "weight_bytes_per_param", 0.25, 4.0),
             error_factor=number(frame, path, row, "error_factor", 1.0, 5.0),
             source=frame["source"].iloc[row],
+            kv_bytes_per_element=number(frame, path, row, "kv_cache_bytes_per_element", 0.5, 4.0, optional=True) or 2.0,
         )
     return table
 

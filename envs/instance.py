@@ -358,7 +358,14 @@ def build_instance(
             for tp in TENSOR_PARALLEL_DEGREES:
                 for pp in PIPELINE_PARALLEL_DEGREES:
                     replica = Replica(
-                        model, gpu, tier.precision, catalog.bytes_per_param[tier.precision], tp, pp, constants
+                        model,
+                        gpu,
+                        tier.precision,
+                        catalog.bytes_per_param[tier.precision],
+                        tp,
+                        pp,
+                        constants,
+                        kv_bytes_per_element=catalog.kv_bytes_per_element[tier.precision],
                     )
                     if not replica.fits or replica.gpus > availability[tier.gpu]:
                         continue

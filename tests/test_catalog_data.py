@@ -13,6 +13,7 @@ HEADERS: dict[str, list[str]] = {
     "gpus.csv": [
         "name",
         "memory_gb",
+        "memory_mib",
         "memory_bandwidth_gb_s",
         "bf16_dense_tflops",
         "fp8_dense_tflops",
@@ -25,6 +26,10 @@ HEADERS: dict[str, list[str]] = {
         "price_provider",
         "price_date",
         "default_availability",
+        "allreduce_latency_us",
+        "allreduce_busbw_gb_s",
+        "fp32_tflops",
+        "matmul_bf16_tflops",
         "source",
         "price_source",
     ],
@@ -41,15 +46,20 @@ HEADERS: dict[str, list[str]] = {
         "head_dim",
         "max_context_tokens",
         "precisions",
+        "vocab_size",
+        "tie_word_embeddings",
+        "experts",
+        "experts_per_token",
         "source",
     ],
-    "quality.csv": ["model", "task_family", "benchmark", "metric", "accuracy", "source"],
+    "quality.csv": ["model", "task_family", "benchmark", "metric", "accuracy", "protocol", "source"],
     "quantization.csv": [
         "precision",
         "weight_bytes_per_param",
         "compute_precision",
         "accuracy_recovery",
         "error_factor",
+        "kv_cache_bytes_per_element",
         "source",
     ],
 }
@@ -117,6 +127,9 @@ def test_catalog_data__gpus_cover_required_types_with_sane_ranges() -> None:
     assert set(REQUIRED_GPUS) <= set(gpus["name"])
     assert gpus["name"].is_unique
     assert numeric(gpus, "memory_gb").between(8, 200).all()
+    # nvidia-smi memory.total (MiB) within -6.5 % (ECC on GDDR takes 1/16) and +8 % (GB vs GiB) of the datasheet GB
+    ratio = numeric(gpus, "memory_mib") * 2**20 / (numeric(gpus, "memory_gb") * 1e9)
+    assert ratio.between(0.935, 1.08).all(), ratio
     assert numeric(gpus, "memory_bandwidth_gb_s").between(200, 6000).all()
     assert numeric(gpus, "price_per_gpu_hour").between(0.1, 15).all()
     assert numeric(gpus, "bf16_dense_tflops").between(10, 5000).all()
@@ -126,6 +139,15 @@ def test_catalog_data__gpus_cover_required_types_with_sane_ranges() -> None:
     assert numeric(gpus, "interconnect_gb_s").between(1, 2000).all()
     assert (gpus["price_source"].str.strip() != "").all()
     assert gpus["price_date"].str.fullmatch(r"\d{4}-\d{2}(-\d{2})?").all()
+
+
+def test_catalog_data__measured_matmul_rate_is_a_plausible_share_of_the_datasheet_peak() -> None:
+    gpus = read("gpus.csv").set_index("name")
+    share = numeric(gpus, "matmul_bf16_tflops") / numeric(gpus, "bf16_dense_tflops")
+    # mamf-finder BF16 matmul: 0.70 (L40S) to 1.08 (RTX 4090, which sustains more than its quoted boost clock)
+    assert share.between(0.6, 1.15).all(), share
+    for name in gpus.index:
+        assert "matmul_bf16_tflops" in gpus.loc[name, "source"], f"{name}: matmul_bf16_tflops not cited"
 
 
 def test_catalog_data__eight_bit_throughput_missing_only_where_unsupported() -> None:
@@ -152,6 +174,8 @@ def test_catalog_data__models_cover_required_set_with_consistent_shapes() -> Non
     assert (heads % kv_heads == 0).all()
     assert (numeric(models, "layers") > 0).all()
     assert (numeric(models, "head_dim") > 0).all()
+    # the performance model prices attention with the query width H_q = heads × head_dim as the model width H
+    assert (heads * numeric(models, "head_dim").astype(int) == numeric(models, "hidden_size").astype(int)).all()
     assert (numeric(models, "max_context_tokens") >= 4096).all()
     for cell in models["precisions"]:
         precisions = [p for p in cell.split(";") if p]
@@ -176,6 +200,13 @@ def test_catalog_data__quality_accuracies_in_unit_interval_and_core_families_pre
         assert {"general", "code", "math"} <= families.get(model, set()), f"{model} lacks a core family"
 
 
+def test_catalog_data__every_quality_row_states_its_protocol_against_the_reference() -> None:
+    protocol = read("quality.csv")["protocol"]
+    reference = protocol.str.startswith("reference")
+    assert (reference | protocol.str.startswith("differs: ")).all()
+    assert protocol[~reference].str.contains("adjusted|proxy").all()  # a differing row says how it was adjusted
+
+
 def test_catalog_data__quantisation_factors_start_at_one_and_increase() -> None:
     quant = read("quantization.csv").set_index("precision")
     assert list(quant.index) == ["fp16", "int8", "int4"]
@@ -184,5 +215,5 @@ def test_catalog_data__quantisation_factors_start_at_one_and_increase() -> None:
     assert factor["fp16"] == 1.0
     assert factor["fp16"] <= factor["int8"] <= factor["int4"]
     assert recovery.between(0.5, 1.0).all()
-    assert list(pd.to_numeric(quant["weight_bytes_per_param"]).astype(float)) == [2.0, 1.0, 0.5]
+    assert list(pd.to_numeric(quant["weight_bytes_per_param"]).astype(float)) == [2.0, 1.0, 0.52]
     assert list(quant["compute_precision"]) == ["bf16", "fp8_or_int8", "bf16"]

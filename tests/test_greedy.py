@@ -64,7 +64,7 @@ def test_gh__without_coverage_ranking_pays_more_on_paper(paper):
 
 
 def test_gh__without_tp_pp_selection_breaks_delay_slos_on_a_random_instance():
-    instance = make_instance("random", size=(6, 6, 10), seed=0)
+    instance = make_instance("random", size=(6, 6, 10), seed=2)
     assert solve_gh(instance).feasible
     without = solve_gh(instance, mechanisms=Mechanisms(tp_pp_selection=False))
     assert without.status == "infeasible"

@@ -6,7 +6,7 @@ import pytest
 from servegym.envs.catalog import default_catalog
 from servegym.envs.export import instance_from_dict, instance_to_dict
 from servegym.envs.instance import InstanceError
-from servegym.envs.performance import Replica
+from servegym.envs.performance import replica_for
 from servegym.envs.scenarios import SCENARIOS, azure_instance, make_instance
 
 
@@ -29,13 +29,8 @@ def test_scenarios__arrays_are_read_only(instance):
 def test_scenarios__only_configurations_that_fit_memory_are_present(instance):
     catalog = default_catalog()
     for config in instance.configurations:
-        replica = Replica(
-            catalog.models[config.model],
-            catalog.gpus[config.gpu],
-            config.precision,
-            catalog.bytes_per_param[config.precision],
-            config.tensor_parallel,
-            config.pipeline_parallel,
+        replica = replica_for(
+            catalog, config.model, config.gpu, config.precision, config.tensor_parallel, config.pipeline_parallel
         )
         assert replica.fits, config.name
 
