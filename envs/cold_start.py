@@ -13,6 +13,12 @@ Replicas of one configuration are tracked in cohorts by age. When the target cou
 (age 0); when it falls, the youngest replicas stop first, as Kubernetes' ReplicaSet controller deletes pods that
 are not ready before ready ones: cancelling a replica that is still loading loses nothing that serves. Stopped
 replicas stop costing at the period boundary.
+
+**The fleet an episode begins with** (``initial_fleet``). An episode is one day of a service that runs around the
+clock, so by default (``"warm"``, env v3) the replicas of the first target are already serving when the episode
+begins: they were started in the period before it, are ready for the whole of period 0, and were neither started
+nor charged a start fee inside the episode. ``"empty"`` (env v2) begins with no replicas: every replica of the
+first target starts cold in period 0.
 """
 
 from __future__ import annotations
@@ -22,20 +28,29 @@ import math
 import numpy as np
 
 
+INITIAL_FLEETS = ("warm", "empty")
+"""What an episode begins with: the first target already serving (``warm``), or no replicas (``empty``)."""
+
+
 class StartingReplicas:
     """Cohorts of rented replicas by age, for one episode.
 
     Args:
         startup_s: (C,) S_c, seconds from start to ready of one replica of each configuration.
         period_s: Δt, seconds per period.
+        initial_fleet: ``warm`` (the first target is ready at once and counts no starts) or ``empty`` (the first
+            target starts cold); see the module docstring.
     """
 
-    def __init__(self, startup_s: np.ndarray, period_s: float) -> None:
+    def __init__(self, startup_s: np.ndarray, period_s: float, initial_fleet: str = "warm") -> None:
         startup = np.asarray(startup_s, dtype=float)
         if startup.ndim != 1 or not np.all(np.isfinite(startup) & (startup >= 0.0)):
             raise ValueError("StartingReplicas: startup_s must be a 1-D array of finite seconds ≥ 0")
         if not period_s > 0.0:
             raise ValueError(f"StartingReplicas: period_s {period_s} must be > 0 seconds")
+        if initial_fleet not in INITIAL_FLEETS:
+            raise ValueError(f"StartingReplicas: initial_fleet {initial_fleet!r} not one of {list(INITIAL_FLEETS)}")
+        self.initial_fleet = initial_fleet
         self.startup_s = startup
         self.period_s = float(period_s)
         periods = startup / period_s  # S_c / Δt
@@ -50,14 +65,21 @@ class StartingReplicas:
         next_share = np.vstack([self.ready_share[1:], np.ones((1, len(startup)))])
         self._pending_after = next_share < 1.0
         self.cohorts = np.zeros((self.num_ages, len(startup)), dtype=np.int64)
+        self._begun = False
 
     def reset(self) -> None:
-        """No replicas."""
+        """No replicas; the next :meth:`advance` is the episode's first."""
         self.cohorts[:] = 0
+        self._begun = False
 
     def fresh(self) -> StartingReplicas:
-        """A new tracker with the same start-up times and period, and no replicas."""
-        return StartingReplicas(self.startup_s, self.period_s)
+        """A new tracker with the same start-up times, period and initial fleet, and no replicas."""
+        return StartingReplicas(self.startup_s, self.period_s, self.initial_fleet)
+
+    @property
+    def next_target_serves_at_once(self) -> bool:
+        """True before the episode's first :meth:`advance` with a ``warm`` initial fleet: its target is ready at once."""
+        return not self._begun and self.initial_fleet == "warm"
 
     @property
     def rented(self) -> np.ndarray:
@@ -67,10 +89,17 @@ class StartingReplicas:
     def advance(self, target: np.ndarray) -> np.ndarray:
         """Move to the next period with ``target`` (C,) rented replicas; returns (C,) replicas started.
 
-        Every cohort ages by one period; then replicas start (age 0) or stop, youngest first.
+        Every cohort ages by one period; then replicas start (age 0) or stop, youngest first. The episode's first
+        call with a ``warm`` initial fleet puts the whole target in the ready cohort and starts nothing.
         """
         cohorts = self.cohorts
         target = np.asarray(target, dtype=np.int64)
+        if not self._begun:
+            self._begun = True
+            if self.initial_fleet == "warm":
+                cohorts[:] = 0
+                cohorts[-1] = target
+                return np.zeros_like(target)
         if self.num_ages == 1:  # every replica is ready at once: one cohort
             started = np.maximum(target - cohorts[0], 0)
             cohorts[0] = target

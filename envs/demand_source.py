@@ -87,6 +87,15 @@ WEEKDAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 _MULTI_DAY_SOURCES = "'azure-week', 'azure:<day>' or 'synthetic'"
 
+LEAD_IN_MINUTES = 60
+"""Minutes of demand just before an episode that a source reports as its lead-in (``EpisodeDemand.lead_in_per_hour``):
+what the service saw before the episode began, observed by the environment at reset."""
+
+
+def lead_in_periods(period_minutes: int) -> int:
+    """Periods of ``period_minutes`` in the lead-in (:data:`LEAD_IN_MINUTES`, at least one period)."""
+    return max(LEAD_IN_MINUTES // period_minutes, 1)
+
 
 class DemandSourceError(ServegymError, ValueError):
     """An unknown demand source or an invalid source argument; the message names it and the allowed values."""
@@ -113,6 +122,10 @@ class EpisodeDemand:
             from 00:00, oldest first), requests/hour, read-only; what forecasters fit on before the episode
             (``servegym.envs.forecast``). ``None``: no history (a trace with fewer than two full days, or every
             reference day is played).
+        lead_in_per_hour: (L, I) demand of the L periods just before period 0 (oldest first; L =
+            :func:`lead_in_periods`), requests/hour, read-only: what the service had seen when the episode began.
+            The environment observes it at reset (forecaster and demand history). ``None``: the source has no past
+            before the episode (the first day of a trace).
     """
 
     rates_per_hour: np.ndarray  # (T, I) requests/hour, read-only
@@ -121,6 +134,7 @@ class EpisodeDemand:
     day_names: tuple[str, ...] = ()
     start_minute_of_day: int = 0
     history_per_hour: np.ndarray | None = None  # (H, I) requests/hour, read-only
+    lead_in_per_hour: np.ndarray | None = None  # (L, I) requests/hour, read-only
 
     def __post_init__(self) -> None:
         rates = np.array(self.rates_per_hour, dtype=np.float64)
@@ -144,6 +158,15 @@ class EpisodeDemand:
                 )
             history.setflags(write=False)
             object.__setattr__(self, "history_per_hour", history if len(history) else None)
+        if self.lead_in_per_hour is not None:
+            lead_in = np.array(self.lead_in_per_hour, dtype=np.float64)
+            if lead_in.ndim != 2 or lead_in.shape[1] != rates.shape[1] or not np.all(np.isfinite(lead_in) & (lead_in >= 0)):
+                raise ValueError(
+                    f"EpisodeDemand.lead_in_per_hour must be (L, {rates.shape[1]}) finite rates ≥ 0; got shape "
+                    f"{lead_in.shape}"
+                )
+            lead_in.setflags(write=False)
+            object.__setattr__(self, "lead_in_per_hour", lead_in if len(lead_in) else None)
         rates.setflags(write=False)
         weekday = weekday.astype(np.int64)
         weekday.setflags(write=False)
@@ -342,7 +365,8 @@ class SyntheticSource(DemandSource):
 
     The profile is :func:`~servegym.traces.demand.mean_daily_profile` (train days only) scaled to peak 1, times
     the instance's nominal λ, repeated every day; every period of every day gets its own noise of volatility
-    :attr:`sigma` (the paper's synthetic volatility study), so any horizon is fine. The calendar is a label only:
+    :attr:`sigma` (the paper's synthetic volatility study), so any horizon is fine. The lead-in is the profile's
+    last hour without noise (its mean; it draws nothing, so the episode's draws are those of a source without one). The calendar is a label only:
     day k of the episode has weekday ``(start_weekday + k) mod 7`` and is named ``synthetic day <k+1> (<wd>)``.
 
     Attributes:
@@ -390,6 +414,7 @@ class SyntheticSource(DemandSource):
             weekday=weekdays[days],
             day_names=tuple(f"synthetic day {k + 1} ({WEEKDAY_NAMES[wd]})" for k, wd in enumerate(weekdays)),
             history_per_hour=_azure_history(instance, period_minutes, ()),
+            lead_in_per_hour=profile[-lead_in_periods(period_minutes) :, None] * (instance.demand_per_hour / profile.max()),
         )
 
 
@@ -441,6 +466,7 @@ class NoisyDemand(DemandSource):
             day_names=demand.day_names,
             start_minute_of_day=demand.start_minute_of_day,
             history_per_hour=demand.history_per_hour,
+            lead_in_per_hour=demand.lead_in_per_hour,
         )
 
 
@@ -645,7 +671,15 @@ class TraceDemand(DemandSource):
             day_names=names,
             start_minute_of_day=(first * period_minutes) % MINUTES_PER_DAY,
             history_per_hour=self._history(instance, period_minutes, set(played)),
+            lead_in_per_hour=self._lead_in(instance, period_minutes, first),
         )
+
+    def _lead_in(self, instance: Instance, period_minutes: int, first: int) -> np.ndarray | None:
+        """(L, I) rates of the lead-in periods before timeline period ``first``, None when the trace starts later."""
+        periods = lead_in_periods(period_minutes)
+        if first - periods < self.trace.playable_periods(period_minutes)[0]:
+            return None
+        return self._rates(instance, period_minutes, first - periods, periods)[0]
 
     def _rates(self, instance: Instance, period_minutes: int, first: int, num_periods: int) -> tuple[np.ndarray, str]:
         """(num_periods, I) rates of ``instance``'s types in timeline periods ``first`` on, and the mapping used."""
@@ -770,7 +804,8 @@ def _hours(periods: int, period_minutes: int) -> str:
 
 
 def _azure_episode(instance: Instance, first_index: int, period_minutes: int, num_periods: int) -> EpisodeDemand:
-    """Consecutive Azure days from ``AZURE_DAYS[first_index]`` on, cut to ``num_periods`` periods, × nominal λ."""
+    """Consecutive Azure days from ``AZURE_DAYS[first_index]`` on, cut to ``num_periods`` periods, × nominal λ; the
+    lead-in is the last hour of the day before (none on the trace's first day)."""
     per_day = MINUTES_PER_DAY // period_minutes
     names = AZURE_DAYS[first_index : first_index + -(-num_periods // per_day)]
     type_names = tuple(q.name for q in instance.query_types)
@@ -784,6 +819,10 @@ def _azure_episode(instance: Instance, first_index: int, period_minutes: int, nu
         weekday=weekday[:num_periods],
         day_names=names,
         history_per_hour=_azure_history(instance, period_minutes, names),
+        lead_in_per_hour=None
+        if first_index == 0
+        else _azure_shape(AZURE_DAYS[first_index - 1], period_minutes, type_names)[-lead_in_periods(period_minutes) :]
+        * instance.demand_per_hour,
     )
 
 

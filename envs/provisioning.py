@@ -20,7 +20,7 @@ from gymnasium import spaces
 
 from servegym.envs.candidates import select_candidates
 from servegym.envs.catalog import Catalog
-from servegym.envs.cold_start import StartingReplicas
+from servegym.envs.cold_start import INITIAL_FLEETS, StartingReplicas
 from servegym.envs.demand_source import DemandSource, EpisodeDemand, parse_demand_source
 from servegym.envs.drift import DEFAULT_DRIFT, NO_DRIFT, Drift, DriftSettings, sample_drift
 from servegym.envs.forecast import DEFAULT_FORECASTER, QUANTILE_LEVELS, Forecaster
@@ -135,7 +135,8 @@ class ProvisioningEnv(gym.Env):
     |-------------|---------------|--------------------------------------------------------------------|---------|
     | time        | (3,)          | sin and cos of the time of day, fraction of the episode elapsed    | [-1, 1] |
     | calendar    | (3,)          | sin and cos of the day of week, 1 on Saturday and Sunday           | [-1, 1] |
-    | demand      | (4·I,)        | realised demand of the last 4 periods ÷ nominal λ (oldest first)    | [0, 10] |
+    | demand      | (4·I,)        | realised demand of the last 4 periods ÷ nominal λ (oldest first;   | [0, 10] |
+    |             |               | at reset the source's lead-in, the periods before the episode)      |         |
     | forecast    | (I,)          | forecast of next period's demand ÷ nominal λ                        | [0, 10] |
     | forecast_quantiles | (Q·I,) | its quantiles at ``QUANTILE_LEVELS`` (0.05 … 0.99, Q = 8) ÷ nominal | [0, 10] |
     |             |               | λ, level-major (every type at 0.05, then at 0.1, …)                 |         |
@@ -154,7 +155,11 @@ class ProvisioningEnv(gym.Env):
     erroneous response (default factor 1: a wrong answer is worth no more to the user than no answer).
 
     ## Starting State
-    No replicas run. Every replica of the first action starts cold.
+    An episode is one day (or week) of a service that runs around the clock, so by default
+    (``initial_fleet="warm"``) the replicas of the first action are already serving when it begins: ready for the
+    whole of period 0 (started in the period before the episode, so no start-up loss and no start fee inside it).
+    Every later change starts cold. ``initial_fleet="empty"`` is the v2 start: no replicas run, and every replica
+    of the first action starts cold.
 
     ## Episode End
     Terminates after ``horizon_hours`` of periods; never truncated by the environment itself.
@@ -165,7 +170,8 @@ class ProvisioningEnv(gym.Env):
     period_minutes (divides 1440; 5, 15, 60); horizon_hours (≤ 168, what the demand source can fill); sigma
     (synthetic volatility); noise_sigma (extra noise on trace demand); reconfiguration_cost (fixed $ per started
     replica on top of the rental paid while it starts, default 0); cold_start (replicas take S_c to become
-    ready, default True); router (``realised`` or ``nominal``); delay_inflation and error_inflation (≥ 1, fixed
+    ready, default True); initial_fleet (``warm``, default: the first action's replicas serve at once; ``empty``:
+    they start cold, as in v2); router (``realised`` or ``nominal``); delay_inflation and error_inflation (≥ 1, fixed
     stress factors); drift (``none``, ``default`` or a ``DriftSettings``); error_penalty_factor (ψ_i / φ_i ≥ 0);
     queueing; forecaster (``holt-winters`` (default), ``seasonal-naive``, ``profile-naive``, ``ewma``; see
     ``servegym.envs.forecast``); max_candidates; instance (an Instance to use instead of
@@ -177,7 +183,13 @@ class ProvisioningEnv(gym.Env):
     total load (``TraceDemand``).
 
     ## Version History
-    * v2: forecasts learned from the demand's own history (``holt-winters``: statsmodels exponential smoothing with
+    * v3: performance model version 2 (issue 11: KV-cache precision per tier, measured all-reduce costs, W4A16
+      dequantisation, per-layer and per-request overheads, the experts an MoE batch reads, the engine's batch
+      cap; docs/model.md), so every instance's capacities, delays and memory moved; an episode begins with its
+      first action's fleet already serving (``initial_fleet="warm"``; ``"empty"`` is v2's start) and with the
+      demand of the hour before it observed (``EpisodeDemand.lead_in_per_hour``: the forecaster and the
+      ``demand`` history start from it instead of from nothing).
+    * v2 (no longer registered): forecasts learned from the demand's own history (``holt-winters``: statsmodels exponential smoothing with
       a daily season, fitted on the source's reference days other than the episode's) with error quantiles; new
       observation key ``forecast_quantiles`` and ``info["forecast_quantiles_per_hour"]``; episodes from any trace
       file (``trace:PATH``) and a time of day that follows where the episode starts; ``catalog`` keyword.
@@ -200,6 +212,7 @@ class ProvisioningEnv(gym.Env):
         noise_sigma: float = 0.0,
         reconfiguration_cost: float = 0.0,
         cold_start: bool = True,
+        initial_fleet: str = "warm",
         router: str = "realised",
         delay_inflation: float = 1.0,
         error_inflation: float = 1.0,
@@ -252,6 +265,8 @@ class ProvisioningEnv(gym.Env):
                 raise EnvKeywordError(f"{name} {value!r} must be True or False")
         if router not in ROUTERS:
             raise EnvKeywordError(f"router {router!r} not one of {list(ROUTERS)}")
+        if initial_fleet not in INITIAL_FLEETS:
+            raise EnvKeywordError(f"initial_fleet {initial_fleet!r} not one of {list(INITIAL_FLEETS)}")
         if isinstance(drift, str):
             if drift not in DRIFTS:
                 raise EnvKeywordError(f"drift {drift!r} not one of {list(DRIFTS)} or a DriftSettings")
@@ -290,7 +305,8 @@ class ProvisioningEnv(gym.Env):
         self.router = Router(inst)
         self.forecaster = Forecaster(forecaster, inst.demand_per_hour, period_minutes)
         startup_s = inst.startup_s if self.cold_start else np.zeros(inst.num_configurations)
-        self.replicas = StartingReplicas(startup_s, period_minutes * 60.0)
+        self.initial_fleet = initial_fleet
+        self.replicas = StartingReplicas(startup_s, period_minutes * 60.0, initial_fleet)
         self.start_cost = start_cost_per_replica(inst, startup_s, self.start_fee)
         """(C,) $ a started replica costs beyond a ready one (the hold rule's switching cost)."""
 
@@ -384,6 +400,13 @@ class ProvisioningEnv(gym.Env):
             drift=drift,
         )
         self.forecaster.reset(demand.history_per_hour)
+        lead_in = demand.lead_in_per_hour
+        if lead_in is not None:  # what the service saw just before the episode: forecaster and demand history
+            first = self._profile_period(0) - len(lead_in)
+            for k, rates in enumerate(lead_in):
+                self.forecaster.observe(rates, first + k)
+            recent = lead_in[-HISTORY_PERIODS:]
+            self._state.history[-len(recent) :] = recent
         forecast = self.forecaster.forecast(self._profile_period(0))
         pending = self.replicas.pending()
         return self._observation(forecast, pending), self._info(forecast, pending, None)

@@ -91,6 +91,7 @@ class ScenarioConfig:
     noise_sigma: float
     reconfiguration_cost: float
     cold_start: bool
+    initial_fleet: str
     router: str
     delay_inflation: float
     error_inflation: float

@@ -1,4 +1,4 @@
-"""Latent drift: plain re-planning against robust planning and hysteresis on ``servegym/ProvisioningDrift-v2``.
+"""Latent drift: plain re-planning against robust planning and hysteresis on ``servegym/ProvisioningDrift-v3``.
 
 Usage (from the repository root)::
 
@@ -7,7 +7,7 @@ Usage (from the repository root)::
 
 Every policy plays the same episodes: each Azure test day with each episode seed, the seed drawing the
 episode's drift (GPU speed and model error paths, unobserved; docs/drift.md). The same episodes without drift
-(``servegym/Provisioning-v2``) are played too, so the table shows what drift costs each policy. Reported per
+(``servegym/Provisioning-v3``) are played too, so the table shows what drift costs each policy. Reported per
 policy and setting: mean day cost over the episodes with its standard deviation, the unmet and error penalties,
 the graded SLO outcomes, GPU-hours.
 
@@ -44,7 +44,7 @@ POLICIES = (
     "gh-adaptive",
     "agh-adaptive",
 )
-SETTINGS = {"drift": "servegym/ProvisioningDrift-v2", "no drift": DEFAULT_ENV_ID}
+SETTINGS = {"drift": "servegym/ProvisioningDrift-v3", "no drift": DEFAULT_ENV_ID}
 
 
 RESULTS_DOC = Path(__file__).resolve().parents[1] / "docs" / "results.md"

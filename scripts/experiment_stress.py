@@ -14,7 +14,7 @@ inflated parameters) protocol:
    and error inflation κ. Reported: realised cost per hour (error penalty ψ_i = φ_i included) and the graded
    SLO outcomes (delay violations, excess erroneous responses beyond the error budget, unserved; the
    SLO-violation rate counts each request once).
-2. The Azure test days in the environment (``servegym/Provisioning-v2``, cold starts) with the same inflation:
+2. The Azure test days in the environment (``servegym/Provisioning-v3``, cold starts) with the same inflation:
    the static planners (the paper's fixed placement), rolling, hold and robust GH and AGH, rolling MILP, and any
    trained agents given with ``--model``.
 

@@ -37,7 +37,7 @@ EXAMPLES: dict[str, list[str]] = {
     "week": [
         "evaluate",
         "--env",
-        "servegym/ProvisioningWeek-v2",
+        "servegym/ProvisioningWeek-v3",
         "--policies",
         "tuned-rule,gh-rolling,agh-rolling,gh-hold,agh-hold,gh-robust,gh-adaptive,agh-static,agh-quantile-hold",
     ],

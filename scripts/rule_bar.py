@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 DOCS = ("docs/benchmark.md",)
 """Documents (from the repository root) that show the table between the ``rule-bar`` markers."""
 BEGIN, END = block_markers("rule-bar", "scripts/rule_bar.py")
-DEFAULT_SETTINGS = (DEFAULT_ENV_ID, "servegym/ProvisioningDrift-v2", "servegym/ProvisioningVolatile-v2")
+DEFAULT_SETTINGS = (DEFAULT_ENV_ID, "servegym/ProvisioningDrift-v3", "servegym/ProvisioningVolatile-v3")
 DEFAULT_POLICIES = (
     "tuned-rule",
     "gh-quantile-hold",

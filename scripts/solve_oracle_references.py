@@ -46,7 +46,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = ROOT / "agents" / "data" / REFERENCES_FILE
 SETTINGS = "{}"
 """Env keywords of every protocol record: the id's defaults."""
-SHORT_CHECKS = (("servegym/Provisioning-v2", '{"horizon_hours": 2.0}', 0, {"day": "2024-05-16-thu"}),)
+SHORT_CHECKS = (("servegym/Provisioning-v3", '{"horizon_hours": 2.0}', 0, {"day": "2024-05-16-thu"}),)
 """(env id, env keywords as JSON, seed, reset options) of the short episodes shipped for the default test suite's
 check against a fresh solve (the first test day's first two hours)."""
 

@@ -129,7 +129,7 @@ def test_local_search__merge_moves_several_deployments_where_single_moves_are_st
 
 
 def test_local_search__relocation_one_replica_short_where_every_other_move_is_stuck():
-    instance = make_instance("random", size=(15, 15, 15), seed=3)
+    instance = make_instance("random", size=(15, 15, 15), seed=11)  # found by trying seeds 0-11 (model v2)
     stuck = solve_agh(instance, helpers=False)
     context = build_context(instance, ALL_MECHANISMS)
     search = LocalSearch(context, ActiveRouter(instance), None, MAX_SEARCH_SOLVES)

@@ -237,7 +237,7 @@ def test_score__the_shipped_oracle_scores_100_and_the_reference_0_on_the_hand_ch
     summary = summarise(table)
     assert set(summary["oracle_source"]) == {"shipped×1"} and set(summary["reference"]) == {"agh-static"}
     caption = format_leaderboard(summary, reference="agh-static", oracle="oracle", days=[DAY], seeds=[0])
-    assert "Oracle episodes: `servegym/Provisioning-v2 " in caption and "shipped×1 (proven gap ≤ 0.00 %)" in caption
+    assert "Oracle episodes: `servegym/Provisioning-v3 " in caption and "shipped×1 (proven gap ≤ 0.00 %)" in caption
 
 
 def test_score__recompute_checks_the_shipped_oracle_and_fails_outside_its_gap(toy_run):
@@ -278,7 +278,7 @@ def test_seed_statistics__bootstrap_interval_and_iqm_need_enough_runs():
 
 def test_leaderboard__replaces_only_the_marked_block(tmp_path):
     values = {
-        **{"policy": "m", "kind": "agent", "env_id": "servegym/Provisioning-v2", "env_settings": "{}"},
+        **{"policy": "m", "kind": "agent", "env_id": "servegym/Provisioning-v3", "env_settings": "{}"},
         **{"runs": 2, "episodes": 4, "score": 12.5, "score_std": 3.0, "score_seed_std": 1.0},
         **{"score_ci_low": 11.8, "score_ci_high": 13.2, "score_iqm": float("nan"), "cost": 150.0, "cost_std": 5.0},
         **{"slo_violation_rate": 0.02, "delay_violation_rate": 0.01, "unserved_rate": 0.0, "gpu_hours": 40.0},
@@ -286,7 +286,7 @@ def test_leaderboard__replaces_only_the_marked_block(tmp_path):
     summary = pd.DataFrame([values], columns=list(SUMMARY_COLUMNS))
     table = format_leaderboard(summary, reference="agh-static", oracle="oracle", days=[DAY], seeds=[0, 1])
     row = (
-        "| `servegym/Provisioning-v2` | `m` | agent | 2 | 12.5 | 3.0 | 1.0 | [11.8, 13.2] | 150 | 2.00 % | 0.00 % | 40 "
+        "| `servegym/Provisioning-v3` | `m` | agent | 2 | 12.5 | 3.0 | 1.0 | [11.8, 13.2] | 150 | 2.00 % | 0.00 % | 40 "
     )
     assert row + "|" in table
     doc = tmp_path / "doc.md"
@@ -337,7 +337,7 @@ def test_cli__train_several_seeds_writes_one_run_folder_per_seed(tmp_path, capsy
 def test_train_from_config__runs_a_sweep_training_cell(tmp_path):
     from servegym.envs.settings import ScenarioConfig
 
-    scenario = dataclasses.replace(ScenarioConfig.for_env_id("servegym/Provisioning-v2"), horizon_hours=2.0)
+    scenario = dataclasses.replace(ScenarioConfig.for_env_id("servegym/Provisioning-v3"), horizon_hours=2.0)
     cell = {
         "kind": "train",
         "servegym_version": "0.1.0",

@@ -118,9 +118,9 @@ def test_cli__deprecated_flags_still_work():
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        evaluate = build_parser().parse_args(["evaluate", "--env-id", "servegym/ProvisioningStress-v2"])
+        evaluate = build_parser().parse_args(["evaluate", "--env-id", "servegym/ProvisioningStress-v3"])
         train = build_parser().parse_args(["train", "--timesteps", "64", "--seed", "3"])
-    assert evaluate.env == "servegym/ProvisioningStress-v2"
+    assert evaluate.env == "servegym/ProvisioningStress-v3"
     assert train.total_timesteps == 64 and train.seeds == [3]
     assert [str(w.message) for w in caught] == [
         "servegym evaluate: --env-id is deprecated; use --env",
@@ -132,8 +132,8 @@ def test_cli__deprecated_flags_still_work():
 @pytest.mark.parametrize(
     "argv",
     [
-        ["evaluate", "--env", "servegym/Provisioning-v2", "--env-id", "servegym/ProvisioningStress-v2"],
-        ["evaluate", "--env-id=servegym/ProvisioningStress-v2", "--env=servegym/Provisioning-v2"],
+        ["evaluate", "--env", "servegym/Provisioning-v3", "--env-id", "servegym/ProvisioningStress-v3"],
+        ["evaluate", "--env-id=servegym/ProvisioningStress-v3", "--env=servegym/Provisioning-v3"],
         ["train", "--timesteps", "64", "--total-timesteps", "128"],
         ["train", "--seed", "1", "--seeds", "0,1"],
     ],
@@ -164,7 +164,7 @@ def test_cli__evaluate_takes_env_kwargs_and_plays_the_ids_own_demand(tmp_path, c
     import pandas as pd
 
     out = tmp_path / "paper"
-    argv = ["evaluate", "--env", "servegym/ProvisioningPaper-v2", "--env-kwargs", '{"horizon_hours": 1}',
+    argv = ["evaluate", "--env", "servegym/ProvisioningPaper-v3", "--env-kwargs", '{"horizon_hours": 1}',
             "--policies", "gh-static", "--out", str(out), "--no-progress"]  # fmt: skip
     assert main(argv) == 0
     episodes = pd.read_csv(out / "episodes.csv")
@@ -184,15 +184,15 @@ def test_cli__evaluate_warns_when_a_model_plays_another_setting(tmp_path, capsys
 
     run = tmp_path / "run"
     run.mkdir()
-    save_run_config(TrainConfig(out_dir=str(run), env_id="servegym/ProvisioningStress-v2"), {})
+    save_run_config(TrainConfig(out_dir=str(run), env_id="servegym/ProvisioningStress-v3"), {})
     assert (
-        warn_other_setting([f"sb3:{run}"], "servegym/ProvisioningStress-v2", {"demand": "azure:2024-05-16-thu"}) == []
+        warn_other_setting([f"sb3:{run}"], "servegym/ProvisioningStress-v3", {"demand": "azure:2024-05-16-thu"}) == []
     )
-    warnings = warn_other_setting([f"sb3:{run}", "gh-static"], "servegym/Provisioning-v2", {})
+    warnings = warn_other_setting([f"sb3:{run}", "gh-static"], "servegym/Provisioning-v3", {})
     assert len(warnings) == 1
     assert (
-        "was trained on servegym/ProvisioningStress-v2" in warnings[0]
-        and "plays servegym/Provisioning-v2" in warnings[0]
+        "was trained on servegym/ProvisioningStress-v3" in warnings[0]
+        and "plays servegym/Provisioning-v3" in warnings[0]
     )
     assert warnings[0] in capsys.readouterr().err
 

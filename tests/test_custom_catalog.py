@@ -263,7 +263,7 @@ def test_custom_catalog__cli_describe_reads_the_directory_and_a_bad_one_exits_2(
 
 
 def test_custom_catalog__gym_make_takes_a_catalog_directory():
-    env = gym.make("servegym/Provisioning-v2", catalog=str(EXAMPLE), horizon_hours=1.0)
+    env = gym.make("servegym/Provisioning-v3", catalog=str(EXAMPLE), horizon_hours=1.0)
     instance = env.unwrapped.instance
     prices = dict(zip(instance.gpus, instance.gpu_price_per_hour, strict=True))
     assert prices["H100-SXM"] == 2.10 and prices["L40S"] == 0.79

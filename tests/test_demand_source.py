@@ -342,3 +342,43 @@ def test_episode_demand__arrays_are_read_only_and_defaults_fill_the_calendar(azu
     assert hand_built.day_names == ("toy",) and hand_built.num_periods == 3
     with pytest.raises(ValueError, match="weekday"):
         EpisodeDemand(np.ones((3, 2)), "toy", weekday=np.array([0, 7, 1]))
+
+
+def test_lead_in__an_azure_day_brings_the_last_hour_of_the_day_before():
+    instance = make_instance("azure")
+    rng = np.random.default_rng(0)
+    for period_minutes, periods in ((15, 4), (5, 12), (60, 1)):
+        per_day = 1440 // period_minutes
+        thursday = AzureDaySource("2024-05-16-thu").sample(
+            instance, rng, period_minutes=period_minutes, num_periods=per_day
+        )
+        wednesday = AzureDaySource("2024-05-15-wed").sample(
+            instance, rng, period_minutes=period_minutes, num_periods=per_day
+        )
+        assert thursday.lead_in_per_hour.shape == (periods, instance.num_query_types)
+        np.testing.assert_array_equal(thursday.lead_in_per_hour, wednesday.rates_per_hour[-periods:])
+    week = AzureWeek().sample(instance, rng, period_minutes=15, num_periods=PER_DAY_15)
+    assert week.lead_in_per_hour is None  # the trace's first day has no day before it
+
+
+def test_lead_in__synthetic_is_the_profile_mean_and_draws_nothing():
+    from servegym.traces.demand import mean_daily_profile
+    from servegym.traces.synthetic import synthetic_demand
+
+    instance = make_instance("azure")
+    rng, same = np.random.default_rng(3), np.random.default_rng(3)
+    episode = SyntheticSource(sigma=0.1).sample(instance, rng, period_minutes=15, num_periods=8)
+    profile = mean_daily_profile(15)
+    direct = synthetic_demand(same, instance.demand_per_hour / profile.max(), 8, 15, sigma=0.1, diurnal_profile=profile)
+    np.testing.assert_array_equal(episode.rates_per_hour, direct.rates_per_hour)
+    assert rng.random() == same.random()  # the lead-in drew nothing
+    np.testing.assert_allclose(
+        episode.lead_in_per_hour, profile[-4:, None] * instance.demand_per_hour / profile.max(), rtol=1e-12
+    )
+
+
+def test_lead_in__rejects_a_malformed_array():
+    with pytest.raises(ValueError, match=r"lead_in_per_hour must be \(L, 2\) finite rates ≥ 0"):
+        EpisodeDemand(np.ones((3, 2)), "x", lead_in_per_hour=np.ones((2, 3)))
+    with pytest.raises(ValueError, match="lead_in_per_hour"):
+        EpisodeDemand(np.ones((3, 2)), "x", lead_in_per_hour=np.array([[1.0, -1.0]]))

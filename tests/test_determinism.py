@@ -42,8 +42,8 @@ def test_reset__a_reused_env_object_replays_a_fresh_objects_episode_bit_for_bit(
 def test_evaluate__seed_1_costs_the_same_after_seed_0_as_alone():
     policies = ["gh-rolling", "agh-rolling", "gh-hold", "agh-adaptive", "random"]
     kwargs = {"env_kwargs": SHORT, "progress": False}
-    both = evaluate(policies, "servegym/ProvisioningDrift-v2", seeds=[0, 1], **kwargs).episodes
-    alone = evaluate(policies, "servegym/ProvisioningDrift-v2", seeds=[1], **kwargs).episodes
+    both = evaluate(policies, "servegym/ProvisioningDrift-v3", seeds=[0, 1], **kwargs).episodes
+    alone = evaluate(policies, "servegym/ProvisioningDrift-v3", seeds=[1], **kwargs).episodes
     columns = [c for c in alone.columns if "decision_s" not in c]  # wall-clock times
     after = both[both["seed"] == 1][columns].reset_index(drop=True)
     assert pickle.dumps(after.to_dict("list")) == pickle.dumps(alone[columns].to_dict("list"))

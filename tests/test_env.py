@@ -8,7 +8,7 @@ import pytest
 from gymnasium.utils.env_checker import check_env
 
 import servegym.envs  # noqa: F401  (registers the ids)
-from servegym.envs import ENV_IDS
+from servegym.envs import DEFAULT_ENV_ID, ENV_IDS
 from servegym.envs.evaluation import Plan, evaluate_plan
 from servegym.envs.outcome import COST_PARTS
 from servegym.envs.provisioning import ProvisioningEnv
@@ -183,3 +183,18 @@ def test_env__a_reused_object_replays_an_episode_bit_for_bit():
     for (_, reward_a, info_a), (_, reward_b, info_b) in zip(fresh, reused, strict=True):
         assert reward_a == reward_b
         assert info_a["total_cost"] == info_b["total_cost"]
+
+
+def test_reset__observes_the_lead_in_before_the_episode():
+    # What the service saw in the last hour before 00:00 is in the demand history at reset and moved the forecast.
+    env = gym.make(DEFAULT_ENV_ID).unwrapped
+    obs, info = env.reset(seed=0, options={"day": "2024-05-16-thu"})
+    lead_in = env.state.demand.lead_in_per_hour
+    nominal = env.instance.demand_per_hour
+    np.testing.assert_allclose(obs["demand"], (lead_in / nominal).astype(np.float32).ravel(), rtol=1e-6)
+    first_period = env.state.demand.rates_per_hour[0]
+    blind = gym.make(DEFAULT_ENV_ID, demand="azure-week").unwrapped  # Sunday: no day before it, no lead-in
+    blind_obs, _ = blind.reset(seed=0)
+    assert blind.state.demand.lead_in_per_hour is None and not blind_obs["demand"].any()
+    ratio = np.asarray(info["forecast_per_hour"]) / first_period
+    assert np.all((ratio > 0.85) & (ratio < 1.15))

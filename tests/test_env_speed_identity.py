@@ -4,13 +4,12 @@ step path and the planners must not change what the env returns or what GH and A
 Every registered id is played for a short horizon with a constant and a uniformly random masked action, two
 episodes (seeds 0 and 1, each on a new env: that a reused env plays the same is ``test_env``'s business); every
 observation key, the reward, ``terminated`` and every ``info`` key is compared step by step with
-``tests/data/env_reference.npz``, recorded from the code before the speed work (commit 1049171).
-The ``gh-rolling`` policy is played on the default id and its actions compared too, and full AGH
+``tests/data/env_reference.npz``, re-recorded for env v3 (performance model v2, warm initial fleet, the lead-in
+observed at reset: the env's outputs changed on purpose), from the code of the v3 change; the speed work before it
+was checked against the recording of commit 1049171 (and full AGH's relocations against a re-recording of its plans
+alone, #17). The ``gh-rolling`` policy is played on the default id and its actions compared too, and full AGH
 (``solve_agh``'s defaults, what ``servegym solve`` runs) is run on the instance of every period of that episode and
 its plans compared (``agh-rolling`` itself re-plans with lighter settings since #17: its actions changed on purpose).
-The two arrays of full AGH's plans were re-recorded alone when its search gained the relocations with a helper
-(#17, "AGH within 1 % of the optimum"): every one of the 8 plans changed and got cheaper, $14.34 → $13.82,
-$13.91 → $13.18, … $14.93 → $14.49 (2.9–5.4 %); every other array is still the one of commit 1049171.
 
 Floats are compared to 1e-9 relative (and 1e-12 absolute): reordered sums may move the last bits, nothing else
 may move. Integers, booleans and strings are compared exactly.

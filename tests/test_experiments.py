@@ -130,7 +130,7 @@ def test_config__structural_errors_are_clear(tmp_path):
 
 
 def test_config__include_adds_scenarios_from_another_file(tmp_path):
-    write(tmp_path, '[scenarios.stress]\nenv_id = "servegym/ProvisioningStressSevere-v2"\n', "scenarios.toml")
+    write(tmp_path, '[scenarios.stress]\nenv_id = "servegym/ProvisioningStressSevere-v3"\n', "scenarios.toml")
     config = load_config(write(tmp_path, 'include = ["scenarios.toml"]\n' + TINY))
     assert set(config.scenarios) == {"stress", "toy-1h"}
     assert config.scenarios["stress"].delay_inflation == 1.5
@@ -192,7 +192,7 @@ def test_cells__a_training_cell_calls_the_trainer_and_is_merged_into_training_cs
 def test_scenario__overrides_change_the_instance(tmp_path):
     text = """
 [scenarios.paper-small]
-env_id = "servegym/ProvisioningPaper-v2"
+env_id = "servegym/ProvisioningPaper-v3"
 models = ["Llama-3.1-8B", "Qwen2.5-32B"]
 gpus = ["A100-80GB", "H100-SXM"]
 budget_scale = 2.0

@@ -120,7 +120,7 @@ def test_episode_history_never_holds_the_episode_itself() -> None:
 
 
 def test_env_observation_carries_the_forecast_quantiles() -> None:
-    env = gym.make("servegym/Provisioning-v2", horizon_hours=2.0)
+    env = gym.make("servegym/Provisioning-v3", horizon_hours=2.0)
     obs, info = env.reset(seed=0)
     num_types = env.unwrapped.instance.num_query_types
     assert obs["forecast_quantiles"].shape == (len(QUANTILE_LEVELS) * num_types,)
@@ -136,7 +136,7 @@ def test_env_observation_carries_the_forecast_quantiles() -> None:
 
 
 def test_quantile_policy_plans_at_least_the_median_forecast() -> None:
-    env = gym.make("servegym/Provisioning-v2", horizon_hours=2.0)
+    env = gym.make("servegym/Provisioning-v3", horizon_hours=2.0)
     policy = make_policy("gh-quantile", env.unwrapped)
     obs, info = env.reset(seed=0)
     policy.reset(0)

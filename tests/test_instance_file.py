@@ -96,7 +96,7 @@ def test_instance_file__a_utf8_byte_order_mark_is_accepted(tmp_path, toy_file):
 
 
 def test_instance_file__loaded_instance_drives_the_environment(toy_file):
-    env = gym.make("servegym/Provisioning-v2", instance=load_instance(toy_file))
+    env = gym.make("servegym/Provisioning-v3", instance=load_instance(toy_file))
     env.reset(seed=0)
     _, reward, *_ = env.step(env.action_space.sample())
     assert np.isfinite(reward)

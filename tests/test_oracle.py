@@ -34,8 +34,10 @@ TOY_DEMAND = np.array([[160.0, 40.0], [16.0, 4.0], [160.0, 40.0]])
 
 def toy_env(start_cost: float, startup_s: float = 0.0, **kwargs) -> ProvisioningEnv:
     """The toy instance over three 1-hour periods with :data:`TOY_DEMAND`, a fixed $ fee per started replica and a
-    start-up time of ``startup_s`` seconds for every configuration."""
+    start-up time of ``startup_s`` seconds for every configuration; from an empty fleet unless ``initial_fleet``
+    says otherwise (the hand-computed costs below count period 0's starts)."""
     instance = dataclasses.replace(toy_instance(), startup_s=np.full(3, startup_s))
+    kwargs.setdefault("initial_fleet", "empty")
     env = ProvisioningEnv(
         instance=instance,
         demand="synthetic",
@@ -121,6 +123,19 @@ def test_oracle__models_cold_starts_exactly(start_fee):
     assert replay(env, result.replicas) == pytest.approx(result.objective, rel=1e-6)
 
 
+def test_oracle__a_warm_initial_fleet_serves_period_0_at_once_and_starts_nothing():
+    # The case above from a warm fleet: period 0's one big replica is ready at once ($3 rental + $2 delay), so no
+    # replica starts in the episode: $5 + $3.20 in the dip + $5 = $13.20, no fee. The environment replays it.
+    env = toy_env(start_cost=1.0, startup_s=1800.0, queueing=False, initial_fleet="warm")
+    result = solve_oracle(env, time_limit_s=None, relative_gap=EXACT)
+    assert result.status == "optimal"
+    assert [toy_counts(env, n)["big"] for n in result.replicas] == [1, 1, 1]
+    assert result.objective == pytest.approx(13.2, rel=1e-6)
+    assert replay(env, result.replicas) == pytest.approx(result.objective, rel=1e-6)
+    oracle = build_oracle_model(env)
+    assert oracle.solver.LookupConstraint(oracle.periods[0].name("start", f"c={oracle.periods[0].config_labels[0]}")) is None
+
+
 def test_oracle__start_up_loss_is_linear_in_the_starts():
     # The capacity row of big in period 0 is Σ x/μ ≤ ρ_max·(n − ½·z); the hint of a replayed schedule is feasible.
     env = toy_env(start_cost=1.0, startup_s=1800.0)
@@ -148,9 +163,12 @@ def test_oracle__cancels_starts_stopped_while_still_starting():
     # so it is cancelled; one stopped after two periods (age 2, ready) is kept.
     ready_share = np.array([[0.0], [0.5], [1.0]])
     schedule = np.array([[1], [2], [1], [1], [3], [3], [1]])
-    assert cancel_unready_starts(schedule, ready_share).ravel().tolist() == [1, 1, 1, 1, 3, 3, 1]
+    assert cancel_unready_starts(schedule, ready_share, "empty").ravel().tolist() == [1, 1, 1, 1, 3, 3, 1]
+    # From a warm fleet period 0's replica is ready, so stopping it is never a cancelled start.
+    assert cancel_unready_starts(np.array([[2], [1]]), ready_share, "warm").ravel().tolist() == [2, 1]
+    assert cancel_unready_starts(np.array([[1], [2], [1]]), ready_share, "warm").ravel().tolist() == [1, 1, 1]
     no_stops = np.array([[1], [2], [2], [1]])
-    assert cancel_unready_starts(no_stops, ready_share).ravel().tolist() == [1, 2, 2, 1]
+    assert cancel_unready_starts(no_stops, ready_share, "empty").ravel().tolist() == [1, 2, 2, 1]
     env = toy_env(start_cost=0.0, startup_s=5400.0)
     oracle = build_oracle_model(env)
     bad = np.array([toy_replicas(env, small=1), toy_replicas(env), toy_replicas(env)])  # stopped before ready
@@ -188,7 +206,7 @@ def test_oracle__realised_cost_is_at_most_every_planner_policy(horizon_hours):
         assert queued <= cost * (1.0 + 1e-4) + surcharge
 
 
-@pytest.mark.parametrize("env_id", ["servegym/Provisioning-v2", "servegym/ProvisioningDrift-v2"])
+@pytest.mark.parametrize("env_id", ["servegym/Provisioning-v3", "servegym/ProvisioningDrift-v3"])
 def test_oracle__bound_is_below_the_rolling_planners(env_id):
     # Two hours of the v1 world (cold starts, realised router, and on the drift id latent drift of speed and errors).
     # The bound is valid whatever the solve reached, so a short limit suffices.

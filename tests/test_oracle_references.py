@@ -22,7 +22,7 @@ from servegym.agents.oracle_references import (
 )
 from servegym.envs.protocol import PROTOCOL
 
-ENV_ID = "servegym/Provisioning-v2"
+ENV_ID = "servegym/Provisioning-v3"
 DAY = "2024-05-16-thu"
 TOY = {"scenario": "toy", "horizon_hours": 2.0, "queueing": False}
 TOY_SETTINGS = json.dumps(TOY, sort_keys=True)

@@ -12,7 +12,7 @@ pytestmark = pytest.mark.rl
 sb3 = pytest.importorskip("stable_baselines3")
 sb3_contrib = pytest.importorskip("sb3_contrib")
 
-ENV_ID = "servegym/Provisioning-v2"
+ENV_ID = "servegym/Provisioning-v3"
 LEARN_STEPS = 64
 PPO_KWARGS = {"n_steps": 32, "batch_size": 32, "n_epochs": 2, "seed": 0, "device": "cpu"}
 

@@ -52,8 +52,8 @@ def test_protocol__covers_every_setting_but_the_week_and_names_the_splits():
     default = protocol_for(REFERENCE_ENV_ID)
     assert [options["day"] for _, options in default.tuning] == list(TUNING_DAYS)
     assert VALIDATION_DAY not in TUNING_DAYS
-    with pytest.raises(UsageError, match="no benchmark protocol for 'servegym/ProvisioningWeek-v2'"):
-        protocol_for("servegym/ProvisioningWeek-v2")
+    with pytest.raises(UsageError, match="no benchmark protocol for 'servegym/ProvisioningWeek-v3'"):
+        protocol_for("servegym/ProvisioningWeek-v3")
 
 
 def test_tune_rule__is_deterministic_per_seed_and_picks_the_cheapest_finalist_on_validation():

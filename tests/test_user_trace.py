@@ -277,7 +277,7 @@ def test_label_is_a_spec_that_parses_back_to_the_same_source(request_file: Path)
 
 
 def test_env_plays_a_trace_on_its_own_query_types(request_file: Path) -> None:
-    env = gym.make("servegym/Provisioning-v2", demand=f"trace:{request_file}?split=test")
+    env = gym.make("servegym/Provisioning-v3", demand=f"trace:{request_file}?split=test")
     names = tuple(q.name for q in env.unwrapped.instance.query_types)
     assert names == load_trace(request_file).streams
     obs, info = env.reset(seed=0)
@@ -288,7 +288,7 @@ def test_env_plays_a_trace_on_its_own_query_types(request_file: Path) -> None:
 
 
 def test_env_takes_trace_objects_and_reset_options(request_file: Path) -> None:
-    env = gym.make("servegym/Provisioning-v2", demand=TraceDemand(request_file, types="total", split="train"))
+    env = gym.make("servegym/Provisioning-v3", demand=TraceDemand(request_file, types="total", split="train"))
     assert env.unwrapped.instance.name.startswith("azure")
     _, info = env.reset(seed=0)
     assert "total load" in info["demand_label"]
@@ -299,12 +299,12 @@ def test_env_takes_trace_objects_and_reset_options(request_file: Path) -> None:
 def test_env_time_of_day_follows_a_trace_that_starts_mid_day(tmp_path: Path) -> None:
     rows = "\n".join(f"2026-11-30T18:{m:02d}:00,2" for m in range(0, 60, 1))
     path = _write(tmp_path / "evening.csv", "timestamp,requests\n" + rows + "\n")
-    env = gym.make("servegym/Provisioning-v2", demand=f"trace:{path}", horizon_hours=0.75, scenario="toy")
+    env = gym.make("servegym/Provisioning-v3", demand=f"trace:{path}", horizon_hours=0.75, scenario="toy")
     obs, _ = env.reset(seed=0)
     angle = 2 * np.pi * 18 / 24
     np.testing.assert_allclose(obs["time"][:2], [np.sin(angle), np.cos(angle)], atol=1e-6)
     with pytest.raises(DemandSourceError, match=r"18:00 to 19:00 UTC \(60 min\).*at most 1"):
-        gym.make("servegym/Provisioning-v2", demand=f"trace:{path}", horizon_hours=2.0, scenario="toy")
+        gym.make("servegym/Provisioning-v3", demand=f"trace:{path}", horizon_hours=2.0, scenario="toy")
 
 
 def test_cli_trace_inspect_prints_the_report_and_writes_the_figure(
@@ -348,3 +348,18 @@ def test_sweep_config_reads_a_trace_relative_to_the_config_file(request_file: Pa
         load_config(
             _write(folder / "sweep.toml", body.replace("mine.csv?split=test", "gone.csv").format(days="days = []"))
         )
+
+
+def test_trace_lead_in_is_the_trace_before_the_episode(tmp_path: Path) -> None:
+    days = [day_minute_series(day).drop(columns=["minute_of_day"]) for day in ("2024-05-15-wed", "2024-05-16-thu")]
+    table = pd.concat(days, ignore_index=True)
+    table.insert(0, "minute", np.arange(len(table)))
+    path = _write(tmp_path / "two-days.csv", "# two Azure days\n" + table.to_csv(index=False))
+    instance = make_instance("azure")
+    rng = np.random.default_rng(0)
+    first = parse_demand_source(f"trace:{path}?scale=absolute", sigma=0, noise_sigma=0)
+    second = parse_demand_source(f"trace:{path}?scale=absolute&start=1", sigma=0, noise_sigma=0)
+    assert first.sample(instance, rng, period_minutes=15, num_periods=96).lead_in_per_hour is None
+    whole = first.sample(instance, rng, period_minutes=15, num_periods=192)
+    played = second.sample(instance, rng, period_minutes=15, num_periods=96)
+    np.testing.assert_allclose(played.lead_in_per_hour, whole.rates_per_hour[92:96], rtol=1e-12)

@@ -17,9 +17,11 @@ LIMIT_FAMILIES = {"budget", "availability", "storage", "max_replicas"}
 
 
 def toy_env(startup_s: float, **kwargs) -> ProvisioningEnv:
+    """The toy over 1 hour at 15 minutes; by default from an empty fleet, so that the first action starts cold."""
     toy = make_instance("toy")
     toy = toy.with_changes(startup_s=np.full(toy.num_configurations, startup_s))
     kwargs.setdefault("horizon_hours", 1.0)
+    kwargs.setdefault("initial_fleet", "empty")
     return ProvisioningEnv(instance=toy, demand="synthetic", sigma=0.0, **kwargs)
 
 
@@ -39,7 +41,7 @@ def test_cold_start__a_replica_carries_the_ready_share_of_its_first_periods(star
 
 
 def test_cold_start__stopping_removes_the_youngest_replicas_first():
-    tracker = StartingReplicas(np.array([1200.0]), 900.0)
+    tracker = StartingReplicas(np.array([1200.0]), 900.0, initial_fleet="empty")
     tracker.advance(np.array([2]))  # two start (age 0)
     tracker.advance(np.array([5]))  # those two are age 1, three more start
     assert tracker.pending().tolist() == [3]  # age-1 replicas are ready when the next period begins
@@ -49,7 +51,7 @@ def test_cold_start__stopping_removes_the_youngest_replicas_first():
 
 
 def test_cold_start__the_default_id_serves_less_in_a_replicas_first_period():
-    env = gym.make(DEFAULT_ENV_ID).unwrapped
+    env = gym.make(DEFAULT_ENV_ID, initial_fleet="empty").unwrapped
     env.reset(seed=0, options={"day": "2024-05-16-thu"})
     action = np.zeros(env.action_space.shape, dtype=np.int64)
     action[0] = 1
@@ -59,6 +61,43 @@ def test_cold_start__the_default_id_serves_less_in_a_replicas_first_period():
     assert first["served_per_hour"].sum() < second["served_per_hour"].sum()
     assert first["ready_replicas"][0] < second["ready_replicas"][0] == 1.0
     assert 0 < env.instance.startup_s[0] < 900.0
+
+
+def test_initial_fleet__warm_first_action_serves_at_once_and_later_starts_are_cold():
+    env = gym.make(DEFAULT_ENV_ID, reconfiguration_cost=5.0).unwrapped
+    assert env.initial_fleet == "warm"
+    env.reset(seed=0, options={"day": "2024-05-16-thu"})
+    action = np.zeros(env.action_space.shape, dtype=np.int64)
+    action[0] = 1
+    _, _, _, _, first = env.step(action)
+    assert first["ready_replicas"][0] == 1.0 and first["started_replicas"] == 0
+    assert first["starting_replicas"][0] == 0 and first["cost"]["reconfiguration"] == 0.0
+    action[0] = 2
+    _, _, _, _, second = env.step(action)
+    assert second["started_replicas"] == 1 and second["starting_replicas"][0] == 1
+    assert second["ready_replicas"][0] < 2.0 and second["cost"]["reconfiguration"] == 5.0
+
+
+def test_initial_fleet__cold_start_rules_leave_a_warm_first_action_alone():
+    from servegym.baselines.runner.policies import compensate_cold_starts
+
+    env = toy_env(startup_s=450.0, initial_fleet="warm")
+    env.reset(seed=0)
+    zeros = np.zeros(env.instance.num_configurations, dtype=np.int64)
+    target = zeros.copy()
+    target[0] = 2
+    assert compensate_cold_starts(env, target, zeros, zeros).tolist() == target.tolist()
+    env.step(target)
+    grown = target.copy()
+    grown[0] = 3
+    assert compensate_cold_starts(env, grown, target, zeros)[0] >= 3  # later starts are cold again
+
+
+def test_initial_fleet__an_unknown_value_names_the_allowed_ones():
+    from servegym.envs.provisioning import EnvKeywordError
+
+    with pytest.raises(EnvKeywordError, match=r"initial_fleet 'hot' not one of \['warm', 'empty'\]"):
+        gym.make(DEFAULT_ENV_ID, initial_fleet="hot")
 
 
 def test_cold_start__observation_shows_replicas_still_starting():
@@ -108,7 +147,7 @@ def test_graded_slo__each_request_is_counted_once():
 
 def test_router__realised_router_sees_slowdown_and_nominal_router_does_not():
     def unserved(router: str) -> float:
-        env = gym.make("servegym/ProvisioningStressSevere-v2", horizon_hours=1.0, router=router).unwrapped
+        env = gym.make("servegym/ProvisioningStressSevere-v3", horizon_hours=1.0, router=router).unwrapped
         env.reset(seed=0, options={"day": "2024-05-16-thu"})
         policy = make_policy("gh-rolling", env)
         policy.reset(0)
@@ -123,7 +162,7 @@ def test_router__realised_router_sees_slowdown_and_nominal_router_does_not():
 
 
 def test_stress__graded_violations_lie_strictly_between_0_and_100_percent():
-    env = gym.make("servegym/ProvisioningStress-v2", horizon_hours=2.0).unwrapped
+    env = gym.make("servegym/ProvisioningStress-v3", horizon_hours=2.0).unwrapped
     policy = make_policy("gh-rolling", env)
     policy.reset(0)
     obs, info = env.reset(seed=0, options={"day": "2024-05-16-thu"})
@@ -137,14 +176,14 @@ def test_stress__graded_violations_lie_strictly_between_0_and_100_percent():
 
 def test_drift__is_deterministic_per_seed_and_unobserved():
     def costs(seed: int) -> list[float]:
-        env = gym.make("servegym/ProvisioningDrift-v2", horizon_hours=2.0).unwrapped
+        env = gym.make("servegym/ProvisioningDrift-v3", horizon_hours=2.0).unwrapped
         env.reset(seed=seed, options={"day": "2024-05-16-thu"})
         action = np.minimum(env.max_replicas, 2)
         return [env.step(action)[4]["total_cost"] for _ in range(env.num_periods)]
 
     assert costs(3) == costs(3)
     assert costs(3) != costs(4)
-    env = gym.make("servegym/ProvisioningDrift-v2").unwrapped
+    env = gym.make("servegym/ProvisioningDrift-v3").unwrapped
     env.reset(seed=3)
     assert np.any(env.state.drift.slowdown != 1.0) and np.any(env.state.drift.error_factor != 1.0)
     plain = gym.make(DEFAULT_ENV_ID).unwrapped
@@ -153,7 +192,7 @@ def test_drift__is_deterministic_per_seed_and_unobserved():
 
 
 def test_week__the_week_id_plays_seven_distinct_consecutive_days():
-    env = gym.make("servegym/ProvisioningWeek-v2").unwrapped
+    env = gym.make("servegym/ProvisioningWeek-v3").unwrapped
     obs, _ = env.reset(seed=0)
     demand = env.state.demand
     assert env.num_periods == 7 * 96

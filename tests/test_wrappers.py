@@ -15,7 +15,7 @@ from servegym.baselines.runner.policies import AGH_REPLANNING, PlannerPolicy, ma
 from servegym.envs.provisioning import ProvisioningEnv
 from servegym.envs.wrappers import DeltaAction
 
-ENV_ID = "servegym/Provisioning-v2"
+ENV_ID = "servegym/Provisioning-v3"
 REMOVE, KEEP, ADD = 0, 1, 2
 
 

@@ -16,8 +16,11 @@ multipliers of period t, F_{a,c} = ``env.replicas.ready_share`` the share of a p
 - n_{c,t} ∈ {0, …, ``env.max_replicas[c]``} (the action space); per period the budget on rental + storage, GPU
   availability, the linking rows n ≤ n_max·s and the storage capacity: the rule book the repair enforces, with the
   rule book's tolerance (``limits.tolerance``) on the budget and storage-capacity rows, as the repair accepts it;
-- starts z_{c,t} ≥ n_{c,t} − n_{c,t−1} with n_{c,−1} = 0, z ≥ 0 continuous (for integer n its optimum is
-  max(0, n_{c,t} − n_{c,t−1}), an integer), each priced at the fixed fee ``env.start_fee``. The rental paid while a
+- starts z_{c,t} ≥ n_{c,t} − n_{c,t−1} for t ≥ 1, z ≥ 0 continuous (for integer n its optimum is
+  max(0, n_{c,t} − n_{c,t−1}), an integer), each priced at the fixed fee ``env.start_fee``. Period 0 follows the
+  environment's initial fleet (``env.replicas.initial_fleet``): ``empty`` gives it the row with n_{c,−1} = 0, so
+  its replicas start cold; ``warm`` gives it none, so z_{c,0} = 0 at the optimum and period 0's replicas serve at
+  once, as the environment's do. The rental paid while a
   replica starts is already in n (a starting replica is rented from its period's start); ``env.start_cost`` (rental
   while starting + fee) is the *expected* start cost for hold rules and would count that rental twice;
 - capacity on the ready replicas at the realised speed, linear in the starts:
@@ -213,12 +216,13 @@ def _starting_ages(ready_share: np.ndarray) -> list[tuple[int, np.ndarray]]:
     return [(a, loss[a]) for a in range(len(loss)) if np.any(loss[a] > 0.0)]
 
 
-def add_switching(oracle: OracleModel, start_cost: np.ndarray, *, first_period: int) -> None:
+def add_switching(oracle: OracleModel, start_cost: np.ndarray, *, first_period_starts_cold: bool) -> None:
     """n_{c,t} − n_{c,t−1} − z_{c,t} ≤ 0 (replicas) and start_cost_c·z_{c,t} in the objective ($).
 
-    Period 0 of the episode starts from no replicas (n_{c,−1} = 0). A model whose first period is a later one
-    (``first_period`` > 0, a window of :func:`period_bounds`) does not know its predecessor and gets no row for
-    that period, which relaxes it (its z is then 0 at the optimum).
+    The model's first period gets the row n_{c,t} − z_{c,t} ≤ 0 only when ``first_period_starts_cold``: period 0
+    of an episode with an empty initial fleet. A window of :func:`period_bounds` that starts later does not know
+    its predecessor, and period 0 of a warm episode serves at once; both get no row (their z is then 0 at the
+    optimum), which for the window is a relaxation and for the warm period 0 is what the environment does.
     """
     solver = oracle.solver
     objective = solver.Objective()
@@ -226,7 +230,7 @@ def add_switching(oracle: OracleModel, start_cost: np.ndarray, *, first_period: 
     for model, starts in zip(oracle.periods, oracle.starts, strict=True):
         for c, (replicas, start) in enumerate(zip(model.replicas, starts, strict=True)):
             objective.SetCoefficient(start, float(start_cost[c]))
-            if previous is None and first_period > 0:
+            if previous is None and not first_period_starts_cold:
                 continue
             row = solver.Constraint(-solver.infinity(), 0.0, model.name("start", f"c={model.config_labels[c]}"))
             row.SetCoefficient(replicas, 1.0)
@@ -368,7 +372,11 @@ def build_oracle_model(env: ProvisioningEnv, periods: range | None = None) -> Or
         for t in periods
     )
     oracle = OracleModel(solver, tuple(models), starts, tuple(excess), solver.NumVariables())
-    add_switching(oracle, np.full(env.instance.num_configurations, env.start_fee), first_period=periods.start)
+    add_switching(
+        oracle,
+        np.full(env.instance.num_configurations, env.start_fee),
+        first_period_starts_cold=periods.start == 0 and env.replicas.initial_fleet == "empty",
+    )
     set_ready_capacity(oracle, env, slowdown)
     return oracle
 
@@ -391,7 +399,7 @@ def add_period_floors(oracle: OracleModel, floors: np.ndarray) -> None:
                 row.SetCoefficient(var, coefficient)
 
 
-def cancel_unready_starts(replicas: np.ndarray, ready_share: np.ndarray) -> np.ndarray:
+def cancel_unready_starts(replicas: np.ndarray, ready_share: np.ndarray, initial_fleet: str) -> np.ndarray:
     """The schedule with every start cancelled whose replica is stopped while still starting (module docstring).
 
     Replays ``replicas`` (T, C) with the environment's cohort rule (every period the target is started or the
@@ -402,22 +410,24 @@ def cancel_unready_starts(replicas: np.ndarray, ready_share: np.ndarray) -> np.n
     Args:
         replicas: (T, C) int replica schedule.
         ready_share: (K+1, C) F_{a,c}, ``StartingReplicas.ready_share``.
+        initial_fleet: ``StartingReplicas.initial_fleet``; ``warm``: period 0's replicas are ready, never starting.
     """
     schedule = np.array(replicas, dtype=np.int64)
     last_age = ready_share.shape[0] - 1
+    warm_start_period = -last_age  # a cohort "started" then is ready at period 0
     for c in range(schedule.shape[1]):
         cohorts: list[list[int]] = []  # [start period, replicas], oldest first
         for t in range(schedule.shape[0]):
             rented = sum(count for _, count in cohorts)
             target = int(schedule[t, c])
             if target > rented:
-                cohorts.append([t, target - rented])
+                cohorts.append([warm_start_period if t == 0 and initial_fleet == "warm" else t, target - rented])
             to_stop = rented - target
             while to_stop > 0:
                 start, count = cohorts[-1]
                 stop = min(count, to_stop)
                 if ready_share[min(t - start, last_age), c] < 1.0:
-                    schedule[start:t, c] -= stop  # still starting: it never served, so it never ran
+                    schedule[max(start, 0) : t, c] -= stop  # still starting: it never served, so it never ran
                 cohorts[-1][1] -= stop
                 if cohorts[-1][1] == 0:
                     cohorts.pop()
@@ -594,7 +604,8 @@ def forward_schedule(env: ProvisioningEnv, backend: OracleBackend, deadline: flo
         if solved.values is None:
             break
         schedule[t] = np.round(solved.values[window.replica_columns()[lead]]).astype(np.int64)
-        started[t] = np.maximum(schedule[t] - (schedule[t - 1] if t else 0), 0)
+        if t or env.replicas.initial_fleet == "empty":  # a warm period 0 starts nothing
+            started[t] = np.maximum(schedule[t] - (schedule[t - 1] if t else 0), 0)
     return schedule
 
 
@@ -603,12 +614,13 @@ def _without_unready_stops(oracle: OracleModel, env: ProvisioningEnv, values: np
     still feasible, as the ready capacity can only grow, and no dearer)."""
     columns = oracle.replica_columns()
     replicas = np.round(values[columns]).astype(np.int64)
-    schedule = cancel_unready_starts(replicas, env.replicas.ready_share)
+    schedule = cancel_unready_starts(replicas, env.replicas.ready_share, env.replicas.initial_fleet)
     if np.array_equal(schedule, replicas):
         return values
     fixed = values.copy()
     fixed[columns] = schedule
-    previous = np.vstack([np.zeros((1, schedule.shape[1]), dtype=np.int64), schedule[:-1]])
+    before_episode = schedule[:1] if env.replicas.initial_fleet == "warm" else np.zeros_like(schedule[:1])
+    previous = np.vstack([before_episode, schedule[:-1]])
     fixed[oracle.start_columns()] = np.maximum(schedule - previous, 0)
     config_model = env.instance.config_model
     stored = np.zeros((len(schedule), len(env.instance.models)))
@@ -674,7 +686,10 @@ def solve_oracle(
     ahead = started_ahead(env, window_replicas)
     candidates = [window_replicas, ahead, forward_schedule(env, backend, deadline, ahead)]
     if realised:
-        candidates = [cancel_unready_starts(schedule, env.replicas.ready_share) for schedule in candidates]
+        candidates = [
+            cancel_unready_starts(schedule, env.replicas.ready_share, env.replicas.initial_fleet)
+            for schedule in candidates
+        ]
     hints = [schedule_values(oracle, env, schedule) for schedule in candidates]
     objectives = [float(cost @ hint) for hint in hints]
     best = int(np.argmin(objectives))

@@ -210,8 +210,11 @@ def compensate_cold_starts(
     Two rules, both dropped where they would break a limit (the extras of rule 1 first, then the kept replicas of
     rule 2, one replica at a time, most expensive configuration first): (1) over-start, ⌈r + (n − r)/F⌉ replicas
     where the target grows; (2) make before break: while any replica starts, the replicas the target would stop
-    keep running for this period.
+    keep running for this period. Neither applies to an episode's first action with a warm initial fleet, which
+    serves at once (``StartingReplicas.next_target_serves_at_once``).
     """
+    if env.replicas.next_target_serves_at_once:
+        return np.asarray(target, dtype=np.int64).copy()
     first_share = env.replicas.ready_share[0]  # (C,) F_{0,c}
     ready = running - pending
     planned = np.asarray(target, dtype=np.int64)

@@ -33,7 +33,7 @@ from servegym.tables import format_number
 
 NAME = "evaluate"
 HELP = "play policies on environment episodes; table, CSV and figure"
-EXAMPLE = "servegym evaluate --env servegym/Provisioning-v2 --policies agh-quantile-hold,gh-static --seeds 0,1"
+EXAMPLE = "servegym evaluate --env servegym/Provisioning-v3 --policies agh-quantile-hold,gh-static --seeds 0,1"
 
 DEFAULT_EVALUATION_DAY = "2024-05-16-thu"
 """The shipped Azure test day the main job plays."""

@@ -13,7 +13,7 @@ from servegym.io import check_output_folder, write_file_set
 
 NAME = "score"
 HELP = "score trained models on the test days: costs, SLOs, normalised score"
-EXAMPLE = "servegym score --model runs/maskable_ppo-native-Provisioning-v2-s0 --seeds 0,1,2"
+EXAMPLE = "servegym score --model runs/maskable_ppo-native-Provisioning-v3-s0 --seeds 0,1,2"
 
 
 def _baselines(text: str) -> list[str]:

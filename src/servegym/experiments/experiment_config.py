@@ -38,6 +38,7 @@ from servegym.envs.catalog import (
     default_catalog,
     load_catalog_overrides,
 )
+from servegym.envs.cold_start import INITIAL_FLEETS
 from servegym.envs.demand_source import DEMAND_SOURCES, validate_source
 from servegym.envs.forecast import FORECASTERS
 from servegym.envs.provisioning import DRIFTS, MAX_HORIZON_HOURS, ROUTERS
@@ -278,6 +279,8 @@ def _scenario(path: Path, name: str, table: Any) -> ScenarioConfig:
     for key in ("queueing", "cold_start"):
         if get(key):
             values[key] = section.boolean(key)
+    if get("initial_fleet"):
+        values["initial_fleet"] = section.string("initial_fleet", list(INITIAL_FLEETS))
     if get("router"):
         values["router"] = section.string("router", list(ROUTERS))
     if get("drift"):
