@@ -27,7 +27,6 @@ import math
 
 import numpy as np
 
-
 INITIAL_FLEETS = ("warm", "empty")
 """What an episode begins with: the first target already serving (``warm``), or no replicas (``empty``)."""
 
@@ -78,7 +77,7 @@ class StartingReplicas:
 
     @property
     def next_target_serves_at_once(self) -> bool:
-        """True before the episode's first :meth:`advance` with a ``warm`` initial fleet: its target is ready at once."""
+        """True before an episode's first :meth:`advance` with a ``warm`` initial fleet: its target serves at once."""
         return not self._begun and self.initial_fleet == "warm"
 
     @property

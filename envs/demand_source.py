@@ -160,7 +160,11 @@ class EpisodeDemand:
             object.__setattr__(self, "history_per_hour", history if len(history) else None)
         if self.lead_in_per_hour is not None:
             lead_in = np.array(self.lead_in_per_hour, dtype=np.float64)
-            if lead_in.ndim != 2 or lead_in.shape[1] != rates.shape[1] or not np.all(np.isfinite(lead_in) & (lead_in >= 0)):
+            if (
+                lead_in.ndim != 2
+                or lead_in.shape[1] != rates.shape[1]
+                or not np.all(np.isfinite(lead_in) & (lead_in >= 0))
+            ):
                 raise ValueError(
                     f"EpisodeDemand.lead_in_per_hour must be (L, {rates.shape[1]}) finite rates ≥ 0; got shape "
                     f"{lead_in.shape}"
@@ -366,7 +370,8 @@ class SyntheticSource(DemandSource):
     The profile is :func:`~servegym.traces.demand.mean_daily_profile` (train days only) scaled to peak 1, times
     the instance's nominal λ, repeated every day; every period of every day gets its own noise of volatility
     :attr:`sigma` (the paper's synthetic volatility study), so any horizon is fine. The lead-in is the profile's
-    last hour without noise (its mean; it draws nothing, so the episode's draws are those of a source without one). The calendar is a label only:
+    last hour without noise (its mean; it draws nothing, so the episode's draws are those of a source without
+    one). The calendar is a label only:
     day k of the episode has weekday ``(start_weekday + k) mod 7`` and is named ``synthetic day <k+1> (<wd>)``.
 
     Attributes:
@@ -414,7 +419,8 @@ class SyntheticSource(DemandSource):
             weekday=weekdays[days],
             day_names=tuple(f"synthetic day {k + 1} ({WEEKDAY_NAMES[wd]})" for k, wd in enumerate(weekdays)),
             history_per_hour=_azure_history(instance, period_minutes, ()),
-            lead_in_per_hour=profile[-lead_in_periods(period_minutes) :, None] * (instance.demand_per_hour / profile.max()),
+            lead_in_per_hour=profile[-lead_in_periods(period_minutes) :, None]
+            * (instance.demand_per_hour / profile.max()),
         )
 
 

@@ -21,8 +21,10 @@ Forecasters (``forecaster`` keyword of the env):
   **mean Azure daily profile** of the train days, whatever the demand source; kept for comparison.
 
 The season is one day (1,440 / period minutes periods) for every forecaster: the daily cycle is what load traces
-share; a weekly pattern enters through the level. Forecasts use only the history and the periods already
-observed: the forecast for period t does not depend on the demand of t or later.
+share; a weekly pattern enters through the level. An episode starts with :meth:`Forecaster.begin_episode`: the
+fit on the history, then the lead-in observed (``EpisodeDemand.lead_in_per_hour``, the hour before period 0, as
+a running service has seen it). Forecasts use only the history, the lead-in and the periods already observed:
+the forecast for period t does not depend on the demand of t or later.
 """
 
 from __future__ import annotations
@@ -31,11 +33,15 @@ import functools
 import hashlib
 import warnings
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from servegym.traces.days import MINUTES_PER_DAY
 from servegym.traces.demand import mean_daily_profile
+
+if TYPE_CHECKING:
+    from servegym.envs.demand_source import EpisodeDemand
 
 FORECASTERS = ("holt-winters", "seasonal-naive", "profile-naive", "ewma")
 DEFAULT_FORECASTER = "holt-winters"
@@ -269,6 +275,16 @@ class Forecaster:
                     self._safe(history[self.periods_per_day :]) / self._safe(history[: -self.periods_per_day])
                 )
                 self._errors.extend(shifted)
+
+    def begin_episode(self, demand: EpisodeDemand) -> None:
+        """:meth:`reset` on the episode's history, then :meth:`observe` its lead-in (the periods just before period 0,
+        ``EpisodeDemand.lead_in_per_hour``), as a service that has been running sees them."""
+        self.reset(demand.history_per_hour)
+        lead_in = demand.lead_in_per_hour
+        if lead_in is not None:
+            first = demand.start_minute_of_day * self.periods_per_day // MINUTES_PER_DAY - len(lead_in)
+            for k, rates in enumerate(lead_in):
+                self.observe(rates, first + k)
 
     def _safe(self, demand: np.ndarray) -> np.ndarray:
         return np.maximum(demand, self._floor)

@@ -189,10 +189,11 @@ class ProvisioningEnv(gym.Env):
       first action's fleet already serving (``initial_fleet="warm"``; ``"empty"`` is v2's start) and with the
       demand of the hour before it observed (``EpisodeDemand.lead_in_per_hour``: the forecaster and the
       ``demand`` history start from it instead of from nothing).
-    * v2 (no longer registered): forecasts learned from the demand's own history (``holt-winters``: statsmodels exponential smoothing with
-      a daily season, fitted on the source's reference days other than the episode's) with error quantiles; new
-      observation key ``forecast_quantiles`` and ``info["forecast_quantiles_per_hour"]``; episodes from any trace
-      file (``trace:PATH``) and a time of day that follows where the episode starts; ``catalog`` keyword.
+    * v2 (no longer registered): forecasts learned from the demand's own history (``holt-winters``: statsmodels
+      exponential smoothing with a daily season, fitted on the source's reference days other than the episode's)
+      with error quantiles; new observation key ``forecast_quantiles`` and ``info["forecast_quantiles_per_hour"]``;
+      episodes from any trace file (``trace:PATH``) and a time of day that follows where the episode starts;
+      ``catalog`` keyword.
     * v1 (no longer registered): the world of MODEL.md §6: cold starts, a router on ready capacity at realised
       speed, graded error violations with an error penalty, latent drift, week-long episodes, the budget as
       rental + storage in the masks and repair, pipeline parallelism no longer shortening delays, new observation
@@ -399,13 +400,9 @@ class ProvisioningEnv(gym.Env):
             demand=demand,
             drift=drift,
         )
-        self.forecaster.reset(demand.history_per_hour)
-        lead_in = demand.lead_in_per_hour
-        if lead_in is not None:  # what the service saw just before the episode: forecaster and demand history
-            first = self._profile_period(0) - len(lead_in)
-            for k, rates in enumerate(lead_in):
-                self.forecaster.observe(rates, first + k)
-            recent = lead_in[-HISTORY_PERIODS:]
+        self.forecaster.begin_episode(demand)  # the history, then the lead-in: what the service saw before period 0
+        if demand.lead_in_per_hour is not None:
+            recent = demand.lead_in_per_hour[-HISTORY_PERIODS:]
             self._state.history[-len(recent) :] = recent
         forecast = self.forecaster.forecast(self._profile_period(0))
         pending = self.replicas.pending()

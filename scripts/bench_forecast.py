@@ -125,7 +125,7 @@ def forecast_metrics(day: dict[str, str], forecaster: str) -> dict[str, Any]:
     demand = source.sample(instance, np.random.default_rng(0), period_minutes=PERIOD_MINUTES, num_periods=periods)
     model = Forecaster(forecaster, instance.demand_per_hour, PERIOD_MINUTES)
     start = time.perf_counter()
-    model.reset(demand.history_per_hour)
+    model.begin_episode(demand)  # the history and the lead-in, as the env starts it
     fit_s = time.perf_counter() - start
     offset = demand.start_minute_of_day // PERIOD_MINUTES
     points, quantiles = [], []

@@ -132,8 +132,8 @@ def test_oracle__a_warm_initial_fleet_serves_period_0_at_once_and_starts_nothing
     assert [toy_counts(env, n)["big"] for n in result.replicas] == [1, 1, 1]
     assert result.objective == pytest.approx(13.2, rel=1e-6)
     assert replay(env, result.replicas) == pytest.approx(result.objective, rel=1e-6)
-    oracle = build_oracle_model(env)
-    assert oracle.solver.LookupConstraint(oracle.periods[0].name("start", f"c={oracle.periods[0].config_labels[0]}")) is None
+    first = build_oracle_model(env).periods[0]
+    assert first.solver.LookupConstraint(first.name("start", f"c={first.config_labels[0]}")) is None  # no start row
 
 
 def test_oracle__start_up_loss_is_linear_in_the_starts():

@@ -84,8 +84,9 @@ allowed route of each configuration that can, checked with the episode's largest
 routers queueing only adds cost, and demand noise, drift and inflation enter through the realised λ, s and k the
 model reads.
 
-**Solving** (:func:`solve_oracle`). Every period is first solved alone (:func:`period_bounds`): period 0 with its
-starts and their start-up loss, later periods without start rows (their z is then 0, so without start-up loss).
+**Solving** (:func:`solve_oracle`). Every period is first solved alone (:func:`period_bounds`): period 0 as the
+episode begins it (from an empty fleet with its starts and their start-up loss), later periods without start rows
+(their z is then 0, so without start-up loss).
 Each window is a relaxation of the oracle restricted to its period, so its proven bound is a floor on that period's
 own cost in every feasible schedule; added as valid rows (:func:`add_period_floors`) they lift the whole model's LP
 bound to at least their sum. Three warm starts, each passed through :func:`cancel_unready_starts` and routed as
@@ -537,7 +538,7 @@ class OracleBackend:
 
 
 def period_bounds(env: ProvisioningEnv, backend: OracleBackend, deadline: float) -> tuple[np.ndarray, np.ndarray]:
-    """Solve every period alone (period 0 with its starts, later periods without switching or start-up loss).
+    """Solve every period alone (period 0 as the episode begins it, later periods without switching or start-up loss).
 
     Each window is a relaxation of the oracle restricted to its period, so its proven bound is a floor on that
     period's cost in every feasible schedule (:func:`add_period_floors`), and its replicas, run in sequence, are a
