@@ -27,21 +27,23 @@ STORAGE_CAPACITY_GB = 1000.0
 MAX_UNMET_FRACTION = 0.05
 """ζ: at most 5 % of a type's requests may be dropped."""
 UNMET_PENALTY_PER_REQUEST = 0.05
-"""φ: $0.05 per dropped request, two to four orders of magnitude above the GPU cost of serving one."""
+"""φ: $0.05 per dropped request, 85× to 48,000× the GPU cost of serving one (the long ``azure`` types to the short
+``paper`` ones; docs/scenarios.md)."""
 DELAY_PENALTY_PER_REQUEST_S = 2e-5
 """ρ: $2e-5 per request-second: a 5 s request pays $1e-4, about the GPU cost of serving one request on the
-Azure scenario's cost-optimal fleet (≈ $75/hour for ≈ 550k requests/hour), so delay matters without dominating."""
+Azure scenario's cost-optimal fleet (the MILP's rents ≈ $60/hour for ≈ 550k requests/hour), so delay matters
+without dominating."""
 TTFT_ALLOWANCE_S = 1.5
 """Delay SLO rule: Δ_i = 1.5 s + 0.25 ms per prompt token (time to first token) + 50 ms per output token."""
 TTFT_PER_PROMPT_TOKEN_S = 0.25e-3
 TPOT_TARGET_S = 0.05
 BUDGET_FACTOR = 1.25
 """Budget δ of the ``azure`` scenario = 1.25 × the fluid rental estimate (:func:`fluid_rental_per_hour`): its
-fleets are tens of GPUs, so integer plans rent close to the fluid estimate (GH: 0.95×) and the budget binds at
+fleets are tens of GPUs, so integer plans rent close to the fluid estimate (GH: 0.83×) and the budget binds at
 demand peaks above the nominal and under stress, not at the nominal demand itself."""
 RANDOM_BUDGET_FACTOR = 2.0
 """Random instances have small demand (1,000–25,000 requests/hour per type) and strict ε, so integrality adds
-more: GH rents a median 1.5× and a 80th percentile 2.0× the fluid estimate (18 instances, sizes 6–20). A factor 2
+more: GH rents a median 1.4× and a 80th percentile 1.9× the fluid estimate (18 instances, sizes 6–20). A factor 2
 keeps most random instances feasible while the budget binds on some."""
 PAPER_BUDGET_PER_DAY = 100.0
 """The paper's base budget: $100 over the 24-hour horizon (its "critical budget" scenario uses $72)."""
