@@ -239,3 +239,36 @@ def test_scaled_run__trains_with_dummy_envs_and_the_adapter_plays_it_as_trained(
     _, periods = run_episode(env, SB3Policy(env.unwrapped, tmp_path), seed=3, options={"day": DAY})
     np.testing.assert_allclose([p["total_cost"] for p in periods], direct)
     assert math.isfinite(sum(direct))
+
+
+def bench_training_module():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "scripts" / "bench_training.py"
+    spec = importlib.util.spec_from_file_location("bench_training", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_bench_training__parses_settings_and_names_a_bad_one():
+    bench = bench_training_module()
+    assert bench.parse_settings("dummy:8,subproc:2") == [("dummy", 8), ("subproc", 2)]
+    for bad in ("threads:2", "dummy:0", "dummy", ""):
+        with pytest.raises(ValueError):
+            bench.parse_settings(bad)
+
+
+@pytest.mark.rl
+def test_bench_training__writes_the_json_with_its_provenance(tmp_path):
+    pytest.importorskip("stable_baselines3")
+    bench = bench_training_module()
+    out = tmp_path / "bench.json"
+    argv = ["--actions", "scaled", "--steps", "64", "--settings", "dummy:1", "--cold-forecasts", "--no-docs"]
+    assert bench.main([*argv, "--out", str(out)]) == 0
+    payload = json.loads(out.read_text())
+    assert {"date", "command", "commit", "machine", "load_average_at_start", "results"} <= set(payload)
+    (row,) = payload["results"]
+    assert row["action"] == "scaled" and row["steps"] == 256 and row["fps"] > 0  # one rollout of n_steps 256
+    assert "| `scaled` | dummy × 1 |" in bench.table(payload)
