@@ -37,9 +37,9 @@ SHORT = {"horizon_hours": 2.0}
 
 
 def toy_env(**kwargs) -> ScaledPlanAction:
-    """The toy instance (envs/toy.py; replicas start instantly), 1-hour periods, 3 periods."""
+    """The toy instance (envs/toy.py; replicas start instantly), 1-hour periods, 3 periods; the peak mix only."""
     env = ProvisioningEnv(instance=toy_instance(), demand="synthetic", period_minutes=60, horizon_hours=3)
-    return ScaledPlanAction(env, **kwargs)
+    return ScaledPlanAction(env, **{"mix_levels": (1.0,), **kwargs})
 
 
 def with_forecast(env: ScaledPlanAction, forecast, running=(0, 0, 0)) -> None:
@@ -75,6 +75,24 @@ def test_scaled_plan__replica_counts_by_hand_on_the_toy():
     with_forecast(env, [161.0, 40.0])
     assert env.replicas([1.0, 1.0, 0.0]).tolist() == big(env, 2)  # 201 / 200 → 2
     np.testing.assert_allclose(env.need(np.array([1.0, 1.0])), np.array(big(env, 1)) * 201.0 / 200.0)
+
+
+def test_scaled_plan__picks_the_mix_of_the_smallest_level_at_or_above_the_demand():
+    env = toy_env(low=0.5, high=2.0, mix_levels=(0.4, 1.0))
+    inst = env.unwrapped.instance
+    # At 0.4 × nominal (64 + 16 = 80 req/h) GH routes A to the small int4 replica, B to the small fp16 one.
+    small = reference_shares(inst, 0.4)
+    np.testing.assert_array_equal(env.shares[0], small)
+    np.testing.assert_array_equal(env.shares[1], reference_shares(inst))
+    assert not np.array_equal(small, env.shares[1])
+    assert [env.mix_index(np.array([160.0, 40.0]) * share) for share in (0.1, 0.4, 0.41, 1.0, 1.5)] == [0, 0, 1, 1, 1]
+    with_forecast(env, [64.0, 16.0])
+    # A: 64 / (100 · 0.8) = 0.8 → 1 small int4; B: 16 / 80 = 0.2 → 1 small fp16; no big replica.
+    names = toy_instance().configuration_names
+    expected = {names[0]: 1, names[1]: 0, names[2]: 1}
+    assert env.replicas([1.0, 1.0, 0.0]).tolist() == [expected[name] for name in inst.configuration_names]
+    with pytest.raises(ValueError, match="mix_levels"):
+        toy_env(mix_levels=(1.0, 0.5))
 
 
 def test_scaled_plan__keep_margin_holds_scale_downs_only():
