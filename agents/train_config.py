@@ -22,7 +22,7 @@ from typing import Any
 import gymnasium as gym
 
 import servegym.envs  # noqa: F401  (registers the environment ids)
-from servegym.agents.action_wrappers import HEADROOM_PLANNERS, HeadroomAction, UnitBoxAction
+from servegym.agents.action_wrappers import HEADROOM_PLANNERS, HeadroomAction, ScaledPlanAction, UnitBoxAction
 from servegym.envs import DEFAULT_ENV_ID, ENV_IDS
 from servegym.envs.demand_source import trace_source
 from servegym.envs.provisioning import EnvKeywordError, ProvisioningEnv
@@ -31,14 +31,25 @@ from servegym.io import atomic_write_json
 from servegym.traces import VALIDATION_DAY
 
 ALGORITHMS: Mapping[str, tuple[str, ...]] = {
-    "ppo": ("native", "delta", "headroom"),
+    "ppo": ("native", "delta", "headroom", "scaled"),
     "maskable_ppo": ("native", "delta"),
-    "a2c": ("native", "delta", "headroom"),
-    "sac": ("headroom",),
+    "a2c": ("native", "delta", "headroom", "scaled"),
+    "sac": ("headroom", "scaled"),
 }
 """Algorithm name → the action spaces it supports (``sac`` needs a Box action, ``maskable_ppo`` a discrete one)."""
-ACTIONS = ("native", "delta", "headroom")
-"""``native``: replica counts (MultiDiscrete); ``delta``: ``DeltaAction``; ``headroom``: ``HeadroomAction`` (Box)."""
+ACTIONS = ("native", "delta", "headroom", "scaled")
+"""``native``: replica counts (MultiDiscrete); ``delta``: ``DeltaAction``; ``headroom``: ``HeadroomAction`` (Box);
+``scaled``: ``ScaledPlanAction`` (Box: multipliers on a fixed configuration mix, no planner in the loop)."""
+BOX_ACTIONS = ("headroom", "scaled")
+"""Actions whose policy acts in a Box through ``UnitBoxAction`` (multipliers in [headroom_low, headroom_high])."""
+SCALED_MAX_KEEP_MARGIN = 0.5
+"""Largest scale-down hysteresis of the ``scaled`` action (``ScaledPlanAction.max_keep_margin``)."""
+VEC_ENVS = ("subproc", "dummy")
+"""How ``n_envs`` > 1 training envs run: ``SubprocVecEnv`` workers (one process each) or ``DummyVecEnv`` (all in the
+trainer's process, stepped one after another; pays off where an env step is cheap next to the IPC, ``scaled``)."""
+ADDED_FIELDS: Mapping[str, Any] = {"vec_env": "subproc"}
+"""Settings added after run folders were first written, with the value every run written before them used: a
+``config.json`` without one is read with this value (it is what the run did, not today's default)."""
 MASK_KEY = "action_mask"
 """Observation entry that VecNormalize leaves alone (0/1 flags)."""
 CONFIG_FILE = "config.json"
@@ -65,6 +76,12 @@ _PPO_HEADROOM = {
     "ent_coef": 0.0,
     "policy_kwargs": {"net_arch": [64, 64], "log_std_init": -1.0},
 }
+_PPO_SCALED = {
+    **_PPO_HEADROOM,
+    "n_steps": 256,
+    "batch_size": 256,
+    "n_epochs": 5,
+}
 _A2C = {
     "n_steps": 16,
     "learning_rate": 7e-4,
@@ -73,25 +90,30 @@ _A2C = {
     "ent_coef": 0.01,
     "policy_kwargs": _NET,
 }
+_SAC = {
+    "learning_rate": 3e-4,
+    "buffer_size": 100_000,
+    "batch_size": 256,
+    "learning_starts": 960,
+    "gamma": 0.99,
+    "tau": 0.005,
+    "train_freq": 1,
+    "policy_kwargs": {"net_arch": [64, 64]},
+}
+_A2C_BOX = {**_A2C, "ent_coef": 0.0, "policy_kwargs": {"net_arch": [64, 64], "log_std_init": -1.0}}
 DEFAULT_HYPERPARAMETERS: Mapping[tuple[str, str], Mapping[str, Any]] = {
     ("ppo", "native"): _PPO_DISCRETE,
     ("ppo", "delta"): _PPO_DISCRETE,
     ("ppo", "headroom"): _PPO_HEADROOM,
+    ("ppo", "scaled"): _PPO_SCALED,
     ("maskable_ppo", "native"): _PPO_DISCRETE,
     ("maskable_ppo", "delta"): _PPO_DISCRETE,
     ("a2c", "native"): _A2C,
     ("a2c", "delta"): _A2C,
-    ("a2c", "headroom"): {**_A2C, "ent_coef": 0.0, "policy_kwargs": {"net_arch": [64, 64], "log_std_init": -1.0}},
-    ("sac", "headroom"): {
-        "learning_rate": 3e-4,
-        "buffer_size": 100_000,
-        "batch_size": 256,
-        "learning_starts": 960,
-        "gamma": 0.99,
-        "tau": 0.005,
-        "train_freq": 1,
-        "policy_kwargs": {"net_arch": [64, 64]},
-    },
+    ("a2c", "headroom"): _A2C_BOX,
+    ("a2c", "scaled"): _A2C_BOX,
+    ("sac", "headroom"): _SAC,
+    ("sac", "scaled"): _SAC,
 }
 """Keyword arguments of the SB3 algorithm per (algorithm, action); docs/agents.md says how they were chosen."""
 
@@ -131,15 +153,17 @@ class TrainConfig:
         env_id: Registered environment id.
         total_timesteps: Environment steps to train for (rounded up to whole rollouts).
         seed: Seed of the model, the environments (worker k resets with ``seed + k``) and the evaluation env.
-        n_envs: Parallel training environments (``SubprocVecEnv`` when > 1, ``DummyVecEnv`` otherwise).
+        n_envs: Parallel training environments (``SubprocVecEnv`` when > 1 and ``vec_env`` is ``subproc``,
+            ``DummyVecEnv`` otherwise).
+        vec_env: One of :data:`VEC_ENVS`.
         name: Label of the run in scores and leaderboards (default ``<algo>-<action>``); seeds of one name are
             aggregated together.
         env_kwargs: Keyword arguments of ``gymnasium.make`` (JSON values), e.g. ``{"horizon_hours": 24}``.
         instance_overrides: Instance overrides of an experiment scenario table (``models``, ``gpus``, SLO and
             budget scales; see docs/experiments.md); empty for the id's own instance.
         hyperparameters: Overrides of :data:`DEFAULT_HYPERPARAMETERS` for (algo, action), JSON values.
-        headroom_low: Lowest demand multiplier of the ``headroom`` action.
-        headroom_high: Highest demand multiplier of the ``headroom`` action.
+        headroom_low: Lowest demand multiplier of the ``headroom`` and ``scaled`` actions.
+        headroom_high: Highest demand multiplier of the ``headroom`` and ``scaled`` actions.
         headroom_planner: Planner of the ``headroom`` action (``gh`` plans in ms, ``agh`` in about 0.2 s).
         headroom_max_payback_periods: Largest payback horizon (periods) of the ``headroom`` action's switching
             patience dimension; 0 leaves the dimension out (the planner re-plans every period).
@@ -159,6 +183,7 @@ class TrainConfig:
     total_timesteps: int = 200_000
     seed: int = 0
     n_envs: int = 2
+    vec_env: str = "subproc"
     name: str = ""
     env_kwargs: Mapping[str, Any] = field(default_factory=dict)
     instance_overrides: Mapping[str, Any] = field(default_factory=dict)
@@ -196,6 +221,8 @@ class TrainConfig:
             raise TrainConfigError(
                 f"action {self.action!r} not supported by {self.algo}; allowed: {list(ALGORITHMS[self.algo])}"
             )
+        if self.vec_env not in VEC_ENVS:
+            raise TrainConfigError(f"vec_env {self.vec_env!r} not one of {list(VEC_ENVS)}")
         if self.env_id not in ENV_IDS:
             raise TrainConfigError(f"env_id {self.env_id!r} not one of {list(ENV_IDS)}")
         for key in ("total_timesteps", "n_envs", "eval_freq", "eval_episodes", "checkpoint_freq", "torch_threads"):
@@ -296,7 +323,8 @@ def load_run_config(run_dir: Path | str) -> TrainConfig:
     """The :class:`TrainConfig` saved in a run folder (``out_dir`` set to where the folder is now).
 
     Every setting must be in the file (``$.train``): a missing one is an error, not a default, because the current
-    default need not be what the run was trained with.
+    default need not be what the run was trained with; the exceptions are :data:`ADDED_FIELDS`, settings that did
+    not exist when older run folders were written, read with the value those runs used.
 
     Raises:
         RunFolderError: No ``config.json``, or it is not JSON, lacks a setting or holds an invalid one.
@@ -311,14 +339,15 @@ def load_run_config(run_dir: Path | str) -> TrainConfig:
     if not isinstance(payload, dict) or not isinstance(payload.get("train"), dict):
         raise RunFolderError(f"{path}: $.train must be an object holding the run's settings (servegym train writes it)")
     names = [f.name for f in dataclasses.fields(TrainConfig) if f.name != "out_dir"]
-    missing = [name for name in names if name not in payload["train"]]
+    settings = {**{k: v for k, v in ADDED_FIELDS.items() if k not in payload["train"]}, **payload["train"]}
+    missing = [name for name in names if name not in settings]
     if missing:
         raise RunFolderError(
             f"{path}: $.train lacks {missing}; a run folder records every setting it was trained with (re-train, or "
             "restore the file written by servegym train)"
         )
     try:
-        return TrainConfig.from_dict({**payload["train"], "out_dir": str(run_dir)})
+        return TrainConfig.from_dict({**settings, "out_dir": str(run_dir)})
     except TrainConfigError as error:
         raise RunFolderError(f"{path}: $.train: {error}") from None
 
@@ -416,7 +445,8 @@ def wrap_action(env: gym.Env, config: TrainConfig) -> gym.Env:
 
     ``native``: unchanged; ``delta``: ``DeltaAction``; ``headroom``: ``HeadroomAction`` with the run's planner,
     bounds and patience, then ``UnitBoxAction`` to act in [−1, 1] (Gaussian policies start centred on the middle
-    of the range).
+    of the range); ``scaled``: ``ScaledPlanAction`` with the run's multiplier bounds and a keep margin up to
+    :data:`SCALED_MAX_KEEP_MARGIN`, then ``UnitBoxAction``.
     """
     if config.action == "native":
         return env
@@ -424,6 +454,15 @@ def wrap_action(env: gym.Env, config: TrainConfig) -> gym.Env:
         from servegym.envs.wrappers import DeltaAction
 
         return DeltaAction(env)
+    if config.action == "scaled":
+        scaled = ScaledPlanAction(
+            env,
+            low=config.headroom_low,
+            high=config.headroom_high,
+            max_keep_margin=SCALED_MAX_KEEP_MARGIN,
+            lean_info=True,
+        )
+        return UnitBoxAction(scaled)
     headroom = HeadroomAction(
         env,
         low=config.headroom_low,

@@ -29,7 +29,7 @@ EXAMPLE = "servegym train --algo maskable_ppo --total-timesteps 200000 --seeds 0
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Algorithm, action space, environment, run length and the trainer's settings (defaults: ``TrainConfig``)."""
-    from servegym.agents.train_config import ACTIONS, ALGORITHMS, HEADROOM_PLANNERS, TrainConfig
+    from servegym.agents.train_config import ACTIONS, ALGORITHMS, HEADROOM_PLANNERS, VEC_ENVS, TrainConfig
 
     defaults = TrainConfig(out_dir="")
     parser.add_argument("--algo", choices=list(ALGORITHMS), default=defaults.algo, help="learning algorithm")
@@ -59,6 +59,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     add_alias(parser, "--seed", "--seeds", "seeds", type=seeds)
     parser.add_argument("--n-envs", type=positive_int, default=defaults.n_envs, help="parallel environments")
+    parser.add_argument(
+        "--vec-env",
+        choices=VEC_ENVS,
+        default=defaults.vec_env,
+        help="run the --n-envs envs in worker processes (subproc) or all in the trainer's process (dummy)",
+    )
     parser.add_argument(
         "--out",
         help=f"run folder (default: runs/<name>-<env>-s<seed>); with several --seeds it must contain {SEED_FIELD}",
@@ -143,6 +149,7 @@ def run(args: argparse.Namespace) -> int:
             total_timesteps=args.total_timesteps,
             seed=seed,
             n_envs=args.n_envs,
+            vec_env=args.vec_env,
             name=args.name or "",
             env_kwargs=_train_env_kwargs(args),
             hyperparameters=args.hyperparameters,
