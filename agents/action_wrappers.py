@@ -197,17 +197,22 @@ Chosen among (1.0,), (0.5, 1.0) and these by the constant action m = 1, k = 0 on
 peak mix, $2,087 / 1,077 with these.)"""
 
 
-def reference_shares(instance: Instance, level: float = 1.0) -> np.ndarray:
-    """(I, C) the share of each query type's demand that GH's plan for ``level`` × the instance's nominal (peak)
-    demand routes to each configuration; rows sum to 1.
+def reference_shares(instance: Instance, level: float = 1.0, planner: str = "gh") -> np.ndarray:
+    """(I, C) the share of each query type's demand that ``planner``'s plan (one of :data:`HEADROOM_PLANNERS`;
+    AGH with its default seed 0) for ``level`` × the instance's nominal (peak) demand routes to each
+    configuration; rows sum to 1.
 
-    A type GH leaves unserved (or every type, when GH finds no feasible plan) goes wholly to its admissible route
-    with the lowest rental per request at the design utilisation (a type with no admissible route keeps a zero
-    row: :class:`ScaledPlanAction` never provisions for it).
+    A type the planner leaves unserved (or every type, when it finds no feasible plan) goes wholly to its
+    admissible route with the lowest rental per request at the design utilisation (a type with no admissible route
+    keeps a zero row: :class:`ScaledPlanAction` never provisions for it).
     """
+    if planner not in HEADROOM_PLANNERS:
+        raise ValueError(f"reference_shares: planner {planner!r} not one of {list(HEADROOM_PLANNERS)}")
+    from servegym.baselines.heuristics.adaptive import solve_agh
     from servegym.baselines.heuristics.greedy import solve_gh
 
-    result = solve_gh(instance.with_demand(np.asarray(instance.demand_per_hour) * level))
+    scaled = instance.with_demand(np.asarray(instance.demand_per_hour) * level)
+    result = solve_agh(scaled) if planner == "agh" else solve_gh(scaled)
     num_types, num_configs = instance.num_query_types, instance.num_configurations
     routing = np.asarray(result.plan.routing, dtype=float) if result.feasible else np.zeros((num_types, num_configs))
     routed = routing.sum(axis=1)
@@ -226,16 +231,17 @@ def reference_shares(instance: Instance, level: float = 1.0) -> np.ndarray:
 class ScaledPlanAction(gym.Wrapper, gym.utils.RecordConstructorArgs):
     """Act by demand multipliers per query type on fixed configuration mixes; replicas follow in closed form.
 
-    At construction the wrapper takes the configuration mix of GH's plan for each of ``mix_levels`` × the nominal
-    (peak) demand (:func:`reference_shares`: share s_{i,c} of type i's demand routed to configuration c) and turns
-    it into replicas per request/hour, a_{i,c} = s_{i,c} / (μ_{i,c} · ρ_design). Each step, with the forecast f_i of
-    ``info["forecast_per_hour"]`` and the policy's multipliers m_i, the demand d_i = f_i · m_i picks the mix of the
-    smallest level ≥ Σ_i d_i / Σ_i λ_i (the largest level above them all), and the replicas that mix needs are
+    At construction the wrapper takes the configuration mix of ``mix_planner``'s plan (GH by default, or AGH) for
+    each of ``mix_levels`` × the nominal (peak) demand (:func:`reference_shares`: share s_{i,c} of type i's demand
+    routed to configuration c) and turns it into replicas per request/hour, a_{i,c} = s_{i,c} / (μ_{i,c} · ρ_design).
+    Each step, with the forecast f_i of ``info["forecast_per_hour"]`` and the policy's multipliers m_i, the demand
+    d_i = f_i · m_i picks the mix of the smallest level ≥ Σ_i d_i / Σ_i λ_i (the largest level above them all), and
+    the replicas that mix needs are
 
         need_c = Σ_i a_{i,c} · d_i,        target_c = ⌈need_c⌉ (clipped to the base action space),
 
-    which at m = 1 and the nominal demand is GH's own plan. No planner runs: a step is a (I, C) product, so the
-    wrapper costs microseconds and training runs at the speed of the env and the policy.
+    which at m = 1 and the nominal demand is the mix planner's own plan. No planner runs: a step is a (I, C)
+    product, so the wrapper costs microseconds and training runs at the speed of the env and the policy.
 
     ## Action Space
     ``Box(low, high, (I,), float32)`` of multipliers; with ``max_keep_margin`` > 0 one more dimension k in
@@ -270,6 +276,8 @@ class ScaledPlanAction(gym.Wrapper, gym.utils.RecordConstructorArgs):
         max_keep_margin: Largest scale-down hysteresis k; 0 leaves the dimension out of the action.
         lean_info: ``step`` returns the scalar ``info`` entries only.
         mix_levels: Increasing demand levels in (0, 1] of the reference mixes; ``(1.0,)``: the peak mix only.
+        mix_planner: Planner whose plans give the mixes, one of :data:`HEADROOM_PLANNERS` (AGH's cost about
+            0.1–0.3 s per level at construction).
     """
 
     def __init__(
@@ -280,6 +288,7 @@ class ScaledPlanAction(gym.Wrapper, gym.utils.RecordConstructorArgs):
         max_keep_margin: float = 0.5,
         lean_info: bool = False,
         mix_levels: tuple[float, ...] = MIX_LEVELS,
+        mix_planner: str = "gh",
     ) -> None:
         gym.utils.RecordConstructorArgs.__init__(
             self,
@@ -288,6 +297,7 @@ class ScaledPlanAction(gym.Wrapper, gym.utils.RecordConstructorArgs):
             max_keep_margin=max_keep_margin,
             lean_info=lean_info,
             mix_levels=mix_levels,
+            mix_planner=mix_planner,
         )
         gym.Wrapper.__init__(self, env)
         base: ProvisioningEnv = env.unwrapped  # type: ignore[assignment]
@@ -303,7 +313,10 @@ class ScaledPlanAction(gym.Wrapper, gym.utils.RecordConstructorArgs):
             or (np.diff(levels) <= 0).any()
         ):
             raise ValueError(f"ScaledPlanAction: mix_levels = {mix_levels} must increase within (0, 1]")
+        if mix_planner not in HEADROOM_PLANNERS:
+            raise ValueError(f"ScaledPlanAction: mix_planner {mix_planner!r} not one of {list(HEADROOM_PLANNERS)}")
         self.mix_levels = levels
+        self.mix_planner = mix_planner
         self.low, self.high = float(low), float(high)
         self.max_keep_margin = float(max_keep_margin)
         self._base = base
@@ -315,7 +328,7 @@ class ScaledPlanAction(gym.Wrapper, gym.utils.RecordConstructorArgs):
             highs.append(self.max_keep_margin)
         self.action_space = spaces.Box(np.array(lows, np.float32), np.array(highs, np.float32), dtype=np.float32)
         self._bounds = (self.action_space.low.astype(float), self.action_space.high.astype(float))
-        self.shares = np.stack([reference_shares(inst, level) for level in levels])
+        self.shares = np.stack([reference_shares(inst, level, mix_planner) for level in levels])
         """(L, I, C) the reference plans' routing shares per mix level (:func:`reference_shares`)."""
         capacity = inst.capacity_per_hour * inst.design_utilisation
         self.replicas_per_request = np.divide(

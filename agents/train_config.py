@@ -164,7 +164,8 @@ class TrainConfig:
         hyperparameters: Overrides of :data:`DEFAULT_HYPERPARAMETERS` for (algo, action), JSON values.
         headroom_low: Lowest demand multiplier of the ``headroom`` and ``scaled`` actions.
         headroom_high: Highest demand multiplier of the ``headroom`` and ``scaled`` actions.
-        headroom_planner: Planner of the ``headroom`` action (``gh`` plans in ms, ``agh`` in about 0.2 s).
+        headroom_planner: Planner of the ``headroom`` action (``gh`` plans in ms, ``agh`` in about 0.2 s), and the
+            planner whose plans give the ``scaled`` action's configuration mixes (computed once per env).
         headroom_max_payback_periods: Largest payback horizon (periods) of the ``headroom`` action's switching
             patience dimension; 0 leaves the dimension out (the planner re-plans every period).
         norm_obs: Normalise the Box observations (all but ``action_mask``) with running statistics.
@@ -446,7 +447,7 @@ def wrap_action(env: gym.Env, config: TrainConfig) -> gym.Env:
     ``native``: unchanged; ``delta``: ``DeltaAction``; ``headroom``: ``HeadroomAction`` with the run's planner,
     bounds and patience, then ``UnitBoxAction`` to act in [−1, 1] (Gaussian policies start centred on the middle
     of the range); ``scaled``: ``ScaledPlanAction`` with the run's multiplier bounds and a keep margin up to
-    :data:`SCALED_MAX_KEEP_MARGIN`, then ``UnitBoxAction``.
+    :data:`SCALED_MAX_KEEP_MARGIN` and the mixes of the run's planner, then ``UnitBoxAction``.
     """
     if config.action == "native":
         return env
@@ -461,6 +462,7 @@ def wrap_action(env: gym.Env, config: TrainConfig) -> gym.Env:
             high=config.headroom_high,
             max_keep_margin=SCALED_MAX_KEEP_MARGIN,
             lean_info=True,
+            mix_planner=config.headroom_planner,
         )
         return UnitBoxAction(scaled)
     headroom = HeadroomAction(

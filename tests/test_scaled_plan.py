@@ -54,6 +54,38 @@ def test_reference_shares__route_the_toy_peak_wholly_to_the_big_replica():
     np.testing.assert_array_equal(reference_shares(toy_instance()), [[0, 1, 0], [0, 1, 0]])
 
 
+@pytest.mark.parametrize("planner", ["gh", "agh"])
+def test_scaled_plan__at_nominal_demand_and_m_1_plays_the_mix_planners_own_plan(planner):
+    # The closed form a_{i,c} · λ_i rounded up gives back the reference plan's replicas where its routes load each
+    # replica at the design utilisation or below (the toy and a 2-hour default episode's candidates).
+    from servegym.baselines.heuristics.adaptive import solve_agh
+    from servegym.baselines.heuristics.greedy import solve_gh
+
+    solve = solve_agh if planner == "agh" else solve_gh
+    toy = toy_env(mix_planner=planner)
+    inst = toy.unwrapped.instance
+    with_forecast(toy, inst.demand_per_hour)
+    margin = [0.0] if toy.max_keep_margin > 0 else []
+    assert toy.replicas([1.0] * inst.num_query_types + margin).tolist() == solve(inst).plan.replicas.tolist()
+    base = gym.make(DEFAULT_ENV_ID, **SHORT).unwrapped
+    env = ScaledPlanAction(base, mix_levels=(1.0,), mix_planner=planner, max_keep_margin=0.0)
+    inst = base.instance
+    obs, info = env.reset(seed=0)
+    env.observe(obs, {**info, "forecast_per_hour": np.asarray(inst.demand_per_hour, float)})
+    plan = solve(inst).plan
+    need = np.asarray(inst.demand_per_hour) @ env.replicas_per_request[0]
+    np.testing.assert_array_less(need, plan.replicas + 1e-9)  # never more than the plan's replicas
+    assert (np.ceil(need - 1e-9) <= plan.replicas).all()
+    assert planner == "gh" or not np.array_equal(env.shares[0], reference_shares(inst, 1.0, "gh"))
+
+
+def test_reference_shares__names_an_unknown_planner():
+    with pytest.raises(ValueError, match="planner 'milp' not one of"):
+        reference_shares(toy_instance(), 1.0, "milp")
+    with pytest.raises(ValueError, match="mix_planner 'x' not one of"):
+        toy_env(mix_planner="x")
+
+
 def big(env: ScaledPlanAction, count: int) -> list[int]:
     """Replica counts with ``count`` big replicas and nothing else (in the env's candidate order)."""
     replicas = [0] * env.unwrapped.instance.num_configurations

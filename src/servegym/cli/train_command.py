@@ -88,7 +88,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--headroom-low", type=float, default=defaults.headroom_low, help="lowest demand multiplier")
     parser.add_argument("--headroom-high", type=float, default=defaults.headroom_high, help="highest demand multiplier")
     parser.add_argument(
-        "--headroom-planner", choices=HEADROOM_PLANNERS, default=defaults.headroom_planner, help="headroom planner"
+        "--headroom-planner",
+        choices=HEADROOM_PLANNERS,
+        default=defaults.headroom_planner,
+        help="planner of the headroom action, and whose plans give the scaled action's configuration mixes",
     )
     parser.add_argument(
         "--headroom-max-payback",
