@@ -4,7 +4,8 @@ A leaderboard folder (the package's own is :func:`shipped_leaderboard_dir`) hold
 
 - ``agents/<name>/``: one trimmed run folder per agent, ``config.json``, ``model.zip`` (the model the leaderboard
   scored) and ``vecnormalize.json`` (when the run normalised), with the ``manifest.json`` of
-  :func:`servegym.io.write_file_set` (size and SHA-256 of each file); ``<name>`` is ``<label>-s<training seed>``;
+  :func:`servegym.io.write_file_set` (size and SHA-256 of each file); ``<name>`` is
+  ``<label>-<env name>-s<training seed>`` (the env id without its namespace, as in the default run folder);
 - ``scores.csv``: the :func:`servegym.agents.scoring.score` table, one row per (policy, episode), with ``run_dir``
   relative to the folder (``agents/<name>``);
 - ``leaderboard.md``: the table :func:`servegym.agents.leaderboard.format_leaderboard` makes of it;
@@ -38,6 +39,7 @@ from servegym.agents.scoring import (
     score,
     summarise,
 )
+from servegym.agents.train_config import TrainConfig
 from servegym.errors import FileSetError, ServegymError
 from servegym.io import check_file_set, check_output_folder, write_file_set
 
@@ -98,8 +100,9 @@ def _check_files(folder: Path, required: Sequence[str]) -> None:
         raise LeaderboardFolderError(str(error)) from None
 
 
-def _agent_name(label: str, seed: int) -> str:
-    return f"{label}-s{seed}".replace("/", "-")
+def _agent_name(config: TrainConfig) -> str:
+    env_name = config.env_id.rsplit("/", 1)[-1]
+    return f"{config.label}-{env_name}-s{config.seed}".replace("/", "-")
 
 
 def ship(
@@ -121,7 +124,7 @@ def ship(
     The copies, not the original runs, are scored, so the shipped table is the table of the shipped files.
 
     Args:
-        run_dirs: Run folders of ``servegym train``; each agent's name is ``<label>-s<training seed>``.
+        run_dirs: Run folders of ``servegym train``; each agent's name is ``<label>-<env name>-s<training seed>``.
         out_dir: The leaderboard folder to write (its other files are left alone; its agents are replaced).
         seeds, days, demand, reference, oracle, baselines, progress: As :func:`servegym.agents.scoring.score`.
         which: ``final`` or ``best`` model of each run.
@@ -131,7 +134,7 @@ def ship(
         The score table, as written to ``scores.csv``.
 
     Raises:
-        LeaderboardFolderError: Two runs share a name (same label and training seed).
+        LeaderboardFolderError: Two runs share a name (same label, env id and training seed).
         RunFolderError, ScoreError: As :func:`servegym.agents.scoring.score`.
     """
     from servegym.agents.adapter import check_run_folder
@@ -140,7 +143,7 @@ def ship(
     sources: dict[str, tuple[Path, Path]] = {}
     for run_dir in run_dirs:
         config, model_folder, _ = check_run_folder(run_dir, which)
-        name = _agent_name(config.label, config.seed)
+        name = _agent_name(config)
         if name in sources:
             raise LeaderboardFolderError(f"{run_dir} and {sources[name][0]} are both agent {name!r}; rename one")
         sources[name] = (Path(run_dir), model_folder)

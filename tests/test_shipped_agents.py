@@ -26,6 +26,7 @@ from servegym.agents.train_config import TrainConfig  # noqa: E402
 from servegym.cli import main  # noqa: E402
 
 DAY = "2024-05-16-thu"
+AGENT_NAMES = ["ppo-delta-Provisioning-v3-s0", "ppo-delta-Provisioning-v3-s1"]  # <label>-<env name>-s<seed>
 SETTINGS = {"days": [DAY], "seeds": [0], "reference": "gh-static", "oracle": "gh-rolling", "baselines": []}
 
 
@@ -53,7 +54,7 @@ def leaderboard(tmp_path_factory) -> Path:
 
 
 def test_ship__writes_trimmed_agents_scores_table_settings_and_manifests(leaderboard):
-    assert sorted(p.name for p in (leaderboard / "agents").iterdir()) == ["ppo-delta-s0", "ppo-delta-s1"]
+    assert sorted(p.name for p in (leaderboard / "agents").iterdir()) == AGENT_NAMES
     for agent in (leaderboard / "agents").iterdir():
         assert sorted(p.name for p in agent.iterdir()) == [
             "config.json",
@@ -64,7 +65,7 @@ def test_ship__writes_trimmed_agents_scores_table_settings_and_manifests(leaderb
     scores, settings, agents = read_leaderboard(leaderboard)
     assert tuple(scores.columns) == SCORE_COLUMNS and len(agents) == 2
     assert {k: settings[k] for k in SETTINGS} == SETTINGS and settings["demand"] is None
-    assert set(scores.loc[scores["kind"] == "agent", "run_dir"]) == {"agents/ppo-delta-s0", "agents/ppo-delta-s1"}
+    assert set(scores.loc[scores["kind"] == "agent", "run_dir"]) == {f"agents/{name}" for name in AGENT_NAMES}
     assert (leaderboard / "leaderboard.md").read_text().startswith("Normalised score")
 
 
@@ -108,8 +109,8 @@ def _copy(leaderboard: Path, tmp_path: Path) -> Path:
     "damage, fragment",
     [
         (lambda f: (f / "scores.csv").write_text("policy\nx\n"), "scores.csv: its SHA-256 differs"),
-        (lambda f: (f / "agents" / "ppo-delta-s1" / "model.zip").write_bytes(b"PK"), "model.zip: its SHA-256"),
-        (lambda f: (f / "agents" / "ppo-delta-s0" / "config.json").unlink(), "config.json: missing"),
+        (lambda f: (f / "agents" / AGENT_NAMES[1] / "model.zip").write_bytes(b"PK"), "model.zip: its SHA-256"),
+        (lambda f: (f / "agents" / AGENT_NAMES[0] / "config.json").unlink(), "config.json: missing"),
         (lambda f: (f / "manifest.json").write_text("[1]"), "manifest.json: not a servegym output manifest"),
         (lambda f: (f / "settings.json").unlink(), "settings.json: missing"),
     ],
