@@ -145,7 +145,7 @@ def test_cli_leaderboard__a_changed_number_fails_verification(leaderboard, tmp_p
 
 
 def test_shipped_leaderboard__every_shipped_agent_reproduces_every_number(capsys):
-    """``servegym leaderboard --verify`` on the package's own leaderboard (about 20 s)."""
+    """``servegym leaderboard --verify`` on the package's own leaderboard (11 agents, 3 settings: 75 s at load 3)."""
     folder = shipped_leaderboard_dir()
     _, settings, agents = read_leaderboard(folder)
     assert len(agents) >= 3 and settings["oracle"] == "oracle"
