@@ -25,12 +25,10 @@ import argparse
 import functools
 import json
 import os
-import platform
 import sys
 import time
 from collections.abc import Callable
 from datetime import datetime, timezone
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +41,7 @@ from servegym.envs import DEFAULT_ENV_ID
 from servegym.envs.provisioning import ProvisioningEnv
 from servegym.envs.routing import Router
 from servegym.envs.wrappers import DeltaAction
-from servegym.io import atomic_write_json, block_markers, replace_marked_block, source_commit
+from servegym.io import atomic_write_json, block_markers, machine_info, replace_marked_block, source_commit
 
 WARMUP_STEPS = 50
 """Env steps run before the clock starts (LP warm start, imports, worker start-up)."""
@@ -314,32 +312,6 @@ def planner_benchmarks(env_id: str) -> list[dict[str, Any]]:
     return records
 
 
-def package_version(name: str) -> str:
-    try:
-        return version(name)
-    except PackageNotFoundError:
-        return "not installed"
-
-
-def machine_info() -> dict[str, Any]:
-    """Platform, CPU and library versions, for reading the figures."""
-    cpu_model = platform.processor()
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
-            cpu_model = next(line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    return {
-        "platform": platform.platform(),
-        "cpu_model": cpu_model,
-        "cpu_count": os.cpu_count(),
-        "load_average_1min": round(os.getloadavg()[0], 2),
-        "python": platform.python_version(),
-        "numpy": np.__version__,
-        **{name: package_version(name) for name in ("gymnasium", "highspy", "stable-baselines3", "sb3-contrib")},
-    }
-
-
 def run_benchmarks(env_id: str, steps: int, headroom_steps: int) -> list[dict[str, Any]]:
     """Time every (setting, policy) pair; returns one record per pair with env steps/s."""
     from stable_baselines3.common.vec_env import SubprocVecEnv
@@ -450,7 +422,7 @@ def main(argv: list[str] | None = None) -> int:
         "query_types": probe.instance.num_query_types,
         "commit": source_commit() or "unknown",
         "warmup_steps": WARMUP_STEPS,
-        "machine": machine_info(),
+        "machine": machine_info(("gymnasium", "highspy", "stable-baselines3", "sb3-contrib")),
         "load_average_at_start": [round(value, 2) for value in load_before],
         "floor": floor,
         "planners_in_env": planners,

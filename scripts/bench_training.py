@@ -31,12 +31,10 @@ import argparse
 import copy
 import functools
 import os
-import platform
 import sys
 import tempfile
 import time
 from datetime import datetime, timezone
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
@@ -45,38 +43,13 @@ import numpy as np
 
 from servegym.agents.train_config import ACTIONS, MASK_KEY, TrainConfig, make_base_env, wrap_action
 from servegym.envs import DEFAULT_ENV_ID
-from servegym.io import atomic_write_json, block_markers, replace_marked_block, source_commit
+from servegym.io import atomic_write_json, block_markers, machine_info, replace_marked_block, source_commit
 from servegym.traces import TRAIN_DAYS
 
 AGENTS_DOC = Path(__file__).resolve().parents[1] / "docs" / "agents.md"
 DOC_BLOCK = block_markers("bench-training", "scripts/bench_training.py")
 DEFAULT_ACTIONS = ("native", "headroom", "scaled")
 VEC_KINDS = ("dummy", "subproc")
-
-
-def package_version(name: str) -> str:
-    try:
-        return version(name)
-    except PackageNotFoundError:
-        return "not installed"
-
-
-def machine_info() -> dict[str, Any]:
-    """Platform, CPU and library versions, for reading the figures."""
-    cpu_model = platform.processor()
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
-            cpu_model = next(line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    return {
-        "platform": platform.platform(),
-        "cpu_model": cpu_model,
-        "cpu_count": os.cpu_count(),
-        "python": platform.python_version(),
-        "numpy": np.__version__,
-        **{name: package_version(name) for name in ("gymnasium", "highspy", "stable-baselines3", "torch")},
-    }
 
 
 def warm_forecasts(env_id: str) -> float:
@@ -270,7 +243,7 @@ def main(argv: list[str] | None = None) -> int:
         "command": " ".join([os.path.basename(sys.argv[0]), *sys.argv[1:]]),
         "env_id": args.env_id,
         "commit": source_commit() or "unknown",
-        "machine": machine_info(),
+        "machine": machine_info(("gymnasium", "highspy", "stable-baselines3", "torch")),
         "load_average_at_start": [round(value, 2) for value in load_before],
         "load_average_at_end": [round(value, 2) for value in os.getloadavg()],
         "forecasts": "cold (fitted during training)" if warm_s is None else f"fitted before timing ({warm_s:.1f} s)",

@@ -202,6 +202,28 @@ def package_versions(packages: Sequence[str] = VERSIONED_PACKAGES) -> dict[str, 
     return versions
 
 
+def machine_info(packages: Sequence[str]) -> dict[str, Any]:
+    """What a benchmark's figures were measured on: platform, CPU model and count, 1-minute load average, Python,
+    numpy and the versions of ``packages`` (``"not installed"`` where one is missing)."""
+    import platform
+
+    cpu_model = platform.processor()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
+            cpu_model = next(line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    versions = package_versions(("numpy", *packages))
+    return {
+        "platform": platform.platform(),
+        "cpu_model": cpu_model,
+        "cpu_count": os.cpu_count(),
+        "load_average_1min": round(os.getloadavg()[0], 2),
+        "python": platform.python_version(),
+        **{name: installed or "not installed" for name, installed in versions.items()},
+    }
+
+
 def _file_sha256(path: Path) -> str | None:
     try:
         return hashlib.sha256(path.read_bytes()).hexdigest()
