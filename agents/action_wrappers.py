@@ -7,6 +7,7 @@ each step the planner plans for ``forecast × multipliers`` and the resulting re
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import gymnasium as gym
@@ -21,6 +22,41 @@ from servegym.envs.wrappers import EPISODE_INFO_KEYS
 
 HEADROOM_PLANNERS = ("agh", "gh")
 """Planners fast enough to run every step (AGH about 0.1 s, GH a few ms on the default candidates)."""
+
+
+def _check_multipliers(wrapper: str, low: float, high: float) -> None:
+    if not (np.isfinite(low) and np.isfinite(high) and 0.0 < low <= high):
+        raise ValueError(f"{wrapper}: multipliers [low, high] = [{low}, {high}] need 0 < low ≤ high < inf")
+
+
+def _multiplier_space(num_types: int, low: float, high: float, extra_high: float) -> spaces.Box:
+    """Box of one demand multiplier in [low, high] per query type, plus one dimension in [0, extra_high] when
+    ``extra_high`` > 0."""
+    lows, highs = [low] * num_types, [high] * num_types
+    if extra_high > 0.0:
+        lows.append(0.0)
+        highs.append(extra_high)
+    return spaces.Box(np.array(lows, np.float32), np.array(highs, np.float32), dtype=np.float32)
+
+
+def _checked_action(
+    wrapper: str, action: Any, space: spaces.Box, dimension: Callable[[int], tuple[float, float, str]]
+) -> np.ndarray:
+    """``action`` as a float array, or ``ValueError`` naming the first dimension that is NaN or outside the space.
+
+    Compared with the space's float32 bounds, so that every action the space contains is accepted; ``dimension``
+    gives a dimension's bounds and meaning for the message."""
+    array = np.asarray(action, dtype=float)
+    if array.shape != space.shape:
+        raise ValueError(f"{wrapper}: action has shape {array.shape}, expected {space.shape}")
+    bad = np.flatnonzero(~np.isfinite(array) | (array < space.low) | (array > space.high))
+    if bad.size:
+        index = int(bad[0])
+        lowest, highest, meaning = dimension(index)
+        raise ValueError(
+            f"{wrapper}: action[{index}] = {array[index]} outside allowed range [{lowest}, {highest}] ({meaning})"
+        )
+    return array
 
 
 class HeadroomAction(gym.Wrapper, gym.utils.RecordConstructorArgs):
@@ -74,8 +110,7 @@ class HeadroomAction(gym.Wrapper, gym.utils.RecordConstructorArgs):
         base: ProvisioningEnv = env.unwrapped  # type: ignore[assignment]
         if not isinstance(base, ProvisioningEnv):
             raise TypeError(f"HeadroomAction wraps a ProvisioningEnv, got {type(base).__name__}")
-        if not (np.isfinite(low) and np.isfinite(high) and 0.0 < low <= high):
-            raise ValueError(f"HeadroomAction: multipliers [low, high] = [{low}, {high}] need 0 < low ≤ high < inf")
+        _check_multipliers("HeadroomAction", low, high)
         if planner not in HEADROOM_PLANNERS:
             raise ValueError(f"HeadroomAction: planner {planner!r} not one of {list(HEADROOM_PLANNERS)}")
         if not (np.isfinite(max_payback_periods) and max_payback_periods >= 0.0):
@@ -83,11 +118,7 @@ class HeadroomAction(gym.Wrapper, gym.utils.RecordConstructorArgs):
         self.low, self.high = float(low), float(high)
         self.max_payback_periods = float(max_payback_periods)
         num_types = base.instance.num_query_types
-        lows, highs = [self.low] * num_types, [self.high] * num_types
-        if self.max_payback_periods > 0.0:
-            lows.append(0.0)
-            highs.append(self.max_payback_periods)
-        self.action_space = spaces.Box(np.array(lows, np.float32), np.array(highs, np.float32), dtype=np.float32)
+        self.action_space = _multiplier_space(num_types, self.low, self.high, self.max_payback_periods)
         self._num_types = num_types
         self._seed = seed
         self._planner = PlannerPolicy(base, planner, "rolling", seed, agh_settings=AGH_REPLANNING)
@@ -109,19 +140,7 @@ class HeadroomAction(gym.Wrapper, gym.utils.RecordConstructorArgs):
         """Replica counts (C,) the planner (and switching rule) choose for an action; validates the action."""
         if self._last is None:
             raise RuntimeError("HeadroomAction: call reset() before step()")
-        array = np.asarray(action, dtype=float)
-        if array.shape != self.action_space.shape:
-            raise ValueError(f"HeadroomAction: action has shape {array.shape}, expected {self.action_space.shape}")
-        # Compare with the space's float32 bounds, so that every action the space contains is accepted.
-        low, high = self.action_space.low.astype(float), self.action_space.high.astype(float)
-        bad = np.flatnonzero(~np.isfinite(array) | (array < low) | (array > high))
-        if bad.size:
-            index = int(bad[0])
-            lowest, highest, meaning = self._dimension(index)
-            raise ValueError(
-                f"HeadroomAction: action[{index}] = {array[index]} outside allowed range [{lowest}, {highest}] "
-                f"({meaning})"
-            )
+        array = _checked_action("HeadroomAction", action, self.action_space, self._dimension)
         _, info = self._last
         demand = np.asarray(info["forecast_per_hour"], dtype=float) * array[: self._num_types]
         self._planner.observe(info)
@@ -303,8 +322,7 @@ class ScaledPlanAction(gym.Wrapper, gym.utils.RecordConstructorArgs):
         base: ProvisioningEnv = env.unwrapped  # type: ignore[assignment]
         if not isinstance(base, ProvisioningEnv):
             raise TypeError(f"ScaledPlanAction wraps a ProvisioningEnv, got {type(base).__name__}")
-        if not (np.isfinite(low) and np.isfinite(high) and 0.0 < low <= high):
-            raise ValueError(f"ScaledPlanAction: multipliers [low, high] = [{low}, {high}] need 0 < low ≤ high < inf")
+        _check_multipliers("ScaledPlanAction", low, high)
         if not (np.isfinite(max_keep_margin) and max_keep_margin >= 0.0):
             raise ValueError(f"ScaledPlanAction: max_keep_margin = {max_keep_margin} must be in [0, inf)")
         levels = np.asarray(mix_levels, dtype=float)
@@ -322,12 +340,7 @@ class ScaledPlanAction(gym.Wrapper, gym.utils.RecordConstructorArgs):
         self._base = base
         inst = base.instance
         self._num_types = inst.num_query_types
-        lows, highs = [self.low] * self._num_types, [self.high] * self._num_types
-        if self.max_keep_margin > 0.0:
-            lows.append(0.0)
-            highs.append(self.max_keep_margin)
-        self.action_space = spaces.Box(np.array(lows, np.float32), np.array(highs, np.float32), dtype=np.float32)
-        self._bounds = (self.action_space.low.astype(float), self.action_space.high.astype(float))
+        self.action_space = _multiplier_space(self._num_types, self.low, self.high, self.max_keep_margin)
         self.shares = np.stack([reference_shares(inst, level, mix_planner) for level in levels])
         """(L, I, C) the reference plans' routing shares per mix level (:func:`reference_shares`)."""
         capacity = inst.capacity_per_hour * inst.design_utilisation
@@ -376,18 +389,7 @@ class ScaledPlanAction(gym.Wrapper, gym.utils.RecordConstructorArgs):
         """Replica counts (C,) for an action (module docstring of the class); validates the action."""
         if self._info is None:
             raise RuntimeError("ScaledPlanAction: call reset() before step()")
-        array = np.asarray(action, dtype=float)
-        if array.shape != self.action_space.shape:
-            raise ValueError(f"ScaledPlanAction: action has shape {array.shape}, expected {self.action_space.shape}")
-        low, high = self._bounds
-        bad = np.flatnonzero(~np.isfinite(array) | (array < low) | (array > high))
-        if bad.size:
-            index = int(bad[0])
-            lowest, highest, meaning = self._dimension(index)
-            raise ValueError(
-                f"ScaledPlanAction: action[{index}] = {array[index]} outside allowed range [{lowest}, {highest}] "
-                f"({meaning})"
-            )
+        array = _checked_action("ScaledPlanAction", action, self.action_space, self._dimension)
         need = self.need(array[: self._num_types])
         target = np.minimum(np.ceil(need - 1e-9).astype(np.int64), self._max_replicas)
         info = self._info
