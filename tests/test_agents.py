@@ -15,7 +15,7 @@ pytestmark = pytest.mark.rl
 pytest.importorskip("stable_baselines3")
 pytest.importorskip("sb3_contrib")
 
-from stable_baselines3.common.vec_env import DummyVecEnv  # noqa: E402
+from adapter_checks import assert_adapter_plays_as_trained  # noqa: E402
 
 from servegym.agents import checkpoints  # noqa: E402
 from servegym.agents.action_wrappers import HeadroomAction, UnitBoxAction  # noqa: E402
@@ -39,7 +39,7 @@ from servegym.agents.scoring import (  # noqa: E402
     summarise,
 )
 from servegym.agents.train import algorithm_class, train, train_from_config  # noqa: E402
-from servegym.agents.train_config import RunFolderError, TrainConfig, TrainConfigError, make_base_env, wrap_action  # noqa: E402
+from servegym.agents.train_config import RunFolderError, TrainConfig, TrainConfigError, make_base_env  # noqa: E402
 from servegym.baselines.runner.episodes import run_episode  # noqa: E402
 from servegym.cli import main  # noqa: E402
 
@@ -139,19 +139,7 @@ def test_adapter__converts_actions_exactly_as_the_training_wrappers(tmp_path, al
         tmp_path, algo=algo, action=action, total=64, hyperparameters={"n_steps": 32, "batch_size": 32}, eval_freq=64
     )
     train(config)
-    model = algorithm_class(algo).load(tmp_path / "model.zip")
-    stack = wrap_action(make_base_env(config), config)
-    normalizer = checkpoints.load_normalizer(tmp_path, DummyVecEnv([lambda: stack]), training=False)
-    obs, _ = stack.reset(seed=3, options={"day": DAY})
-    direct, done = [], False
-    while not done:
-        prediction, _ = model.predict(normalizer.normalize_obs(obs), deterministic=True)
-        obs, _, terminated, truncated, info = stack.step(prediction)
-        direct.append(info["total_cost"])
-        done = terminated or truncated
-    env = make_base_env(config)
-    _, periods = run_episode(env, SB3Policy(env.unwrapped, tmp_path), seed=3, options={"day": DAY})
-    np.testing.assert_allclose([p["total_cost"] for p in periods], direct)
+    assert_adapter_plays_as_trained(config, DAY)
 
 
 def test_adapter__rejects_an_env_whose_spaces_differ(maskable_run):

@@ -250,12 +250,10 @@ def test_load_run_config__reads_folders_written_before_vec_env_with_what_they_di
 @pytest.mark.rl
 def test_scaled_run__trains_with_dummy_envs_and_the_adapter_plays_it_as_trained(tmp_path):
     pytest.importorskip("stable_baselines3")
+    from adapter_checks import assert_adapter_plays_as_trained
     from stable_baselines3.common.vec_env import DummyVecEnv
 
-    from servegym.agents import checkpoints
-    from servegym.agents.adapter import SB3Policy
-    from servegym.agents.train import algorithm_class, make_vec_env, train
-    from servegym.baselines.runner.episodes import run_episode
+    from servegym.agents.train import make_vec_env, train
 
     config = TrainConfig(
         out_dir=str(tmp_path),
@@ -275,19 +273,7 @@ def test_scaled_run__trains_with_dummy_envs_and_the_adapter_plays_it_as_trained(
     result = train(config)
     assert result.num_timesteps == 64 and len(result.validation_rewards) == 2
     assert load_run_config(tmp_path).vec_env == "dummy"
-    model = algorithm_class("ppo").load(tmp_path / "model.zip")
-    stack = wrap_action(make_base_env(config), config)
-    normalizer = checkpoints.load_normalizer(tmp_path, DummyVecEnv([lambda: stack]), training=False)
-    obs, _ = stack.reset(seed=3, options={"day": DAY})
-    direct, done = [], False
-    while not done:
-        prediction, _ = model.predict(normalizer.normalize_obs(obs), deterministic=True)
-        obs, _, terminated, truncated, info = stack.step(prediction)
-        direct.append(info["total_cost"])
-        done = terminated or truncated
-    env = make_base_env(config)
-    _, periods = run_episode(env, SB3Policy(env.unwrapped, tmp_path), seed=3, options={"day": DAY})
-    np.testing.assert_allclose([p["total_cost"] for p in periods], direct)
+    direct = assert_adapter_plays_as_trained(config, DAY)
     assert math.isfinite(sum(direct))
 
 
