@@ -7,7 +7,8 @@
 1. turns the base env's observation into the one the model was trained on (``DeltaAction`` replaces the mask
    entry; ``ScaledPlanAction`` drops it and adds its forecast-error and per-GPU-type utilisation entries;
    ``native`` and ``headroom`` leave it as is) and normalises it with the frozen training statistics;
-2. predicts deterministically (with the wrapper's ``action_masks()`` for MaskablePPO);
+2. predicts deterministically (with the wrapper's ``action_masks()`` for MaskablePPO; RecurrentPPO carries its
+   LSTM state from step to step and starts each episode (``reset``) with an empty one, as in training);
 3. converts the action into replica counts through the wrapper: ``DeltaAction.target`` for moves,
    ``UnitBoxAction.action`` then ``HeadroomAction.replicas`` (the planner) or ``ScaledPlanAction.replicas`` (the
    scaled mix) for multipliers; native counts pass through.
@@ -84,6 +85,8 @@ class SB3Policy:
             )
         self._masked = self.config.algo == "maskable_ppo"
         self._episode_seed: int | None = self.config.seed
+        self._memory: Any = None  # RecurrentPPO's LSTM state within the episode (None for the other models)
+        self._episode_start = True
 
     @property
     def fallbacks(self) -> int:
@@ -93,6 +96,7 @@ class SB3Policy:
     def reset(self, seed: int | None = None) -> None:
         """Start an episode; ``seed`` restarts the headroom planner's random starts, as the wrapper's reset does."""
         self._episode_seed = self.config.seed if seed is None else seed
+        self._memory, self._episode_start = None, True
 
     def _observation(self, obs: dict[str, np.ndarray], info: dict[str, Any]) -> dict[str, np.ndarray]:
         if self.config.action == "delta":
@@ -109,7 +113,11 @@ class SB3Policy:
         """Replica counts (C,) for the base env."""
         model_obs = self._observation(obs, info)
         kwargs = {"action_masks": self.wrapped.get_wrapper_attr("action_masks")()} if self._masked else {}
-        action, _ = self.model.predict(model_obs, deterministic=True, **kwargs)
+        start = np.array([self._episode_start])  # models without memory ignore it and return the state unchanged
+        action, self._memory = self.model.predict(
+            model_obs, state=self._memory, episode_start=start, deterministic=True, **kwargs
+        )
+        self._episode_start = False
         if self.config.action == "native":
             return np.asarray(action, dtype=np.int64)
         if self.config.action == "delta":

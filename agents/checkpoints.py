@@ -454,7 +454,8 @@ def restart_episodes(model: BaseAlgorithm, seed: int) -> None:
     """Start fresh training episodes seeded ``seed + num_timesteps``, as ``model.learn`` does when resumed.
 
     Called right after every checkpoint, so that training continues from exactly what the checkpoint holds: a
-    run resumed from it (whose environments cannot be saved mid-episode) repeats the uninterrupted run.
+    run resumed from it (whose environments cannot be saved mid-episode) repeats the uninterrupted run. The episode
+    start flags also clear RecurrentPPO's LSTM state at the next step, as they do in the resumed run.
     """
     env = model.get_env()
     env.seed(seed + model.num_timesteps)

@@ -169,9 +169,18 @@ def algorithm_class(algo: str) -> type:
         from sb3_contrib import MaskablePPO
 
         return MaskablePPO
+    if algo == "recurrent_ppo":
+        from sb3_contrib import RecurrentPPO
+
+        return RecurrentPPO
     from stable_baselines3 import A2C, PPO, SAC
 
     return {"ppo": PPO, "a2c": A2C, "sac": SAC}[algo]
+
+
+def policy_name(algo: str) -> str:
+    """The SB3 policy of an algorithm on servegym's dict observations (``RecurrentPPO`` needs its LSTM policy)."""
+    return "MultiInputLstmPolicy" if algo == "recurrent_ppo" else "MultiInputPolicy"
 
 
 def library_versions() -> dict[str, str]:
@@ -299,7 +308,7 @@ def _model(config: TrainConfig, cls: type, venv, checkpoint: Path | None, gamma:
     env = _normalizer(config, venv, gamma, training=True) if config.norm_obs or config.norm_reward else venv
     try:
         model = cls(
-            "MultiInputPolicy",
+            policy_name(config.algo),
             env,
             seed=config.seed,
             device=config.device,

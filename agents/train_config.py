@@ -35,8 +35,10 @@ ALGORITHMS: Mapping[str, tuple[str, ...]] = {
     "maskable_ppo": ("native", "delta"),
     "a2c": ("native", "delta", "headroom", "scaled"),
     "sac": ("headroom", "scaled"),
+    "recurrent_ppo": ("native", "delta", "headroom", "scaled"),
 }
-"""Algorithm name → the action spaces it supports (``sac`` needs a Box action, ``maskable_ppo`` a discrete one)."""
+"""Algorithm name → the action spaces it supports (``sac`` needs a Box action, ``maskable_ppo`` a discrete one;
+``recurrent_ppo`` is sb3-contrib's ``RecurrentPPO``: PPO with an LSTM in the actor and in the critic)."""
 ACTIONS = ("native", "delta", "headroom", "scaled")
 """``native``: replica counts (MultiDiscrete); ``delta``: ``DeltaAction``; ``headroom``: ``HeadroomAction`` (Box);
 ``scaled``: ``ScaledPlanAction`` (Box: multipliers on a fixed configuration mix, no planner in the loop)."""
@@ -100,6 +102,17 @@ _SAC = {
     "train_freq": 1,
     "policy_kwargs": {"net_arch": [64, 64]},
 }
+_LSTM_HIDDEN_SIZE = 64
+"""LSTM units of ``recurrent_ppo`` (actor and critic each): as wide as the Box policies' hidden layers."""
+_RECURRENT_DISCRETE = {**_PPO_DISCRETE, "policy_kwargs": {**_NET, "lstm_hidden_size": _LSTM_HIDDEN_SIZE}}
+_RECURRENT_HEADROOM = {
+    **_PPO_HEADROOM,
+    "policy_kwargs": {**_PPO_HEADROOM["policy_kwargs"], "lstm_hidden_size": _LSTM_HIDDEN_SIZE},
+}
+_RECURRENT_SCALED = {
+    **_PPO_SCALED,
+    "policy_kwargs": {**_PPO_SCALED["policy_kwargs"], "lstm_hidden_size": _LSTM_HIDDEN_SIZE},
+}
 _A2C_BOX = {**_A2C, "ent_coef": 0.0, "policy_kwargs": {"net_arch": [64, 64], "log_std_init": -1.0}}
 DEFAULT_HYPERPARAMETERS: Mapping[tuple[str, str], Mapping[str, Any]] = {
     ("ppo", "native"): _PPO_DISCRETE,
@@ -114,6 +127,10 @@ DEFAULT_HYPERPARAMETERS: Mapping[tuple[str, str], Mapping[str, Any]] = {
     ("a2c", "scaled"): _A2C_BOX,
     ("sac", "headroom"): _SAC,
     ("sac", "scaled"): _SAC,
+    ("recurrent_ppo", "native"): _RECURRENT_DISCRETE,
+    ("recurrent_ppo", "delta"): _RECURRENT_DISCRETE,
+    ("recurrent_ppo", "headroom"): _RECURRENT_HEADROOM,
+    ("recurrent_ppo", "scaled"): _RECURRENT_SCALED,
 }
 """Keyword arguments of the SB3 algorithm per (algorithm, action); docs/agents.md says how they were chosen."""
 

@@ -15,15 +15,19 @@ from servegym.baselines.runner.episodes import run_episode
 
 def assert_adapter_plays_as_trained(config: TrainConfig, day: str, seed: int = 3) -> list[float]:
     """Play the run's model on one episode through ``wrap_action`` (as in training, with its normaliser) and through
-    ``SB3Policy`` on the base env; assert equal per-period costs and return them."""
+    ``SB3Policy`` on the base env; assert equal per-period costs and return them. A recurrent model carries its
+    LSTM state through the episode on the direct path, starting from an empty one."""
     run_dir = Path(config.out_dir)
     model = algorithm_class(config.algo).load(run_dir / "model.zip")
     stack = wrap_action(make_base_env(config), config)
     normalizer = checkpoints.load_normalizer(run_dir, DummyVecEnv([lambda: stack]), training=False)
     obs, _ = stack.reset(seed=seed, options={"day": day})
-    direct, done = [], False
+    direct, done, memory = [], False, None  # memory: RecurrentPPO's LSTM state (other models return None)
     while not done:
-        prediction, _ = model.predict(normalizer.normalize_obs(obs), deterministic=True)
+        start = np.array([not direct])
+        prediction, memory = model.predict(
+            normalizer.normalize_obs(obs), state=memory, episode_start=start, deterministic=True
+        )
         obs, _, terminated, truncated, info = stack.step(prediction)
         direct.append(info["total_cost"])
         done = terminated or truncated

@@ -133,13 +133,27 @@ def test_adapter__a_saved_model_acts_through_sb3_policy_in_run_episode(maskable_
     assert SB3Policy(env.unwrapped, maskable_run.out_dir, which="best").name == "maskable_ppo-native"
 
 
-@pytest.mark.parametrize(("algo", "action"), [("ppo", "delta"), ("ppo", "headroom")])
+@pytest.mark.parametrize(("algo", "action"), [("ppo", "delta"), ("ppo", "headroom"), ("recurrent_ppo", "scaled")])
 def test_adapter__converts_actions_exactly_as_the_training_wrappers(tmp_path, algo, action):
     config = tiny_config(
         tmp_path, algo=algo, action=action, total=64, hyperparameters={"n_steps": 32, "batch_size": 32}, eval_freq=64
     )
     train(config)
     assert_adapter_plays_as_trained(config, DAY)
+
+
+def test_adapter__a_recurrent_model_keeps_its_memory_within_an_episode_and_starts_each_episode_empty(tmp_path):
+    config = tiny_config(
+        tmp_path, algo="recurrent_ppo", action="scaled", total=64, hyperparameters={"n_steps": 32, "batch_size": 32}
+    )
+    train(config)
+    env = make_base_env(config)
+    policy = SB3Policy(env.unwrapped, tmp_path)
+    first, periods = run_episode(env, policy, seed=5, options={"day": DAY})
+    hidden = policy._memory[0]
+    assert hidden.shape == (1, 1, 64) and np.abs(hidden).max() > 0  # (layers, envs, lstm_hidden_size)
+    again, _ = run_episode(env, policy, seed=5, options={"day": DAY})  # reset() cleared the memory of episode 1
+    assert again["total_cost"] == first["total_cost"] and len(periods) == 8
 
 
 def test_adapter__rejects_an_env_whose_spaces_differ(maskable_run):
@@ -385,7 +399,7 @@ def test_cli__train_and_score_on_your_own_trace(tmp_path, capsys):
     out = tmp_path / "score"
     test_day = f"trace:{example}?split=test&rate_scale=20"
     argv = ["score", "--model", str(run), "--demand", test_day, "--seeds", "0"]
-    assert main([*argv, "--oracle", "gh-rolling", "--baselines", "", "--out", str(out), "--no-progress"]) == 0
+    assert main([*argv, "--oracle", "gh-rolling", "--policies", "", "--out", str(out), "--no-progress"]) == 0
     scores = pd.read_csv(out / "scores.csv")
     assert set(scores["day"]) == {test_day} and len(scores) == 3
     capsys.readouterr()

@@ -320,16 +320,24 @@ def test_checkpoint__a_damaged_latest_checkpoint_falls_back_to_the_previous_one(
 
 
 @pytest.mark.skipif(not HAS_RL, reason="needs the rl extra")
-def test_checkpoint__an_interrupt_writes_nothing_and_resuming_repeats_the_uninterrupted_run(tmp_path, monkeypatch):
+@pytest.mark.parametrize(
+    ("algo", "action", "horizon_hours"),
+    [("maskable_ppo", "native", 2.0), ("recurrent_ppo", "scaled", 1.5)],  # 6-step episodes: the checkpoint at 64
+)  # restarts them mid-episode, so the LSTM's memory is cut there too
+def test_checkpoint__an_interrupt_writes_nothing_and_resuming_repeats_the_uninterrupted_run(
+    tmp_path, monkeypatch, algo, action, horizon_hours
+):
     from servegym.agents import checkpoints
     from servegym.agents.train import TrainingInterrupted, train
     from servegym.agents.train_config import TrainConfig
 
     config = TrainConfig(
         out_dir=str(tmp_path / "run"),
+        algo=algo,
+        action=action,
         total_timesteps=160,
         n_envs=1,
-        env_kwargs={"horizon_hours": 2.0},
+        env_kwargs={"horizon_hours": horizon_hours},
         hyperparameters={"n_steps": 32, "batch_size": 32, "n_epochs": 1},
         eval_freq=32,
         checkpoint_freq=64,

@@ -96,7 +96,9 @@ held out +11 %, fresh −10 %; the full search keeps a held-out bursty day that 
 the days where defaults should be chosen the full search is better for the recommended re-planner and about equal for
 the others; the speed target is why these settings stay for now (an open choice, issue #17's closing note). Pass
 ``agh_settings={}`` to :class:`PlannerPolicy` for the full search. These settings use no random orders, so the seed does
-not change them."""
+not change them. All dollar figures above are from env v2, when the settings were chosen; on v3 (world v1 with
+performance model v2, warm start) the main-job day gives agh-rolling $2,097 and agh-quantile-hold $1,803
+(results/evaluate)."""
 
 
 class Policy(Protocol):

@@ -62,7 +62,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "reference's proven gap (docs/benchmark.md, 'Reference points')",
     )
     parser.add_argument(
-        "--baselines", type=_baselines, default=list(DEFAULT_BASELINES), help="further baselines to play"
+        "--baselines",
+        "--policies",
+        dest="baselines",
+        type=_baselines,
+        default=list(DEFAULT_BASELINES),
+        help="further baselines to play beside the models (--policies is the same option)",
     )
     parser.add_argument("--out", default="runs/score", help="folder for scores.csv, summary.csv, leaderboard.md")
     parser.add_argument(
