@@ -85,8 +85,7 @@ class SB3Policy:
             )
         self._masked = self.config.algo == "maskable_ppo"
         self._episode_seed: int | None = self.config.seed
-        self._memory: Any = None  # RecurrentPPO's LSTM state within the episode (None for the other models)
-        self._episode_start = True
+        self._memory: Any = None  # RecurrentPPO's LSTM state within the episode: None before its first step
 
     @property
     def fallbacks(self) -> int:
@@ -96,7 +95,7 @@ class SB3Policy:
     def reset(self, seed: int | None = None) -> None:
         """Start an episode; ``seed`` restarts the headroom planner's random starts, as the wrapper's reset does."""
         self._episode_seed = self.config.seed if seed is None else seed
-        self._memory, self._episode_start = None, True
+        self._memory = None
 
     def _observation(self, obs: dict[str, np.ndarray], info: dict[str, Any]) -> dict[str, np.ndarray]:
         if self.config.action == "delta":
@@ -113,11 +112,10 @@ class SB3Policy:
         """Replica counts (C,) for the base env."""
         model_obs = self._observation(obs, info)
         kwargs = {"action_masks": self.wrapped.get_wrapper_attr("action_masks")()} if self._masked else {}
-        start = np.array([self._episode_start])  # models without memory ignore it and return the state unchanged
+        start = np.array([self._memory is None])  # models without memory ignore it and return the state unchanged
         action, self._memory = self.model.predict(
             model_obs, state=self._memory, episode_start=start, deterministic=True, **kwargs
         )
-        self._episode_start = False
         if self.config.action == "native":
             return np.asarray(action, dtype=np.int64)
         if self.config.action == "delta":

@@ -104,15 +104,13 @@ _SAC = {
 }
 _LSTM_HIDDEN_SIZE = 64
 """LSTM units of ``recurrent_ppo`` (actor and critic each): as wide as the Box policies' hidden layers."""
-_RECURRENT_DISCRETE = {**_PPO_DISCRETE, "policy_kwargs": {**_NET, "lstm_hidden_size": _LSTM_HIDDEN_SIZE}}
-_RECURRENT_HEADROOM = {
-    **_PPO_HEADROOM,
-    "policy_kwargs": {**_PPO_HEADROOM["policy_kwargs"], "lstm_hidden_size": _LSTM_HIDDEN_SIZE},
-}
-_RECURRENT_SCALED = {
-    **_PPO_SCALED,
-    "policy_kwargs": {**_PPO_SCALED["policy_kwargs"], "lstm_hidden_size": _LSTM_HIDDEN_SIZE},
-}
+
+
+def _with_lstm(ppo: Mapping[str, Any]) -> dict[str, Any]:
+    """``recurrent_ppo``'s defaults: PPO's on the same action with :data:`_LSTM_HIDDEN_SIZE` LSTM units."""
+    return {**ppo, "policy_kwargs": {**ppo["policy_kwargs"], "lstm_hidden_size": _LSTM_HIDDEN_SIZE}}
+
+
 _A2C_BOX = {**_A2C, "ent_coef": 0.0, "policy_kwargs": {"net_arch": [64, 64], "log_std_init": -1.0}}
 DEFAULT_HYPERPARAMETERS: Mapping[tuple[str, str], Mapping[str, Any]] = {
     ("ppo", "native"): _PPO_DISCRETE,
@@ -127,10 +125,10 @@ DEFAULT_HYPERPARAMETERS: Mapping[tuple[str, str], Mapping[str, Any]] = {
     ("a2c", "scaled"): _A2C_BOX,
     ("sac", "headroom"): _SAC,
     ("sac", "scaled"): _SAC,
-    ("recurrent_ppo", "native"): _RECURRENT_DISCRETE,
-    ("recurrent_ppo", "delta"): _RECURRENT_DISCRETE,
-    ("recurrent_ppo", "headroom"): _RECURRENT_HEADROOM,
-    ("recurrent_ppo", "scaled"): _RECURRENT_SCALED,
+    ("recurrent_ppo", "native"): _with_lstm(_PPO_DISCRETE),
+    ("recurrent_ppo", "delta"): _with_lstm(_PPO_DISCRETE),
+    ("recurrent_ppo", "headroom"): _with_lstm(_PPO_HEADROOM),
+    ("recurrent_ppo", "scaled"): _with_lstm(_PPO_SCALED),
 }
 """Keyword arguments of the SB3 algorithm per (algorithm, action); docs/agents.md says how they were chosen."""
 

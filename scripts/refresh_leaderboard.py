@@ -9,9 +9,8 @@ Without run folders it ships every ``runs/*/`` with a final model. Each run's mo
 folder (``agents/<label>-s<training seed>/``, ``servegym.agents.shipped_agents.ship``); the copies are scored on
 their setting's test episodes against ``agh-static`` (0) and the oracle (100), with the default baselines beside
 them; ``scores.csv``, ``leaderboard.md``, ``settings.json`` and ``manifest.json`` are written there, and the table
-between the leaderboard markers of docs/agents.md, docs/results.md and README.md is replaced.
-``servegym leaderboard --verify``
-re-scores the shipped agents and fails if any number differs.
+between the leaderboard markers of docs/agents.md, docs/results.md and README.md is replaced. ``servegym leaderboard
+--verify`` re-scores the shipped agents and fails if any number differs.
 """
 
 from __future__ import annotations

@@ -316,7 +316,7 @@ def test_cli__train_and_score(tmp_path, capsys):
     assert "trained ppo-delta (seed 0) to 64 steps" in capsys.readouterr().out
     out = tmp_path / "score"
     argv = ["score", "--model", str(run), "--days", DAY, "--seeds", "0", "--oracle", "gh-rolling", "--out", str(out)]
-    assert main([*argv, "--baselines", "", "--no-progress"]) == 0
+    assert main([*argv, "--policies", "", "--no-progress"]) == 0
     assert list(pd.read_csv(out / "scores.csv").columns) == list(SCORE_COLUMNS)
     assert (out / "leaderboard.md").read_text().startswith("Normalised score")
     assert main([*argv, "--recompute-oracle", "--no-progress"]) == 2

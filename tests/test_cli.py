@@ -120,12 +120,15 @@ def test_cli__deprecated_flags_still_work():
         warnings.simplefilter("always")
         evaluate = build_parser().parse_args(["evaluate", "--env-id", "servegym/ProvisioningStress-v3"])
         train = build_parser().parse_args(["train", "--timesteps", "64", "--seed", "3"])
+        score = build_parser().parse_args(["score", "--model", "runs/a", "--baselines", "gh-hold,agh-static"])
     assert evaluate.env == "servegym/ProvisioningStress-v3"
     assert train.total_timesteps == 64 and train.seeds == [3]
+    assert score.policies == ["gh-hold", "agh-static"]
     assert [str(w.message) for w in caught] == [
         "servegym evaluate: --env-id is deprecated; use --env",
         "servegym train: --timesteps is deprecated; use --total-timesteps",
         "servegym train: --seed is deprecated; use --seeds",
+        "servegym score: --baselines is deprecated; use --policies",
     ]
 
 
@@ -136,6 +139,7 @@ def test_cli__deprecated_flags_still_work():
         ["evaluate", "--env-id=servegym/ProvisioningStress-v3", "--env=servegym/Provisioning-v3"],
         ["train", "--timesteps", "64", "--total-timesteps", "128"],
         ["train", "--seed", "1", "--seeds", "0,1"],
+        ["score", "--model", "runs/a", "--baselines", "gh-hold", "--policies", ""],
     ],
 )
 def test_cli__a_deprecated_flag_and_its_new_name_together_are_refused(argv, capsys):

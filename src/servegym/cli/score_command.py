@@ -7,7 +7,7 @@ import sys
 import warnings
 from typing import TextIO
 
-from servegym.cli._common import DEMAND_HELP, days, no_progress_argument, policy_names, seeds
+from servegym.cli._common import DEMAND_HELP, add_alias, days, no_progress_argument, policy_names, seeds
 from servegym.errors import UsageError
 from servegym.io import check_output_folder, write_file_set
 
@@ -17,7 +17,7 @@ EXAMPLE = "servegym score --model runs/maskable_ppo-native-Provisioning-v3-s0 --
 
 
 def _baselines(text: str) -> list[str]:
-    """``--baselines``: baseline names, possibly none."""
+    """``--policies``: baseline names, possibly none."""
     return policy_names(text, trained=False, allow_empty=True)
 
 
@@ -62,13 +62,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "reference's proven gap (docs/benchmark.md, 'Reference points')",
     )
     parser.add_argument(
-        "--baselines",
-        "--policies",
-        dest="baselines",
-        type=_baselines,
-        default=list(DEFAULT_BASELINES),
-        help="further baselines to play beside the models (--policies is the same option)",
+        "--policies", type=_baselines, default=list(DEFAULT_BASELINES), help="baselines to play beside the models"
     )
+    add_alias(parser, "--baselines", "--policies", "policies", type=_baselines)
     parser.add_argument("--out", default="runs/score", help="folder for scores.csv, summary.csv, leaderboard.md")
     parser.add_argument(
         "--update", nargs="*", default=[], metavar="FILE.md", help="Markdown files whose leaderboard block to replace"
@@ -116,7 +112,7 @@ def run(args: argparse.Namespace) -> int:
             reference=args.reference,
             seeds=args.seeds,
             oracle=args.oracle,
-            baselines=args.baselines,
+            baselines=args.policies,
             which=args.which,
             progress=not args.no_progress,
             recompute_oracle=args.recompute_oracle,
