@@ -48,6 +48,7 @@ from pathlib import Path
 
 import numpy as np
 
+from servegym import numerics
 from servegym.envs.catalog import Catalog
 from servegym.envs.instance import Instance
 from servegym.errors import ServegymError
@@ -464,7 +465,7 @@ class NoisyDemand(DemandSource):
         demand = self.base.sample(instance, rng, period_minutes=period_minutes, num_periods=num_periods)
         rates = demand.rates_per_hour
         sigma = self.noise_sigma
-        rates = rates * np.exp(sigma * rng.standard_normal(rates.shape) - 0.5 * sigma**2)
+        rates = rates * numerics.exp(sigma * rng.standard_normal(rates.shape) - 0.5 * sigma**2)
         return EpisodeDemand(
             rates_per_hour=rates,
             label=f"{demand.label} + noise σ={sigma:g}",
@@ -839,6 +840,25 @@ def _azure_history(instance: Instance, period_minutes: int, played: tuple[str, .
     if not days:
         return None
     return np.concatenate([_azure_shape(day, period_minutes, type_names) for day in days]) * instance.demand_per_hour
+
+
+def azure_histories(instance: Instance, period_minutes: int) -> list[np.ndarray]:
+    """Every (H, I) forecaster history an Azure-based source can give ``instance``: the train days other than
+    those of an episode of one or more consecutive Azure days (synthetic demand and the test days: all of them),
+    distinct, at least two days long (a shorter history is not fitted). ``scripts/fit_forecasters.py`` fits
+    these once for the package (:func:`servegym.envs.forecast.shipped_fits`)."""
+    played_sets = {
+        tuple(AZURE_DAYS[first : first + length])
+        for length in range(len(AZURE_DAYS) + 1)
+        for first in range(len(AZURE_DAYS) - max(length, 1) + 1)
+    }
+    per_day = MINUTES_PER_DAY // period_minutes
+    histories: dict[bytes, np.ndarray] = {}
+    for played in sorted(played_sets):
+        history = _azure_history(instance, period_minutes, played)
+        if history is not None and len(history) >= 2 * per_day:
+            histories.setdefault(history.tobytes(), history)
+    return list(histories.values())
 
 
 @functools.lru_cache(maxsize=64)

@@ -46,6 +46,8 @@ from numbers import Real
 
 import numpy as np
 
+from servegym import numerics
+
 HOURS_PER_DAY = 24.0
 
 FACTOR_FLOOR = 0.5
@@ -381,9 +383,9 @@ def _ornstein_uhlenbeck(shocks: np.ndarray, step_over_tau: float, sd: float) -> 
     for start in range(0, T, block):
         segment = innovations[start : start + block]
         k = np.arange(segment.shape[0], dtype=float)
-        growth = np.exp(k * step_over_tau)[:, None]  # a^-k
+        growth = numerics.exp(k * step_over_tau)[:, None]  # a^-k
         local = np.cumsum(segment * growth, axis=0) / growth  # Σ_{s≤k} a^(k-s) η_s within the block
-        out[start : start + segment.shape[0]] = local + np.exp(-(k + 1.0) * step_over_tau)[:, None] * carry
+        out[start : start + segment.shape[0]] = local + numerics.exp(-(k + 1.0) * step_over_tau)[:, None] * carry
         carry = out[start + segment.shape[0] - 1]
     return out
 
@@ -421,7 +423,7 @@ def _steps(
 def _factor(log_factor: np.ndarray) -> np.ndarray:
     """clip(exp(log_factor), FACTOR_FLOOR, FACTOR_CEILING) without overflow (clip in log space first)."""
     bounded = np.clip(log_factor, math.log(FACTOR_FLOOR), math.log(FACTOR_CEILING))
-    return np.clip(np.exp(bounded), FACTOR_FLOOR, FACTOR_CEILING)
+    return np.clip(numerics.exp(bounded), FACTOR_FLOOR, FACTOR_CEILING)
 
 
 def _read_only(array: np.ndarray) -> np.ndarray:

@@ -12,7 +12,9 @@ Forecasters (``forecaster`` keyword of the env):
   one model per query type, fitted by statsmodels' ``ExponentialSmoothing`` on the demand **history** of the
   episode (the reference days of its source that are not the episode's own: for Azure sources the train days,
   for a trace its train days; ``EpisodeDemand.history_per_hour``); level and season are then updated every
-  period by the model's own recursion with the fitted smoothing weights. With less than two days of history the
+  period by the model's own recursion with the fitted smoothing weights. The fits of the histories the
+  Azure-based sources give ship with the package (:func:`shipped_fits`), so those episodes start from the same
+  model on every CPU; other histories (a trace's) are fitted at reset. With less than two days of history the
   season is the history's mean day (one day) or flat (none), with smoothing weights α = 0.5, γ = 0, and the
   quantiles start from the episode's own errors only.
 - ``seasonal-naive``: the demand of the same period one day earlier (history, then the episode itself); with no
@@ -31,12 +33,15 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import json
 import warnings
 from dataclasses import dataclass, field
+from importlib import resources
 from typing import TYPE_CHECKING
 
 import numpy as np
 
+from servegym import numerics
 from servegym.traces.days import MINUTES_PER_DAY
 from servegym.traces.demand import mean_daily_profile
 
@@ -77,6 +82,16 @@ class SmoothingModel:
     residuals: np.ndarray
 
 
+def demand_floor(nominal_per_hour: np.ndarray) -> np.ndarray:
+    """(I,) the demand floor, requests/hour: :data:`DEMAND_FLOOR` × each type's nominal λ."""
+    return DEMAND_FLOOR * np.maximum(np.asarray(nominal_per_hour, dtype=np.float64), 1e-6)
+
+
+def log_demand(demand_per_hour: np.ndarray, floor: np.ndarray) -> np.ndarray:
+    """log of the demand floored at ``floor`` (by :func:`servegym.numerics.log`: the same bits on every CPU)."""
+    return numerics.log(np.maximum(demand_per_hour, floor))
+
+
 def fit_holt_winters(history_per_hour: np.ndarray | None, periods_per_day: int, floor: np.ndarray) -> SmoothingModel:
     """Fit the ``holt-winters`` model on a (H, I) history (H a whole number of days from 00:00; None or empty: no
     history), demand floored at ``floor`` (I,) requests/hour. Cached on the history's and the floor's bytes."""
@@ -102,7 +117,7 @@ def _flat_model(num_types: int, periods_per_day: int) -> SmoothingModel:
 def _fit_cached(key: str, shape: tuple[int, int], periods_per_day: int, data: bytes, floor: bytes) -> SmoothingModel:
     del key  # cache key only
     history = np.frombuffer(data, dtype=np.float64).reshape(shape)
-    logs = np.log(np.maximum(history, np.frombuffer(floor, dtype=np.float64)))
+    logs = log_demand(history, np.frombuffer(floor, dtype=np.float64))
     days = shape[0] // periods_per_day
     num_types = shape[1]
     if days < 2:
@@ -111,7 +126,7 @@ def _fit_cached(key: str, shape: tuple[int, int], periods_per_day: int, data: by
         alpha, gamma = np.full(num_types, FALLBACK_ALPHA), np.zeros(num_types)
         level = logs[0] - season[0]
     else:
-        alpha, gamma, level, season = _fit_statsmodels(logs, periods_per_day)
+        alpha, gamma, level, season = _fit_types(logs, periods_per_day)
     model = SmoothingModel(alpha=alpha, gamma=gamma, level=level, season=season, residuals=np.zeros((0, num_types)))
     residuals = np.empty_like(logs)
     state = _State.start(model)
@@ -123,38 +138,81 @@ def _fit_cached(key: str, shape: tuple[int, int], periods_per_day: int, data: by
     return SmoothingModel(alpha=alpha, gamma=gamma, level=state.level, season=state.season, residuals=residuals)
 
 
-def _fit_statsmodels(logs: np.ndarray, periods_per_day: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Fitted α, γ, the initial level and the initial season (m, I) of each column of ``logs`` (statsmodels)."""
+ColumnFit = tuple[float, float, float, np.ndarray]
+"""One type's fitted Holt-Winters parameters: α, γ, the initial level and the (m,) initial season, of its
+mean-removed log demand (see :func:`history_columns`)."""
+SHIPPED_FITS = "holt_winters_fits.json"
+"""Fits of every history a built-in demand source gives, in ``servegym.envs.data`` (``scripts/fit_forecasters.py``)."""
+
+
+def history_columns(logs: np.ndarray, periods_per_day: int) -> dict[str, np.ndarray]:
+    """The distinct mean-removed columns of the (H, I) log-demand history ``logs``, by :func:`fit_key`. Types that
+    share a service's shape differ by a constant in log space, so they share one column and one fit."""
+    columns: dict[str, np.ndarray] = {}
+    for i in range(logs.shape[1]):
+        shifted = logs[:, i] - logs[:, i].mean()
+        columns.setdefault(fit_key(shifted, periods_per_day), shifted)
+    return columns
+
+
+def fit_key(shifted_log_demand: np.ndarray, periods_per_day: int) -> str:
+    """SHA-256 of a mean-removed log-demand history rounded to 1e-9 and the season length: the key of its fit."""
+    rounded = np.round(np.ascontiguousarray(shifted_log_demand, dtype=np.float64), 9)
+    return hashlib.sha256(rounded.tobytes() + f"|{periods_per_day}".encode()).hexdigest()
+
+
+@functools.cache
+def shipped_fits() -> dict[str, ColumnFit]:
+    """The fits shipped with the package, by :func:`fit_key`.
+
+    They make the default forecaster the same on every machine: statsmodels' optimiser (L-BFGS-B) runs on
+    OpenBLAS, whose kernels are chosen by CPU type and round differently, so a fit made at run time can differ in
+    the seventh digit between CPUs, and that is enough to flip a planner's choice somewhere in an episode. A
+    history that is not in the file (a user's trace) is fitted at run time."""
+    with resources.files("servegym.envs.data").joinpath(SHIPPED_FITS).open("r", encoding="utf-8") as handle:
+        fits = json.load(handle)["fits"]
+    return {
+        key: (fit["alpha"], fit["gamma"], fit["initial_level"], np.array(fit["initial_season"], dtype=np.float64))
+        for key, fit in fits.items()
+    }
+
+
+def fit_statsmodels(shifted_log_demand: np.ndarray, periods_per_day: int) -> ColumnFit:
+    """Fit additive Holt-Winters (no trend, season ``periods_per_day``, estimated initial state) by statsmodels."""
     from statsmodels.tsa.holtwinters import ExponentialSmoothing
 
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # convergence chatter of the optimiser
+        result = ExponentialSmoothing(
+            shifted_log_demand,
+            trend=None,
+            seasonal="add",
+            seasonal_periods=periods_per_day,
+            initialization_method="estimated",
+        ).fit()
+    params = result.params
+    return (
+        float(np.clip(params["smoothing_level"], 0.0, 1.0)),
+        float(np.clip(params["smoothing_seasonal"], 0.0, 1.0)),
+        float(params["initial_level"]),
+        np.asarray(params["initial_seasons"], dtype=np.float64),
+    )
+
+
+def _fit_types(logs: np.ndarray, periods_per_day: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Fitted α, γ, the initial level and the initial season (m, I) of each column of ``logs``: the shipped fit
+    of its mean-removed column where there is one, else statsmodels' (made once per distinct column)."""
     num_types = logs.shape[1]
     alpha, gamma = np.empty(num_types), np.empty(num_types)
     level, season = np.empty(num_types), np.empty((periods_per_day, num_types))
-    fitted: dict[bytes, tuple[float, float, float, np.ndarray]] = {}
+    shipped = shipped_fits()
+    fitted: dict[str, ColumnFit] = {}
+    for key, shifted in history_columns(logs, periods_per_day).items():
+        fitted[key] = shipped[key] if key in shipped else fit_statsmodels(shifted, periods_per_day)
     for i in range(num_types):
-        column = logs[:, i]
-        # Types that share a service's shape differ by a constant in log space: fit once, shift the level.
-        shifted = column - column.mean()
-        signature = np.round(shifted, 9).tobytes()
-        if signature not in fitted:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # convergence chatter of the optimiser
-                result = ExponentialSmoothing(
-                    shifted,
-                    trend=None,
-                    seasonal="add",
-                    seasonal_periods=periods_per_day,
-                    initialization_method="estimated",
-                ).fit()
-            params = result.params
-            fitted[signature] = (
-                float(np.clip(params["smoothing_level"], 0.0, 1.0)),
-                float(np.clip(params["smoothing_seasonal"], 0.0, 1.0)),
-                float(params["initial_level"]),
-                np.asarray(params["initial_seasons"], dtype=np.float64),
-            )
-        a, g, initial_level, initial_season = fitted[signature]
-        alpha[i], gamma[i], level[i] = a, g, initial_level + column.mean()
+        mean = logs[:, i].mean()
+        a, g, initial_level, initial_season = fitted[fit_key(logs[:, i] - mean, periods_per_day)]
+        alpha[i], gamma[i], level[i] = a, g, initial_level + mean
         season[:, i] = initial_season
     return alpha, gamma, level, season
 
@@ -249,7 +307,7 @@ class Forecaster:
         self.periods_per_day = MINUTES_PER_DAY // period_minutes
         self.window = ERROR_WINDOW_DAYS * self.periods_per_day
         self.profile = mean_daily_profile(period_minutes) if kind in ("profile-naive", "ewma") else None
-        self._floor = DEMAND_FLOOR * np.maximum(self.nominal, 1e-6)
+        self._floor = demand_floor(self.nominal)
         self.reset(None)
 
     def reset(self, history_per_hour: np.ndarray | None) -> None:
@@ -271,7 +329,7 @@ class Forecaster:
             last_day = history[-self.periods_per_day :]
             self._recent = {slot: last_day[slot] for slot in range(len(last_day))}
             if len(history) > self.periods_per_day:  # in-sample errors of the naive rule on the history
-                shifted = np.log(
+                shifted = numerics.log(
                     self._safe(history[self.periods_per_day :]) / self._safe(history[: -self.periods_per_day])
                 )
                 self._errors.extend(shifted)
@@ -295,8 +353,8 @@ class Forecaster:
         if self.kind == "holt-winters":
             assert self._state is not None
             if not self._state.level_known:
-                return np.where(np.isnan(self._state.level), self.nominal, np.exp(self._state.predict(slot)))
-            return np.exp(self._state.predict(slot))
+                return np.where(np.isnan(self._state.level), self.nominal, numerics.exp(self._state.predict(slot)))
+            return numerics.exp(self._state.predict(slot))
         if self.kind == "seasonal-naive":
             if slot in self._recent:
                 return self._recent[slot]
@@ -315,11 +373,11 @@ class Forecaster:
         point = cached[1] if cached is not None and cached[0] == slot else self.point(slot)
         self._forecast_point = None
         safe_demand = self._safe(demand)
-        self._errors.append(np.log(safe_demand / self._safe(point)))
+        self._errors.append(numerics.log(safe_demand / self._safe(point)))
         self._last = demand
         if self.kind == "holt-winters":
             assert self._state is not None
-            self._state.update(np.log(safe_demand), slot)
+            self._state.update(numerics.log(safe_demand), slot)
         elif self.kind == "seasonal-naive":
             self._recent[slot] = demand
         else:
@@ -336,7 +394,7 @@ class Forecaster:
         self._forecast_point = (period_of_day % self.periods_per_day, point.copy())  # the caller may change point
         if self._errors.count == 0:
             return point, np.broadcast_to(point, (len(QUANTILE_LEVELS), len(point))).copy()
-        return point, point[None, :] * np.exp(self._errors.quantiles(QUANTILE_LEVELS))
+        return point, point[None, :] * numerics.exp(self._errors.quantiles(QUANTILE_LEVELS))
 
 
 def newsvendor_level(underage_cost: np.ndarray, overage_cost: np.ndarray) -> np.ndarray:

@@ -36,6 +36,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from servegym import numerics
 from servegym.envs.catalog import Catalog, GpuType, ModelSpec
 
 TENSOR_PARALLEL_DEGREES: tuple[int, ...] = (1, 2, 4, 8)
@@ -99,7 +100,7 @@ class PerformanceConstants:
 def expected_distinct_experts(experts: int, per_token: int, tokens: np.ndarray | float) -> np.ndarray | float:
     """E·(1 − (1 − k/E)^b): expected distinct experts of one MoE layer that b tokens route to (uniform routing)."""
     b = np.maximum(np.asarray(tokens, dtype=float), 1.0)
-    return experts * (1.0 - (1.0 - per_token / experts) ** b)
+    return experts * (1.0 - numerics.power(1.0 - per_token / experts, b))
 
 
 @dataclass(frozen=True)

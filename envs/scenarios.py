@@ -15,6 +15,7 @@ from types import MappingProxyType
 import numpy as np
 import pandas as pd
 
+from servegym import numerics
 from servegym.envs.catalog import Catalog, default_catalog, load_catalog_overrides
 from servegym.envs.instance import Instance, InstanceError, QueryType, Tier, build_instance
 from servegym.envs.toy import toy_instance
@@ -439,8 +440,8 @@ def random_instance(
     query_types = []
     for i in range(num_types):
         family = families[int(rng.integers(len(families)))]
-        prompt = float(np.round(np.exp(rng.uniform(np.log(64), np.log(4096)))))
-        output = float(np.round(np.exp(rng.uniform(np.log(16), np.log(1024)))))
+        prompt = float(np.round(numerics.exp(rng.uniform(numerics.log(64), numerics.log(4096)))))
+        output = float(np.round(numerics.exp(rng.uniform(numerics.log(16), numerics.log(1024)))))
         errors = np.array([catalog.error_rate(m, family, "fp16") for m in model_names])
         best, median = float(errors.min()), float(np.median(errors))
         query_types.append(

@@ -38,6 +38,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from servegym import numerics
 from servegym.io import atomic_write_bytes
 from servegym.traces.days import MINUTES_PER_DAY
 
@@ -54,8 +55,8 @@ def _hours(minutes: np.ndarray) -> np.ndarray:
 
 
 def _business_hours(hours: np.ndarray, trough: float) -> np.ndarray:
-    rise = 1.0 / (1.0 + np.exp(-(hours - 8.0) * 1.8))
-    fall = 1.0 / (1.0 + np.exp((hours - 18.0) * 1.5))
+    rise = 1.0 / (1.0 + numerics.exp(-(hours - 8.0) * 1.8))
+    fall = 1.0 / (1.0 + numerics.exp((hours - 18.0) * 1.5))
     return trough + (1.0 - trough) * rise * fall
 
 
@@ -94,20 +95,20 @@ def _double_peak(minutes: np.ndarray, service: int, rng: np.random.Generator) ->
 
     def bump(centre: float, width: float) -> np.ndarray:
         distance = (hours - centre + 12.0) % 24.0 - 12.0
-        return np.exp(-0.5 * (distance / width) ** 2)
+        return numerics.exp(-0.5 * (distance / width) ** 2)
 
     return (0.10 + 0.55 * bump(8.0, 1.5) + 0.9 * bump(20.0, 2.0)) / 1.0
 
 
 def _ramp(minutes: np.ndarray, service: int, rng: np.random.Generator) -> np.ndarray:
-    growth = 1.06 ** (minutes / MINUTES_PER_DAY)
+    growth = numerics.power(1.06, minutes / MINUTES_PER_DAY)
     return _business_hours(_hours(minutes), 0.15) * growth / 1.06**SHAPE_DAYS
 
 
 def _night_batch(minutes: np.ndarray, service: int, rng: np.random.Generator) -> np.ndarray:
     hours = _hours(minutes)
     daytime = 0.4 * _business_hours(hours, 0.3)
-    batch = 1.0 / (1.0 + np.exp(-(hours - 1.0) * 16.0)) / (1.0 + np.exp((hours - 4.0) * 16.0))
+    batch = 1.0 / (1.0 + numerics.exp(-(hours - 1.0) * 16.0)) / (1.0 + numerics.exp((hours - 4.0) * 16.0))
     return np.maximum(daytime, batch)
 
 
@@ -136,7 +137,7 @@ def shape_counts(name: str, seed: int = 0) -> pd.DataFrame:
     columns = {}
     for k, service in enumerate(SERVICES):
         relative = SHAPES[name](minutes, k, rng)
-        day_level = np.exp(DAY_LEVEL_SIGMA * rng.standard_normal(SHAPE_DAYS) - 0.5 * DAY_LEVEL_SIGMA**2)
+        day_level = numerics.exp(DAY_LEVEL_SIGMA * rng.standard_normal(SHAPE_DAYS) - 0.5 * DAY_LEVEL_SIGMA**2)
         rate = PEAK_PER_MINUTE * relative * day_level[minutes // MINUTES_PER_DAY]
         columns[f"{service}_requests"] = rng.poisson(rate)
     stamps = pd.Timestamp(SHAPE_START) + pd.to_timedelta(minutes, unit="min")

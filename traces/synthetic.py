@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from servegym import numerics
 from servegym.traces.days import MINUTES_PER_DAY
 from servegym.traces.demand import Demand, check_period_minutes, mean_daily_profile
 
@@ -98,7 +99,7 @@ class SyntheticDemand:
             raise TypeError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
         mean = self.mean_rates_per_hour()
         z = rng.standard_normal(mean.shape)
-        noise = np.exp(self.sigma * z - 0.5 * self.sigma**2)
+        noise = numerics.exp(self.sigma * z - 0.5 * self.sigma**2)
         return Demand(
             rates_per_hour=mean * noise,
             query_types=self.query_types,

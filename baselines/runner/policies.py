@@ -55,6 +55,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from servegym import numerics
 from servegym.baselines.result import PlanResult
 from servegym.envs.forecast import newsvendor_level, quantile_at
 from servegym.envs.instance import Instance
@@ -282,7 +283,7 @@ class DriftEstimate:
         realised = np.asarray(info["utilisation"], dtype=float)
         seen = (nominal > 1e-3) & (realised > 0)
         if seen.any():
-            log_ratio = np.log(realised[seen] / nominal[seen])
+            log_ratio = numerics.log(realised[seen] / nominal[seen])
             weight = np.bincount(inst.config_gpu[seen], weights=ready[seen], minlength=len(inst.gpus))
             total = np.bincount(inst.config_gpu[seen], weights=ready[seen] * log_ratio, minlength=len(inst.gpus))
             observed = weight > 0
@@ -295,7 +296,7 @@ class DriftEstimate:
         explained = np.divide(
             excess + inst.error_slo * served_per_type, expected, out=np.ones_like(expected), where=seen_types
         )
-        target = np.where(excess > 0, np.log(np.maximum(explained, 1.0)), 0.0)
+        target = np.where(excess > 0, numerics.log(np.maximum(explained, 1.0)), 0.0)
         self.log_error[seen_types] += self.alpha * (target[seen_types] - self.log_error[seen_types])
 
     def corrected(self, *, with_error: bool = True) -> Instance:
@@ -306,8 +307,10 @@ class DriftEstimate:
         keeps, and an estimate that moves around a route's threshold would otherwise switch configurations on and
         off from period to period (each switch a cold start)."""
         inst = self.instance
-        slowdown = np.exp(self.log_slowdown)[inst.config_gpu]  # (C,)
-        error = np.clip(np.exp(self.log_error), 1.0, self._error_cap) if with_error else np.ones_like(self._error_cap)
+        slowdown = numerics.exp(self.log_slowdown)[inst.config_gpu]  # (C,)
+        error = (
+            np.clip(numerics.exp(self.log_error), 1.0, self._error_cap) if with_error else np.ones_like(self._error_cap)
+        )
         return inst.with_changes(
             capacity_per_hour=inst.capacity_per_hour / slowdown[None, :],
             error_rate=np.minimum(inst.error_rate * error[:, None], 1.0),
