@@ -14,7 +14,8 @@ its plans compared (``agh-rolling`` itself re-plans with lighter settings since 
 Floats are compared to 1e-9 relative (and 1e-12 absolute): reordered sums may move the last bits, nothing else
 may move. The reference holds on every x86-64 CPU: it was re-taken (same code) when exp/log moved to libm and the
 forecaster's fits were shipped (``servegym.numerics``, docs/benchmark.md "The same numbers on every CPU"); before,
-an AVX2 host failed 20 of these cases on a reference taken on an AVX-512 host. Its numbers are the AVX2 host's. Integers, booleans and strings are compared exactly.
+an AVX2 host failed 20 of these cases on a reference taken on an AVX-512 host. Its numbers are the AVX2 host's.
+Integers, booleans and strings are compared exactly.
 
 Re-record (only when the env's outputs are meant to change, and say so in the commit)::
 
