@@ -14,6 +14,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
+from servegym import numerics
 from servegym.baselines.runner.policies import AGH_REPLANNING, PlannerPolicy, compensate_cold_starts
 from servegym.envs.instance import Instance
 from servegym.envs.outcome import SLO_RATES
@@ -411,7 +412,7 @@ class ScaledPlanAction(gym.Wrapper, gym.utils.RecordConstructorArgs):
             self._error_count = 0
             extra[: 2 * num_types] = 0.0
         else:
-            ratio = np.log(np.maximum(realised, 1e-6) / np.maximum(self._forecast, 1e-6))
+            ratio = numerics.log(np.maximum(realised, 1e-6) / np.maximum(self._forecast, 1e-6))
             np.clip(ratio, -FORECAST_ERROR_BOUND, FORECAST_ERROR_BOUND, out=ratio)
             self._error_sum += ratio
             self._error_count += 1

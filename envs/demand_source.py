@@ -847,11 +847,8 @@ def azure_histories(instance: Instance, period_minutes: int) -> list[np.ndarray]
     those of an episode of one or more consecutive Azure days (synthetic demand and the test days: all of them),
     distinct, at least two days long (a shorter history is not fitted). ``scripts/fit_forecasters.py`` fits
     these once for the package (:func:`servegym.envs.forecast.shipped_fits`)."""
-    played_sets = {
-        tuple(AZURE_DAYS[first : first + length])
-        for length in range(len(AZURE_DAYS) + 1)
-        for first in range(len(AZURE_DAYS) - max(length, 1) + 1)
-    }
+    count = len(AZURE_DAYS)
+    played_sets = {()} | {tuple(AZURE_DAYS[first:end]) for first in range(count) for end in range(first + 1, count + 1)}
     per_day = MINUTES_PER_DAY // period_minutes
     histories: dict[bytes, np.ndarray] = {}
     for played in sorted(played_sets):

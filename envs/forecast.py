@@ -149,9 +149,18 @@ def history_columns(logs: np.ndarray, periods_per_day: int) -> dict[str, np.ndar
     """The distinct mean-removed columns of the (H, I) log-demand history ``logs``, by :func:`fit_key`. Types that
     share a service's shape differ by a constant in log space, so they share one column and one fit."""
     columns: dict[str, np.ndarray] = {}
+    for key, _, shifted in _type_columns(logs, periods_per_day):
+        columns.setdefault(key, shifted)
+    return columns
+
+
+def _type_columns(logs: np.ndarray, periods_per_day: int) -> list[tuple[str, float, np.ndarray]]:
+    """Per type (column of ``logs``): its :func:`fit_key`, its mean log demand and its mean-removed column."""
+    columns = []
     for i in range(logs.shape[1]):
-        shifted = logs[:, i] - logs[:, i].mean()
-        columns.setdefault(fit_key(shifted, periods_per_day), shifted)
+        mean = logs[:, i].mean()
+        shifted = logs[:, i] - mean
+        columns.append((fit_key(shifted, periods_per_day), mean, shifted))
     return columns
 
 
@@ -207,11 +216,10 @@ def _fit_types(logs: np.ndarray, periods_per_day: int) -> tuple[np.ndarray, np.n
     level, season = np.empty(num_types), np.empty((periods_per_day, num_types))
     shipped = shipped_fits()
     fitted: dict[str, ColumnFit] = {}
-    for key, shifted in history_columns(logs, periods_per_day).items():
-        fitted[key] = shipped[key] if key in shipped else fit_statsmodels(shifted, periods_per_day)
-    for i in range(num_types):
-        mean = logs[:, i].mean()
-        a, g, initial_level, initial_season = fitted[fit_key(logs[:, i] - mean, periods_per_day)]
+    for i, (key, mean, shifted) in enumerate(_type_columns(logs, periods_per_day)):
+        if key not in fitted:
+            fitted[key] = shipped[key] if key in shipped else fit_statsmodels(shifted, periods_per_day)
+        a, g, initial_level, initial_season = fitted[key]
         alpha[i], gamma[i], level[i] = a, g, initial_level + mean
         season[:, i] = initial_season
     return alpha, gamma, level, season

@@ -65,17 +65,17 @@ def fit_all() -> dict[str, dict[str, object]]:
     return dict(sorted(fits.items()))
 
 
+ABOUT = (
+    "Holt-Winters fits (statsmodels ExponentialSmoothing, additive season, estimated initial state) of the "
+    "mean-removed log demand of every Azure-based forecaster history, keyed by servegym.envs.forecast.fit_key; "
+    "written by scripts/fit_forecasters.py with OpenBLAS's Haswell kernels."
+)
+
+
 def document(fits: dict[str, dict[str, object]]) -> str:
-    body = {
-        "about": (
-            "Holt-Winters fits (statsmodels ExponentialSmoothing, additive season, estimated initial state) of the "
-            "mean-removed log demand of every Azure-based forecaster history, keyed by servegym.envs.forecast."
-            "fit_key; written by scripts/fit_forecasters.py with OpenBLAS's Haswell kernels."
-        ),
-        "fits": fits,
-    }
-    lines = [f"  {json.dumps(key)}: {json.dumps(fit)}" for key, fit in fits.items()]  # one fit per line
-    return f'{{\n "about": {json.dumps(body["about"])},\n "fits": {{\n' + ",\n".join(lines) + "\n }\n}\n"
+    """The JSON file: :data:`ABOUT` and the fits, one fit per line."""
+    lines = [f"  {json.dumps(key)}: {json.dumps(fit)}" for key, fit in fits.items()]
+    return f'{{\n "about": {json.dumps(ABOUT)},\n "fits": {{\n' + ",\n".join(lines) + "\n }\n}\n"
 
 
 def main(argv: list[str] | None = None) -> int:
