@@ -137,6 +137,14 @@ class HeadroomAction(gym.Wrapper, gym.utils.RecordConstructorArgs):
             return self.low, self.high, f"demand multiplier of query type {index}"
         return 0.0, self.max_payback_periods, "payback horizon, periods"
 
+    def decision(self, action: np.ndarray) -> dict[str, float]:
+        """What an action of this wrapper's space decides, by name: ``multiplier[i]`` per query type and, with a
+        payback dimension, ``payback_periods``."""
+        record = {f"multiplier[{i}]": float(action[i]) for i in range(self._num_types)}
+        if self.max_payback_periods > 0.0:
+            record["payback_periods"] = float(action[self._num_types])
+        return record
+
     def replicas(self, action: Any) -> np.ndarray:
         """Replica counts (C,) the planner (and switching rule) choose for an action; validates the action."""
         if self._last is None:
@@ -374,6 +382,17 @@ class ScaledPlanAction(gym.Wrapper, gym.utils.RecordConstructorArgs):
         if index < self._num_types:
             return self.low, self.high, f"demand multiplier of query type {index}"
         return 0.0, self.max_keep_margin, "scale-down keep margin"
+
+    def decision(self, action: np.ndarray) -> dict[str, float]:
+        """What an action of this wrapper's space decides for the period about to be played, by name:
+        ``multiplier[i]`` per query type, ``keep_margin`` (with that dimension) and ``mix_level``, the level ℓ
+        whose mix provisions ``forecast × multipliers``."""
+        multipliers = np.asarray(action[: self._num_types], dtype=float)
+        record = {f"multiplier[{i}]": float(m) for i, m in enumerate(multipliers)}
+        if self.max_keep_margin > 0.0:
+            record["keep_margin"] = float(action[self._num_types])
+        record["mix_level"] = float(self.mix_levels[self.mix_index(self._forecast * multipliers)])
+        return record
 
     def mix_index(self, demand_per_hour: np.ndarray) -> int:
         """Index of the mix level a demand (I,) is provisioned with: the smallest level ≥ its share of the nominal

@@ -86,6 +86,7 @@ class SB3Policy:
         self._masked = self.config.algo == "maskable_ppo"
         self._episode_seed: int | None = self.config.seed
         self._memory: Any = None  # RecurrentPPO's LSTM state within the episode: None before its first step
+        self._inner_action: np.ndarray | None = None  # the last act's action in the wrapper's space (Box actions)
 
     @property
     def fallbacks(self) -> int:
@@ -96,6 +97,7 @@ class SB3Policy:
         """Start an episode; ``seed`` restarts the headroom planner's random starts, as the wrapper's reset does."""
         self._episode_seed = self.config.seed if seed is None else seed
         self._memory = None
+        self._inner_action = None
 
     def _observation(self, obs: dict[str, np.ndarray], info: dict[str, Any]) -> dict[str, np.ndarray]:
         if self.config.action == "delta":
@@ -120,7 +122,16 @@ class SB3Policy:
             return np.asarray(action, dtype=np.int64)
         if self.config.action == "delta":
             return self.wrapped.target(action)
-        return self.wrapped.env.replicas(self.wrapped.action(action))
+        self._inner_action = self.wrapped.action(action)
+        return self.wrapped.env.replicas(self._inner_action)
+
+    def decision_record(self) -> dict[str, float]:
+        """What the last ``act`` decided in its wrapper's terms (``HeadroomAction.decision`` or
+        ``ScaledPlanAction.decision``: multipliers per query type and the keep margin or payback horizon); empty
+        for ``native`` and ``delta`` runs, whose actions are the replicas themselves, and before the first act."""
+        if self._inner_action is None:
+            return {}
+        return self.wrapped.env.decision(self._inner_action)
 
 
 def check_run_folder(run_dir: Path | str, which: str = "final") -> tuple[TrainConfig, Path, Any | None]:

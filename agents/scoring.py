@@ -259,7 +259,7 @@ def score(
         others = {name: "baseline" for name in baselines if name not in (reference, oracle)}
         kinds = {reference: "reference", oracle: "oracle", **others}
         policies: dict[str, PolicySpec] = {name: name for name in kinds}
-        test_days = None if demand is not None else _test_days(config, days)
+        test_days = None if demand is not None else protocol_test_days(config, days)
         oracles: list[ReferenceOraclePolicy] = []
         if oracle == ORACLE:
             policies[oracle] = _oracle_factory(
@@ -372,7 +372,7 @@ def _oracle_sources(
     return sources
 
 
-def _test_days(config: TrainConfig, days: Sequence[str] | None) -> list[str] | None:
+def protocol_test_days(config: TrainConfig, days: Sequence[str] | None) -> list[str] | None:
     """``days``, or the test days of the run's setting (None for a setting without days: its own demand, e.g.
     synthetic, or a run trained on its own ``demand`` keyword)."""
     if days is not None:
