@@ -6,11 +6,11 @@ records every decision: the replica counts of each configuration and, for agents
 ``HeadroomAction`` or ``ScaledPlanAction``, what the action meant (multipliers per query type, the keep margin or
 payback horizon, the mix level; ``SB3Policy.decision_record``).
 
-The controls play the agents' own ``scaled`` action space with one fixed action (:class:`ConstantScaledPolicy`):
-``constant-scaled`` at every multiplier 1 and keep margin 0 (the same reference mixes, mix levels, cold-start
-rules and repair, with nothing learned), and ``constant-scaled-tuned`` at the constant action
-:func:`tune_constant_scaled` chooses on the setting's tuning and validation episodes. An agent's saving over a
-rule therefore splits into what the action space gives (rule − control) and what training adds (control − agent).
+The controls are the mix rule of ``servegym.baselines.runner.mix_rule``, the agents' own ``scaled`` action space
+played with one constant action (:func:`controls_for`): ``<planner>-mix`` at every multiplier 1 and keep margin 0
+(the same reference mixes, mix levels, cold-start rules and repair as the agents', with nothing learned), and
+``tuned-mix``, its constant action tuned per setting on the tuning and validation episodes. An agent's saving over
+a rule therefore splits into what the action space gives (rule − control) and what training adds (control − agent).
 
 :func:`fleet`, :func:`policy_table`, :func:`paired_differences`, :func:`decision_table` and :func:`mix_levels`
 turn a record into the tables of ``scripts/analyse_agent_actions.py``: cost parts and fleet per policy
@@ -29,160 +29,30 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from servegym.agents.action_wrappers import ScaledPlanAction
-from servegym.agents.train_config import TrainConfig, resolved_env_kwargs, wrap_action
+from servegym.agents.train_config import TrainConfig, resolved_env_kwargs
 from servegym.baselines.runner.episodes import PolicySpec, evaluate
+from servegym.baselines.runner.mix_rule import TUNED_MIX
 from servegym.baselines.runner.policies import Policy, make_policy
 from servegym.envs.instance import Instance
 from servegym.envs.outcome import COST_PARTS
 from servegym.envs.provisioning import ProvisioningEnv
 from servegym.errors import UsageError
 
-CONTROL = "constant-scaled"
-"""Name of the no-learning control: the agents' ``scaled`` action space at multipliers 1 and keep margin 0."""
 DEFAULT_RULES = ("agh-quantile-hold", "tuned-rule", "agh-static", "gh-adaptive")
 """Rules the agents are compared with by default: the cheapest rule on the default setting, the tuned-rule bar,
 the score's reference (the cheapest rule on Volatile) and the cheapest on Drift."""
-TUNED_CONTROL = "constant-scaled-tuned"
-"""Name of the control whose constant action is tuned on the setting's tuning episodes
-(:func:`tune_constant_scaled`)."""
-TUNING_MULTIPLIERS = (0.9, 0.95, 1.0, 1.05, 1.1)
-"""Grid of the tuned control's multiplier (one for every query type)."""
-TUNING_KEEP_MARGINS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5)
-"""Grid of the tuned control's keep margin (the whole range of ``SCALED_MAX_KEEP_MARGIN``)."""
-TUNING_FINALISTS = 3
-"""How many of the grid's cheapest points on the tuning episodes are replayed on the validation episodes."""
 BLOCK_HOURS = 6.0
 """Width of the time-of-day blocks the agents' decisions are averaged over, hours."""
 BOUND_TOLERANCE = 1e-4
 """A multiplier within this of a bound of its range counts as at the bound."""
 
 
-class ConstantScaledPolicy:
-    """A ``scaled`` run's action space played with one fixed action: by default multipliers 1 and keep margin 0.
-
-    Args:
-        env: The evaluation env (``ProvisioningEnv``).
-        config: The run's configuration (``action == "scaled"``); its multiplier bounds and mix planner build the
-            same ``ScaledPlanAction`` as in training.
-        multiplier: The demand multiplier of every query type, within the run's range.
-        keep_margin: The scale-down keep margin, in [0, ``SCALED_MAX_KEEP_MARGIN``].
-        name: Display name.
-
-    Raises:
-        UsageError: The run does not act through the ``scaled`` space, or the action lies outside its space.
-    """
-
-    def __init__(
-        self,
-        env: ProvisioningEnv,
-        config: TrainConfig,
-        multiplier: float = 1.0,
-        keep_margin: float = 0.0,
-        name: str = CONTROL,
-    ) -> None:
-        if config.action != "scaled":
-            raise UsageError(f"{name}: needs a run on the scaled action space, got action {config.action!r}")
-        self.name = name
-        self.fallbacks = 0
-        wrapped = wrap_action(env, config)
-        self.scaled: ScaledPlanAction = wrapped.env  # type: ignore[assignment]
-        self._num_types = env.instance.num_query_types
-        self.action = np.zeros(self.scaled.action_space.shape, dtype=self.scaled.action_space.dtype)
-        self.choose(multiplier, keep_margin)
-
-    def choose(self, multiplier: float, keep_margin: float) -> None:
-        """Play ``multiplier`` for every query type and ``keep_margin`` from now on.
-
-        Raises:
-            UsageError: Either lies outside the run's action space (the message names it and the range).
-        """
-        space = self.scaled.action_space
-        num_types = self._num_types
-        for what, value, low, high in (
-            ("multiplier", multiplier, float(space.low[0]), float(space.high[0])),
-            ("keep_margin", keep_margin, float(space.low[num_types]), float(space.high[num_types])),
-        ):
-            if not low <= value <= high:
-                raise UsageError(f"{self.name}: {what} = {value} lies outside the run's range [{low:g}, {high:g}]")
-        self.action[:num_types] = multiplier
-        self.action[num_types] = keep_margin
-
-    def reset(self, seed: int | None = None) -> None:
-        """Nothing to reset: the action is fixed and the wrapper draws no random numbers."""
-
-    def act(self, obs: dict[str, np.ndarray], info: dict[str, Any]) -> np.ndarray:
-        """Replica counts (C,) of the fixed action for the period about to be played."""
-        self.scaled.observe(obs, info)
-        return self.scaled.replicas(self.action)
-
-    def decision_record(self) -> dict[str, float]:
-        """The fixed action in the wrapper's terms, with the mix level of this period."""
-        return self.scaled.decision(self.action)
-
-
-@dataclass(frozen=True)
-class TunedConstant:
-    """The constant action chosen for a setting by :func:`tune_constant_scaled`, with the search's record."""
-
-    env_id: str
-    multiplier: float
-    keep_margin: float
-    tuning_cost: float
-    validation_cost: float
-    candidates: tuple[dict[str, float], ...]  # every (multiplier, keep_margin, tuning_cost[, validation_cost])
-
-
-def tune_constant_scaled(
-    config: TrainConfig,
-    multipliers: Sequence[float] = TUNING_MULTIPLIERS,
-    keep_margins: Sequence[float] = TUNING_KEEP_MARGINS,
-    finalists: int = TUNING_FINALISTS,
-) -> TunedConstant:
-    """Tune the control's constant action as the tuned rule is tuned: every (multiplier, keep margin) of the grid
-    on the setting's tuning episodes (``servegym.envs.protocol``), the ``finalists`` cheapest replayed on its
-    validation episodes, the cheapest there chosen (ties: the earlier grid point). Test episodes are never played.
-
-    Raises:
-        UsageError: The run is not on the ``scaled`` space, a grid point lies outside it, an empty grid, or
-            ``finalists`` < 1.
-    """
-    import gymnasium as gym
-
-    from servegym.baselines.runner.tuned_rule import mean_episode_cost
-    from servegym.envs.protocol import protocol_for
-
-    if not multipliers or not keep_margins or finalists < 1:
-        raise UsageError(
-            f"tune_constant_scaled: multipliers {list(multipliers)} and keep margins {list(keep_margins)} must not be "
-            f"empty and finalists = {finalists} must be ≥ 1"
-        )
-    protocol = protocol_for(config.env_id)
-    env = gym.make(config.env_id, **resolved_env_kwargs(config))
-    try:
-        policy = ConstantScaledPolicy(env.unwrapped, config, name=TUNED_CONTROL)  # type: ignore[arg-type]
-        candidates = []
-        for multiplier in multipliers:
-            for keep_margin in keep_margins:
-                policy.choose(multiplier, keep_margin)
-                cost = mean_episode_cost(env, policy, protocol.tuning)  # type: ignore[arg-type]
-                candidates.append({"multiplier": multiplier, "keep_margin": keep_margin, "tuning_cost": cost})
-        ranked = sorted(range(len(candidates)), key=lambda k: (candidates[k]["tuning_cost"], k))[:finalists]
-        for k in ranked:
-            policy.choose(candidates[k]["multiplier"], candidates[k]["keep_margin"])
-            candidates[k]["validation_cost"] = mean_episode_cost(env, policy, protocol.validation)  # type: ignore[arg-type]
-    finally:
-        env.close()
-    best = min(ranked, key=lambda k: (candidates[k]["validation_cost"], k))
-    chosen = candidates[best]
-    return TunedConstant(
-        config.env_id,
-        chosen["multiplier"],
-        chosen["keep_margin"],
-        chosen["tuning_cost"],
-        chosen["validation_cost"],
-        tuple(candidates),
-    )
+def controls_for(configs: Sequence[TrainConfig]) -> list[str]:
+    """The mix-rule baselines that play the ``scaled`` runs' action space with a constant action: ``<planner>-mix``
+    for each mix planner of the runs and, when AGH's mixes are among them, ``tuned-mix`` (tuned with AGH's);
+    none without ``scaled`` runs."""
+    planners = sorted({config.headroom_planner for config in configs if config.action == "scaled"})
+    return [f"{planner}-mix" for planner in planners] + ([TUNED_MIX] if "agh" in planners else [])
 
 
 class RecordingPolicy:
@@ -241,18 +111,16 @@ def record_setting(
     seeds: Sequence[int] = (0, 1, 2),
     *,
     days: Sequence[str] | None = None,
-    tuned: TunedConstant | None = None,
     progress: bool = False,
 ) -> SettingRecord:
-    """Play ``runs`` (one env setting), the control and ``rules`` on the setting's test episodes, recording
-    every decision.
+    """Play ``runs`` (one env setting), their controls (:func:`controls_for`) and ``rules`` on the setting's test
+    episodes, recording every decision.
 
     Args:
         runs: Run folders of one env id and env settings (``servegym.agents.scoring`` groups them alike).
         rules: Baseline policy names.
         seeds: Episode seeds.
         days: Azure days; None: the setting's protocol test episodes (``scoring.protocol_test_days``).
-        tuned: A tuned constant action to play as :data:`TUNED_CONTROL` beside the untuned control.
         progress: Show a progress bar.
 
     Raises:
@@ -287,19 +155,10 @@ def record_setting(
         kinds[key] = (run.config.label, "agent", run.config.seed)
         if run.config.action in ("scaled", "headroom"):
             bounds[run.config.label] = (run.config.headroom_low, run.config.headroom_high)
-    scaled = next((run.config for run in runs if run.config.action == "scaled"), None)
-    if scaled is not None:
-        policies[CONTROL] = recorded(CONTROL, lambda env: ConstantScaledPolicy(env, scaled))
-        kinds[CONTROL] = (CONTROL, "control", None)
-        bounds[CONTROL] = (scaled.headroom_low, scaled.headroom_high)
-        if tuned is not None:
-            policies[TUNED_CONTROL] = recorded(
-                TUNED_CONTROL,
-                lambda env: ConstantScaledPolicy(env, scaled, tuned.multiplier, tuned.keep_margin, name=TUNED_CONTROL),
-            )
-            kinds[TUNED_CONTROL] = (TUNED_CONTROL, "control", None)
-            bounds[TUNED_CONTROL] = (scaled.headroom_low, scaled.headroom_high)
-    for rule in rules:
+    for control in controls_for([run.config for run in runs]):
+        policies[control] = recorded(control, lambda env, control=control: make_policy(control, env))
+        kinds[control] = (control, "control", None)
+    for rule in (rule for rule in rules if rule not in policies):
         policies[rule] = recorded(rule, lambda env, rule=rule: make_policy(rule, env))
         kinds[rule] = (rule, "rule", None)
     result = evaluate(

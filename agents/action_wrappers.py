@@ -15,8 +15,8 @@ import numpy as np
 from gymnasium import spaces
 
 from servegym import numerics
-from servegym.baselines.runner.policies import AGH_REPLANNING, PlannerPolicy, compensate_cold_starts
-from servegym.envs.instance import Instance
+from servegym.baselines.runner.mix_rule import MIX_LEVELS, MixProvisioner
+from servegym.baselines.runner.policies import AGH_REPLANNING, PlannerPolicy
 from servegym.envs.outcome import SLO_RATES
 from servegym.envs.provisioning import ProvisioningEnv
 from servegym.envs.wrappers import EPISODE_INFO_KEYS
@@ -216,46 +216,6 @@ FORECAST_ERROR_BOUND = 2.0
 """The ``forecast_error`` entries (log ratios) are clipped to [−bound, bound] (a factor of e² ≈ 7.4 either way)."""
 
 
-MIX_LEVELS = (0.4, 0.6, 0.8, 1.0)
-"""Demand levels (fractions of the nominal, peak, demand) at which :class:`ScaledPlanAction` takes GH's mixes.
-Chosen among (1.0,), (0.5, 1.0) and these by the constant action m = 1, k = 0 on the five Azure train days
-(Sun / Mon / Tue / Wed (validation) / Fri), ``Provisioning-v2``, episode seed 0: $1,442 / 2,069 / 2,275 / 2,084 /
-1,945 with the peak mix alone, $1,380 / 2,267 / 2,625 / 2,363 / 2,202 with (0.5, 1.0), $1,056 / 2,047 / 2,263 /
-2,083 / 1,844 with these. (The test days were looked at first, a protocol slip: Thu / Sat $2,055 / 1,478 with the
-peak mix, $2,087 / 1,077 with these.)"""
-
-
-def reference_shares(instance: Instance, level: float = 1.0, planner: str = "gh") -> np.ndarray:
-    """(I, C) the share of each query type's demand that ``planner``'s plan (one of :data:`HEADROOM_PLANNERS`;
-    AGH with its default seed 0) for ``level`` × the instance's nominal (peak) demand routes to each
-    configuration; rows sum to 1.
-
-    A type the planner leaves unserved (or every type, when it finds no feasible plan) goes wholly to its
-    admissible route with the lowest rental per request at the design utilisation (a type with no admissible route
-    keeps a zero row: :class:`ScaledPlanAction` never provisions for it).
-    """
-    if planner not in HEADROOM_PLANNERS:
-        raise ValueError(f"reference_shares: planner {planner!r} not one of {list(HEADROOM_PLANNERS)}")
-    from servegym.baselines.heuristics.adaptive import solve_agh
-    from servegym.baselines.heuristics.greedy import solve_gh
-
-    scaled = instance.with_demand(np.asarray(instance.demand_per_hour) * level)
-    result = solve_agh(scaled) if planner == "agh" else solve_gh(scaled)
-    num_types, num_configs = instance.num_query_types, instance.num_configurations
-    routing = np.asarray(result.plan.routing, dtype=float) if result.feasible else np.zeros((num_types, num_configs))
-    routed = routing.sum(axis=1)
-    shares = np.divide(routing, routed[:, None], out=np.zeros_like(routing), where=routed[:, None] > 0)
-    capacity = instance.capacity_per_hour * instance.design_utilisation
-    per_request = np.divide(
-        instance.replica_price_per_hour[None, :], capacity, out=np.full_like(capacity, np.inf), where=capacity > 0
-    )
-    per_request[~instance.route_allowed] = np.inf
-    for i in np.flatnonzero(routed <= 0):
-        if np.isfinite(per_request[i]).any():
-            shares[i, int(np.argmin(per_request[i]))] = 1.0
-    return shares
-
-
 class ScaledPlanAction(gym.Wrapper, gym.utils.RecordConstructorArgs):
     """Act by demand multipliers per query type on fixed configuration mixes; replicas follow in closed form.
 
@@ -269,7 +229,9 @@ class ScaledPlanAction(gym.Wrapper, gym.utils.RecordConstructorArgs):
         need_c = Σ_i a_{i,c} · d_i,        target_c = ⌈need_c⌉ (clipped to the base action space),
 
     which at m = 1 and the nominal demand is the mix planner's own plan. No planner runs: a step is a (I, C)
-    product, so the wrapper costs microseconds and training runs at the speed of the env and the policy.
+    product, so the wrapper costs microseconds and training runs at the speed of the env and the policy. The
+    provisioning is ``servegym.baselines.runner.mix_rule.MixProvisioner``'s; played with one constant action it is
+    the ``agh-mix`` / ``tuned-mix`` baselines, the bar for agents that act through this space.
 
     ## Action Space
     ``Box(low, high, (I,), float32)`` of multipliers; with ``max_keep_margin`` > 0 one more dimension k in
@@ -334,31 +296,18 @@ class ScaledPlanAction(gym.Wrapper, gym.utils.RecordConstructorArgs):
         _check_multipliers("ScaledPlanAction", low, high)
         if not (np.isfinite(max_keep_margin) and max_keep_margin >= 0.0):
             raise ValueError(f"ScaledPlanAction: max_keep_margin = {max_keep_margin} must be in [0, inf)")
-        levels = np.asarray(mix_levels, dtype=float)
-        if (
-            not (levels.ndim == 1 and levels.size and (levels > 0).all() and (levels <= 1).all())
-            or (np.diff(levels) <= 0).any()
-        ):
-            raise ValueError(f"ScaledPlanAction: mix_levels = {mix_levels} must increase within (0, 1]")
-        if mix_planner not in HEADROOM_PLANNERS:
-            raise ValueError(f"ScaledPlanAction: mix_planner {mix_planner!r} not one of {list(HEADROOM_PLANNERS)}")
-        self.mix_levels = levels
+        self.mix = MixProvisioner(base, mix_levels, mix_planner, owner="ScaledPlanAction")
+        self.mix_levels = self.mix.mix_levels
         self.mix_planner = mix_planner
+        self.shares = self.mix.shares
+        """(L, I, C) the reference plans' routing shares per mix level (:func:`reference_shares`)."""
+        self.replicas_per_request = self.mix.replicas_per_request
+        """(L, I, C) a_{i,c} per mix level: replicas of c per request/hour of type i."""
         self.low, self.high = float(low), float(high)
         self.max_keep_margin = float(max_keep_margin)
-        self._base = base
         inst = base.instance
         self._num_types = inst.num_query_types
         self.action_space = _multiplier_space(self._num_types, self.low, self.high, self.max_keep_margin)
-        self.shares = np.stack([reference_shares(inst, level, mix_planner) for level in levels])
-        """(L, I, C) the reference plans' routing shares per mix level (:func:`reference_shares`)."""
-        capacity = inst.capacity_per_hour * inst.design_utilisation
-        self.replicas_per_request = np.divide(
-            self.shares, capacity[None], out=np.zeros_like(self.shares), where=capacity[None] > 0
-        )
-        """(L, I, C) a_{i,c} per mix level: replicas of c per request/hour of type i."""
-        self._nominal_total = max(float(np.sum(inst.demand_per_hour)), 1e-9)
-        self._max_replicas = np.asarray(base.max_replicas, dtype=np.int64)
         num_gpus = len(inst.gpus)
         self._config_gpu = np.asarray(inst.config_gpu)
         self._gpus_per_replica = np.asarray(inst.gpus_per_replica, dtype=float)
@@ -395,30 +344,20 @@ class ScaledPlanAction(gym.Wrapper, gym.utils.RecordConstructorArgs):
         return record
 
     def mix_index(self, demand_per_hour: np.ndarray) -> int:
-        """Index of the mix level a demand (I,) is provisioned with: the smallest level ≥ its share of the nominal
-        total (the largest level above them all)."""
-        share = float(np.sum(demand_per_hour)) / self._nominal_total
-        return min(int(np.searchsorted(self.mix_levels, share - 1e-9)), len(self.mix_levels) - 1)
+        """Index of the mix level a demand (I,) is provisioned with (``MixProvisioner.mix_index``)."""
+        return self.mix.mix_index(demand_per_hour)
 
     def need(self, multipliers: np.ndarray) -> np.ndarray:
         """(C,) fractional replicas the reference mix needs for ``forecast × multipliers``."""
-        demand = self._forecast * multipliers
-        return demand @ self.replicas_per_request[self.mix_index(demand)]
+        return self.mix.need(self._forecast * multipliers)
 
     def replicas(self, action: Any) -> np.ndarray:
         """Replica counts (C,) for an action (module docstring of the class); validates the action."""
         if self._info is None:
             raise RuntimeError("ScaledPlanAction: call reset() before step()")
         array = _checked_action("ScaledPlanAction", action, self.action_space, self._dimension)
-        need = self.need(array[: self._num_types])
-        target = np.minimum(np.ceil(need - 1e-9).astype(np.int64), self._max_replicas)
-        info = self._info
-        running = np.asarray(info["replicas"], dtype=np.int64)
-        if self.max_keep_margin > 0.0:
-            keep = np.ceil(need * (1.0 + float(array[self._num_types])) - 1e-9).astype(np.int64)
-            target = np.maximum(target, np.minimum(running, keep))
-        pending = np.asarray(info["pending_replicas"], dtype=np.int64)
-        return compensate_cold_starts(self._base, target, running, pending)
+        keep = float(array[self._num_types]) if self.max_keep_margin > 0.0 else None
+        return self.mix.replicas(self._forecast * array[: self._num_types], keep, self._info)
 
     def observe(self, obs: dict[str, np.ndarray], info: dict[str, Any]) -> None:
         """Take in the base env's latest ``info`` (``reset`` and ``step`` call it; so does a policy adapter that

@@ -48,6 +48,8 @@ ORACLE_MODULE = "servegym.baselines.milp.oracle"
 DEFAULT_REFERENCE = "agh-static"
 DEFAULT_BASELINES = (
     "tuned-rule",
+    "tuned-mix",
+    "agh-mix",
     "agh-quantile-hold",
     "gh-adaptive",
     "agh-rolling",
@@ -55,9 +57,10 @@ DEFAULT_BASELINES = (
     "agh-hold",
     "gh-hold",
 )
-"""Baselines scored beside the agents by default: the tuned rule, the cheapest untuned rules of the test episodes
-(the default re-planner ``agh-quantile-hold``; ``gh-adaptive`` under drift, docs/benchmark.md), re-planning every
-period, and with switching hysteresis."""
+"""Baselines scored beside the agents by default: the tuned rule, the mix rule (the ``scaled`` action space at a
+constant action, tuned and untuned: what an agent on that space gains over them is what it learned), the cheapest
+untuned rules of the test episodes (the default re-planner ``agh-quantile-hold``; ``gh-adaptive`` under drift,
+docs/benchmark.md), re-planning every period, and with switching hysteresis."""
 SCORE_COLUMNS = (
     "policy",
     "kind",

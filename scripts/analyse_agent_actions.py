@@ -6,12 +6,13 @@ Usage (from the repository root)::
                                             [--out results/agent_actions] [--figure ENV_ID=EPISODE ...]
 
 Default runs: every agent shipped with the leaderboard (``agents/data/leaderboard/agents``). Runs are grouped by
-setting (env id and env settings); each setting's agents, the no-learning control ``constant-scaled`` (the agents'
-``scaled`` action space at multipliers 1 and keep margin 0) and the rules are played on the setting's test
-episodes (``servegym.agents.action_analysis``). Writes
+setting (env id and env settings); each setting's agents, the controls (the mix-rule baselines that play the
+agents' ``scaled`` action space with a constant action: ``agh-mix`` at multipliers 1 and keep margin 0,
+``tuned-mix`` at the shipped tuned one) and the rules are played on the setting's test episodes
+(``servegym.agents.action_analysis``). Writes
 
 - ``OUT.json``: per setting, the policy table (cost parts, GPU-hours and rental by GPU type and by model, rental per
-  GPU-hour, replica starts, SLO violations), the paired cost differences of each agent against each rule and the
+  GPU-hour, replica starts, SLO violations), the paired cost differences of each agent against each rule and
   control, the agents' decisions (multipliers per query type by time of day, bound shares, keep margin) and the
   mix levels used; with the command, commit, machine and date;
 - ``OUT.md``: the same as tables;
@@ -19,16 +20,11 @@ episodes (``servegym.agents.action_analysis``). Writes
   episode of Volatile): on that episode, GPUs rented per period by the setting's cheapest agent (its first training
   seed), the two controls and the first two rules, the agent's multipliers and keep margin (or payback horizon),
   and the cumulative cost difference to the first rule.
-
-Before playing, each setting's ``constant-scaled-tuned`` control is tuned on the setting's tuning episodes and
-selected on its validation episodes (``tune_constant_scaled``; 10–60 s per setting): a constant action of the
-agents' own action space, tuned as the tuned rule is, is the non-learned bar the agents' decisions must beat.
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import io
 import re
 import sys
@@ -45,24 +41,19 @@ import numpy as np
 import pandas as pd
 
 from servegym.agents.action_analysis import (
-    CONTROL,
     DEFAULT_RULES,
-    TUNED_CONTROL,
-    TUNING_KEEP_MARGINS,
-    TUNING_MULTIPLIERS,
     AgentRun,
     SettingRecord,
-    TunedConstant,
     decision_table,
     mix_levels,
     paired_differences,
     policy_table,
     record_setting,
-    tune_constant_scaled,
 )
 from servegym.agents.adapter import check_run_folder
 from servegym.agents.scoring import env_settings
 from servegym.agents.shipped_agents import shipped_leaderboard_dir
+from servegym.baselines.runner.mix_rule import TUNED_MIX, MixRuleParameters, shipped_mix_parameters
 from servegym.baselines.runner.plots import Clock
 from servegym.envs.instance import Instance
 from servegym.errors import ServegymError
@@ -102,31 +93,11 @@ def _money(value: float) -> str:
     return f"{value:+,.0f}" if abs(value) >= 0.5 else "0"
 
 
-def tuned_markdown(tuned: TunedConstant) -> str:
-    """The tuned control's search: the chosen constant action and the finalists' costs."""
-    finalists = [c for c in tuned.candidates if "validation_cost" in c]
-    rows = pd.DataFrame(
-        {
-            "multiplier": [f"{c['multiplier']:g}" for c in finalists],
-            "keep margin": [f"{c['keep_margin']:g}" for c in finalists],
-            "tuning $": [f"{c['tuning_cost']:,.0f}" for c in finalists],
-            "validation $": [f"{c['validation_cost']:,.0f}" for c in finalists],
-            "chosen": [
-                "yes" if (c["multiplier"], c["keep_margin"]) == (tuned.multiplier, tuned.keep_margin) else ""
-                for c in finalists
-            ],
-        }
-    )
-    return "\n".join(
-        [
-            f"`{TUNED_CONTROL}`: the constant action (one multiplier for every query type, a keep margin) searched "
-            f"on the grid {list(TUNING_MULTIPLIERS)} × {list(TUNING_KEEP_MARGINS)} over the setting's tuning "
-            f"episodes; the {len(finalists)} cheapest replayed on the validation episodes; test episodes not played:",
-            "",
-            markdown_table(rows),
-            "",
-        ]
-    )
+def _tuned_mix(policies: pd.DataFrame, env_id: str) -> MixRuleParameters | None:
+    """The parameters ``tuned-mix`` played, if it is among the setting's policies."""
+    if TUNED_MIX not in set(policies["label"]):
+        return None
+    return shipped_mix_parameters(env_id.split(" ", 1)[0])[0]
 
 
 def _entry_name(entry: str, type_names: Sequence[str]) -> str:
@@ -136,9 +107,7 @@ def _entry_name(entry: str, type_names: Sequence[str]) -> str:
     return entry.replace("_", " ")
 
 
-def setting_markdown(
-    env_id: str, tables: dict[str, pd.DataFrame], instance: Instance, tuned: TunedConstant | None
-) -> str:
+def setting_markdown(env_id: str, tables: dict[str, pd.DataFrame], instance: Instance) -> str:
     """The markdown section of one setting."""
     gpus = instance.gpus
     type_names = [query_type.name for query_type in instance.query_types]
@@ -170,7 +139,15 @@ def setting_markdown(
     lines = [
         f"### `{env_id}`",
         "",
-        *([tuned_markdown(tuned)] if tuned is not None else []),
+        *(
+            [
+                f"`{TUNED_MIX}` plays multiplier {tuned_mix.multiplier:g} and keep margin {tuned_mix.keep_margin:g} "
+                "here (`baselines/data/mix_rules.json`, docs/benchmark.md).",
+                "",
+            ]
+            if (tuned_mix := _tuned_mix(policies, env_id)) is not None
+            else []
+        ),
         "Mean per test episode (agents: also over training seeds).",
         "",
         markdown_table(view),
@@ -183,7 +160,7 @@ def setting_markdown(
     decisions = tables["decisions"]
     if len(decisions):
         blocks = [c for c in decisions.columns if c.startswith("mean ") and c != "mean"]
-        decision_view = decisions[~decisions["label"].isin((CONTROL, TUNED_CONTROL))]
+        decision_view = decisions
         lines += [
             "Decisions of the agents (every period of every test episode and training seed): mean, spread and "
             "mean per block of the day; share of periods at the range's bounds.",
@@ -231,7 +208,9 @@ def setting_markdown(
 FIGURE_RULES = 2
 """How many of ``--rules`` (the first ones) the figure shows beside the agent and the control."""
 RULE_COLOURS = ("tab:green", "tab:orange")
-"""Colours of those rules in the figure (the agent is black, the control red and dashed)."""
+"""Colours of those rules in the figure (the agent is black)."""
+CONTROL_STYLES = (("tab:red", "--"), ("tab:purple", ":"))
+"""Colour and line style of the controls in the figure, in the order the record plays them."""
 
 
 def plot_episode(record: SettingRecord, episode: str, agent: str, rules: Sequence[str]) -> plt.Figure:
@@ -245,10 +224,9 @@ def plot_episode(record: SettingRecord, episode: str, agent: str, rules: Sequenc
         (episodes["label"] == agent) & (episodes["training_seed"] == first_seed), "policy"
     ].iloc[0]
     shown = {agent_policy: (f"{agent} (training seed {first_seed})", "black", "-")}
-    if CONTROL in set(episodes["policy"]):
-        shown[CONTROL] = (f"{CONTROL} (no learning)", "tab:red", "--")
-    if TUNED_CONTROL in set(episodes["policy"]):
-        shown[TUNED_CONTROL] = (TUNED_CONTROL, "tab:purple", ":")
+    controls = episodes.loc[episodes["kind"] == "control", "policy"].unique()
+    for control, (colour, style) in zip(controls, CONTROL_STYLES, strict=False):
+        shown[control] = (f"{control} (no learning)" if control != TUNED_MIX else control, colour, style)
     shown |= {rule: (rule, colour, "-") for rule, colour in zip(rules[:FIGURE_RULES], RULE_COLOURS, strict=False)}
     day_cost = episodes[episodes["episode"] == episode].set_index("policy")["total_cost"]
     shown = {
@@ -355,9 +333,7 @@ def main(argv: list[str] | None = None) -> int:
     figures = [(env_id, episode) for env_id, episode in figures if env_id in env_ids]
     for (env_id, settings), runs in settings_runs:
         start = time.perf_counter()
-        scaled = next((run.config for run in runs if run.config.action == "scaled"), None)
-        tuned = tune_constant_scaled(scaled) if scaled is not None else None
-        record = record_setting(runs, rules, seeds, tuned=tuned)
+        record = record_setting(runs, rules, seeds)
         tables = {
             "policies": policy_table(record),
             "differences": paired_differences(record),
@@ -379,9 +355,8 @@ def main(argv: list[str] | None = None) -> int:
             "wall_s": time.perf_counter() - start,
             "max_rental_mismatch_usd": rental_gap,
             **{name: _records(table) for name, table in tables.items()},
-            "tuned_control": None if tuned is None else dataclasses.asdict(tuned),
         }
-        sections.append(setting_markdown(key, tables, record.instance, tuned))
+        sections.append(setting_markdown(key, tables, record.instance))
         print(f"{key}: {len(runs)} runs, {report['settings'][key]['wall_s']:.0f} s", file=sys.stderr)
         records.setdefault(env_id, record)
         atomic_write_json(out.with_suffix(".json"), report)
@@ -390,9 +365,9 @@ def main(argv: list[str] | None = None) -> int:
     header = (
         f"`python scripts/analyse_agent_actions.py` of {report['date']} (commit `{report['commit']}`, "
         f"{machine['cpu_count']} × {machine['cpu_model']}, load average {machine['load_average_1min']} at start), "
-        f"episode seeds {', '.join(map(str, seeds))}; the control `{CONTROL}` plays the agents' `scaled` action "
-        f"space at multipliers 1 and keep margin 0, `{TUNED_CONTROL}` at the constant action tuned below. Costs in $ "
-        "per episode (a day). The recorded replicas give each "
+        f"episode seeds {', '.join(map(str, seeds))}; the controls play the agents' `scaled` action space with a "
+        f"constant action: `agh-mix` at multipliers 1 and keep margin 0, `{TUNED_MIX}` at the one tuned per "
+        "setting. Costs in $ per episode (a day). The recorded replicas give each "
         f"policy's rental to within ${mismatch:.2g} "
         + (
             "(the env repaired no decision)."

@@ -35,6 +35,8 @@ BEGIN, END = block_markers("rule-bar", "scripts/rule_bar.py")
 DEFAULT_SETTINGS = (DEFAULT_ENV_ID, "servegym/ProvisioningDrift-v3", "servegym/ProvisioningVolatile-v3")
 DEFAULT_POLICIES = (
     "tuned-rule",
+    "tuned-mix",
+    "agh-mix",
     "gh-quantile-hold",
     "agh-quantile-hold",
     "gh-hold",

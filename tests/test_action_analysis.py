@@ -10,10 +10,9 @@ import pandas as pd
 import pytest
 
 from servegym.agents.action_analysis import (
-    CONTROL,
-    ConstantScaledPolicy,
     RecordingPolicy,
     SettingRecord,
+    controls_for,
     decision_table,
     fleet,
     mix_levels,
@@ -25,7 +24,6 @@ from servegym.agents.train_config import TrainConfig
 from servegym.envs.outcome import COST_PARTS
 from servegym.envs.provisioning import ProvisioningEnv
 from servegym.envs.toy import toy_instance
-from servegym.errors import UsageError
 
 DAY = "2024-05-16-thu"
 
@@ -59,61 +57,13 @@ def test_headroom_decision__names_the_multipliers_and_the_payback_horizon():
     assert plain.decision(np.array([0.9, 1.1])) == pytest.approx({"multiplier[0]": 0.9, "multiplier[1]": 1.1})
 
 
-def test_constant_scaled__plays_the_wrappers_replicas_at_multipliers_1_and_keep_margin_0(tmp_path):
-    config = TrainConfig(out_dir=str(tmp_path), algo="ppo", action="scaled", headroom_low=0.8, headroom_high=1.3)
-    base = toy_base()
-    control = ConstantScaledPolicy(base, config)
-    obs, info = base.reset(seed=0)
-    direct = control.scaled  # the same wrapper the policy built
-    replicas = control.act(obs, info)
-    assert replicas.tolist() == direct.replicas(np.array([1.0, 1.0, 0.0], np.float32)).tolist()
-    assert control.decision_record()["multiplier[0]"] == 1.0 and control.decision_record()["keep_margin"] == 0.0
-    control.choose(1.2, 0.3)
-    assert control.act(obs, info).tolist() == direct.replicas(np.array([1.2, 1.2, 0.3], np.float32)).tolist()
-    assert control.decision_record()["multiplier[1]"] == pytest.approx(1.2)
-    with pytest.raises(UsageError, match="scaled action space"):
-        ConstantScaledPolicy(base, dataclasses.replace(config, action="headroom"))
-    with pytest.raises(UsageError, match=r"multiplier = 1.0 lies outside the run's range \[1.1, 1.3\]"):
-        ConstantScaledPolicy(base, dataclasses.replace(config, headroom_low=1.1))
-    with pytest.raises(UsageError, match=r"keep_margin = 0.7 lies outside the run's range \[0, 0.5\]"):
-        control.choose(1.0, 0.7)
-
-
-def test_tune_constant_scaled__picks_among_the_tuning_finalists_on_validation_and_never_plays_test(
-    tmp_path, monkeypatch
-):
-    import gymnasium as gym
-
-    from servegym.agents.action_analysis import tune_constant_scaled
-    from servegym.baselines.runner import tuned_rule
-    from servegym.envs.protocol import protocol_for
-
-    config = TrainConfig(out_dir=str(tmp_path), algo="ppo", action="scaled", headroom_planner="gh")
-    protocol = protocol_for(config.env_id)
-    played = []
-    real = tuned_rule.mean_episode_cost
-
-    def spy(env, policy, episodes):
-        played.extend(episodes)
-        return real(env, policy, episodes)
-
-    monkeypatch.setattr(tuned_rule, "mean_episode_cost", spy)
-    tuned = tune_constant_scaled(config, multipliers=(1.0,), keep_margins=(0.0, 0.5), finalists=1)
-    tuning = {c["keep_margin"]: c["tuning_cost"] for c in tuned.candidates}
-    assert tuned.keep_margin == min(tuning, key=tuning.get) and tuned.tuning_cost == min(tuning.values())
-    assert [("validation_cost" in c) for c in tuned.candidates].count(True) == 1
-    assert not set(map(repr, played)) & set(map(repr, protocol.test))
-    both = tune_constant_scaled(config, multipliers=(1.0,), keep_margins=(0.0, 0.5), finalists=2)
-    validation = {c["keep_margin"]: c["validation_cost"] for c in both.candidates}
-    assert both.keep_margin == min(validation, key=validation.get)
-    assert both.candidates[0]["tuning_cost"] == tuned.candidates[0]["tuning_cost"]  # deterministic
-    env = gym.make(config.env_id)
-    policy = ConstantScaledPolicy(env.unwrapped, config, 1.0, both.keep_margin)
-    assert both.validation_cost == pytest.approx(real(env, policy, protocol.validation), rel=1e-12)
-    with pytest.raises(UsageError, match=r"multiplier = 1.5 lies outside"):
-        tune_constant_scaled(config, multipliers=(1.5,), keep_margins=(0.0,))
-    with pytest.raises(UsageError, match="finalists = 0"):
-        tune_constant_scaled(config, finalists=0)
+def test_controls_for__the_mix_rules_of_the_runs_mix_planners(tmp_path):
+    scaled = TrainConfig(out_dir=str(tmp_path), algo="ppo", action="scaled", headroom_planner="agh")
+    assert controls_for([scaled]) == ["agh-mix", "tuned-mix"]
+    gh = dataclasses.replace(scaled, headroom_planner="gh")
+    assert controls_for([gh]) == ["gh-mix"]
+    assert controls_for([dataclasses.replace(scaled, action="headroom")]) == []
+    assert controls_for([gh, scaled]) == ["agh-mix", "gh-mix", "tuned-mix"]
 
 
 class FixedPolicy:
@@ -212,16 +162,16 @@ def test_paired_differences__agent_mean_over_seeds_minus_each_other_policy_per_e
             ("a [s1]", "a", "agent", 1, "e2", 20.0, 10.0),  # agent mean on e2: 20, rental 10
             ("r", "r", "rule", None, "e1", 11.0, 9.0),
             ("r", "r", "rule", None, "e2", 25.0, 12.0),
-            (CONTROL, CONTROL, "control", None, "e1", 12.0, 7.0),
-            (CONTROL, CONTROL, "control", None, "e2", 18.0, 9.0),
+            ("agh-mix", "agh-mix", "control", None, "e1", 12.0, 7.0),
+            ("agh-mix", "agh-mix", "control", None, "e2", 18.0, 9.0),
         ]
     )
     table = paired_differences(toy_record(episodes, pd.DataFrame())).set_index("versus")
     assert table.loc["r", "diff_total_cost"] == pytest.approx(((12 - 11) + (20 - 25)) / 2)  # -2
     assert table.loc["r", "diff_rental"] == pytest.approx(((7 - 9) + (10 - 12)) / 2)  # -2
     assert table.loc["r", "agent_cheaper"] == 1 and table.loc["r", "episodes"] == 2
-    assert table.loc[CONTROL, "diff_total_cost"] == pytest.approx((0 + 2) / 2)
-    assert table.loc[CONTROL, "agent_cheaper"] == 0  # a tie is not cheaper
+    assert table.loc["agh-mix", "diff_total_cost"] == pytest.approx((0 + 2) / 2)
+    assert table.loc["agh-mix", "agent_cheaper"] == 0  # a tie is not cheaper
 
 
 def test_decision_table__block_means_and_bound_shares_by_hand():
@@ -273,7 +223,7 @@ def test_record_setting__a_shipped_agent_plays_as_in_the_leaderboard_and_its_rec
     costs = record.episodes.set_index(["label", "kind"])["total_cost"]
     for key, rows in expected.items():
         assert costs[key] == pytest.approx(float(rows["total_cost"].iloc[0]), rel=1e-9)  # recording changes nothing
-    assert set(record.episodes["label"]) == {"ppo-scaled", CONTROL, "agh-static"}
+    assert set(record.episodes["label"]) == {"ppo-scaled", "agh-mix", "tuned-mix", "agh-static"}
     table = policy_table(record)
     gpus = [f"rental[{g}]" for g in record.instance.gpus]
     np.testing.assert_allclose(table[gpus].sum(axis=1), table["rental"], rtol=1e-9)  # no repair on this episode
@@ -281,7 +231,7 @@ def test_record_setting__a_shipped_agent_plays_as_in_the_leaderboard_and_its_rec
     agent = record.decisions[record.decisions["policy"].str.startswith("ppo-scaled")]
     multipliers = agent[[c for c in agent.columns if c.startswith("multiplier[")]].to_numpy()
     assert len(agent) == 96 and ((multipliers >= low - 1e-6) & (multipliers <= high + 1e-6)).all()
-    control = record.decisions[record.decisions["policy"] == CONTROL]
+    control = record.decisions[record.decisions["policy"] == "agh-mix"]
     assert (control["keep_margin"] == 0.0).all() and (control["multiplier[0]"] == 1.0).all()
     assert set(mix_levels(record)["mix_level"]) <= {0.4, 0.6, 0.8, 1.0}
 

@@ -76,7 +76,7 @@ def test_config__unknown_key_names_the_key_table_and_allowed_keys(tmp_path):
 def test_config__bad_policy_names_the_allowed_policies(tmp_path):
     message = config_error(tmp_path, TINY.replace('"gh-static"', '"gh-statc"'))
     assert message.startswith("FILE: [sweep] policies: 'gh-statc' not allowed; allowed values: gh-rolling, agh-rolling")
-    assert message.endswith("milp-adaptive, tuned-rule, random")
+    assert message.endswith("milp-adaptive, tuned-rule, gh-mix, agh-mix, tuned-mix, random")
 
 
 def test_config__bad_day_names_the_allowed_days(tmp_path):

@@ -14,7 +14,6 @@ from servegym.agents.action_wrappers import (
     SCALED_OBSERVATION_KEYS,
     ScaledPlanAction,
     UnitBoxAction,
-    reference_shares,
 )
 from servegym.agents.train_config import (
     ADDED_FIELDS,
@@ -27,6 +26,7 @@ from servegym.agents.train_config import (
     make_base_env,
     wrap_action,
 )
+from servegym.baselines.runner.mix_rule import reference_shares
 from servegym.envs import DEFAULT_ENV_ID
 from servegym.envs.provisioning import ProvisioningEnv
 from servegym.envs.toy import toy_instance

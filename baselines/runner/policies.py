@@ -542,12 +542,20 @@ class RandomPolicy:
 
 
 PolicyFactory = Callable[[ProvisioningEnv], Policy]
-BASELINE_POLICIES: tuple[str, ...] = (*(f"{p}-{m}" for m in MODES for p in PLANNERS), "tuned-rule", "random")
+MIX_POLICIES = ("gh-mix", "agh-mix", "tuned-mix")
+"""Names of the mix rule (``servegym.baselines.runner.mix_rule``, which defines them)."""
+BASELINE_POLICIES: tuple[str, ...] = (
+    *(f"{p}-{m}" for m in MODES for p in PLANNERS),
+    "tuned-rule",
+    *MIX_POLICIES,
+    "random",
+)
 
 
 def make_policy(name: str, env: ProvisioningEnv, seed: int = 0) -> Policy:
     """A baseline policy by name: ``<gh|agh|milp>-<mode>`` for a mode of :data:`MODES`, ``tuned-rule`` (the shipped
-    tuned parameters of ``servegym.baselines.runner.tuned_rule``), ``random``, or ``oracle`` (the
+    tuned parameters of ``servegym.baselines.runner.tuned_rule``), the mix rule of :data:`MIX_POLICIES`
+    (``servegym.baselines.runner.mix_rule``), ``random``, or ``oracle`` (the
     perfect-foresight oracle of ``servegym.baselines.milp.oracle``, which reads the episode's true demand)."""
     if name == "random":
         return RandomPolicy(env, seed)
@@ -559,6 +567,10 @@ def make_policy(name: str, env: ProvisioningEnv, seed: int = 0) -> Policy:
         from servegym.baselines.milp.oracle import OraclePolicy  # lazily: the oracle pulls in OR-Tools' solvers
 
         return OraclePolicy(env)
+    if name in MIX_POLICIES:
+        from servegym.baselines.runner.mix_rule import make_mix_policy  # the mix rule builds on this module
+
+        return make_mix_policy(name, env)
     planner, _, mode = name.partition("-")
     if planner not in PLANNERS or mode not in MODES:
         raise ValueError(f"unknown policy {name!r}; choose from {[*BASELINE_POLICIES, 'oracle']}")

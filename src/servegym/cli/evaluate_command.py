@@ -38,7 +38,7 @@ EXAMPLE = "servegym evaluate --env servegym/Provisioning-v3 --policies agh-quant
 DEFAULT_EVALUATION_DAY = "2024-05-16-thu"
 """The shipped Azure test day the main job plays."""
 DEFAULT_POLICIES = (
-    "tuned-rule,agh-quantile-hold,agh-quantile,gh-quantile-hold,gh-rolling,agh-rolling,milp-rolling,gh-hold,agh-hold,"
+    "tuned-rule,tuned-mix,agh-mix,agh-quantile-hold,agh-quantile,gh-quantile-hold,gh-rolling,agh-rolling,milp-rolling,gh-hold,agh-hold,"
     "gh-robust,gh-adaptive,gh-static,agh-static,milp-static,agh-reactive,random"
 )
 SUMMARY_COLUMNS = (
