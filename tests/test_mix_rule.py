@@ -119,17 +119,17 @@ def test_mix_rule__baseline_names_and_the_shipped_tuned_parameters():
 
 
 def test_tune_mix_rule__picks_among_the_tuning_finalists_on_validation_and_never_plays_test(monkeypatch):
-    from servegym.baselines.runner import tuned_rule
+    from servegym.baselines.runner import mix_rule
 
     protocol = protocol_for(DEFAULT_ENV_ID)
     played = []
-    real = tuned_rule.mean_episode_cost
+    real = mix_rule.mean_episode_cost
 
     def spy(env, policy, episodes):
         played.extend(episodes)
         return real(env, policy, episodes)
 
-    monkeypatch.setattr(tuned_rule, "mean_episode_cost", spy)
+    monkeypatch.setattr(mix_rule, "mean_episode_cost", spy)
     one = tune_mix_rule(DEFAULT_ENV_ID, multipliers=(1.0,), keep_margins=(0.0, 0.5), finalists=1, planner="gh")
     tuning = {c["keep_margin"]: c["tuning_cost"] for c in one.candidates}
     assert one.parameters.keep_margin == min(tuning, key=tuning.get) and one.tuning_cost == min(tuning.values())

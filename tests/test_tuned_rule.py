@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from importlib import resources
 
 import gymnasium as gym
 import numpy as np
@@ -15,10 +16,10 @@ from servegym.baselines.runner.policies import BASELINE_POLICIES, make_policy
 from servegym.baselines.runner.tuned_rule import (
     REFERENCE_ENV_ID,
     SEARCH_SPACE,
+    TUNED_RULES_FILE,
     UNTUNED_RULES,
     RuleParameters,
     TunedRulePolicy,
-    _shipped_rules,
     mean_episode_cost,
     shipped_parameters,
     tune_rule,
@@ -106,7 +107,7 @@ def test_tune_rule__resumes_from_its_journal_to_the_uninterrupted_search(tmp_pat
 
 
 def test_tuned_rule__shipped_parameters_cover_the_tuned_settings_and_play():
-    rules = _shipped_rules()
+    rules = json.loads(resources.files("servegym.baselines").joinpath("data", TUNED_RULES_FILE).read_text())
     assert REFERENCE_ENV_ID in rules
     for env_id, entry in rules.items():
         assert env_id in PROTOCOL

@@ -26,18 +26,15 @@ action it is a rule (:class:`MixRulePolicy`), a bar for the agents that act thro
 
 from __future__ import annotations
 
-import json
-import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from importlib import resources
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
 
 from servegym.baselines.runner.policies import MIX_POLICIES, compensate_cold_starts
-from servegym.envs import DEFAULT_ENV_ID
+from servegym.baselines.runner.tuned_rule import REFERENCE_ENV_ID, mean_episode_cost, shipped_entry
 from servegym.envs.instance import Instance
 from servegym.envs.provisioning import ProvisioningEnv
 from servegym.errors import UsageError
@@ -55,8 +52,6 @@ TUNED_MIX = "tuned-mix"
 """Policy name of the tuned mix rule."""
 MIX_RULES_FILE = "mix_rules.json"
 """File of ``servegym.baselines``' package data with the tuned mix rule's parameters per environment id."""
-REFERENCE_ENV_ID = DEFAULT_ENV_ID
-"""Setting whose parameters a setting without its own play (with a warning)."""
 TUNING_MULTIPLIERS = tuple(round(0.8 + 0.05 * k, 2) for k in range(11))
 """Grid of the tuned mix rule's multiplier (one for every query type): 0.8 to 1.3 by 0.05, the range of the shipped
 ``scaled`` agents' multipliers."""
@@ -246,24 +241,11 @@ class MixRulePolicy:
         return record
 
 
-def _shipped_rules() -> dict[str, Any]:
-    text = resources.files("servegym.baselines").joinpath("data", MIX_RULES_FILE).read_text(encoding="utf-8")
-    return json.loads(text)
-
-
 def shipped_mix_parameters(env_id: str) -> tuple[MixRuleParameters, str]:
     """The tuned parameters for ``env_id`` and the id they were tuned on: ``env_id``'s own, else
-    :data:`REFERENCE_ENV_ID`'s with a warning (an unregistered or untuned setting)."""
-    rules = _shipped_rules()
-    tuned_on = env_id if env_id in rules else REFERENCE_ENV_ID
-    if tuned_on != env_id:
-        warnings.warn(
-            f"{TUNED_MIX}: no parameters tuned for {env_id!r} (tuned: {sorted(rules)}); playing those of "
-            f"{REFERENCE_ENV_ID!r}",
-            stacklevel=2,
-        )
-    where = f"{MIX_RULES_FILE}: $[{tuned_on!r}].parameters"
-    return MixRuleParameters.from_mapping(rules[tuned_on]["parameters"], where), tuned_on
+    :data:`REFERENCE_ENV_ID`'s with a warning (``tuned_rule.shipped_entry``)."""
+    values, tuned_on, where = shipped_entry(MIX_RULES_FILE, env_id, TUNED_MIX)
+    return MixRuleParameters.from_mapping(values, where), tuned_on
 
 
 def make_mix_policy(name: str, env: ProvisioningEnv) -> MixRulePolicy:
@@ -305,7 +287,6 @@ def tune_mix_rule(
     Raises:
         UsageError: An empty grid, a grid point out of range, ``finalists`` < 1, or ``env_id`` without a protocol.
     """
-    from servegym.baselines.runner.tuned_rule import mean_episode_cost
     from servegym.envs.protocol import protocol_for
 
     if not multipliers or not keep_margins or finalists < 1:

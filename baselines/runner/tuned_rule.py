@@ -147,24 +147,26 @@ class TunedRulePolicy(PlannerPolicy):
         return self.decide(planned * self.parameters.headroom, self.parameters.payback_periods, point)
 
 
-def _shipped_rules() -> dict[str, Any]:
-    text = resources.files("servegym.baselines").joinpath("data", TUNED_RULES_FILE).read_text(encoding="utf-8")
-    return json.loads(text)
-
-
-def shipped_parameters(env_id: str) -> tuple[RuleParameters, str]:
-    """The frozen parameters for ``env_id`` and the id they were tuned on: ``env_id``'s own, else
-    :data:`REFERENCE_ENV_ID`'s with a warning (an unregistered or untuned setting)."""
-    rules = _shipped_rules()
+def shipped_entry(file_name: str, env_id: str, policy: str) -> tuple[Mapping[str, Any], str, str]:
+    """The ``parameters`` object of ``env_id`` in the package-data file ``file_name`` of ``servegym.baselines``,
+    the id they were tuned on (``env_id``'s own, else :data:`REFERENCE_ENV_ID`'s, with a warning naming
+    ``policy``: an unregistered or untuned setting) and where they are, for error messages (file and JSON path)."""
+    text = resources.files("servegym.baselines").joinpath("data", file_name).read_text(encoding="utf-8")
+    rules = json.loads(text)
     tuned_on = env_id if env_id in rules else REFERENCE_ENV_ID
     if tuned_on != env_id:
         warnings.warn(
-            f"tuned-rule: no parameters tuned for {env_id!r} (tuned: {sorted(rules)}); playing those of "
+            f"{policy}: no parameters tuned for {env_id!r} (tuned: {sorted(rules)}); playing those of "
             f"{REFERENCE_ENV_ID!r}",
-            stacklevel=2,
+            stacklevel=3,
         )
-    where = f"{TUNED_RULES_FILE}: $[{tuned_on!r}].parameters"
-    return RuleParameters.from_mapping(rules[tuned_on]["parameters"], where), tuned_on
+    return rules[tuned_on]["parameters"], tuned_on, f"{file_name}: $[{tuned_on!r}].parameters"
+
+
+def shipped_parameters(env_id: str) -> tuple[RuleParameters, str]:
+    """The frozen parameters for ``env_id`` and the id they were tuned on (:func:`shipped_entry`)."""
+    values, tuned_on, where = shipped_entry(TUNED_RULES_FILE, env_id, TUNED_RULE)
+    return RuleParameters.from_mapping(values, where), tuned_on
 
 
 def make_tuned_rule(env: ProvisioningEnv, seed: int = 0) -> TunedRulePolicy:
