@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import gzip
 import io
+import math
 import sys
 from pathlib import Path
 
@@ -24,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from servegym.io import atomic_write_bytes
+from servegym.numerics import exp
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = REPO_ROOT / "docs" / "examples" / "requests-2days.csv.gz"
@@ -41,9 +43,9 @@ ENDPOINTS = {
 def business_hours_shape(hours: np.ndarray) -> np.ndarray:
     """Load relative to the peak (0.08–1) at ``hours`` after 00:00 UTC: trough, 07:00 ramp, lunch dip, evening."""
     hour = np.mod(hours, 24.0)
-    ramp_up = 1.0 / (1.0 + np.exp(-(hour - 8.0) * 2.0))
-    ramp_down = 1.0 / (1.0 + np.exp((hour - 18.5) * 1.5))
-    lunch = 1.0 - 0.35 * np.exp(-0.5 * ((hour - 12.5) / 0.5) ** 2)
+    ramp_up = 1.0 / (1.0 + exp(-(hour - 8.0) * 2.0))
+    ramp_down = 1.0 / (1.0 + exp((hour - 18.5) * 1.5))
+    lunch = 1.0 - 0.35 * exp(-0.5 * ((hour - 12.5) / 0.5) ** 2)
     return 0.08 + 0.92 * ramp_up * ramp_down * lunch
 
 
@@ -62,8 +64,8 @@ def make_trace(seed: int) -> pd.DataFrame:
                 {
                     "minute": start,
                     "endpoint": name,
-                    "prompt_tokens": np.maximum(1, rng.lognormal(np.log(prompt_median), prompt_sd, start.size)),
-                    "output_tokens": np.maximum(1, rng.lognormal(np.log(output_median), output_sd, start.size)),
+                    "prompt_tokens": np.maximum(1, rng.lognormal(math.log(prompt_median), prompt_sd, start.size)),
+                    "output_tokens": np.maximum(1, rng.lognormal(math.log(output_median), output_sd, start.size)),
                 }
             )
         )
