@@ -98,6 +98,7 @@ def solve_agh(
     max_orders: int | None = None,
     warm_start: np.ndarray | None = None,
     helpers: bool = True,
+    priced_moves: bool = True,
 ) -> PlanResult:
     """The Adaptive Greedy Heuristic.
 
@@ -116,6 +117,8 @@ def solve_agh(
             GH's (its replicas outside the configurations AGH searches are dropped); None: none.
         helpers: Use the relocations one replica short with a helper replica
             (``LocalSearch.relocate_with_helper``); the in-env re-planning leaves them out.
+        priced_moves: Use the swaps ranked by the routing LP's prices (``LocalSearch.priced_swap``: re-model,
+            regroup and elastic relocations); the in-env AGH leaves them out.
 
     Returns:
         The best plan found, judged by ``evaluate_plan``: status ``feasible``, or ``infeasible`` with GH's
@@ -176,7 +179,9 @@ def solve_agh(
         )
         return finish("agh", instance, gh_construction.fleet.plan(), time.perf_counter() - start_time, message=message)
     points.sort(key=lambda point: point.cost)  # stable: ties keep the start order
-    best, moves = _search(context, router, deadline, points[:search_starts], max_solves, max_repairs, helpers)
+    best, moves = _search(
+        context, router, deadline, points[:search_starts], max_solves, max_repairs, helpers, priced_moves
+    )
     message = (
         f"{starts} starts ({len(seen)} distinct), local search from the {min(search_starts, len(points))} cheapest, "
         f"{moves} improving moves, {router.solves} LP solves"
@@ -192,6 +197,7 @@ def _search(
     max_solves: int,
     max_repairs: int,
     helpers: bool,
+    priced_moves: bool,
 ) -> tuple[SearchPoint, int]:
     """Local search from each start, the cheapest first; the best plan found and the improving moves made.
 
@@ -208,13 +214,13 @@ def _search(
         if k > 0 and deadline is not None and time.perf_counter() >= deadline:
             break
         search = LocalSearch(context, router, deadline, max_solves, max_repairs)
-        found = search.run(point, rebuild=k == 0, helpers=helpers)
+        found = search.run(point, rebuild=k == 0, helpers=helpers, priced=priced_moves)
         moves += search.accepted_moves
         if best is None or found.cost < best.cost:
             best, best_complete = found, k == 0 and search.repairs < max_repairs
     if not best_complete and max_repairs > 0:
         search = LocalSearch(context, router, deadline, max_solves, max_repairs)
-        best = search.run(best, helpers=helpers)
+        best = search.run(best, helpers=helpers, priced=priced_moves)
         moves += search.accepted_moves
     return best, moves
 

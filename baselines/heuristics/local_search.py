@@ -49,6 +49,7 @@ from servegym.baselines.heuristics.greedy_context import GreedyContext
 from servegym.baselines.heuristics.rebuild import rebuilds, seed_configurations
 from servegym.envs import limits
 from servegym.envs.evaluation import Evaluation, Plan
+from servegym.envs.routing import RoutingPrices
 
 _MOVES_TRIED_PER_STEP = 8
 """Screened relocations verified by LP per step before giving up on relocation at this point."""
@@ -75,6 +76,10 @@ _HELPERS_PER_TYPE = 2
 """Helper candidates per such type, each re-routed by LP."""
 _NEGLIGIBLE_SHARE = 1e-9
 """Demand dropped beyond the unmet cap below this share of λ_i needs no helper (floating-point dust)."""
+_PRICED_MAX_ADDED = 3
+"""Most replicas of one target configuration a priced swap opens (:meth:`LocalSearch.priced_swap`)."""
+_PRICED_REMOVALS = 6
+"""Active configurations, most rental first, whose replicas the priced swaps remove per step."""
 _IMPROVEMENT = 1e-9
 """Relative cost decrease a move must achieve (guards against cycling on floating-point noise)."""
 
@@ -174,6 +179,16 @@ class LocalSearch:
         self._failed_removals: set[tuple[int, bytes]] = set()
         self._seeds = seed_configurations(context)
         self._sibling_group = instance.config_model * len(instance.gpus) + instance.config_gpu  # (model, GPU type)
+        tensor_parallel = np.array([c.tensor_parallel for c in instance.configurations])
+        pipeline_parallel = np.array([c.pipeline_parallel for c in instance.configurations])
+        # Same GPU type, TP and PP degree (another model or precision may run on the same hardware).
+        self._hardware_group = (instance.config_gpu * (tensor_parallel.max() + 1) + tensor_parallel) * (
+            pipeline_parallel.max() + 1
+        ) + pipeline_parallel
+        # (I, C) demand of each type in replicas' worth of load on each configuration (0 where not allowed).
+        self._demand_load = np.where(
+            instance.route_allowed, instance.demand_per_hour[:, None] * self._inverse_capacity, 0.0
+        )
 
     def _routing_bound(self, replicas: np.ndarray) -> float:
         """A lower bound on the routing LP's objective over ``replicas`` with the unmet cap enforced, $/hour.
@@ -602,6 +617,184 @@ class LocalSearch:
                     return accepted
         return None
 
+    def _value_per_load(self, prices: RoutingPrices) -> np.ndarray:
+        """(I, C) what a replica's worth of load of type i on c is worth at the LP's prices, $/hour: μ_ic times the
+        request's value π_i − ρ_i·D_ic − η_i·(e_ic − ε_i) (demand price less the delay penalty and the error
+        allowance it uses); 0 where the route is not allowed or not worth serving."""
+        instance = self.instance
+        per_request = (
+            prices.demand_per_request[:, None]
+            - self._delay_penalty
+            - prices.error_per_request[:, None] * (instance.error_rate - instance.error_slo[:, None])
+        )
+        return np.where(instance.route_allowed & (per_request > 0.0), per_request * instance.capacity_per_hour, 0.0)
+
+    def _opening_change(self, state: SearchPoint) -> tuple[np.ndarray, np.ndarray]:
+        """(C,) what one more replica of each configuration adds to the spend of ``state``, $/hour (rental and, for
+        a model not stored yet, its storage), and (C,) whether the budget, availability, replica and storage
+        limits allow it."""
+        instance = self.instance
+        n = state.replicas
+        models, gpus = instance.config_model, instance.config_gpu
+        model_replicas = np.bincount(models, weights=n, minlength=len(instance.models))
+        new_model = model_replicas[models] == 0
+        spend_change = self._price + np.where(new_model, self._storage_price_per_hour[models], 0.0)
+        allowed = (
+            (spend_change <= limits.budget_room_per_hour(instance, state.evaluation.spend_per_hour))
+            & (state.evaluation.gpus_used[gpus] + instance.gpus_per_replica <= self._gpu_ceiling[gpus])
+            & (n + 1 <= self._replica_ceiling)
+            & (
+                limits.storage_gb(instance, n) + np.where(new_model, instance.model_storage_gb[models], 0.0)
+                <= self._storage_ceiling
+            )
+        )
+        return spend_change, allowed
+
+    def _fill_value(self, value_per_load: np.ndarray, load: np.ndarray) -> np.ndarray:
+        """(C,) the best fractional filling of one replica's ρ_max load of each configuration: items (I, C) worth
+        ``value_per_load`` $/hour per replica's worth of load, each at most ``load`` of it."""
+        load = np.where(value_per_load > 0.0, load, 0.0)
+        order = np.argsort(-value_per_load, axis=0, kind="stable")
+        value_sorted = np.take_along_axis(value_per_load, order, axis=0)
+        load_sorted = np.take_along_axis(load, order, axis=0)
+        load_before = np.cumsum(load_sorted, axis=0) - load_sorted
+        taken = np.clip(self.instance.design_utilisation - load_before, 0.0, load_sorted)
+        return (taken * value_sorted).sum(axis=0)
+
+    def _price_scores(self, state: SearchPoint, prices: RoutingPrices) -> np.ndarray:
+        """(C,) what one more replica of each configuration saves at the LP's prices of ``state``, $/hour: its load
+        filled by value (:meth:`_value_per_load`, each type at most its demand) less its spend; −inf where a limit
+        forbids it. Exact for a small enough addition; a ranking beyond."""
+        spend_change, allowed = self._opening_change(state)
+        value = self._fill_value(self._value_per_load(prices), self._demand_load)
+        return np.where(allowed, value - spend_change, -np.inf)
+
+    def _replacement_scores(
+        self, state: SearchPoint, traffic_per_hour: np.ndarray, reference_error: np.ndarray, error_slack: np.ndarray
+    ) -> np.ndarray:
+        """(C,) what one more replica of each configuration saves by serving ``traffic_per_hour`` (I,) that would
+        otherwise be dropped, $/hour: its load filled with the types it may take (an error rate at most
+        ``reference_error`` (I,), or a rise the type's ``error_slack`` (I,), requests/hour, absorbs), each request
+        worth its unmet penalty φ_i less its delay penalty there, less its spend; −inf where a limit forbids it."""
+        instance = self.instance
+        error_rise = (instance.error_rate - reference_error[:, None]) * traffic_per_hour[:, None]
+        takes = instance.route_allowed & ((error_rise <= 0.0) | (error_rise <= error_slack[:, None]))
+        per_request = instance.unmet_penalty_per_request[:, None] - self._delay_penalty
+        value_per_load = np.where(takes & (per_request > 0.0), per_request * instance.capacity_per_hour, 0.0)
+        load = traffic_per_hour[:, None] * np.where(instance.route_allowed, self._inverse_capacity, 0.0)
+        spend_change, allowed = self._opening_change(state)
+        return np.where(allowed, self._fill_value(value_per_load, load) - spend_change, -np.inf)
+
+    def _priced_state(self, replicas: np.ndarray) -> tuple[SearchPoint, RoutingPrices] | None:
+        """``replicas`` routed with the unmet cap relaxed (dropped demand priced at φ_i), evaluated, with the LP's
+        prices; None if the LP ends without a verdict."""
+        routed = self.router.route(replicas, relax_unmet_cap=True, prices=True)
+        if routed is None or routed.prices is None:
+            return None
+        return SearchPoint(routed.plan, self.router.evaluate(routed.plan)), routed.prices
+
+    def priced_swap(self, point: SearchPoint) -> SearchPoint | None:
+        """Remove replicas and re-serve by the routing LP's prices; the first such swap that lowers the cost, or
+        None.
+
+        For each of the ``_PRICED_REMOVALS`` active configurations with the most rental, remove its whole
+        deployment or one replica, route what is left with the unmet cap relaxed (dropped demand priced at φ_i),
+        and open replicas where the LP's prices say one more is worth most (:meth:`_replica_scores`), re-routing
+        after each, until the plan is feasible and cheaper than ``point`` or ``_PRICED_MAX_ADDED`` are open. The
+        first replica is, in turn, the best of any configuration, the best *re-model* (another model on the same
+        GPU type, TP and PP degree) and the best *regroup* (the same model and GPU type on a different number of
+        GPUs per replica, e.g. two TP-1 replicas into one TP-2 or one TP-4 into two TP-2). Unlike the relocation
+        screen, nothing asks the moved traffic to fit the new replicas: the LP may re-shuffle every type's traffic
+        around them, e.g. a replica of a faster model on the same GPUs takes over from the removed one while the
+        types it serves badly move elsewhere.
+        """
+        instance = self.instance
+        n = point.replicas
+        target_cost = point.cost - _IMPROVEMENT * max(1.0, abs(point.cost))
+        active = np.flatnonzero(n > 0)
+        by_rental = active[np.argsort(-(n[active] * self._price[active]), kind="stable")][:_PRICED_REMOVALS]
+        for source in by_rental.tolist():
+            for removed in sorted({int(n[source]), 1}, reverse=True):
+                if not self._budget_left():
+                    return None
+                reduced = n.copy()
+                reduced[source] -= removed
+                priced = self._priced_state(reduced)
+                if priced is None:
+                    continue
+                state, prices = priced
+                load = point.evaluation.utilisation[source] * n[source]
+                shed_share = max(0.0, load - instance.design_utilisation * (n[source] - removed)) / max(load, 1e-300)
+                room = self._room(point)
+                scores = self._replacement_scores(
+                    state, shed_share * point.plan.routing[:, source], instance.error_rate[:, source], room.error_slack
+                )
+                scores[source] = -np.inf
+                price_scores = self._price_scores(state, prices)
+                price_scores[source] = -np.inf
+                same_hardware = self._hardware_group == self._hardware_group[source]
+                first_choices = {
+                    int(np.argmax(price_scores)),
+                    int(np.argmax(scores)),
+                    int(
+                        np.argmax(
+                            np.where(
+                                same_hardware & (instance.config_model != instance.config_model[source]),
+                                scores,
+                                -np.inf,
+                            )
+                        )
+                    ),
+                    int(
+                        np.argmax(
+                            np.where(
+                                (self._sibling_group == self._sibling_group[source])
+                                & (instance.gpus_per_replica != instance.gpus_per_replica[source]),
+                                scores,
+                                -np.inf,
+                            )
+                        )
+                    ),
+                }
+                for first in sorted(choice for choice in first_choices if np.isfinite(scores[choice])):
+                    accepted = self._grow(point, reduced, first, source, target_cost)
+                    if accepted is not None:
+                        return accepted
+        return None
+
+    def _grow(
+        self, point: SearchPoint, reduced: np.ndarray, first: int, source: int, target_cost: float
+    ) -> SearchPoint | None:
+        """Open ``first`` on ``reduced``, then the best-scored replica (:meth:`_replica_scores`, never ``source``)
+        after each re-route, until the plan is feasible and cheaper than ``target_cost`` (returned, confirmed by
+        :meth:`_accept`) or ``_PRICED_MAX_ADDED`` replicas are open (None)."""
+        replicas = reduced.copy()
+        replicas[first] += 1
+        for opened in range(1, _PRICED_MAX_ADDED + 1):
+            if not self._budget_left():
+                return None
+            priced = self._priced_state(replicas)
+            if priced is None:
+                return None
+            state, _ = priced
+            if state.evaluation.feasible and state.cost < target_cost:
+                return self._accept(point, replicas)
+            if (
+                opened == _PRICED_MAX_ADDED
+                or state.evaluation.spend_per_hour * self.instance.period_hours >= target_cost
+            ):
+                return None
+            dropped = np.maximum(state.plan.unserved - point.plan.unserved, 0.0)
+            if not np.any(dropped > _NEGLIGIBLE_SHARE * np.maximum(self.instance.demand_per_hour, 1.0)):
+                return None  # nothing left to re-serve: more replicas only cost more
+            scores = self._replacement_scores(state, dropped, self.instance.error_slo, self._room(state).error_slack)
+            scores[source] = -np.inf
+            best = int(np.argmax(scores))
+            if not np.isfinite(scores[best]):
+                return None
+            replicas[best] += 1
+        return None
+
     def consolidate(self, point: SearchPoint) -> SearchPoint | None:
         """Remove one replica, most expensive configuration first, if the re-routed plan is feasible and cheaper."""
         instance = self.instance
@@ -649,7 +842,9 @@ class LocalSearch:
                 return accepted
         return None
 
-    def run(self, point: SearchPoint, *, rebuild: bool = True, helpers: bool = True) -> SearchPoint:
+    def run(
+        self, point: SearchPoint, *, rebuild: bool = True, helpers: bool = True, priced: bool = True
+    ) -> SearchPoint:
         """Apply improving relocations, removals, rebuilds, merges, sibling swaps and relocations with a helper until
         none improves or the limits are reached.
 
@@ -664,6 +859,7 @@ class LocalSearch:
                 or self.merge(point)
                 or self.sibling(point)
                 or (self.relocate_with_helper(point) if helpers else None)
+                or (self.priced_swap(point) if priced else None)
             )
             if better is None:
                 break
