@@ -78,6 +78,9 @@ _NEGLIGIBLE_SHARE = 1e-9
 """Demand dropped beyond the unmet cap below this share of λ_i needs no helper (floating-point dust)."""
 _PRICED_MAX_ADDED = 3
 """Most replicas of one target configuration a priced swap opens (:meth:`LocalSearch.priced_swap`)."""
+_PRICED_FIRST_CHOICES = 2
+"""First replicas tried per removal in the priced swaps from each ranking (LP prices, replacement, re-model,
+regroup)."""
 _PRICED_REMOVALS = 6
 """Active configurations, most rental first, whose replicas the priced swaps remove per step."""
 _IMPROVEMENT = 1e-9
@@ -661,12 +664,16 @@ class LocalSearch:
         taken = np.clip(self.instance.design_utilisation - load_before, 0.0, load_sorted)
         return (taken * value_sorted).sum(axis=0)
 
-    def _price_scores(self, state: SearchPoint, prices: RoutingPrices) -> np.ndarray:
+    def _price_scores(self, state: SearchPoint, prices: RoutingPrices, dropped_per_hour: float) -> np.ndarray:
         """(C,) what one more replica of each configuration saves at the LP's prices of ``state``, $/hour: its load
-        filled by value (:meth:`_value_per_load`, each type at most its demand) less its spend; −inf where a limit
-        forbids it. Exact for a small enough addition; a ranking beyond."""
+        filled by value (:meth:`_value_per_load`), each type at most its demand and at most ``dropped_per_hour``
+        requests (the prices after a removal hold until about the demand it drops is served again), less its
+        spend; −inf where a limit forbids it. Exact for a small enough addition; a ranking beyond."""
+        instance = self.instance
         spend_change, allowed = self._opening_change(state)
-        value = self._fill_value(self._value_per_load(prices), self._demand_load)
+        volume = np.minimum(instance.demand_per_hour, dropped_per_hour)
+        load = volume[:, None] * np.where(instance.route_allowed, self._inverse_capacity, 0.0)
+        value = self._fill_value(self._value_per_load(prices), load)
         return np.where(allowed, value - spend_change, -np.inf)
 
     def _replacement_scores(
@@ -730,33 +737,26 @@ class LocalSearch:
                     state, shed_share * point.plan.routing[:, source], instance.error_rate[:, source], room.error_slack
                 )
                 scores[source] = -np.inf
-                price_scores = self._price_scores(state, prices)
+                price_scores = self._price_scores(
+                    state, prices, float(np.maximum(state.plan.unserved - point.plan.unserved, 0.0).sum())
+                )
                 price_scores[source] = -np.inf
-                same_hardware = self._hardware_group == self._hardware_group[source]
-                first_choices = {
-                    int(np.argmax(price_scores)),
-                    int(np.argmax(scores)),
-                    int(
-                        np.argmax(
-                            np.where(
-                                same_hardware & (instance.config_model != instance.config_model[source]),
-                                scores,
-                                -np.inf,
-                            )
-                        )
-                    ),
-                    int(
-                        np.argmax(
-                            np.where(
-                                (self._sibling_group == self._sibling_group[source])
-                                & (instance.gpus_per_replica != instance.gpus_per_replica[source]),
-                                scores,
-                                -np.inf,
-                            )
-                        )
-                    ),
-                }
-                for first in sorted(choice for choice in first_choices if np.isfinite(scores[choice])):
+                remodel = (self._hardware_group == self._hardware_group[source]) & (
+                    instance.config_model != instance.config_model[source]
+                )
+                regroup = (self._sibling_group == self._sibling_group[source]) & (
+                    instance.gpus_per_replica != instance.gpus_per_replica[source]
+                )
+                first_choices: dict[int, None] = {}  # insertion-ordered, without repeats
+                for ranked, count in (
+                    (price_scores, _PRICED_FIRST_CHOICES),
+                    (scores, _PRICED_FIRST_CHOICES),
+                    (np.where(remodel, scores, -np.inf), _PRICED_FIRST_CHOICES),
+                    (np.where(regroup, scores, -np.inf), _PRICED_FIRST_CHOICES),
+                ):
+                    best = np.argsort(-ranked, kind="stable")[:count]
+                    first_choices |= dict.fromkeys(best[np.isfinite(ranked[best])].tolist())
+                for first in first_choices:
                     accepted = self._grow(point, reduced, first, source, target_cost)
                     if accepted is not None:
                         return accepted
