@@ -81,6 +81,9 @@ _PRICED_MAX_ADDED = 3
 _PRICED_FIRST_CHOICES = 2
 """First replicas tried per removal in the priced swaps from each ranking (LP prices, replacement, re-model,
 regroup)."""
+PRICED_SOLVES = 60
+"""Most LP solves the priced swaps of one search may use (at (40, 40, 40) each takes a few milliseconds and most
+of them find nothing: bounded so that a run stays within about 2 s there)."""
 _PRICED_REMOVALS = 6
 """Active configurations, most rental first, whose replicas the priced swaps remove per step."""
 _IMPROVEMENT = 1e-9
@@ -168,6 +171,7 @@ class LocalSearch:
         self.repairs = 0
         self.accepted_moves = 0
         self._solves_at_start = router.solves
+        self._priced_solves = 0  # LP solves the priced swaps have used
         self._inverse_capacity = np.where(
             instance.route_allowed,
             1.0 / np.where(instance.capacity_per_hour > 0, instance.capacity_per_hour, 1.0),
@@ -188,9 +192,13 @@ class LocalSearch:
         self._hardware_group = (instance.config_gpu * (tensor_parallel.max() + 1) + tensor_parallel) * (
             pipeline_parallel.max() + 1
         ) + pipeline_parallel
-        # (I, C) demand of each type in replicas' worth of load on each configuration (0 where not allowed).
-        self._demand_load = np.where(
-            instance.route_allowed, instance.demand_per_hour[:, None] * self._inverse_capacity, 0.0
+        self._allowed_inverse_capacity = np.where(instance.route_allowed, self._inverse_capacity, 0.0)  # (I, C)
+        # (I, C) $/hour per replica's worth of load of re-serving a request that would be dropped: φ_i − ρ_i·D_ic.
+        replacement_per_request = instance.unmet_penalty_per_request[:, None] - self._delay_penalty
+        self._replacement_value_per_load = np.where(
+            instance.route_allowed & (replacement_per_request > 0.0),
+            replacement_per_request * instance.capacity_per_hour,
+            0.0,
         )
 
     def _routing_bound(self, replicas: np.ndarray) -> float:
@@ -236,6 +244,9 @@ class LocalSearch:
             return None
         evaluation = self.router.evaluate(routed.plan)
         return SearchPoint(routed.plan, evaluation) if evaluation.feasible else None
+
+    def _priced_budget_left(self) -> bool:
+        return self._priced_solves < PRICED_SOLVES and self._budget_left()
 
     def _budget_left(self) -> bool:
         if self.router.solves - self._solves_at_start >= self.max_solves:
@@ -671,10 +682,12 @@ class LocalSearch:
         spend; −inf where a limit forbids it. Exact for a small enough addition; a ranking beyond."""
         instance = self.instance
         spend_change, allowed = self._opening_change(state)
+        columns = np.flatnonzero(allowed)
         volume = np.minimum(instance.demand_per_hour, dropped_per_hour)
-        load = volume[:, None] * np.where(instance.route_allowed, self._inverse_capacity, 0.0)
-        value = self._fill_value(self._value_per_load(prices), load)
-        return np.where(allowed, value - spend_change, -np.inf)
+        load = volume[:, None] * self._allowed_inverse_capacity[:, columns]
+        scores = np.full(instance.num_configurations, -np.inf)
+        scores[columns] = self._fill_value(self._value_per_load(prices)[:, columns], load) - spend_change[columns]
+        return scores
 
     def _replacement_scores(
         self, state: SearchPoint, traffic_per_hour: np.ndarray, reference_error: np.ndarray, error_slack: np.ndarray
@@ -684,13 +697,16 @@ class LocalSearch:
         ``reference_error`` (I,), or a rise the type's ``error_slack`` (I,), requests/hour, absorbs), each request
         worth its unmet penalty φ_i less its delay penalty there, less its spend; −inf where a limit forbids it."""
         instance = self.instance
-        error_rise = (instance.error_rate - reference_error[:, None]) * traffic_per_hour[:, None]
-        takes = instance.route_allowed & ((error_rise <= 0.0) | (error_rise <= error_slack[:, None]))
-        per_request = instance.unmet_penalty_per_request[:, None] - self._delay_penalty
-        value_per_load = np.where(takes & (per_request > 0.0), per_request * instance.capacity_per_hour, 0.0)
-        load = traffic_per_hour[:, None] * np.where(instance.route_allowed, self._inverse_capacity, 0.0)
         spend_change, allowed = self._opening_change(state)
-        return np.where(allowed, self._fill_value(value_per_load, load) - spend_change, -np.inf)
+        rows, columns = np.flatnonzero(traffic_per_hour > 0.0), np.flatnonzero(allowed)
+        traffic = traffic_per_hour[rows, None]
+        error_rise = (instance.error_rate[np.ix_(rows, columns)] - reference_error[rows, None]) * traffic
+        takes = (error_rise <= 0.0) | (error_rise <= error_slack[rows, None])
+        value_per_load = np.where(takes, self._replacement_value_per_load[np.ix_(rows, columns)], 0.0)
+        load = traffic * self._allowed_inverse_capacity[np.ix_(rows, columns)]
+        scores = np.full(instance.num_configurations, -np.inf)
+        scores[columns] = self._fill_value(value_per_load, load) - spend_change[columns]
+        return scores
 
     def _priced_state(self, replicas: np.ndarray) -> tuple[SearchPoint, RoutingPrices] | None:
         """``replicas`` routed with the unmet cap relaxed (dropped demand priced at φ_i), evaluated, with the LP's
@@ -701,6 +717,14 @@ class LocalSearch:
         return SearchPoint(routed.plan, self.router.evaluate(routed.plan)), routed.prices
 
     def priced_swap(self, point: SearchPoint) -> SearchPoint | None:
+        """:meth:`_priced_swap`, its LP solves counted against ``PRICED_SOLVES``."""
+        solves_before = self.router.solves
+        try:
+            return self._priced_swap(point)
+        finally:
+            self._priced_solves += self.router.solves - solves_before
+
+    def _priced_swap(self, point: SearchPoint) -> SearchPoint | None:
         """Remove replicas and re-serve by the routing LP's prices; the first such swap that lowers the cost, or
         None.
 
@@ -722,7 +746,7 @@ class LocalSearch:
         by_rental = active[np.argsort(-(n[active] * self._price[active]), kind="stable")][:_PRICED_REMOVALS]
         for source in by_rental.tolist():
             for removed in sorted({int(n[source]), 1}, reverse=True):
-                if not self._budget_left():
+                if not self._priced_budget_left():
                     return None
                 reduced = n.copy()
                 reduced[source] -= removed
@@ -771,7 +795,7 @@ class LocalSearch:
         replicas = reduced.copy()
         replicas[first] += 1
         for opened in range(1, _PRICED_MAX_ADDED + 1):
-            if not self._budget_left():
+            if not self._priced_budget_left():
                 return None
             priced = self._priced_state(replicas)
             if priced is None:
