@@ -134,6 +134,21 @@ class _Room:
 
 
 @dataclass(frozen=True)
+class _PricedState:
+    """A replica vector routed with the unmet cap relaxed, with the LP's prices (the priced swaps' working state)."""
+
+    plan: Plan
+    prices: RoutingPrices
+    cost: float  # period cost, dropped demand priced at φ_i, $
+    spend_per_hour: float  # rental plus storage, $/hour
+    gpus_used: np.ndarray  # (G,) GPUs rented per GPU type
+
+    @property
+    def replicas(self) -> np.ndarray:
+        return self.plan.replicas
+
+
+@dataclass(frozen=True)
 class _Merge:
     estimate_per_hour: float  # estimated cost change, $/hour (negative: cheaper)
     target: int
@@ -171,7 +186,8 @@ class LocalSearch:
         self.repairs = 0
         self.accepted_moves = 0
         self._solves_at_start = router.solves
-        self._priced_solves = 0  # LP solves the priced swaps have used
+        self._priced_solves = 0  # LP solves the priced swaps have used in earlier calls
+        self._priced_call_start = router.solves  # the router's solve count when the current priced call began
         self._inverse_capacity = np.where(
             instance.route_allowed,
             1.0 / np.where(instance.capacity_per_hour > 0, instance.capacity_per_hour, 1.0),
@@ -246,7 +262,9 @@ class LocalSearch:
         return SearchPoint(routed.plan, evaluation) if evaluation.feasible else None
 
     def _priced_budget_left(self) -> bool:
-        return self._priced_solves < PRICED_SOLVES and self._budget_left()
+        return (
+            self._priced_solves + self.router.solves - self._priced_call_start < PRICED_SOLVES and self._budget_left()
+        )
 
     def _budget_left(self) -> bool:
         if self.router.solves - self._solves_at_start >= self.max_solves:
@@ -643,7 +661,7 @@ class LocalSearch:
         )
         return np.where(instance.route_allowed & (per_request > 0.0), per_request * instance.capacity_per_hour, 0.0)
 
-    def _opening_change(self, state: SearchPoint) -> tuple[np.ndarray, np.ndarray]:
+    def _opening_change(self, state: _PricedState) -> tuple[np.ndarray, np.ndarray]:
         """(C,) what one more replica of each configuration adds to the spend of ``state``, $/hour (rental and, for
         a model not stored yet, its storage), and (C,) whether the budget, availability, replica and storage
         limits allow it."""
@@ -654,8 +672,8 @@ class LocalSearch:
         new_model = model_replicas[models] == 0
         spend_change = self._price + np.where(new_model, self._storage_price_per_hour[models], 0.0)
         allowed = (
-            (spend_change <= limits.budget_room_per_hour(instance, state.evaluation.spend_per_hour))
-            & (state.evaluation.gpus_used[gpus] + instance.gpus_per_replica <= self._gpu_ceiling[gpus])
+            (spend_change <= limits.budget_room_per_hour(instance, state.spend_per_hour))
+            & (state.gpus_used[gpus] + instance.gpus_per_replica <= self._gpu_ceiling[gpus])
             & (n + 1 <= self._replica_ceiling)
             & (
                 limits.storage_gb(instance, n) + np.where(new_model, instance.model_storage_gb[models], 0.0)
@@ -675,7 +693,7 @@ class LocalSearch:
         taken = np.clip(self.instance.design_utilisation - load_before, 0.0, load_sorted)
         return (taken * value_sorted).sum(axis=0)
 
-    def _price_scores(self, state: SearchPoint, prices: RoutingPrices, dropped_per_hour: float) -> np.ndarray:
+    def _price_scores(self, state: _PricedState, dropped_per_hour: float) -> np.ndarray:
         """(C,) what one more replica of each configuration saves at the LP's prices of ``state``, $/hour: its load
         filled by value (:meth:`_value_per_load`), each type at most its demand and at most ``dropped_per_hour``
         requests (the prices after a removal hold until about the demand it drops is served again), less its
@@ -686,11 +704,11 @@ class LocalSearch:
         volume = np.minimum(instance.demand_per_hour, dropped_per_hour)
         load = volume[:, None] * self._allowed_inverse_capacity[:, columns]
         scores = np.full(instance.num_configurations, -np.inf)
-        scores[columns] = self._fill_value(self._value_per_load(prices)[:, columns], load) - spend_change[columns]
+        scores[columns] = self._fill_value(self._value_per_load(state.prices)[:, columns], load) - spend_change[columns]
         return scores
 
     def _replacement_scores(
-        self, state: SearchPoint, traffic_per_hour: np.ndarray, reference_error: np.ndarray, error_slack: np.ndarray
+        self, state: _PricedState, traffic_per_hour: np.ndarray, reference_error: np.ndarray, error_slack: np.ndarray
     ) -> np.ndarray:
         """(C,) what one more replica of each configuration saves by serving ``traffic_per_hour`` (I,) that would
         otherwise be dropped, $/hour: its load filled with the types it may take (an error rate at most
@@ -708,21 +726,29 @@ class LocalSearch:
         scores[columns] = self._fill_value(value_per_load, load) - spend_change[columns]
         return scores
 
-    def _priced_state(self, replicas: np.ndarray) -> tuple[SearchPoint, RoutingPrices] | None:
-        """``replicas`` routed with the unmet cap relaxed (dropped demand priced at φ_i), evaluated, with the LP's
-        prices; None if the LP ends without a verdict."""
+    def _priced_state(self, replicas: np.ndarray) -> _PricedState | None:
+        """``replicas`` routed with the unmet cap relaxed (dropped demand priced at φ_i), with the LP's prices;
+        None if the LP ends without a verdict."""
         routed = self.router.route(replicas, relax_unmet_cap=True, prices=True)
         if routed is None or routed.prices is None:
             return None
-        return SearchPoint(routed.plan, self.router.evaluate(routed.plan)), routed.prices
+        instance = self.instance
+        spend = limits.spend_per_hour(instance, replicas)
+        return _PricedState(
+            routed.plan,
+            routed.prices,
+            instance.period_hours * (spend + routed.objective_per_hour),
+            spend,
+            limits.gpus_used(instance, replicas),
+        )
 
     def priced_swap(self, point: SearchPoint) -> SearchPoint | None:
         """:meth:`_priced_swap`, its LP solves counted against ``PRICED_SOLVES``."""
-        solves_before = self.router.solves
+        self._priced_call_start = self.router.solves
         try:
             return self._priced_swap(point)
         finally:
-            self._priced_solves += self.router.solves - solves_before
+            self._priced_solves += self.router.solves - self._priced_call_start
 
     def _priced_swap(self, point: SearchPoint) -> SearchPoint | None:
         """Remove replicas and re-serve by the routing LP's prices; the first such swap that lowers the cost, or
@@ -730,7 +756,7 @@ class LocalSearch:
 
         For each of the ``_PRICED_REMOVALS`` active configurations with the most rental, remove its whole
         deployment or one replica, route what is left with the unmet cap relaxed (dropped demand priced at φ_i),
-        and open replicas where the LP's prices say one more is worth most (:meth:`_replica_scores`), re-routing
+        and open replicas (:meth:`_grow`), re-routing
         after each, until the plan is feasible and cheaper than ``point`` or ``_PRICED_MAX_ADDED`` are open. The
         first replica is, in turn, the best of any configuration, the best *re-model* (another model on the same
         GPU type, TP and PP degree) and the best *regroup* (the same model and GPU type on a different number of
@@ -753,7 +779,7 @@ class LocalSearch:
                 priced = self._priced_state(reduced)
                 if priced is None:
                     continue
-                state, prices = priced
+                state = priced
                 load = point.evaluation.utilisation[source] * n[source]
                 shed_share = max(0.0, load - instance.design_utilisation * (n[source] - removed)) / max(load, 1e-300)
                 room = self._room(point)
@@ -762,7 +788,7 @@ class LocalSearch:
                 )
                 scores[source] = -np.inf
                 price_scores = self._price_scores(
-                    state, prices, float(np.maximum(state.plan.unserved - point.plan.unserved, 0.0).sum())
+                    state, float(np.maximum(state.plan.unserved - point.plan.unserved, 0.0).sum())
                 )
                 price_scores[source] = -np.inf
                 remodel = (self._hardware_group == self._hardware_group[source]) & (
@@ -789,29 +815,38 @@ class LocalSearch:
     def _grow(
         self, point: SearchPoint, reduced: np.ndarray, first: int, source: int, target_cost: float
     ) -> SearchPoint | None:
-        """Open ``first`` on ``reduced``, then the best-scored replica (:meth:`_replica_scores`, never ``source``)
-        after each re-route, until the plan is feasible and cheaper than ``target_cost`` (returned, confirmed by
-        :meth:`_accept`) or ``_PRICED_MAX_ADDED`` replicas are open (None)."""
+        """Open ``first`` on ``reduced``, then, while the LP must drop more than ``point`` does, the replica that
+        re-serves most of the extra drop (:meth:`_replacement_scores`, never ``source``), until the plan keeps the
+        unmet caps and costs less than ``target_cost`` (returned, judged by ``evaluate_plan``) or
+        ``_PRICED_MAX_ADDED`` replicas are open (None).
+
+        The LP with the unmet cap relaxed that keeps the caps is also the optimum with them enforced, so the plan is
+        judged without another solve."""
+        instance = self.instance
+        demand = instance.demand_per_hour
         replicas = reduced.copy()
         replicas[first] += 1
         for opened in range(1, _PRICED_MAX_ADDED + 1):
             if not self._priced_budget_left():
                 return None
-            priced = self._priced_state(replicas)
-            if priced is None:
+            state = self._priced_state(replicas)
+            if state is None:
                 return None
-            state, _ = priced
-            if state.evaluation.feasible and state.cost < target_cost:
-                return self._accept(point, replicas)
-            if (
-                opened == _PRICED_MAX_ADDED
-                or state.evaluation.spend_per_hour * self.instance.period_hours >= target_cost
-            ):
+            within_caps = not np.any(limits.exceeds(state.plan.unserved, instance.max_unmet_fraction * demand))
+            if within_caps and state.cost < target_cost:
+                evaluation = self.router.evaluate(state.plan)
+                if not evaluation.feasible or evaluation.cost.total >= target_cost:
+                    return None
+                self.accepted_moves += 1
+                return SearchPoint(state.plan, evaluation)
+            if opened == _PRICED_MAX_ADDED or state.spend_per_hour * instance.period_hours >= target_cost:
                 return None
             dropped = np.maximum(state.plan.unserved - point.plan.unserved, 0.0)
-            if not np.any(dropped > _NEGLIGIBLE_SHARE * np.maximum(self.instance.demand_per_hour, 1.0)):
+            if not np.any(dropped > _NEGLIGIBLE_SHARE * np.maximum(demand, 1.0)):
                 return None  # nothing left to re-serve: more replicas only cost more
-            scores = self._replacement_scores(state, dropped, self.instance.error_slo, self._room(state).error_slack)
+            x = state.plan.routing
+            error_slack = np.maximum(instance.error_slo * x.sum(axis=1) - (instance.error_rate * x).sum(axis=1), 0.0)
+            scores = self._replacement_scores(state, dropped, instance.error_slo, error_slack)
             scores[source] = -np.inf
             best = int(np.argmax(scores))
             if not np.isfinite(scores[best]):
