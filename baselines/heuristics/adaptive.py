@@ -210,16 +210,17 @@ def _search(
     best: SearchPoint | None = None
     best_complete = False  # the best plan is a local optimum of every neighbourhood, rebuilds included
     moves = 0
+    priced_failures: set[bytes] = set()  # points where the priced swaps found nothing (no search repeats them)
     for k, point in enumerate(starts):
         if k > 0 and deadline is not None and time.perf_counter() >= deadline:
             break
-        search = LocalSearch(context, router, deadline, max_solves, max_repairs)
+        search = LocalSearch(context, router, deadline, max_solves, max_repairs, priced_failures)
         found = search.run(point, rebuild=k == 0, helpers=helpers, priced=priced_moves)
         moves += search.accepted_moves
         if best is None or found.cost < best.cost:
             best, best_complete = found, k == 0 and search.repairs < max_repairs
     if not best_complete and max_repairs > 0:
-        search = LocalSearch(context, router, deadline, max_solves, max_repairs)
+        search = LocalSearch(context, router, deadline, max_solves, max_repairs, priced_failures)
         best = search.run(best, helpers=helpers, priced=priced_moves)
         moves += search.accepted_moves
     return best, moves

@@ -81,10 +81,10 @@ _PRICED_MAX_ADDED = 3
 _PRICED_FIRST_CHOICES = 2
 """First replicas tried per removal in the priced swaps from each ranking (LP prices, replacement, re-model,
 regroup)."""
-PRICED_SOLVES = 60
+PRICED_SOLVES = 40
 """Most LP solves the priced swaps of one search may use (at (40, 40, 40) each takes a few milliseconds and most
 of them find nothing: bounded so that a run stays within about 2 s there)."""
-_PRICED_REMOVALS = 6
+_PRICED_REMOVALS = 4
 """Active configurations, most rental first, whose replicas the priced swaps remove per step."""
 _IMPROVEMENT = 1e-9
 """Relative cost decrease a move must achieve (guards against cycling on floating-point noise)."""
@@ -165,6 +165,8 @@ class LocalSearch:
         deadline: ``time.perf_counter()`` value after which no new move is tried; None for no limit.
         max_solves: Most LP solves the search may use.
         max_repairs: Most GH repairs its rebuild moves may make.
+        priced_failures: Replica vectors (``tobytes``) where the priced swaps found nothing, shared by the searches
+            of one AGH run so that none repeats them; None for a set of its own.
     """
 
     def __init__(
@@ -174,6 +176,7 @@ class LocalSearch:
         deadline: float | None,
         max_solves: int,
         max_repairs: int = MAX_REPAIRS,
+        priced_failures: set[bytes] | None = None,
     ) -> None:
         instance = context.instance
         self.context = context
@@ -183,6 +186,7 @@ class LocalSearch:
         self.deadline = deadline
         self.max_solves = max_solves
         self.max_repairs = max_repairs
+        self._priced_failures: set[bytes] = set() if priced_failures is None else priced_failures
         self.repairs = 0
         self.accepted_moves = 0
         self._solves_at_start = router.solves
@@ -743,12 +747,19 @@ class LocalSearch:
         )
 
     def priced_swap(self, point: SearchPoint) -> SearchPoint | None:
-        """:meth:`_priced_swap`, its LP solves counted against ``PRICED_SOLVES``."""
+        """:meth:`_priced_swap`, its LP solves counted against ``PRICED_SOLVES``; None without trying at a point
+        where it found nothing before (within its budget)."""
+        key = point.replicas.tobytes()
+        if key in self._priced_failures:
+            return None
         self._priced_call_start = self.router.solves
         try:
-            return self._priced_swap(point)
+            better = self._priced_swap(point)
         finally:
             self._priced_solves += self.router.solves - self._priced_call_start
+        if better is None and self._priced_budget_left():
+            self._priced_failures.add(key)
+        return better
 
     def _priced_swap(self, point: SearchPoint) -> SearchPoint | None:
         """Remove replicas and re-serve by the routing LP's prices; the first such swap that lowers the cost, or
