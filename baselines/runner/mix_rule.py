@@ -74,9 +74,10 @@ def reference_shares(instance: Instance, level: float = 1.0, planner: str = "gh"
         raise ValueError(f"reference_shares: planner {planner!r} not one of {list(MIX_PLANNERS)}")
     from servegym.baselines.heuristics.adaptive import solve_agh
     from servegym.baselines.heuristics.greedy import solve_gh
+    from servegym.baselines.runner.policies import AGH_IN_ENV
 
     scaled = instance.with_demand(np.asarray(instance.demand_per_hour) * level)
-    result = solve_agh(scaled) if planner == "agh" else solve_gh(scaled)
+    result = solve_agh(scaled, **AGH_IN_ENV) if planner == "agh" else solve_gh(scaled)
     num_types, num_configs = instance.num_query_types, instance.num_configurations
     routing = np.asarray(result.plan.routing, dtype=float) if result.feasible else np.zeros((num_types, num_configs))
     routed = routing.sum(axis=1)
