@@ -24,7 +24,7 @@ import numpy as np
 
 from servegym.envs.evaluation import Evaluation, Plan, evaluate_plan
 from servegym.envs.instance import Instance
-from servegym.envs.routing import Router, RoutingResult
+from servegym.envs.routing import Router, RoutingPrices, RoutingResult
 
 _CACHED_ROUTERS = 64
 """Routers kept per ActiveRouter (one per active set; local search revisits few sets)."""
@@ -106,7 +106,14 @@ class ActiveRouter:
             empty = Plan.empty(instance)
             within_cap = relax_unmet_cap or bool(np.all(instance.max_unmet_fraction >= 1.0))
             objective = float(instance.unmet_penalty_per_request @ instance.demand_per_hour)
-            return RoutingResult(within_cap, empty, objective if within_cap else float("inf"))
+            empty_prices = None
+            if prices and within_cap:  # every request is dropped: one more costs φ_i, nothing else binds
+                empty_prices = RoutingPrices(
+                    demand_per_request=np.array(instance.unmet_penalty_per_request, dtype=float),
+                    capacity_per_load=np.zeros(instance.num_configurations),
+                    error_per_request=np.zeros(instance.num_query_types),
+                )
+            return RoutingResult(within_cap, empty, objective if within_cap else float("inf"), empty_prices)
         router = self._router(active)
         try:
             result = router.route(
