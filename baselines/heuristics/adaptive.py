@@ -5,8 +5,9 @@
    replicas are routed optimally by the LP (unmet cap enforced) and judged by ``evaluate_plan``. The first order
    is GH's, so AGH is never worse than GH when GH is feasible.
 2. Local search (``local_search.LocalSearch``) from the ``search_starts`` cheapest distinct starts: relocations,
-   consolidation, rebuilds, merges, sibling swaps and relocations one replica short with a helper replica, each
-   accepted only if the LP re-route is feasible and cheaper (:func:`_search` says which search uses which moves).
+   consolidation, rebuilds, merges, sibling swaps, relocations one replica short with a helper replica and swaps
+   priced by the routing LP's duals (re-model, regroup and elastic relocations; ``priced_moves``), each accepted
+   only if the LP re-route is feasible and cheaper (:func:`_search` says which search uses which moves).
    The best plan found is kept.
 3. The final plan is the LP routing of the final replicas, judged by ``evaluate_plan`` through ``finish``.
 
