@@ -33,7 +33,7 @@ import numpy as np
 from servegym.baselines.heuristics.active_routing import ActiveRouter, RouterCache
 from servegym.baselines.heuristics.greedy import construct, describe_shortfalls
 from servegym.baselines.heuristics.greedy_context import DemandFreeCache, GreedyContext, build_context
-from servegym.baselines.heuristics.local_search import MAX_REPAIRS, LocalSearch, SearchPoint
+from servegym.baselines.heuristics.local_search import MAX_REPAIRS, LocalSearch, PricedRecord, SearchPoint
 from servegym.baselines.heuristics.mechanisms import ALL_MECHANISMS, Mechanisms
 from servegym.baselines.result import PlanResult, finish
 from servegym.envs.evaluation import Plan
@@ -211,17 +211,17 @@ def _search(
     best: SearchPoint | None = None
     best_complete = False  # the best plan is a local optimum of every neighbourhood, rebuilds included
     moves = 0
-    priced_failures: set[bytes] = set()  # points where the priced swaps found nothing (no search repeats them)
+    priced_record = PricedRecord()  # the priced swaps' budget and failures, shared by the searches
     for k, point in enumerate(starts):
         if k > 0 and deadline is not None and time.perf_counter() >= deadline:
             break
-        search = LocalSearch(context, router, deadline, max_solves, max_repairs, priced_failures)
+        search = LocalSearch(context, router, deadline, max_solves, max_repairs, priced_record)
         found = search.run(point, rebuild=k == 0, helpers=helpers, priced=priced_moves)
         moves += search.accepted_moves
         if best is None or found.cost < best.cost:
             best, best_complete = found, k == 0 and search.repairs < max_repairs
     if not best_complete and max_repairs > 0:
-        search = LocalSearch(context, router, deadline, max_solves, max_repairs, priced_failures)
+        search = LocalSearch(context, router, deadline, max_solves, max_repairs, priced_record)
         best = search.run(best, helpers=helpers, priced=priced_moves)
         moves += search.accepted_moves
     return best, moves

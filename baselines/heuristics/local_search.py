@@ -39,7 +39,7 @@ tried in this order until none improves:
   moved traffic to fit its target with each type's error average kept; here the LP may move every type's traffic
   around the new replicas. On the random (20, 20, 24) instance of seed 2 AGH stopped 6.4 % above the optimum
   with every other move stuck; the re-model of an INT8 TP-2 H200 replica from Qwen2.5-7B to a variant of it
-  closes most of the gap. Its LP solves per search are bounded by ``PRICED_SOLVES``.
+  closes most of the gap. Its LP solves per AGH run are bounded by ``PRICED_SOLVES``.
 
 Each accepted move lowers the cost and is confirmed by ``evaluate_plan``; the number of LP solves is bounded by
 ``max_solves``. A candidate whose rental plus a lower bound on its routing cost is not below the current cost is
@@ -50,7 +50,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -91,9 +91,10 @@ _PRICED_MAX_ADDED = 3
 _PRICED_FIRST_CHOICES = 2
 """First replicas tried per removal in the priced swaps from each ranking (LP prices, replacement, re-model,
 regroup)."""
-PRICED_SOLVES = 40
-"""Most LP solves the priced swaps of one search may use (at (40, 40, 40) each takes a few milliseconds and most
-of them find nothing: bounded so that a run stays within about 2 s there)."""
+PRICED_SOLVES = 120
+"""Most LP solves the priced swaps of one AGH run may use, all its searches together (:class:`PricedRecord`; at
+(40, 40, 40) each takes a few milliseconds, most of them find nothing there, and a new active set builds a new LP:
+bounded so that a run stays within about 2 s)."""
 _PRICED_REMOVALS = 4
 """Active configurations, most rental first, whose replicas the priced swaps remove per step."""
 _IMPROVEMENT = 1e-9
@@ -143,6 +144,15 @@ class _Room:
     budget_left_per_hour: float  # limits.budget_room_per_hour: budget minus spend, plus its tolerance, $/hour
 
 
+@dataclass
+class PricedRecord:
+    """What the priced swaps of one AGH run share across its searches: the LP solves they have used (bounded by
+    ``PRICED_SOLVES``) and the replica vectors (``tobytes``) where they found nothing within that budget."""
+
+    solves: int = 0
+    failures: set[bytes] = field(default_factory=set)
+
+
 @dataclass(frozen=True)
 class _PricedState:
     """A replica vector routed with the unmet cap relaxed, with the LP's prices (the priced swaps' working state)."""
@@ -176,8 +186,8 @@ class LocalSearch:
         deadline: ``time.perf_counter()`` value after which no new move is tried; None for no limit.
         max_solves: Most LP solves the search may use.
         max_repairs: Most GH repairs its rebuild moves may make.
-        priced_failures: Replica vectors (``tobytes``) where the priced swaps found nothing, shared by the searches
-            of one AGH run so that none repeats them; None for a set of its own.
+        priced_record: The priced swaps' budget and failures shared by the searches of one AGH run; None for a
+            record of its own.
     """
 
     def __init__(
@@ -187,7 +197,7 @@ class LocalSearch:
         deadline: float | None,
         max_solves: int,
         max_repairs: int = MAX_REPAIRS,
-        priced_failures: set[bytes] | None = None,
+        priced_record: PricedRecord | None = None,
     ) -> None:
         instance = context.instance
         self.context = context
@@ -197,11 +207,10 @@ class LocalSearch:
         self.deadline = deadline
         self.max_solves = max_solves
         self.max_repairs = max_repairs
-        self._priced_failures: set[bytes] = set() if priced_failures is None else priced_failures
+        self._priced_record = PricedRecord() if priced_record is None else priced_record
         self.repairs = 0
         self.accepted_moves = 0
         self._solves_at_start = router.solves
-        self._priced_solves = 0  # LP solves the priced swaps have used in earlier calls
         self._priced_call_start = router.solves  # the router's solve count when the current priced call began
         self._inverse_capacity = np.where(
             instance.route_allowed,
@@ -278,7 +287,8 @@ class LocalSearch:
 
     def _priced_budget_left(self) -> bool:
         return (
-            self._priced_solves + self.router.solves - self._priced_call_start < PRICED_SOLVES and self._budget_left()
+            self._priced_record.solves + self.router.solves - self._priced_call_start < PRICED_SOLVES
+            and self._budget_left()
         )
 
     def _budget_left(self) -> bool:
@@ -761,15 +771,15 @@ class LocalSearch:
         """:meth:`_priced_swap`, its LP solves counted against ``PRICED_SOLVES``; None without trying at a point
         where it found nothing before (within its budget)."""
         key = point.replicas.tobytes()
-        if key in self._priced_failures:
+        if key in self._priced_record.failures:
             return None
         self._priced_call_start = self.router.solves
         try:
             better = self._priced_swap(point)
         finally:
-            self._priced_solves += self.router.solves - self._priced_call_start
+            self._priced_record.solves += self.router.solves - self._priced_call_start
         if better is None and self._priced_budget_left():
-            self._priced_failures.add(key)
+            self._priced_record.failures.add(key)
         return better
 
     def _priced_swap(self, point: SearchPoint) -> SearchPoint | None:
