@@ -788,35 +788,35 @@ class LocalSearch:
 
         For each of the ``_PRICED_REMOVALS`` active configurations with the most rental, remove its whole
         deployment or one replica, route what is left with the unmet cap relaxed (dropped demand priced at φ_i),
-        and open replicas (:meth:`_grow`), re-routing
-        after each, until the plan is feasible and cheaper than ``point`` or ``_PRICED_MAX_ADDED`` are open. The
-        first replica is, in turn, the best of any configuration, the best *re-model* (another model on the same
-        GPU type, TP and PP degree) and the best *regroup* (the same model and GPU type on a different number of
-        GPUs per replica, e.g. two TP-1 replicas into one TP-2 or one TP-4 into two TP-2). Unlike the relocation
-        screen, nothing asks the moved traffic to fit the new replicas: the LP may re-shuffle every type's traffic
-        around them, e.g. a replica of a faster model on the same GPUs takes over from the removed one while the
-        types it serves badly move elsewhere.
+        and open replicas (:meth:`_grow`), re-routing after each, until the plan is feasible and cheaper than
+        ``point`` or ``_PRICED_MAX_ADDED`` are open. The first replica is, in turn, each of the
+        ``_PRICED_FIRST_CHOICES`` best by the LP's prices (:meth:`_price_scores`), by how much of the removed
+        traffic it could carry (:meth:`_replacement_scores`), and by the latter among the *re-models* (another model
+        on the same GPU type, TP and PP degree) and the *regroups* (the same model and GPU type on a different
+        number of GPUs per replica, e.g. two TP-1 replicas into one TP-2 or one TP-4 into two TP-2). Unlike the
+        relocation screen, nothing asks the moved traffic to fit the new replicas: the LP may re-shuffle every
+        type's traffic around them, e.g. a replica of a faster model on the same GPUs takes over from the removed
+        one while the types it serves badly move elsewhere.
         """
         instance = self.instance
         n = point.replicas
         target_cost = point.cost - _IMPROVEMENT * max(1.0, abs(point.cost))
         active = np.flatnonzero(n > 0)
         by_rental = active[np.argsort(-(n[active] * self._price[active]), kind="stable")][:_PRICED_REMOVALS]
+        error_slack = self._room(point).error_slack
         for source in by_rental.tolist():
             for removed in sorted({int(n[source]), 1}, reverse=True):
                 if not self._priced_budget_left():
                     return None
                 reduced = n.copy()
                 reduced[source] -= removed
-                priced = self._priced_state(reduced)
-                if priced is None:
+                state = self._priced_state(reduced)
+                if state is None:
                     continue
-                state = priced
                 load = point.evaluation.utilisation[source] * n[source]
                 shed_share = max(0.0, load - instance.design_utilisation * (n[source] - removed)) / max(load, 1e-300)
-                room = self._room(point)
                 scores = self._replacement_scores(
-                    state, shed_share * point.plan.routing[:, source], instance.error_rate[:, source], room.error_slack
+                    state, shed_share * point.plan.routing[:, source], instance.error_rate[:, source], error_slack
                 )
                 scores[source] = -np.inf
                 price_scores = self._price_scores(
