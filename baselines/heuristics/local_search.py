@@ -92,9 +92,9 @@ _PRICED_FIRST_CHOICES = 2
 """First replicas tried per removal in the priced swaps from each ranking (LP prices, replacement, re-model,
 regroup)."""
 PRICED_SOLVES = 120
-"""Most LP solves the priced swaps of one AGH run may use, all its searches together (:class:`PricedRecord`; at
-(40, 40, 40) each takes a few milliseconds, most of them find nothing there, and a new active set builds a new LP:
-bounded so that a run stays within about 2 s)."""
+"""Most LP solves the priced swaps of one AGH run may use, all its searches together (:class:`PricedRecord`). At
+(40, 40, 40) each takes a few milliseconds and most find nothing; 80 instead of 120 saves about 0.4 s there but
+loses most of the gain at (30, 30, 30) (docs/heuristics.md, "Priced swap")."""
 _PRICED_REMOVALS = 4
 """Active configurations, most rental first, whose replicas the priced swaps remove per step."""
 _IMPROVEMENT = 1e-9

@@ -63,8 +63,8 @@ TUNING_FINALISTS = 3
 
 def reference_shares(instance: Instance, level: float = 1.0, planner: str = "gh") -> np.ndarray:
     """(I, C) the share of each query type's demand that ``planner``'s plan (one of :data:`MIX_PLANNERS`; AGH with
-    its default seed 0) for ``level`` × the instance's nominal (peak) demand routes to each configuration; rows
-    sum to 1.
+    its default seed 0 and ``policies.AGH_IN_ENV``) for ``level`` × the instance's nominal (peak) demand routes to
+    each configuration; rows sum to 1.
 
     A type the planner leaves unserved (or every type, when it finds no feasible plan) goes wholly to its
     admissible route with the lowest rental per request at the design utilisation (a type with no admissible route
