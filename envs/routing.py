@@ -52,6 +52,29 @@ def new_highs() -> highspy.Highs:
 
 
 @dataclass(frozen=True)
+class RoutingPrices:
+    """The routing LP's dual values (shadow prices) at its optimum: how the objective ($/hour) changes per unit of
+    each row's right-hand side, all other rows and every column bound held fixed.
+
+    Signs are those of the economic reading, each ≥ 0 where the LP has no degenerate alternative: HiGHS reports
+    ``row_dual`` y with ∂objective/∂rhs = y for a minimisation, so the demand prices are y and the capacity and
+    error prices −y (one more unit of capacity or of error allowance can only lower the cost).
+
+    Attributes:
+        demand_per_request: (I,) ∂objective/∂λ_i, $ per request: what one more request/hour of type i would add.
+        capacity_per_load: (C,) −∂objective/∂(ρ_max·n_c), $/hour per replica's worth of load: what one more unit
+            of configuration c's capacity row (load at full utilisation of one replica) would save; 0 where the
+            capacity has slack.
+        error_per_request: (I,) −∂objective/∂(error allowance of type i), $ per erroneous request/hour: what
+            relaxing Σ_c (e_ic − ε_i)·x_ic ≤ 0 to ≤ 1 would save; 0 where the error average has slack.
+    """
+
+    demand_per_request: np.ndarray
+    capacity_per_load: np.ndarray
+    error_per_request: np.ndarray
+
+
+@dataclass(frozen=True)
 class RoutingResult:
     """Outcome of one routing LP.
 
@@ -59,11 +82,14 @@ class RoutingResult:
         feasible: False iff the LP is infeasible (only possible with the unmet cap enforced).
         plan: The replicas with the optimal routing (all demand unserved when infeasible).
         objective_per_hour: Delay plus unmet penalty, $/hour (inf when infeasible).
+        prices: The LP's dual values when asked for (``Router.route(prices=True)``) and the LP is feasible; else
+            None.
     """
 
     feasible: bool
     plan: Plan
     objective_per_hour: float
+    prices: RoutingPrices | None = None
 
 
 class Router:
@@ -147,6 +173,7 @@ class Router:
         *,
         relax_unmet_cap: bool = False,
         slowdown: np.ndarray | None = None,
+        prices: bool = False,
     ) -> RoutingResult:
         """Route ``demand_per_hour`` (default the instance's λ) over ``replicas`` (C,) optimally.
 
@@ -158,6 +185,7 @@ class Router:
                 environment's router does this and reports the excess as an SLO violation.
             slowdown: (C,) service-time multiplier per configuration (1 = catalog speed, 1.2 = 20 % slower); the
                 capacity of configuration c becomes ρ_max·n_c / s_c and its delay costs s_c·D. None means 1.
+            prices: Also return the LP's dual values (:class:`RoutingPrices`); the solve is the same either way.
 
         The returned plan's ``replicas`` are ``replicas`` rounded up to whole replicas (a plan's unit); the routing
         respects the fractional capacity.
@@ -204,12 +232,22 @@ class Router:
                 )
                 return RoutingResult(False, empty, float("inf"))
             raise RuntimeError(f"routing LP ended with HiGHS status {highs.modelStatusToString(status)}")
-        values = np.asarray(highs.getSolution().col_value)
+        solution = highs.getSolution()
+        values = np.asarray(solution.col_value)
         routing = np.zeros((num_types, instance.num_configurations))
         routing[self._route_type, self._route_config] = np.maximum(values[: self._num_routes], 0.0)
         unserved = np.maximum(values[self._num_routes :], 0.0)
         plan = Plan(replicas=np.ceil(n - 1e-9).astype(np.int64), routing=routing, unserved=unserved)
-        return RoutingResult(True, plan, float(highs.getObjectiveValue()))
+        dual_values = None
+        if prices:
+            row_dual = np.asarray(solution.row_dual)
+            num_configs = instance.num_configurations
+            dual_values = RoutingPrices(
+                demand_per_request=row_dual[:num_types].copy(),
+                capacity_per_load=-row_dual[num_types : num_types + num_configs],
+                error_per_request=-row_dual[num_types + num_configs :],
+            )
+        return RoutingResult(True, plan, float(highs.getObjectiveValue()), dual_values)
 
 
 def route(instance: Instance, replicas: np.ndarray, *, relax_unmet_cap: bool = False) -> RoutingResult:

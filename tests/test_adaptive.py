@@ -13,6 +13,7 @@ from servegym.baselines.heuristics.greedy_context import build_context
 from servegym.baselines.heuristics.local_search import LocalSearch
 from servegym.baselines.heuristics.mechanisms import ALL_MECHANISMS, Mechanisms
 from servegym.envs.evaluation import evaluate_plan
+from servegym.envs.instance import Configuration, Instance, QueryType
 from servegym.envs.routing import Router
 from servegym.envs.scenarios import make_instance
 from servegym.envs.toy import tiny_random_instance, toy_instance
@@ -130,7 +131,7 @@ def test_local_search__merge_moves_several_deployments_where_single_moves_are_st
 
 def test_local_search__relocation_one_replica_short_where_every_other_move_is_stuck():
     instance = make_instance("random", size=(15, 15, 15), seed=11)  # found by trying seeds 0-11 (model v2)
-    stuck = solve_agh(instance, helpers=False)
+    stuck = solve_agh(instance, helpers=False, priced_moves=False)
     context = build_context(instance, ALL_MECHANISMS)
     search = LocalSearch(context, ActiveRouter(instance), None, MAX_SEARCH_SOLVES)
     point = search.evaluate(stuck.plan.replicas)
@@ -149,7 +150,8 @@ def test_local_search__relocation_one_replica_short_where_every_other_move_is_st
 @pytest.mark.slow
 def test_local_search__helper_replica_serves_what_a_short_relocation_leaves_over():
     instance = make_instance("random", size=(40, 40, 40), seed=3)
-    stuck, helped = solve_agh(instance, helpers=False), solve_agh(instance)
+    stuck = solve_agh(instance, helpers=False, priced_moves=False)
+    helped = solve_agh(instance, priced_moves=False)
     assert evaluate_plan(instance, helped.plan).feasible
     assert helped.total_cost < 0.97 * stuck.total_cost  # 43.91 → 41.70 (the MILP optimum is 41.57)
     assert np.count_nonzero(helped.plan.replicas) > np.count_nonzero(stuck.plan.replicas)
@@ -190,3 +192,106 @@ def test_local_search__routing_bound_never_exceeds_the_routing_lp():
             feasible += 1
             assert search._routing_bound(replicas) <= routed.objective_per_hour * (1 + 1e-9) + 1e-9
     assert feasible > 0
+
+
+def _one_type_instance(
+    configurations: tuple[Configuration, ...], capacity: list[float], delay_s: list[float]
+) -> Instance:
+    """One query type (150 requests/hour, ε = 0.1, Δ = 10 s, ρ = $0.01 per request-second) on the given
+    configurations of one model family on GPU type ``g`` ($1 per GPU-hour), every error rate 0.05."""
+    models = tuple(dict.fromkeys(c.model for c in configurations))
+    num_configs = len(configurations)
+    return Instance(
+        name="one-type",
+        query_types=(QueryType("A", "general", 150.0, 100.0, 10.0, 10.0, 0.10, 0.1, 1.0, 0.01),),
+        models=models,
+        gpus=("g",),
+        configurations=configurations,
+        config_model=np.array([models.index(c.model) for c in configurations]),
+        config_gpu=np.zeros(num_configs, dtype=np.int64),
+        gpus_per_replica=np.array([c.tensor_parallel * c.pipeline_parallel for c in configurations]),
+        gpu_price_per_hour=np.array([1.0]),
+        gpu_availability=np.array([8]),
+        capacity_per_hour=np.array([capacity]),
+        delay_s=np.array([delay_s]),
+        error_rate=np.full((1, num_configs), 0.05),
+        demand_per_hour=np.array([150.0]),
+        model_storage_gb=np.full(len(models), 2.0),
+        storage_price_per_gb_hour=0.0,
+        storage_capacity_gb=100.0,
+        budget_per_hour=10.0,
+        design_utilisation=0.8,
+        startup_s=np.zeros(num_configs),
+    )
+
+
+def _priced_swap_from(instance: Instance, replicas: list[int]):
+    search = LocalSearch(build_context(instance, ALL_MECHANISMS), ActiveRouter(instance), None, MAX_SEARCH_SOLVES)
+    point = search.evaluate(np.array(replicas))
+    assert point is not None
+    return point, search.priced_swap(point)
+
+
+def test_local_search__priced_swap_regroups_two_tp1_replicas_into_one_tp2():
+    # Two TP-1 replicas (μ = 100/h each, D = 4 s) carry the 150 requests/hour for $2 + 150·4·0.01 = $8/hour; one
+    # TP-2 replica on the same two GPUs (μ = 250/h, D = 1 s) for $2 + 150·1·0.01 = $3.5/hour.
+    instance = _one_type_instance(
+        (Configuration("m", "g", "fp16", 1, 1), Configuration("m", "g", "fp16", 2, 1)), [100.0, 250.0], [4.0, 1.0]
+    )
+    point, better = _priced_swap_from(instance, [2, 0])
+    assert point.cost == pytest.approx(8.0)
+    assert better is not None and better.replicas.tolist() == [0, 1]
+    assert better.cost == pytest.approx(3.5)
+
+
+def test_local_search__priced_swap_re_models_on_the_same_hardware():
+    # The same GPU, precision, TP and PP degree run model "old" (D = 5 s) or "new" (D = 1 s) at the same $1/hour:
+    # $1 + 150·5·0.01 = $8.5/hour against $1 + 150·1·0.01 = $2.5/hour.
+    instance = _one_type_instance(
+        (Configuration("old", "g", "fp16", 1, 1), Configuration("new", "g", "fp16", 1, 1)), [200.0, 200.0], [5.0, 1.0]
+    )
+    point, better = _priced_swap_from(instance, [1, 0])
+    assert point.cost == pytest.approx(8.5)
+    assert better is not None and better.replicas.tolist() == [0, 1]
+    assert better.cost == pytest.approx(2.5)
+
+
+def test_local_search__priced_swap_re_models_where_every_other_move_is_stuck():
+    # AGH without the priced swaps stops where no other neighbourhood improves; the optimum (MILP, 33.69) runs
+    # Qwen2.5-7B~v17 where AGH runs Qwen2.5-7B, both INT8 TP-2 on an H200 at the same price (found among the
+    # instances of scripts/bench_planners.py where AGH was furthest from the optimum).
+    instance = make_instance("random", size=(20, 20, 24), seed=2)
+    stuck = solve_agh(instance, priced_moves=False)
+    search = LocalSearch(build_context(instance, ALL_MECHANISMS), ActiveRouter(instance), None, MAX_SEARCH_SOLVES)
+    point = search.evaluate(stuck.plan.replicas)
+    for move in (
+        search.relocate,
+        search.consolidate,
+        search.rebuild,
+        search.merge,
+        search.sibling,
+        search.relocate_with_helper,
+    ):
+        assert move(point) is None, move.__name__
+    better = search.priced_swap(point)
+    assert better is not None and better.cost < point.cost
+    assert evaluate_plan(instance, better.plan).feasible
+    removed, added = np.flatnonzero(better.replicas < point.replicas), np.flatnonzero(better.replicas > point.replicas)
+    assert len(removed) == 1 and len(added) == 1
+    old, new = instance.configurations[removed[0]], instance.configurations[added[0]]
+    assert old.model != new.model
+    assert (old.gpu, old.precision, old.tensor_parallel, old.pipeline_parallel) == (
+        new.gpu,
+        new.precision,
+        new.tensor_parallel,
+        new.pipeline_parallel,
+    )
+    agh = solve_agh(instance)
+    assert agh.total_cost <= better.cost + 1e-9 and evaluate_plan(instance, agh.plan).feasible
+
+
+def test_agh__priced_moves_off_is_the_search_without_them():
+    # The in-env settings leave the priced swaps out; on the instance above that is the plan they improve on.
+    instance = make_instance("random", size=(20, 20, 24), seed=2)
+    without, with_them = solve_agh(instance, priced_moves=False), solve_agh(instance)
+    assert with_them.total_cost < without.total_cost

@@ -24,7 +24,7 @@ import numpy as np
 
 from servegym.envs.evaluation import Evaluation, Plan, evaluate_plan
 from servegym.envs.instance import Instance
-from servegym.envs.routing import Router, RoutingResult
+from servegym.envs.routing import Router, RoutingPrices, RoutingResult
 
 _CACHED_ROUTERS = 64
 """Routers kept per ActiveRouter (one per active set; local search revisits few sets)."""
@@ -83,12 +83,16 @@ class ActiveRouter:
         utilisation[active] = evaluation.utilisation
         return dataclasses.replace(evaluation, utilisation=utilisation, replicas=replicas.copy())
 
-    def route(self, replicas: np.ndarray, *, relax_unmet_cap: bool = False) -> RoutingResult | None:
+    def route(
+        self, replicas: np.ndarray, *, relax_unmet_cap: bool = False, prices: bool = False
+    ) -> RoutingResult | None:
         """Optimal routing of the instance's demand over ``replicas`` (C,).
 
         Args:
             replicas: Replica counts n (C,).
             relax_unmet_cap: As in ``Router.route``: allow dropping beyond the unmet cap.
+            prices: As in ``Router.route``: also the LP's dual values; configurations without replicas, which the
+                LP leaves out, get capacity price 0.
 
         Returns:
             The routing result in the full configuration index space, or None if HiGHS ends without a verdict
@@ -102,14 +106,28 @@ class ActiveRouter:
             empty = Plan.empty(instance)
             within_cap = relax_unmet_cap or bool(np.all(instance.max_unmet_fraction >= 1.0))
             objective = float(instance.unmet_penalty_per_request @ instance.demand_per_hour)
-            return RoutingResult(within_cap, empty, objective if within_cap else float("inf"))
+            empty_prices = None
+            if prices and within_cap:  # every request is dropped: one more costs φ_i, nothing else binds
+                empty_prices = RoutingPrices(
+                    demand_per_request=np.array(instance.unmet_penalty_per_request, dtype=float),
+                    capacity_per_load=np.zeros(instance.num_configurations),
+                    error_per_request=np.zeros(instance.num_query_types),
+                )
+            return RoutingResult(within_cap, empty, objective if within_cap else float("inf"), empty_prices)
         router = self._router(active)
         try:
-            result = router.route(replicas[active], instance.demand_per_hour, relax_unmet_cap=relax_unmet_cap)
+            result = router.route(
+                replicas[active], instance.demand_per_hour, relax_unmet_cap=relax_unmet_cap, prices=prices
+            )
         except RuntimeError:
             self._routers.pop(tuple(active.tolist()), None)
             return None
         routing = np.zeros((instance.num_query_types, instance.num_configurations))
         routing[:, active] = result.plan.routing
         plan = Plan(replicas=replicas.copy(), routing=routing, unserved=result.plan.unserved)
-        return RoutingResult(result.feasible, plan, result.objective_per_hour)
+        lifted_prices = None
+        if result.prices is not None:
+            capacity_per_load = np.zeros(instance.num_configurations)
+            capacity_per_load[active] = result.prices.capacity_per_load
+            lifted_prices = dataclasses.replace(result.prices, capacity_per_load=capacity_per_load)
+        return RoutingResult(result.feasible, plan, result.objective_per_hour, lifted_prices)

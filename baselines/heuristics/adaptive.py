@@ -5,8 +5,9 @@
    replicas are routed optimally by the LP (unmet cap enforced) and judged by ``evaluate_plan``. The first order
    is GH's, so AGH is never worse than GH when GH is feasible.
 2. Local search (``local_search.LocalSearch``) from the ``search_starts`` cheapest distinct starts: relocations,
-   consolidation, rebuilds, merges, sibling swaps and relocations one replica short with a helper replica, each
-   accepted only if the LP re-route is feasible and cheaper (:func:`_search` says which search uses which moves).
+   consolidation, rebuilds, merges, sibling swaps, relocations one replica short with a helper replica and swaps
+   priced by the routing LP's duals (re-model, regroup and elastic relocations; ``priced_moves``), each accepted
+   only if the LP re-route is feasible and cheaper (:func:`_search` says which search uses which moves).
    The best plan found is kept.
 3. The final plan is the LP routing of the final replicas, judged by ``evaluate_plan`` through ``finish``.
 
@@ -32,7 +33,7 @@ import numpy as np
 from servegym.baselines.heuristics.active_routing import ActiveRouter, RouterCache
 from servegym.baselines.heuristics.greedy import construct, describe_shortfalls
 from servegym.baselines.heuristics.greedy_context import DemandFreeCache, GreedyContext, build_context
-from servegym.baselines.heuristics.local_search import MAX_REPAIRS, LocalSearch, SearchPoint
+from servegym.baselines.heuristics.local_search import MAX_REPAIRS, LocalSearch, PricedRecord, SearchPoint
 from servegym.baselines.heuristics.mechanisms import ALL_MECHANISMS, Mechanisms
 from servegym.baselines.result import PlanResult, finish
 from servegym.envs.evaluation import Plan
@@ -98,6 +99,7 @@ def solve_agh(
     max_orders: int | None = None,
     warm_start: np.ndarray | None = None,
     helpers: bool = True,
+    priced_moves: bool = True,
 ) -> PlanResult:
     """The Adaptive Greedy Heuristic.
 
@@ -116,6 +118,8 @@ def solve_agh(
             GH's (its replicas outside the configurations AGH searches are dropped); None: none.
         helpers: Use the relocations one replica short with a helper replica
             (``LocalSearch.relocate_with_helper``); the in-env re-planning leaves them out.
+        priced_moves: Use the swaps ranked by the routing LP's prices (``LocalSearch.priced_swap``: re-model,
+            regroup and elastic relocations); the in-env AGH leaves them out.
 
     Returns:
         The best plan found, judged by ``evaluate_plan``: status ``feasible``, or ``infeasible`` with GH's
@@ -176,7 +180,9 @@ def solve_agh(
         )
         return finish("agh", instance, gh_construction.fleet.plan(), time.perf_counter() - start_time, message=message)
     points.sort(key=lambda point: point.cost)  # stable: ties keep the start order
-    best, moves = _search(context, router, deadline, points[:search_starts], max_solves, max_repairs, helpers)
+    best, moves = _search(
+        context, router, deadline, points[:search_starts], max_solves, max_repairs, helpers, priced_moves
+    )
     message = (
         f"{starts} starts ({len(seen)} distinct), local search from the {min(search_starts, len(points))} cheapest, "
         f"{moves} improving moves, {router.solves} LP solves"
@@ -192,6 +198,7 @@ def _search(
     max_solves: int,
     max_repairs: int,
     helpers: bool,
+    priced_moves: bool,
 ) -> tuple[SearchPoint, int]:
     """Local search from each start, the cheapest first; the best plan found and the improving moves made.
 
@@ -204,17 +211,18 @@ def _search(
     best: SearchPoint | None = None
     best_complete = False  # the best plan is a local optimum of every neighbourhood, rebuilds included
     moves = 0
+    priced_record = PricedRecord()  # the priced swaps' budget and failures, shared by the searches
     for k, point in enumerate(starts):
         if k > 0 and deadline is not None and time.perf_counter() >= deadline:
             break
-        search = LocalSearch(context, router, deadline, max_solves, max_repairs)
-        found = search.run(point, rebuild=k == 0, helpers=helpers)
+        search = LocalSearch(context, router, deadline, max_solves, max_repairs, priced_record)
+        found = search.run(point, rebuild=k == 0, helpers=helpers, priced=priced_moves)
         moves += search.accepted_moves
         if best is None or found.cost < best.cost:
             best, best_complete = found, k == 0 and search.repairs < max_repairs
     if not best_complete and max_repairs > 0:
-        search = LocalSearch(context, router, deadline, max_solves, max_repairs)
-        best = search.run(best, helpers=helpers)
+        search = LocalSearch(context, router, deadline, max_solves, max_repairs, priced_record)
+        best = search.run(best, helpers=helpers, priced=priced_moves)
         moves += search.accepted_moves
     return best, moves
 

@@ -1,8 +1,8 @@
-"""AGH's improvement phase: relocate, consolidation, rebuild, merge, sibling and helper moves over replica vectors,
-routed by the LP.
+"""AGH's improvement phase: relocate, consolidation, rebuild, merge, sibling, helper and priced moves over replica
+vectors, routed by the LP.
 
 A search point is a replica vector with its optimal routing (``ActiveRouter``, unmet cap enforced) and its
-``evaluate_plan`` verdict (computed on the active configurations, ``ActiveRouter.evaluate``). Six neighbourhoods,
+``evaluate_plan`` verdict (computed on the active configurations, ``ActiveRouter.evaluate``). Seven neighbourhoods,
 tried in this order until none improves:
 
 - **Relocate**: move a deployment (all replicas of a configuration, or one replica's worth of its traffic) to
@@ -30,6 +30,16 @@ tried in this order until none improves:
   beyond the unmet caps, open one *helper* replica for it: for the types with the largest overflow, their cheapest
   candidates per request that meet the error SLO alone (:meth:`LocalSearch.relocate_with_helper`). No single
   move above reaches such a plan: the short relocation alone is infeasible, the helper alone costs more.
+- **Priced swap** (:meth:`LocalSearch.priced_swap`; ``priced=False`` leaves it out, as AGH inside the environment
+  does): remove a deployment or one replica, route the rest with the unmet cap relaxed, and open up to
+  ``_PRICED_MAX_ADDED`` replicas chosen by the routing LP's dual prices (``Router.route(prices=True)``) and by how
+  much of the dropped traffic they could carry, re-routing after each. The first replica is also drawn from two
+  families no move above reaches: a *re-model* (another model on the same GPU type, TP and PP degree) and a
+  *regroup* (the same model and GPU type with another number of GPUs per replica). The relocation screen asks the
+  moved traffic to fit its target with each type's error average kept; here the LP may move every type's traffic
+  around the new replicas. On the random (20, 20, 24) instance of seed 2 AGH stopped 6.4 % above the optimum
+  with every other move stuck; the re-model of an INT8 TP-2 H200 replica from Qwen2.5-7B to a variant of it
+  closes most of the gap. Its LP solves per AGH run are bounded by ``PRICED_SOLVES``.
 
 Each accepted move lowers the cost and is confirmed by ``evaluate_plan``; the number of LP solves is bounded by
 ``max_solves``. A candidate whose rental plus a lower bound on its routing cost is not below the current cost is
@@ -40,7 +50,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -49,6 +59,7 @@ from servegym.baselines.heuristics.greedy_context import GreedyContext
 from servegym.baselines.heuristics.rebuild import rebuilds, seed_configurations
 from servegym.envs import limits
 from servegym.envs.evaluation import Evaluation, Plan
+from servegym.envs.routing import RoutingPrices
 
 _MOVES_TRIED_PER_STEP = 8
 """Screened relocations verified by LP per step before giving up on relocation at this point."""
@@ -75,6 +86,17 @@ _HELPERS_PER_TYPE = 2
 """Helper candidates per such type, each re-routed by LP."""
 _NEGLIGIBLE_SHARE = 1e-9
 """Demand dropped beyond the unmet cap below this share of λ_i needs no helper (floating-point dust)."""
+_PRICED_MAX_ADDED = 3
+"""Most replicas of one target configuration a priced swap opens (:meth:`LocalSearch.priced_swap`)."""
+_PRICED_FIRST_CHOICES = 2
+"""First replicas tried per removal in the priced swaps from each ranking (LP prices, replacement, re-model,
+regroup)."""
+PRICED_SOLVES = 120
+"""Most LP solves the priced swaps of one AGH run may use, all its searches together (:class:`PricedRecord`). At
+(40, 40, 40) each takes a few milliseconds and most find nothing; 80 instead of 120 saves about 0.4 s there but
+loses most of the gain at (30, 30, 30) (docs/heuristics.md, "Priced swap")."""
+_PRICED_REMOVALS = 4
+"""Active configurations, most rental first, whose replicas the priced swaps remove per step."""
 _IMPROVEMENT = 1e-9
 """Relative cost decrease a move must achieve (guards against cycling on floating-point noise)."""
 
@@ -122,6 +144,30 @@ class _Room:
     budget_left_per_hour: float  # limits.budget_room_per_hour: budget minus spend, plus its tolerance, $/hour
 
 
+@dataclass
+class PricedRecord:
+    """What the priced swaps of one AGH run share across its searches: the LP solves they have used (bounded by
+    ``PRICED_SOLVES``) and the replica vectors (``tobytes``) where they found nothing within that budget."""
+
+    solves: int = 0
+    failures: set[bytes] = field(default_factory=set)
+
+
+@dataclass(frozen=True)
+class _PricedState:
+    """A replica vector routed with the unmet cap relaxed, with the LP's prices (the priced swaps' working state)."""
+
+    plan: Plan
+    prices: RoutingPrices
+    cost: float  # period cost, dropped demand priced at φ_i, $
+    spend_per_hour: float  # rental plus storage, $/hour
+    gpus_used: np.ndarray  # (G,) GPUs rented per GPU type
+
+    @property
+    def replicas(self) -> np.ndarray:
+        return self.plan.replicas
+
+
 @dataclass(frozen=True)
 class _Merge:
     estimate_per_hour: float  # estimated cost change, $/hour (negative: cheaper)
@@ -131,7 +177,8 @@ class _Merge:
 
 
 class LocalSearch:
-    """Relocate, consolidation, rebuild, merge and sibling moves for one instance (see the module docstring).
+    """Relocate, consolidation, rebuild, merge, sibling, helper and priced moves for one instance (see the module
+    docstring).
 
     Args:
         context: GH's precomputation (the rebuild moves re-serve demand with GH).
@@ -139,6 +186,8 @@ class LocalSearch:
         deadline: ``time.perf_counter()`` value after which no new move is tried; None for no limit.
         max_solves: Most LP solves the search may use.
         max_repairs: Most GH repairs its rebuild moves may make.
+        priced_record: The priced swaps' budget and failures shared by the searches of one AGH run; None for a
+            record of its own.
     """
 
     def __init__(
@@ -148,6 +197,7 @@ class LocalSearch:
         deadline: float | None,
         max_solves: int,
         max_repairs: int = MAX_REPAIRS,
+        priced_record: PricedRecord | None = None,
     ) -> None:
         instance = context.instance
         self.context = context
@@ -157,9 +207,11 @@ class LocalSearch:
         self.deadline = deadline
         self.max_solves = max_solves
         self.max_repairs = max_repairs
+        self._priced_record = PricedRecord() if priced_record is None else priced_record
         self.repairs = 0
         self.accepted_moves = 0
         self._solves_at_start = router.solves
+        self._priced_call_start = router.solves  # the router's solve count when the current priced call began
         self._inverse_capacity = np.where(
             instance.route_allowed,
             1.0 / np.where(instance.capacity_per_hour > 0, instance.capacity_per_hour, 1.0),
@@ -174,6 +226,20 @@ class LocalSearch:
         self._failed_removals: set[tuple[int, bytes]] = set()
         self._seeds = seed_configurations(context)
         self._sibling_group = instance.config_model * len(instance.gpus) + instance.config_gpu  # (model, GPU type)
+        tensor_parallel = np.array([c.tensor_parallel for c in instance.configurations])
+        pipeline_parallel = np.array([c.pipeline_parallel for c in instance.configurations])
+        # Same GPU type, TP and PP degree (another model or precision may run on the same hardware).
+        self._hardware_group = (instance.config_gpu * (tensor_parallel.max() + 1) + tensor_parallel) * (
+            pipeline_parallel.max() + 1
+        ) + pipeline_parallel
+        self._allowed_inverse_capacity = np.where(instance.route_allowed, self._inverse_capacity, 0.0)  # (I, C)
+        # (I, C) $/hour per replica's worth of load of re-serving a request that would be dropped: φ_i − ρ_i·D_ic.
+        replacement_per_request = instance.unmet_penalty_per_request[:, None] - self._delay_penalty
+        self._replacement_value_per_load = np.where(
+            instance.route_allowed & (replacement_per_request > 0.0),
+            replacement_per_request * instance.capacity_per_hour,
+            0.0,
+        )
 
     def _routing_bound(self, replicas: np.ndarray) -> float:
         """A lower bound on the routing LP's objective over ``replicas`` with the unmet cap enforced, $/hour.
@@ -218,6 +284,12 @@ class LocalSearch:
             return None
         evaluation = self.router.evaluate(routed.plan)
         return SearchPoint(routed.plan, evaluation) if evaluation.feasible else None
+
+    def _priced_budget_left(self) -> bool:
+        return (
+            self._priced_record.solves + self.router.solves - self._priced_call_start < PRICED_SOLVES
+            and self._budget_left()
+        )
 
     def _budget_left(self) -> bool:
         if self.router.solves - self._solves_at_start >= self.max_solves:
@@ -602,6 +674,218 @@ class LocalSearch:
                     return accepted
         return None
 
+    def _value_per_load(self, prices: RoutingPrices) -> np.ndarray:
+        """(I, C) what a replica's worth of load of type i on c is worth at the LP's prices, $/hour: μ_ic times the
+        request's value π_i − ρ_i·D_ic − η_i·(e_ic − ε_i) (demand price less the delay penalty and the error
+        allowance it uses); 0 where the route is not allowed or not worth serving."""
+        instance = self.instance
+        per_request = (
+            prices.demand_per_request[:, None]
+            - self._delay_penalty
+            - prices.error_per_request[:, None] * (instance.error_rate - instance.error_slo[:, None])
+        )
+        return np.where(instance.route_allowed & (per_request > 0.0), per_request * instance.capacity_per_hour, 0.0)
+
+    def _opening_change(self, state: _PricedState) -> tuple[np.ndarray, np.ndarray]:
+        """(C,) what one more replica of each configuration adds to the spend of ``state``, $/hour (rental and, for
+        a model not stored yet, its storage), and (C,) whether the budget, availability, replica and storage
+        limits allow it."""
+        instance = self.instance
+        n = state.replicas
+        models, gpus = instance.config_model, instance.config_gpu
+        model_replicas = np.bincount(models, weights=n, minlength=len(instance.models))
+        new_model = model_replicas[models] == 0
+        spend_change = self._price + np.where(new_model, self._storage_price_per_hour[models], 0.0)
+        allowed = (
+            (spend_change <= limits.budget_room_per_hour(instance, state.spend_per_hour))
+            & (state.gpus_used[gpus] + instance.gpus_per_replica <= self._gpu_ceiling[gpus])
+            & (n + 1 <= self._replica_ceiling)
+            & (
+                limits.storage_gb(instance, n) + np.where(new_model, instance.model_storage_gb[models], 0.0)
+                <= self._storage_ceiling
+            )
+        )
+        return spend_change, allowed
+
+    def _fill_value(self, value_per_load: np.ndarray, load: np.ndarray) -> np.ndarray:
+        """(C,) the best fractional filling of one replica's ρ_max load of each configuration: items (I, C) worth
+        ``value_per_load`` $/hour per replica's worth of load, each at most ``load`` of it."""
+        load = np.where(value_per_load > 0.0, load, 0.0)
+        order = np.argsort(-value_per_load, axis=0, kind="stable")
+        value_sorted = np.take_along_axis(value_per_load, order, axis=0)
+        load_sorted = np.take_along_axis(load, order, axis=0)
+        load_before = np.cumsum(load_sorted, axis=0) - load_sorted
+        taken = np.clip(self.instance.design_utilisation - load_before, 0.0, load_sorted)
+        return (taken * value_sorted).sum(axis=0)
+
+    def _price_scores(self, state: _PricedState, dropped_per_hour: float) -> np.ndarray:
+        """(C,) what one more replica of each configuration saves at the LP's prices of ``state``, $/hour: its load
+        filled by value (:meth:`_value_per_load`), each type at most its demand and at most ``dropped_per_hour``
+        requests (the prices after a removal hold until about the demand it drops is served again), less its
+        spend; −inf where a limit forbids it. Exact for a small enough addition; a ranking beyond."""
+        instance = self.instance
+        spend_change, allowed = self._opening_change(state)
+        columns = np.flatnonzero(allowed)
+        volume = np.minimum(instance.demand_per_hour, dropped_per_hour)
+        load = volume[:, None] * self._allowed_inverse_capacity[:, columns]
+        scores = np.full(instance.num_configurations, -np.inf)
+        scores[columns] = self._fill_value(self._value_per_load(state.prices)[:, columns], load) - spend_change[columns]
+        return scores
+
+    def _replacement_scores(
+        self, state: _PricedState, traffic_per_hour: np.ndarray, reference_error: np.ndarray, error_slack: np.ndarray
+    ) -> np.ndarray:
+        """(C,) what one more replica of each configuration saves by serving ``traffic_per_hour`` (I,) that would
+        otherwise be dropped, $/hour: its load filled with the types it may take (an error rate at most
+        ``reference_error`` (I,), or a rise the type's ``error_slack`` (I,), requests/hour, absorbs), each request
+        worth its unmet penalty φ_i less its delay penalty there, less its spend; −inf where a limit forbids it."""
+        instance = self.instance
+        spend_change, allowed = self._opening_change(state)
+        rows, columns = np.flatnonzero(traffic_per_hour > 0.0), np.flatnonzero(allowed)
+        traffic = traffic_per_hour[rows, None]
+        error_rise = (instance.error_rate[np.ix_(rows, columns)] - reference_error[rows, None]) * traffic
+        takes = (error_rise <= 0.0) | (error_rise <= error_slack[rows, None])
+        value_per_load = np.where(takes, self._replacement_value_per_load[np.ix_(rows, columns)], 0.0)
+        load = traffic * self._allowed_inverse_capacity[np.ix_(rows, columns)]
+        scores = np.full(instance.num_configurations, -np.inf)
+        scores[columns] = self._fill_value(value_per_load, load) - spend_change[columns]
+        return scores
+
+    def _priced_state(self, replicas: np.ndarray) -> _PricedState | None:
+        """``replicas`` routed with the unmet cap relaxed (dropped demand priced at φ_i), with the LP's prices;
+        None if the LP ends without a verdict."""
+        routed = self.router.route(replicas, relax_unmet_cap=True, prices=True)
+        if routed is None or routed.prices is None:
+            return None
+        instance = self.instance
+        spend = limits.spend_per_hour(instance, replicas)
+        return _PricedState(
+            routed.plan,
+            routed.prices,
+            instance.period_hours * (spend + routed.objective_per_hour),
+            spend,
+            limits.gpus_used(instance, replicas),
+        )
+
+    def priced_swap(self, point: SearchPoint) -> SearchPoint | None:
+        """:meth:`_priced_swap`, its LP solves counted against ``PRICED_SOLVES``; None without trying at a point
+        where it found nothing before (within its budget)."""
+        key = point.replicas.tobytes()
+        if key in self._priced_record.failures:
+            return None
+        self._priced_call_start = self.router.solves
+        try:
+            better = self._priced_swap(point)
+        finally:
+            self._priced_record.solves += self.router.solves - self._priced_call_start
+        if better is None and self._priced_budget_left():
+            self._priced_record.failures.add(key)
+        return better
+
+    def _priced_swap(self, point: SearchPoint) -> SearchPoint | None:
+        """Remove replicas and re-serve by the routing LP's prices; the first such swap that lowers the cost, or
+        None.
+
+        For each of the ``_PRICED_REMOVALS`` active configurations with the most rental, remove its whole
+        deployment or one replica, route what is left with the unmet cap relaxed (dropped demand priced at φ_i),
+        and open replicas (:meth:`_grow`), re-routing after each, until the plan is feasible and cheaper than
+        ``point`` or ``_PRICED_MAX_ADDED`` are open. The first replica is, in turn, each of the
+        ``_PRICED_FIRST_CHOICES`` best by the LP's prices (:meth:`_price_scores`), by how much of the removed
+        traffic it could carry (:meth:`_replacement_scores`), and by the latter among the *re-models* (another model
+        on the same GPU type, TP and PP degree) and the *regroups* (the same model and GPU type on a different
+        number of GPUs per replica, e.g. two TP-1 replicas into one TP-2 or one TP-4 into two TP-2). Unlike the
+        relocation screen, nothing asks the moved traffic to fit the new replicas: the LP may re-shuffle every
+        type's traffic around them, e.g. a replica of a faster model on the same GPUs takes over from the removed
+        one while the types it serves badly move elsewhere.
+        """
+        instance = self.instance
+        n = point.replicas
+        target_cost = point.cost - _IMPROVEMENT * max(1.0, abs(point.cost))
+        active = np.flatnonzero(n > 0)
+        by_rental = active[np.argsort(-(n[active] * self._price[active]), kind="stable")][:_PRICED_REMOVALS]
+        error_slack = self._room(point).error_slack
+        for source in by_rental.tolist():
+            for removed in sorted({int(n[source]), 1}, reverse=True):
+                if not self._priced_budget_left():
+                    return None
+                reduced = n.copy()
+                reduced[source] -= removed
+                state = self._priced_state(reduced)
+                if state is None:
+                    continue
+                load = point.evaluation.utilisation[source] * n[source]
+                shed_share = max(0.0, load - instance.design_utilisation * (n[source] - removed)) / max(load, 1e-300)
+                scores = self._replacement_scores(
+                    state, shed_share * point.plan.routing[:, source], instance.error_rate[:, source], error_slack
+                )
+                scores[source] = -np.inf
+                price_scores = self._price_scores(
+                    state, float(np.maximum(state.plan.unserved - point.plan.unserved, 0.0).sum())
+                )
+                price_scores[source] = -np.inf
+                remodel = (self._hardware_group == self._hardware_group[source]) & (
+                    instance.config_model != instance.config_model[source]
+                )
+                regroup = (self._sibling_group == self._sibling_group[source]) & (
+                    instance.gpus_per_replica != instance.gpus_per_replica[source]
+                )
+                first_choices: dict[int, None] = {}  # insertion-ordered, without repeats
+                for ranked, count in (
+                    (price_scores, _PRICED_FIRST_CHOICES),
+                    (scores, _PRICED_FIRST_CHOICES),
+                    (np.where(remodel, scores, -np.inf), _PRICED_FIRST_CHOICES),
+                    (np.where(regroup, scores, -np.inf), _PRICED_FIRST_CHOICES),
+                ):
+                    best = np.argsort(-ranked, kind="stable")[:count]
+                    first_choices |= dict.fromkeys(best[np.isfinite(ranked[best])].tolist())
+                for first in first_choices:
+                    accepted = self._grow(point, reduced, first, source, target_cost)
+                    if accepted is not None:
+                        return accepted
+        return None
+
+    def _grow(
+        self, point: SearchPoint, reduced: np.ndarray, first: int, source: int, target_cost: float
+    ) -> SearchPoint | None:
+        """Open ``first`` on ``reduced``, then, while the LP must drop more than ``point`` does, the replica that
+        re-serves most of the extra drop (:meth:`_replacement_scores`, never ``source``), until the plan keeps the
+        unmet caps and costs less than ``target_cost`` (returned, judged by ``evaluate_plan``) or
+        ``_PRICED_MAX_ADDED`` replicas are open (None).
+
+        The LP with the unmet cap relaxed that keeps the caps is also the optimum with them enforced, so the plan is
+        judged without another solve."""
+        instance = self.instance
+        demand = instance.demand_per_hour
+        replicas = reduced.copy()
+        replicas[first] += 1
+        for opened in range(1, _PRICED_MAX_ADDED + 1):
+            if not self._priced_budget_left():
+                return None
+            state = self._priced_state(replicas)
+            if state is None:
+                return None
+            within_caps = not np.any(limits.exceeds(state.plan.unserved, instance.max_unmet_fraction * demand))
+            if within_caps and state.cost < target_cost:
+                evaluation = self.router.evaluate(state.plan)
+                if not evaluation.feasible or evaluation.cost.total >= target_cost:
+                    return None
+                self.accepted_moves += 1
+                return SearchPoint(state.plan, evaluation)
+            if opened == _PRICED_MAX_ADDED or state.spend_per_hour * instance.period_hours >= target_cost:
+                return None
+            dropped = np.maximum(state.plan.unserved - point.plan.unserved, 0.0)
+            if not np.any(dropped > _NEGLIGIBLE_SHARE * np.maximum(demand, 1.0)):
+                return None  # nothing left to re-serve: more replicas only cost more
+            x = state.plan.routing
+            error_slack = np.maximum(instance.error_slo * x.sum(axis=1) - (instance.error_rate * x).sum(axis=1), 0.0)
+            scores = self._replacement_scores(state, dropped, instance.error_slo, error_slack)
+            scores[source] = -np.inf
+            best = int(np.argmax(scores))
+            if not np.isfinite(scores[best]):
+                return None
+            replicas[best] += 1
+        return None
+
     def consolidate(self, point: SearchPoint) -> SearchPoint | None:
         """Remove one replica, most expensive configuration first, if the re-routed plan is feasible and cheaper."""
         instance = self.instance
@@ -649,12 +933,14 @@ class LocalSearch:
                 return accepted
         return None
 
-    def run(self, point: SearchPoint, *, rebuild: bool = True, helpers: bool = True) -> SearchPoint:
-        """Apply improving relocations, removals, rebuilds, merges, sibling swaps and relocations with a helper until
-        none improves or the limits are reached.
+    def run(
+        self, point: SearchPoint, *, rebuild: bool = True, helpers: bool = True, priced: bool = True
+    ) -> SearchPoint:
+        """Apply improving relocations, removals, rebuilds, merges, sibling swaps, relocations with a helper and
+        priced swaps until none improves or the limits are reached.
 
         ``rebuild=False`` leaves out the rebuilds, the dearest neighbourhood (GH repairs); ``helpers=False`` the
-        relocations with a helper.
+        relocations with a helper; ``priced=False`` the priced swaps.
         """
         while self._budget_left():
             better = (
@@ -664,6 +950,7 @@ class LocalSearch:
                 or self.merge(point)
                 or self.sibling(point)
                 or (self.relocate_with_helper(point) if helpers else None)
+                or (self.priced_swap(point) if priced else None)
             )
             if better is None:
                 break

@@ -277,14 +277,20 @@ def _gap_text(cost: float, bound: float | None) -> str:
     return "no bound yet" if bound is None else f"gap {100.0 * max(0.0, cost - bound) / max(abs(cost), 1e-9):.2f} %"
 
 
-def _warm_start(instance: Instance, warm_start: Plan | str | None, seed: int, clock: _Clock) -> tuple[Plan | None, str]:
+def _warm_start(
+    instance: Instance,
+    warm_start: Plan | str | None,
+    seed: int,
+    clock: _Clock,
+    agh_settings: Mapping[str, bool] | None,
+) -> tuple[Plan | None, str]:
     """The warm-start plan (None if there is none or it is infeasible) and its label for messages."""
     if warm_start is None:
         return None, "none"
     if isinstance(warm_start, Plan):
         return (warm_start if evaluate_plan(instance, warm_start).feasible else None), "given plan"
     agh_limit = None if clock.limit_s is None else WARM_START_SHARE * clock.limit_s
-    agh = solve_agh(instance, seed=seed, time_limit_s=agh_limit)
+    agh = solve_agh(instance, seed=seed, time_limit_s=agh_limit, **dict(agh_settings or {}))
     return (agh.plan if agh.feasible else None), "AGH"
 
 
@@ -313,6 +319,7 @@ def solve(
     export_mps: Path | None = None,
     threads: int = 1,
     seed: int = 0,
+    agh_settings: Mapping[str, bool] | None = None,
 ) -> MilpResult:
     """Solve MODEL.md §3 exactly (CP-SAT: an integer-rounded restriction, see :func:`_round_for_cp_sat`).
 
@@ -327,6 +334,8 @@ def solve(
         export_mps: Write the solved model (before any CP-SAT rounding) to this path in free MPS format.
         threads: Solver threads (1 for determinism; HIGHS accepts only 1, see the check below).
         seed: Random seed of HiGHS, SCIP and CP-SAT (CBC runs at its default seed) and of the AGH warm start.
+        agh_settings: Keyword settings of ``solve_agh`` for the AGH warm start (the environment's policies pass
+            ``policies.AGH_IN_ENV``); None: its defaults.
 
     Returns:
         A :class:`MilpResult` with method ``"milp"``; ``bound`` is in $ per period.
@@ -350,7 +359,7 @@ def solve(
     # HiGHS presolve without probing and enumeration: they ignore the time limit (20-40 s on (20, 20, 20)), and
     # without them the optima of the presolve grid in docs/milp.md ("Time limit") were proven faster in total.
     rules_off = SLOW_PRESOLVE_RULES if solver == "HIGHS" else 0
-    warm, warm_label = _warm_start(instance, warm_start, seed, clock)
+    warm, warm_label = _warm_start(instance, warm_start, seed, clock, agh_settings)
     clock.lap("warm_start")
 
     dominator = dominators(instance)

@@ -63,8 +63,8 @@ TUNING_FINALISTS = 3
 
 def reference_shares(instance: Instance, level: float = 1.0, planner: str = "gh") -> np.ndarray:
     """(I, C) the share of each query type's demand that ``planner``'s plan (one of :data:`MIX_PLANNERS`; AGH with
-    its default seed 0) for ``level`` × the instance's nominal (peak) demand routes to each configuration; rows
-    sum to 1.
+    its default seed 0 and ``policies.AGH_IN_ENV``) for ``level`` × the instance's nominal (peak) demand routes to
+    each configuration; rows sum to 1.
 
     A type the planner leaves unserved (or every type, when it finds no feasible plan) goes wholly to its
     admissible route with the lowest rental per request at the design utilisation (a type with no admissible route
@@ -74,9 +74,10 @@ def reference_shares(instance: Instance, level: float = 1.0, planner: str = "gh"
         raise ValueError(f"reference_shares: planner {planner!r} not one of {list(MIX_PLANNERS)}")
     from servegym.baselines.heuristics.adaptive import solve_agh
     from servegym.baselines.heuristics.greedy import solve_gh
+    from servegym.baselines.runner.policies import AGH_IN_ENV
 
     scaled = instance.with_demand(np.asarray(instance.demand_per_hour) * level)
-    result = solve_agh(scaled) if planner == "agh" else solve_gh(scaled)
+    result = solve_agh(scaled, **AGH_IN_ENV) if planner == "agh" else solve_gh(scaled)
     num_types, num_configs = instance.num_query_types, instance.num_configurations
     routing = np.asarray(result.plan.routing, dtype=float) if result.feasible else np.zeros((num_types, num_configs))
     routed = routing.sum(axis=1)

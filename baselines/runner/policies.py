@@ -23,8 +23,8 @@ Planner policies re-plan with GH, AGH or the MILP on the environment's candidate
   its excess erroneous responses, smoothed in log space.
 
 Re-planning AGH (every mode but ``static``) runs the lighter settings :data:`AGH_REPLANNING` with the previous
-period's plan as one more start (``warm_start``); ``static`` and everything outside the environment run the full
-search.
+period's plan as one more start (``warm_start``); ``static`` runs the full search as the environment's results were
+made (:data:`AGH_IN_ENV`), and everything outside the environment the full search.
 
 Cold starts (MODEL.md §6): every re-planning mode knows each candidate's start-up time S_c from the catalog.
 A replica started for the next period carries only F = (1 − S_c/Δt)⁺ of its capacity there, so (1) when a plan
@@ -81,6 +81,7 @@ AGH_REPLANNING: dict[str, int | bool] = {
     "max_solves": 30,
     "max_repairs": 0,
     "helpers": False,
+    "priced_moves": False,
 }
 """``solve_agh`` settings of AGH's re-plans inside the environment (the policies and ``HeadroomAction``): two starts,
 GH's construction and the previous period's plan (``warm_start``), then one local search of at most 30 LP solves without
@@ -100,6 +101,15 @@ the others; the speed target is why these settings stay for now (an open choice,
 not change them. All dollar figures above are from env v2, when the settings were chosen; on v3 (world v1 with
 performance model v2, warm start) the main-job day gives agh-rolling $2,097 and agh-quantile-hold $1,803
 (results/evaluate)."""
+
+
+AGH_IN_ENV: dict[str, bool] = {"priced_moves": False}
+"""``solve_agh`` settings of AGH's full-search plans inside the environment: the ``static`` mode, the mix rule's
+reference plans (``mix_rule.reference_shares``) and the MILP policies' warm start. Every neighbourhood but the priced
+swaps (``LocalSearch.priced_swap``, issue #17 item 2), which came after the environment results, the leaderboard (its
+reference ``agh-static`` and its bar ``agh-mix``) and the tuned mix were made: with them those numbers would move.
+Outside the environment (``servegym solve``, ``scripts/bench_planners.py``) AGH runs them. :data:`AGH_REPLANNING`
+leaves them out as well."""
 
 
 class Policy(Protocol):
@@ -139,7 +149,7 @@ def run_planner(
             ``agh_settings``; the other planners ignore it.
         warm_start: (C,) replicas of the policy's previous plan (AGH's warm start when ``replanning``), or None.
         agh_settings: Keyword settings of ``solve_agh`` for re-plans (e.g. :data:`AGH_REPLANNING`); None: the full
-            search.
+            search. Plans that are not re-plans (and the MILP's AGH warm start) run :data:`AGH_IN_ENV`.
     """
     if planner == "gh":
         from servegym.baselines.heuristics.greedy import solve_gh
@@ -150,11 +160,11 @@ def run_planner(
 
         if replanning:
             return solve_agh(instance, seed=seed, warm_start=warm_start, **dict(agh_settings or {}))
-        return solve_agh(instance, seed=seed)
+        return solve_agh(instance, seed=seed, **AGH_IN_ENV)
     if planner == "milp":
         from servegym.baselines.milp.solver import solve
 
-        return solve(instance, time_limit_s=MILP_TIME_LIMIT_S)
+        return solve(instance, time_limit_s=MILP_TIME_LIMIT_S, agh_settings=AGH_IN_ENV)
     raise ValueError(f"planner {planner!r} not one of {list(PLANNERS)}")
 
 
