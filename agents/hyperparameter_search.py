@@ -33,7 +33,8 @@ from typing import Any
 import numpy as np
 
 from servegym.agents.train_config import DEFAULT_HYPERPARAMETERS, TrainConfig
-from servegym.errors import MissingDependencyError, UsageError
+from servegym.errors import UsageError
+from servegym.tuning import completed_trials, is_waiting, open_study, require_optuna, seed_sampler
 
 OBJECTIVE_EVALUATIONS = 3
 """Validation evaluations at the end of a trial's run whose mean reward is its objective."""
@@ -187,14 +188,7 @@ def tune_hyperparameters(
         UsageError: ``trials`` < 1, no space for ``base.algo``, or ``out_dir`` holds a journal of another search.
         MissingDependencyError: optuna is not installed.
     """
-    try:
-        import optuna
-        from optuna.storages import JournalStorage
-        from optuna.storages.journal import JournalFileBackend
-    except ModuleNotFoundError:
-        raise MissingDependencyError(
-            "the hyperparameter search needs optuna: pip install 'servegym[tune]' (or pip install optuna)"
-        ) from None
+    require_optuna("the hyperparameter search")
     if trials < 1:
         raise UsageError(f"tune_hyperparameters: trials = {trials} must be ≥ 1")
     space = search_space(base.algo)
@@ -202,35 +196,21 @@ def tune_hyperparameters(
         from servegym.agents.train import train as train_fn
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    storage = JournalStorage(JournalFileBackend(str(out / "journal.log")))
-    study = optuna.create_study(
-        study_name="hyperparameters", storage=storage, load_if_exists=True, direction="maximize"
+    study = open_study(
+        out / "journal.log",
+        "hyperparameters",
+        "maximize",
+        _fingerprint(base, seed),
+        fresh_hint="--fresh or another --work",
     )
-    fingerprint = _fingerprint(base, seed)
-    recorded = study.user_attrs.get("fingerprint")
-    if recorded is None:
-        study.set_user_attr("fingerprint", fingerprint)
-    elif recorded != fingerprint:
-        raise UsageError(
-            f"{out / 'journal.log'} holds a search with other settings (base run, space or seed); pass another "
-            "--out, or --fresh to discard it"
-        )
-    for t in study.trials:  # a trial killed mid-run never finished: mark it failed, its index is drawn again
-        if t.state == optuna.trial.TrialState.RUNNING:
-            study.tell(t.number, state=optuna.trial.TrialState.FAIL)
-
-    def completed() -> list[Any]:
-        return [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
 
     def record_of(index: int, t: Any) -> TrialRecord:
         return TrialRecord(number=index, **json.loads(t.user_attrs["record"]))
 
-    for index in range(len(completed()), trials):
-        waiting = any(t.state == optuna.trial.TrialState.WAITING for t in study.trials)
-        if index == 0 and not waiting:
+    for index in range(len(completed_trials(study)), trials):
+        if index == 0 and not is_waiting(study):
             study.enqueue_trial(default_draw(base.algo, base.action), user_attrs={"source": "defaults"})
-        study.sampler = optuna.samplers.TPESampler(seed=int(np.random.SeedSequence([seed, index]).generate_state(1)[0]))
+        seed_sampler(study, seed, index)
         trial = study.ask()
         drawn = _suggest(trial, space)
         hyperparameters = {**base.hyperparameters, **hyperparameters_of(drawn, base.algo, base.action)}
@@ -250,7 +230,7 @@ def tune_hyperparameters(
         study.tell(trial, record["objective"])
         if on_trial is not None:
             on_trial(record_of(index, trial))
-    return [record_of(index, t) for index, t in enumerate(completed()[:trials])]
+    return [record_of(index, t) for index, t in enumerate(completed_trials(study)[:trials])]
 
 
 def _run(config: TrainConfig, train_fn: Callable[[TrainConfig], Any]) -> tuple[list[int], list[float], float]:

@@ -20,7 +20,7 @@ PACKAGES = {
     "experiments": ROOT / "src" / "servegym" / "experiments",
     "cli": ROOT / "src" / "servegym" / "cli",
 }
-CORE = {"errors", "io", "tables", "processes"}
+CORE = {"errors", "io", "tables", "processes", "tuning"}
 """Top-level modules every layer may use (src/servegym/*.py); they import no package."""
 ALLOWED: dict[str, set[str]] = {
     "traces": set(),

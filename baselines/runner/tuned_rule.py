@@ -44,7 +44,8 @@ from servegym.baselines.runner.policies import PLANNERS, DriftEstimate, PlannerP
 from servegym.envs import DEFAULT_ENV_ID
 from servegym.envs.protocol import Episode
 from servegym.envs.provisioning import ProvisioningEnv
-from servegym.errors import MissingDependencyError, UsageError
+from servegym.errors import UsageError
+from servegym.tuning import completed_trials, is_waiting, open_study, require_optuna, seed_sampler
 
 TUNED_RULE = "tuned-rule"
 """Policy name of the tuned rule."""
@@ -249,12 +250,7 @@ def tune_rule(
         UsageError: ``trials`` or ``finalists`` < 1, no tuning or validation episodes, or a ``journal`` recorded
             with other settings.
     """
-    try:
-        import optuna
-    except ModuleNotFoundError:
-        raise MissingDependencyError(
-            "tuning the rule needs optuna: pip install 'servegym[tune]' (or pip install optuna)"
-        ) from None
+    require_optuna("tuning the rule")
     if trials < 1 or finalists < 1:
         raise UsageError(f"tune_rule: trials = {trials} and finalists = {finalists} must both be ≥ 1")
     if not tuning_episodes or not validation_episodes:
@@ -272,16 +268,6 @@ def tune_rule(
             on_trial(record)
         return cost
 
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    storage = None
-    if journal is not None:
-        from optuna.storages import JournalStorage
-        from optuna.storages.journal import JournalFileBackend
-
-        storage = JournalStorage(JournalFileBackend(str(journal)))
-    study = optuna.create_study(
-        study_name=f"tuned-rule {env_id}", storage=storage, load_if_exists=True, direction="minimize"
-    )
     fingerprint = json.dumps(
         {
             "env_id": env_id,
@@ -292,33 +278,18 @@ def tune_rule(
         },
         sort_keys=True,
     )
-    recorded = study.user_attrs.get("fingerprint")
-    if recorded is not None and recorded != fingerprint:
-        raise UsageError(
-            f"tune_rule: journal {journal} holds a search with other settings ({recorded}); resume it with those "
-            "settings, or start a fresh journal (scripts/tune_rule.py --fresh)"
-        )
-    study.set_user_attr("fingerprint", fingerprint)
-    for t in study.trials:  # a trial killed mid-way never finishes: mark it failed, its index is drawn again
-        if t.state == optuna.trial.TrialState.RUNNING:
-            study.tell(t.number, state=optuna.trial.TrialState.FAIL)
-
-    def completed() -> list[Any]:
-        return [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
-
+    study = open_study(
+        journal, f"tuned-rule {env_id}", "minimize", fingerprint, fresh_hint="scripts/tune_rule.py --fresh"
+    )
     untuned = list(UNTUNED_RULES.items())
-    for index in range(len(completed()), trials):
+    for index in range(len(completed_trials(study)), trials):
         current["index"] = index
-        waiting = any(t.state == optuna.trial.TrialState.WAITING for t in study.trials)
-        if index < len(untuned) and not waiting:  # a killed search may have left its next one enqueued
+        if index < len(untuned) and not is_waiting(study):  # a killed search may have left its next one enqueued
             name, values = untuned[index]
             study.enqueue_trial(_optuna_params(RuleParameters(**values, planner=planner)), user_attrs={"rule": name})
-        # TPE fits on the history alone; seeding it per trial makes a resumed search draw what the uninterrupted
-        # one would have drawn.
-        trial_seed = int(np.random.SeedSequence([seed, index]).generate_state(1)[0])
-        study.sampler = optuna.samplers.TPESampler(seed=trial_seed)
+        seed_sampler(study, seed, index)
         study.optimize(objective, n_trials=1)
-    searched = completed()[:trials]  # index = position among the completed trials
+    searched = completed_trials(study)[:trials]  # index = position among the completed trials
     records = [
         {
             "number": index,
