@@ -39,6 +39,7 @@ from servegym.agents.hyperparameter_search import (
     tune_hyperparameters,
 )
 from servegym.agents.train_config import HEADROOM_PLANNERS, TrainConfig
+from servegym.cli._common import seeds
 from servegym.envs import DEFAULT_ENV_ID
 from servegym.errors import ServegymError
 from servegym.io import (
@@ -109,14 +110,8 @@ def train_command(report: dict) -> str:
 
 
 def seed_list(text: str) -> list[int]:
-    """``--finalist-seeds``: comma-separated integers ≥ 0, or empty."""
-    try:
-        seeds = [int(part) for part in text.split(",") if part.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of integers") from None
-    if any(seed < 0 for seed in seeds):
-        raise argparse.ArgumentTypeError(f"{text!r}: seeds must be integers ≥ 0")
-    return seeds
+    """``--finalist-seeds``: as ``servegym``'s ``--seeds`` (comma-separated integers ≥ 0), or empty for none."""
+    return seeds(text) if text.strip() else []
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -165,7 +165,11 @@ def test_script_names_bad_arguments(tmp_path: Path, capsys: pytest.CaptureFixtur
     script = _script()
     with pytest.raises(SystemExit):
         script.main(["--finalist-seeds", "1,x"])
-    assert "'1,x' is not a comma-separated list of integers" in capsys.readouterr().err
+    assert "'x' is not an integer; expected comma-separated integers >= 0" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        script.main(["--finalist-seeds", "1,-2"])
+    assert "seed -2 is negative" in capsys.readouterr().err
+    assert script.seed_list("") == [] and script.seed_list("2,0") == [2, 0]
     assert script.main(["--algo", "maskable_ppo", "--action", "native", "--work", str(tmp_path / "w")]) == 2
     assert "no hyperparameter search space for algo 'maskable_ppo'" in capsys.readouterr().err
     assert script.main(["--algo", "sac", "--action", "native", "--work", str(tmp_path / "w")]) == 2

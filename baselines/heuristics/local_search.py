@@ -303,18 +303,22 @@ class LocalSearch:
         self.accepted_moves += 1
         return candidate
 
+    def _error_slack(self, routing: np.ndarray) -> np.ndarray:
+        """(I,) each type's error slack under ``routing`` (I, C): ε_i·Σ_c x_ic − Σ_c e_ic·x_ic, floored at 0,
+        requests/hour (the erroneous requests its error average could still absorb)."""
+        instance = self.instance
+        return np.maximum(instance.error_slo * routing.sum(axis=1) - (instance.error_rate * routing).sum(axis=1), 0.0)
+
     def _room(self, point: SearchPoint) -> _Room:
         """What the relocation and merge screens read off a point: loads, spare capacity and slack in each limit."""
         instance = self.instance
         n = point.replicas
-        x = point.plan.routing
         load = point.evaluation.utilisation * n
-        served = x.sum(axis=1)
         model_replicas = np.bincount(instance.config_model, weights=n, minlength=len(instance.models))
         return _Room(
             load=load,
             spare=np.maximum(instance.design_utilisation * n - load, 0.0),
-            error_slack=np.maximum(instance.error_slo * served - (instance.error_rate * x).sum(axis=1), 0.0),
+            error_slack=self._error_slack(point.plan.routing),
             model_replicas=model_replicas,
             storage_gb=limits.storage_gb(instance, n),
             budget_left_per_hour=limits.budget_room_per_hour(instance, point.evaluation.spend_per_hour),
@@ -612,25 +616,15 @@ class LocalSearch:
         short = np.flatnonzero(over > _NEGLIGIBLE_SHARE * np.maximum(demand, 1.0))
         if len(short) == 0:
             return []
-        room = self._room(state)
         n = state.replicas
+        _, allowed = self._opening_change(n, state.evaluation.spend_per_hour, state.evaluation.gpus_used)
         vectors: dict[bytes, np.ndarray] = {}
         for query_type in short[np.argsort(-over[short], kind="stable")][:_HELPER_TYPES].tolist():
             table = self.context.coverage_tables[query_type]
             configs = table.openings.configs
             if len(configs) == 0:
                 continue
-            gpus = table.openings.gpu_types
-            new_model = room.model_replicas[table.openings.models] == 0
-            spend_change = table.openings.price_per_hour + np.where(
-                new_model, table.openings.storage_price_per_hour, 0.0
-            )
-            valid = (
-                (spend_change <= room.budget_left_per_hour)
-                & (state.evaluation.gpus_used[gpus] + table.openings.gpus <= table.openings.gpu_ceiling)
-                & (n[configs] + 1 <= table.openings.replica_ceiling)
-                & (room.storage_gb + np.where(new_model, table.openings.storage_gb, 0.0) <= self._storage_ceiling)
-            )
+            valid = allowed[configs]
             per_request = (
                 table.openings.price_per_hour / (instance.design_utilisation * table.capacity[query_type])
                 + table.delay_penalty_per_request
@@ -686,22 +680,23 @@ class LocalSearch:
         )
         return np.where(instance.route_allowed & (per_request > 0.0), per_request * instance.capacity_per_hour, 0.0)
 
-    def _opening_change(self, state: _PricedState) -> tuple[np.ndarray, np.ndarray]:
-        """(C,) what one more replica of each configuration adds to the spend of ``state``, $/hour (rental and, for
-        a model not stored yet, its storage), and (C,) whether the budget, availability, replica and storage
-        limits allow it."""
+    def _opening_change(
+        self, replicas: np.ndarray, spend_per_hour: float, gpus_used: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(C,) what one more replica of each configuration adds to the spend of ``replicas`` (spending
+        ``spend_per_hour`` $/hour on ``gpus_used`` (G,) GPUs), $/hour (rental and, for a model not stored yet, its
+        storage), and (C,) whether the budget, availability, replica and storage limits allow it."""
         instance = self.instance
-        n = state.replicas
         models, gpus = instance.config_model, instance.config_gpu
-        model_replicas = np.bincount(models, weights=n, minlength=len(instance.models))
+        model_replicas = np.bincount(models, weights=replicas, minlength=len(instance.models))
         new_model = model_replicas[models] == 0
         spend_change = self._price + np.where(new_model, self._storage_price_per_hour[models], 0.0)
         allowed = (
-            (spend_change <= limits.budget_room_per_hour(instance, state.spend_per_hour))
-            & (state.gpus_used[gpus] + instance.gpus_per_replica <= self._gpu_ceiling[gpus])
-            & (n + 1 <= self._replica_ceiling)
+            (spend_change <= limits.budget_room_per_hour(instance, spend_per_hour))
+            & (gpus_used[gpus] + instance.gpus_per_replica <= self._gpu_ceiling[gpus])
+            & (replicas + 1 <= self._replica_ceiling)
             & (
-                limits.storage_gb(instance, n) + np.where(new_model, instance.model_storage_gb[models], 0.0)
+                limits.storage_gb(instance, replicas) + np.where(new_model, instance.model_storage_gb[models], 0.0)
                 <= self._storage_ceiling
             )
         )
@@ -724,7 +719,7 @@ class LocalSearch:
         requests (the prices after a removal hold until about the demand it drops is served again), less its
         spend; −inf where a limit forbids it. Exact for a small enough addition; a ranking beyond."""
         instance = self.instance
-        spend_change, allowed = self._opening_change(state)
+        spend_change, allowed = self._opening_change(state.replicas, state.spend_per_hour, state.gpus_used)
         columns = np.flatnonzero(allowed)
         volume = np.minimum(instance.demand_per_hour, dropped_per_hour)
         load = volume[:, None] * self._allowed_inverse_capacity[:, columns]
@@ -740,7 +735,7 @@ class LocalSearch:
         ``reference_error`` (I,), or a rise the type's ``error_slack`` (I,), requests/hour, absorbs), each request
         worth its unmet penalty φ_i less its delay penalty there, less its spend; −inf where a limit forbids it."""
         instance = self.instance
-        spend_change, allowed = self._opening_change(state)
+        spend_change, allowed = self._opening_change(state.replicas, state.spend_per_hour, state.gpus_used)
         rows, columns = np.flatnonzero(traffic_per_hour > 0.0), np.flatnonzero(allowed)
         traffic = traffic_per_hour[rows, None]
         error_rise = (instance.error_rate[np.ix_(rows, columns)] - reference_error[rows, None]) * traffic
@@ -876,9 +871,7 @@ class LocalSearch:
             dropped = np.maximum(state.plan.unserved - point.plan.unserved, 0.0)
             if not np.any(dropped > _NEGLIGIBLE_SHARE * np.maximum(demand, 1.0)):
                 return None  # nothing left to re-serve: more replicas only cost more
-            x = state.plan.routing
-            error_slack = np.maximum(instance.error_slo * x.sum(axis=1) - (instance.error_rate * x).sum(axis=1), 0.0)
-            scores = self._replacement_scores(state, dropped, instance.error_slo, error_slack)
+            scores = self._replacement_scores(state, dropped, instance.error_slo, self._error_slack(state.plan.routing))
             scores[source] = -np.inf
             best = int(np.argmax(scores))
             if not np.isfinite(scores[best]):
