@@ -93,9 +93,15 @@ class RoutingResult:
 
 
 class Router:
-    """Routing LP for one instance's configurations and coefficients; demand and replicas vary per call."""
+    """Routing LP for one instance's configurations and coefficients; demand and replicas vary per call.
 
-    def __init__(self, instance: Instance) -> None:
+    Args:
+        instance: The problem.
+        highs: A HiGHS object to solve in (e.g. one a discarded router no longer needs; the LP is passed into it,
+            which leaves it as a new one would be, see :meth:`reset`); None for a new one (about 0.4 ms to make).
+    """
+
+    def __init__(self, instance: Instance, highs: highspy.Highs | None = None) -> None:
         self.instance = instance
         num_types, num_configs = instance.num_query_types, instance.num_configurations
         self._route_type, self._route_config = np.nonzero(instance.route_allowed)
@@ -137,7 +143,7 @@ class Router:
         lp.a_matrix_.index_ = rows
         lp.a_matrix_.value_ = values
         self._lp = lp  # the LP as built: nominal costs, no demand, no capacity
-        self._highs = new_highs()
+        self._highs = new_highs() if highs is None else highs
         self._highs.passModel(lp)
         self._num_routes = num_routes
         self._demand_rows = np.arange(num_types, dtype=np.int32)
@@ -158,6 +164,11 @@ class Router:
         """
         self._highs.passModel(self._lp)
         self._slowdown = np.ones(self.instance.num_configurations)
+
+    @property
+    def highs(self) -> highspy.Highs:
+        """The HiGHS object this router solves in (to hand to a new router once this one is discarded)."""
+        return self._highs
 
     def __getstate__(self) -> dict[str, Instance]:
         """Pickle only the instance (the HiGHS object cannot be pickled); the LP is rebuilt on unpickling."""

@@ -6,7 +6,7 @@ import itertools
 import numpy as np
 import pytest
 
-from servegym.baselines.heuristics.active_routing import ActiveRouter
+from servegym.baselines.heuristics.active_routing import _CACHED_ROUTERS, ActiveRouter
 from servegym.baselines.heuristics.adaptive import MAX_SEARCH_SOLVES, solve_agh, start_orders
 from servegym.baselines.heuristics.greedy import arrival_rate_order, construct, solve_gh
 from servegym.baselines.heuristics.greedy_context import build_context
@@ -192,6 +192,40 @@ def test_local_search__routing_bound_never_exceeds_the_routing_lp():
             feasible += 1
             assert search._routing_bound(replicas) <= routed.objective_per_hour * (1 + 1e-9) + 1e-9
     assert feasible > 0
+
+
+def test_active_router__past_its_cache_routes_as_fresh_routers_do():
+    # More active sets than the cache holds: the later routers solve in HiGHS objects handed over by evicted ones.
+    instance = make_instance("random", size=(6, 6, 10), seed=3)
+    router = ActiveRouter(instance)
+    base = solve_agh(instance).plan.replicas
+    rng = np.random.default_rng(0)
+    for k in range(_CACHED_ROUTERS + 12):
+        replicas = base.copy()
+        replicas[rng.integers(instance.num_configurations, size=2)] += 1
+        routed = router.route(replicas, relax_unmet_cap=True)
+        active = np.flatnonzero(replicas > 0)
+        fresh = Router(instance.restrict(active)).route(replicas[active], relax_unmet_cap=True)
+        assert routed.objective_per_hour == fresh.objective_per_hour, k
+        assert routed.plan.routing[:, active].tobytes() == fresh.plan.routing.tobytes(), k
+
+
+def test_local_search__relaxed_routing_bound_never_exceeds_the_relaxed_routing_lp():
+    instance = make_instance("random", size=(10, 10, 10), seed=1)
+    router = ActiveRouter(instance)
+    search = LocalSearch(build_context(instance, ALL_MECHANISMS), router, None, MAX_SEARCH_SOLVES)
+    rng = np.random.default_rng(1)
+    plan = solve_agh(instance).plan.replicas
+    for _ in range(40):  # removals make the relaxed LP drop demand, so both of the bound's terms are exercised
+        replicas = plan.copy()
+        replicas[rng.integers(instance.num_configurations, size=2)] += 1
+        replicas[rng.choice(np.flatnonzero(replicas), size=2)] = 0
+        routed = router.route(replicas, relax_unmet_cap=True)
+        assert routed.feasible
+        assert search._relaxed_routing_bound(replicas) <= routed.objective_per_hour * (1 + 1e-9) + 1e-9
+    assert search._relaxed_routing_bound(np.zeros_like(plan)) == pytest.approx(
+        instance.unmet_penalty_per_request @ instance.demand_per_hour
+    )
 
 
 def _one_type_instance(

@@ -45,6 +45,22 @@ def test_router__reuse_with_new_demand_matches_a_fresh_router():
     assert reused.plan.routing.sum(axis=1) == pytest.approx(demand)
 
 
+def test_router__in_a_used_highs_object_routes_bit_for_bit_as_a_fresh_one():
+    # ActiveRouter hands a discarded router's HiGHS object to the next one: passing the new LP in must leave no trace.
+    instance = toy_instance()
+    used = Router(instance.with_demand(np.array([150.0, 20.0])))
+    used.route(np.array([0, 1, 1]), relax_unmet_cap=True)
+    used.route(np.array([3, 0, 0]))
+    reused, fresh = Router(instance, highs=used.highs), Router(instance)
+    assert reused.highs is used.highs
+    for replicas in ([2, 0, 1], [1, 0, 1], [1, 1, 1]):
+        a = reused.route(np.array(replicas), relax_unmet_cap=True, prices=True)
+        b = fresh.route(np.array(replicas), relax_unmet_cap=True, prices=True)
+        assert a.objective_per_hour == b.objective_per_hour
+        assert a.plan.routing.tobytes() == b.plan.routing.tobytes()
+        assert a.prices.demand_per_request.tobytes() == b.prices.demand_per_request.tobytes()
+
+
 def test_router__rejects_wrong_shapes():
     with pytest.raises(ValueError, match="expected"):
         Router(toy_instance()).route(np.array([1, 2]))

@@ -53,13 +53,14 @@ class ActiveRouter:
         key = tuple(active.tolist())
         router = self._routers.pop(key, None)
         if router is None:
-            router = Router(self.instance.restrict(active))
+            # A full cache hands its oldest router's HiGHS object over: making and freeing one costs more than
+            # building the LP, and passing the new LP into it leaves it as a new one would be.
+            spare = self._routers.popitem(last=False)[1].highs if len(self._routers) >= _CACHED_ROUTERS else None
+            router = Router(self.instance.restrict(active), highs=spare)
         elif key not in self._used:
             router.reset()  # a basis left by another demand: solve as a fresh router would
         self._used.add(key)
         self._routers[key] = router
-        if len(self._routers) > _CACHED_ROUTERS:
-            self._routers.popitem(last=False)
         return router
 
     def evaluate(self, plan: Plan) -> Evaluation:

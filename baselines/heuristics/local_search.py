@@ -43,7 +43,8 @@ tried in this order until none improves:
 
 Each accepted move lowers the cost and is confirmed by ``evaluate_plan``; the number of LP solves is bounded by
 ``max_solves``. A candidate whose rental plus a lower bound on its routing cost is not below the current cost is
-rejected without its LP (:meth:`LocalSearch._routing_bound`).
+rejected without its LP (:meth:`LocalSearch._routing_bound`, and :meth:`LocalSearch._relaxed_routing_bound` for the
+repairs routed with the unmet cap relaxed).
 """
 
 from __future__ import annotations
@@ -233,6 +234,7 @@ class LocalSearch:
             pipeline_parallel.max() + 1
         ) + pipeline_parallel
         self._allowed_inverse_capacity = np.where(instance.route_allowed, self._inverse_capacity, 0.0)  # (I, C)
+        self._allowed_delay_penalty = np.where(instance.route_allowed, self._delay_penalty, 0.0)  # (I, C) $/request
         # (I, C) $/hour per replica's worth of load of re-serving a request that would be dropped: φ_i − ρ_i·D_ic.
         replacement_per_request = instance.unmet_penalty_per_request[:, None] - self._delay_penalty
         self._replacement_value_per_load = np.where(
@@ -249,10 +251,7 @@ class LocalSearch:
         its cap has no active allowed route: the LP is infeasible).
         """
         instance = self.instance
-        active = np.flatnonzero(replicas > 0)
-        cheapest = np.where(instance.route_allowed[:, active], self._delay_penalty[:, active], np.inf).min(
-            axis=1, initial=np.inf
-        )  # (I,) $ per request
+        cheapest = self._cheapest_delay_penalty(replicas)
         demand = instance.demand_per_hour
         droppable = instance.max_unmet_fraction * demand
         must_serve = demand - droppable
@@ -260,6 +259,21 @@ class LocalSearch:
             return np.inf
         served_cost = np.where(must_serve > 0.0, must_serve * np.where(np.isfinite(cheapest), cheapest, 0.0), 0.0)
         return float(served_cost.sum() + (droppable * np.minimum(cheapest, instance.unmet_penalty_per_request)).sum())
+
+    def _relaxed_routing_bound(self, replicas: np.ndarray) -> float:
+        """A lower bound on the routing LP's objective over ``replicas`` with the unmet cap relaxed, $/hour: each
+        type's demand at the lower of its cheapest delay penalty on an active allowed route and its unmet penalty."""
+        instance = self.instance
+        cheapest = self._cheapest_delay_penalty(replicas)
+        return float(instance.demand_per_hour @ np.minimum(cheapest, instance.unmet_penalty_per_request))
+
+    def _cheapest_delay_penalty(self, replicas: np.ndarray) -> np.ndarray:
+        """(I,) each type's cheapest delay penalty on an allowed route to a configuration with replicas, $ per
+        request (inf where it has none)."""
+        active = np.flatnonzero(replicas > 0)
+        return np.where(self.instance.route_allowed[:, active], self._delay_penalty[:, active], np.inf).min(
+            axis=1, initial=np.inf
+        )
 
     def evaluate(self, replicas: np.ndarray, *, below_cost: float = np.inf) -> SearchPoint | None:
         """Route ``replicas`` with the unmet cap enforced and judge the plan with ``evaluate_plan``.
@@ -419,10 +433,9 @@ class LocalSearch:
         if len(sources) < 2:
             return []
         routed = x[:, sources]  # (I, S) requests/hour
-        reachable = np.isfinite(self._inverse_capacity)
-        needed_load = routed.T @ np.where(reachable, self._inverse_capacity, 0.0)  # (S, C) replicas' worth
-        unreachable = (routed.T > 0.0) @ ~reachable  # (S, C) some carried type may not go to the target
-        delay_penalty = np.where(reachable, self._delay_penalty, 0.0)
+        needed_load = routed.T @ self._allowed_inverse_capacity  # (S, C) replicas' worth
+        unreachable = (routed.T > 0.0) @ ~instance.route_allowed  # (S, C) some carried type may not go to the target
+        delay_penalty = self._allowed_delay_penalty
         price = self._price
         saving = (  # $/hour saved by moving source s's traffic to target c and removing its replicas
             n[sources, None] * price[sources, None]
@@ -440,18 +453,18 @@ class LocalSearch:
         models, gpus = instance.config_model, instance.config_gpu
         target_models, target_gpus = models[targets], gpus[targets]
         target_gpus_per_replica = instance.gpus_per_replica[targets]
-        source_model = np.eye(len(instance.models))[models[sources]] * n[sources, None]  # (S, J) replicas
-        source_gpus = (
-            np.eye(len(instance.gpus))[gpus[sources]] * (n[sources] * instance.gpus_per_replica[sources])[:, None]
-        )  # (S, G)
+        source_gpus_used = n[sources] * instance.gpus_per_replica[sources]  # (S,) GPUs
         merges = []
         spare_elsewhere = room.spare.sum() - room.spare[targets]  # (T,) spare load of the other replicas
         error_rate = instance.error_rate[:, targets]  # (I, T)
         # (I, T) error slack the LP could still free by moving each type's traffic from less accurate routes onto
         # the target, Σ_c x_ic·(e_ic − e_it)⁺ over the active c (the moved traffic would load the target too, so
         # the screen is optimistic; the LP re-route decides).
-        error_gap = np.maximum(instance.error_rate[:, sources, None] - error_rate[:, None, :], 0.0)
-        error_room = np.einsum("is,ist->it", routed, error_gap)
+        error_room = np.zeros((instance.num_query_types, len(targets)))
+        for column, config in enumerate(sources.tolist()):  # the types each source carries (x_ic > 0) only
+            types = np.flatnonzero(routed[:, column] > 0.0)
+            error_gap = np.maximum(instance.error_rate[types, config, None] - error_rate[types], 0.0)
+            error_room[types] += routed[types, column, None] * error_gap
         error_limit = room.error_slack[:, None] + error_room  # (I, T)
         # (S, I, T) error change of moving the rank-th source of each target there (the same for every count added)
         error_changes = [
@@ -476,10 +489,15 @@ class LocalSearch:
                 gain += np.where(fits, saving[source, columns], 0.0)
                 error_added += np.where(fits, error_change, 0.0)
                 chosen[source[fits], columns[fits]] = True
-            models_left = room.model_replicas[None, :] - chosen.T @ source_model  # (T, J)
+            # Replicas per model and GPUs per type after the merge (T, J) and (T, G): whole numbers, so the
+            # scattered sums are exact in any order.
+            chosen_source, chosen_target = np.nonzero(chosen)
+            models_left = np.tile(room.model_replicas, (len(targets), 1))
+            np.subtract.at(models_left, (chosen_target, models[sources[chosen_source]]), n[sources[chosen_source]])
             models_left[columns, target_models] += added
             storage_after_gb = (models_left > 0.5) @ instance.model_storage_gb
-            gpus_after = point.evaluation.gpus_used[None, :] - chosen.T @ source_gpus  # (T, G)
+            gpus_after = np.tile(point.evaluation.gpus_used, (len(targets), 1))
+            np.subtract.at(gpus_after, (chosen_target, gpus[sources[chosen_source]]), source_gpus_used[chosen_source])
             gpus_after[columns, target_gpus] += added * target_gpus_per_replica
             storage_change = (storage_after_gb - room.storage_gb) * instance.storage_price_per_gb_hour  # $/hour
             spend_change = added * price[targets] - chosen.T @ (n[sources] * price[sources]) + storage_change
@@ -571,12 +589,19 @@ class LocalSearch:
 
     def _best_of(self, point: SearchPoint, vectors: list[np.ndarray], *, relaxed: bool) -> SearchPoint | None:
         """The cheapest of ``vectors`` that costs less than ``point`` (each routed by LP; ``relaxed`` as in
-        :meth:`_evaluate_relaxed`, else feasible only), or None."""
+        :meth:`_evaluate_relaxed`, else feasible only), or None. A vector whose spend plus a lower bound on its
+        routing (:meth:`_relaxed_routing_bound`, :meth:`_routing_bound`) is not below the cheapest so far is passed
+        over without its LP."""
         best: SearchPoint | None = None
+        hours = self.instance.period_hours
         for replicas in vectors:
             if not self._budget_left():
                 break
             bar = point.cost if best is None else best.cost
+            if relaxed:
+                bound = hours * (limits.spend_per_hour(self.instance, replicas) + self._relaxed_routing_bound(replicas))
+                if bound >= bar - _IMPROVEMENT * max(1.0, abs(bar)):
+                    continue
             candidate = self._evaluate_relaxed(replicas) if relaxed else self.evaluate(replicas, below_cost=bar)
             if candidate is not None and candidate.cost < bar - _IMPROVEMENT * max(1.0, abs(bar)):
                 best = candidate
