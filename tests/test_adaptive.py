@@ -147,13 +147,14 @@ def test_local_search__relocation_one_replica_short_where_every_other_move_is_st
     assert agh.total_cost <= better.cost + 1e-9 and evaluate_plan(instance, agh.plan).feasible
 
 
-@pytest.mark.slow
 def test_local_search__helper_replica_serves_what_a_short_relocation_leaves_over():
-    instance = make_instance("random", size=(40, 40, 40), seed=3)
+    # Found by trying seeds 0-7 of six sizes (the (40, 40, 40) instance of seed 3 it was written on changed with the
+    # catalog generator and no longer needs a helper); 2 s.
+    instance = make_instance("random", size=(20, 20, 24), seed=4)
     stuck = solve_agh(instance, helpers=False, priced_moves=False)
     helped = solve_agh(instance, priced_moves=False)
     assert evaluate_plan(instance, helped.plan).feasible
-    assert helped.total_cost < 0.97 * stuck.total_cost  # 43.91 → 41.70 (the MILP optimum is 41.57)
+    assert helped.total_cost < 0.97 * stuck.total_cost  # 83.82 → 80.43 (the MILP optimum is 80.04)
     assert np.count_nonzero(helped.plan.replicas) > np.count_nonzero(stuck.plan.replicas)
 
 
