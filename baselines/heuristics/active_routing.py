@@ -76,7 +76,10 @@ class ActiveRouter:
             return evaluate_plan(instance, plan)
         cached = self._routers.get(tuple(active.tolist()))
         sub_instance = instance.restrict(active) if cached is None else cached.instance
-        sub_instance = sub_instance.with_demand(instance.demand_per_hour)
+        if not np.array_equal(sub_instance.demand_per_hour, instance.demand_per_hour):
+            # A router cached for another demand (a shared cache); the same demand keeps the cached sub-instance
+            # and its cached properties (route_allowed, prices), which evaluate_plan reads.
+            sub_instance = sub_instance.with_demand(instance.demand_per_hour)
         routing = np.asarray(plan.routing)
         sub_plan = Plan(replicas=replicas[active], routing=routing[:, active], unserved=np.asarray(plan.unserved))
         evaluation = evaluate_plan(sub_instance, sub_plan)
