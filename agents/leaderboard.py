@@ -44,6 +44,24 @@ def _oracle_caption(summary: pd.DataFrame, oracle: str) -> str:
     return f" Oracle episodes: {'; '.join(parts)}." if parts else ""
 
 
+def _unscored_caption(summary: pd.DataFrame, reference: str) -> str:
+    """`` Scores on n of m episodes ...`` for the settings where the oracle is not cheaper than the reference on
+    some episodes (their score is undefined), from the reference's summary rows ('' where every episode counts)."""
+    if "scored_episodes" not in summary:
+        return ""
+    parts = []
+    for row in summary[summary["policy"] == reference].itertuples(index=False):
+        if row.scored_episodes < row.episodes:
+            env = row.env_id if row.env_settings == "{}" else f"{row.env_id} {row.env_settings}"
+            parts.append(f"`{env}` on {row.scored_episodes} of its {row.episodes} episodes")
+    if not parts:
+        return ""
+    return (
+        f" Scores {'; '.join(parts)}: on the others the oracle costs no less than the reference, so the scale is "
+        "undefined (costs and rates include them)."
+    )
+
+
 def played_days(scores: pd.DataFrame, demand: str | None) -> list[str]:
     """What a leaderboard's caption names as played: the demand source given to scoring, else the days of the
     score table in their order."""
@@ -66,7 +84,8 @@ def format_leaderboard(
         f"Normalised score 100 · (C_ref − C) / (C_ref − C_oracle), reference `{reference}` = 0, `{oracle}` = 100; "
         f"days {', '.join(days)}; episode seeds {', '.join(map(str, seeds))}. ± is the standard deviation over "
         "episodes, then over training seeds (runs); 95 % CI a percentile bootstrap of the mean over training seeds."
-        + _oracle_caption(summary, oracle),
+        + _oracle_caption(summary, oracle)
+        + _unscored_caption(summary, reference),
         "",
         "| env | policy | kind | runs | score | ± episodes | ± seeds | 95 % CI | cost $ | SLO viol. | unserved "
         "| GPU-h |",

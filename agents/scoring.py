@@ -7,8 +7,10 @@ and keywords the model was trained with. Each episode row gets the normalised sc
     100 · (C_ref − C_policy) / (C_ref − C_oracle)
 
 with the costs of the reference and the oracle *on the same episode*: 0 is the reference, 100 the oracle,
-negative is worse than the reference. :func:`summarise` aggregates over episodes and over training seeds (runs
-that share a label).
+negative is worse than the reference. Where the oracle is not cheaper than the reference (on Drift, whose oracle
+plans without the drift) the scale is undefined: the episode's score is NaN, and the summaries' scores are means
+over the other episodes (``scored_episodes``), their costs over all. :func:`summarise` aggregates over episodes
+and over training seeds (runs that share a label).
 
 The oracle is the perfect-foresight MILP of ``servegym.baselines.milp.oracle``, machine-independent: an episode with a
 shipped reference (``servegym.agents.oracle_references``, solved to a proven gap under a deterministic work
@@ -96,6 +98,7 @@ SUMMARY_COLUMNS = (
     "env_settings",
     "runs",
     "episodes",
+    "scored_episodes",
     "score",
     "score_std",
     "score_seed_std",
@@ -161,18 +164,19 @@ class OracleNotice(UserWarning):
 
 
 def normalised_score(c_ref: float, c_agent: float, c_oracle: float) -> float:
-    """``100 · (c_ref − c_agent) / (c_ref − c_oracle)``: 0 at the reference's cost, 100 at the oracle's.
+    """``100 · (c_ref − c_agent) / (c_ref − c_oracle)``: 0 at the reference's cost, 100 at the oracle's; NaN where
+    the oracle is not cheaper than the reference (``c_oracle ≥ c_ref``), where the scale is undefined or inverted
+    (on Drift the oracle plans without the drift and can cost more than static AGH: a score there would rank a
+    policy 20 times the reference's cost far above the oracle). Summaries leave such episodes out of the score and
+    keep them in the costs.
 
     Raises:
-        ScoreError: ``c_ref == c_oracle`` (the scale is undefined) or a cost is not finite.
+        ScoreError: A cost is not finite.
     """
     if not all(np.isfinite(c) for c in (c_ref, c_agent, c_oracle)):
         raise ScoreError(f"costs must be finite, got c_ref={c_ref}, c_agent={c_agent}, c_oracle={c_oracle}")
-    if c_ref == c_oracle:
-        raise ScoreError(
-            f"normalised score undefined: the reference costs as much as the oracle (c_ref = c_oracle = {c_ref}); "
-            "choose another reference policy"
-        )
+    if c_oracle >= c_ref:
+        return math.nan
     # Ratio first, so that the oracle scores exactly 100; + 0.0 turns the reference's −0.0 into 0.0.
     return 100.0 * ((c_ref - c_agent) / (c_ref - c_oracle)) + 0.0
 
@@ -236,7 +240,8 @@ def score(
     Raises:
         MissingDependencyError: ``oracle == "oracle"`` and ``servegym.baselines.milp.oracle`` is missing (a
             ``ModuleNotFoundError``).
-        ScoreError: No run folder given, or the reference costs as much as the oracle on an episode.
+        ScoreError: No run folder given, or the oracle costs no less than the reference on every episode of a
+            setting (the score is undefined; an episode where it does gets a NaN score).
         ReferenceFileError: The references file is damaged (the message names the file and the field).
         ReferenceMismatchError: A shipped schedule replays to another cost than recorded, or (with
             ``recompute_oracle``) a fresh oracle cost lies outside the shipped reference's proven gap.
@@ -303,6 +308,11 @@ def score(
             normalised_score(by_episode[(reference, e)], cost, by_episode[(oracle, e)])
             for e, cost in zip(episodes["episode"], episodes["total_cost"], strict=True)
         ]
+        if episodes["normalised_score"].isna().all():
+            raise ScoreError(
+                f"normalised score undefined on every episode of {config.env_id}: the oracle {oracle!r} costs no "
+                f"less than the reference {reference!r} on each; choose another reference or oracle policy"
+            )
         tables.append(episodes)
     table = pd.concat(tables, ignore_index=True)
     table["training_seed"] = table["training_seed"].astype("Int64")
@@ -410,6 +420,7 @@ def summarise(scores: pd.DataFrame) -> pd.DataFrame:
                 "env_settings": settings,
                 "runs": int(group["run_dir"].nunique()) if is_agent else 0,
                 "episodes": len(group),
+                "scored_episodes": int(group["normalised_score"].notna().sum()),
                 "score": group["normalised_score"].mean(),
                 "score_std": group["normalised_score"].std(ddof=0),
                 "score_seed_std": per_run.std(ddof=1) if is_agent and len(per_run) > 1 else math.nan,

@@ -176,19 +176,68 @@ def test_unit_box_action__maps_the_unit_box_onto_the_headroom_bounds_exactly():
     assert inner.contains(env.action(np.full(inner.shape, 0.999999, np.float32)))
 
 
-def test_normalised_score__is_0_at_the_reference_100_at_the_oracle_and_undefined_when_they_tie():
+def test_normalised_score__is_0_at_the_reference_100_at_the_oracle_and_undefined_unless_the_oracle_is_cheaper():
     assert normalised_score(7.0, 7.0, 5.0) == 0.0
     assert normalised_score(7.0, 5.0, 5.0) == 100.0
     assert normalised_score(7.0, 6.0, 5.0) == 50.0
     assert normalised_score(7.0, 9.0, 5.0) == -100.0
-    with pytest.raises(ScoreError, match="the reference costs as much as the oracle"):
-        normalised_score(5.0, 6.0, 5.0)
+    assert math.isnan(normalised_score(5.0, 6.0, 5.0))  # a tie: no scale
+    # An oracle dearer than the reference (Drift's plans without the drift) would invert the scale: a policy 20 times
+    # the reference's cost would score far above 100.
+    assert math.isnan(normalised_score(6_234.0, 142_372.0, 6_299.0))
+    with pytest.raises(ScoreError, match="finite"):
+        normalised_score(5.0, math.inf, 4.0)
+
+
+def test_summarise__leaves_undefined_episodes_out_of_the_score_not_the_cost_and_the_caption_says_so():
+    rows = []
+    for policy, kind, costs in (
+        ("agh-static", "reference", (10.0, 6.0)),
+        ("oracle", "oracle", (5.0, 7.0)),
+        ("rule", "baseline", (7.5, 60.0)),
+    ):
+        for episode, cost in enumerate(costs):
+            reference, oracle = (10.0, 6.0)[episode], (5.0, 7.0)[episode]
+            rows.append(
+                {
+                    "policy": policy,
+                    "kind": kind,
+                    "run_dir": "",
+                    "training_seed": pd.NA,
+                    "env_id": "servegym/X-v0",
+                    "env_settings": "{}",
+                    "day": f"d{episode}",
+                    "seed": 0,
+                    "total_cost": cost,
+                    "slo_violation_rate": 0.0,
+                    "delay_violation_rate": 0.0,
+                    "unserved_rate": 0.0,
+                    "gpu_hours": 1.0,
+                    "normalised_score": normalised_score(reference, cost, oracle),
+                    "reference": "agh-static",
+                    "oracle": "oracle",
+                    "oracle_source": "shipped",
+                    "oracle_gap": 0.0,
+                }
+            )
+    summary = summarise(pd.DataFrame(rows)).set_index("policy")
+    assert summary.loc["rule", "score"] == pytest.approx(50.0)  # episode d1 (oracle dearer) has no score
+    assert summary.loc["rule", "cost"] == pytest.approx(33.75) and summary.loc["rule", "scored_episodes"] == 1
+    caption = format_leaderboard(
+        summary.reset_index(), reference="agh-static", oracle="oracle", days=["d0", "d1"], seeds=[0]
+    )
+    assert "Scores `servegym/X-v0` on 1 of its 2 episodes" in caption
 
 
 def test_score__returns_the_documented_columns_and_scores_reference_0_and_oracle_100_on_the_toy(tmp_path):
     pytest.importorskip("servegym.baselines.milp.oracle")
+    # Queueing off: with it the toy's oracle (whose MILP does not price queueing) costs more than static AGH, and
+    # every episode's score would be undefined.
     config = tiny_config(
-        tmp_path, total=64, env_kwargs={**SHORT, "scenario": "toy"}, hyperparameters={"n_steps": 32, "batch_size": 32}
+        tmp_path,
+        total=64,
+        env_kwargs={**SHORT, "scenario": "toy", "queueing": False},
+        hyperparameters={"n_steps": 32, "batch_size": 32},
     )
     train(config)
     with pytest.warns(OracleNotice, match="no shipped oracle reference"):
@@ -200,10 +249,21 @@ def test_score__returns_the_documented_columns_and_scores_reference_0_and_oracle
     assert (by_kind.min()["oracle"], by_kind.max()["oracle"]) == (100.0, 100.0)
     agent = table[table["kind"] == "agent"]
     assert set(agent["policy"]) == {"maskable_ppo-native"} and set(agent["training_seed"]) == {0}
-    assert set(table["env_settings"]) == {'{"horizon_hours": 2.0, "scenario": "toy"}'}
+    assert set(table["env_settings"]) == {'{"horizon_hours": 2.0, "queueing": false, "scenario": "toy"}'}
     summary = summarise(table)
     assert tuple(summary.columns) == SUMMARY_COLUMNS
     assert summary.set_index("policy").loc["maskable_ppo-native", ["runs", "episodes"]].tolist() == [1, 2]
+
+
+def test_score__refuses_a_setting_where_the_oracle_is_never_cheaper_than_the_reference(tmp_path):
+    pytest.importorskip("servegym.baselines.milp.oracle")
+    # With queueing on, the toy's oracle (its MILP does not price queueing) costs more than static AGH on the day.
+    config = tiny_config(
+        tmp_path, total=64, env_kwargs={**SHORT, "scenario": "toy"}, hyperparameters={"n_steps": 32, "batch_size": 32}
+    )
+    train(config)
+    with pytest.warns(OracleNotice), pytest.raises(ScoreError, match="undefined on every episode"):
+        score([tmp_path], days=[DAY], seeds=[0])
 
 
 @pytest.fixture(scope="module")
