@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -30,6 +31,11 @@ def _interval(low: float, high: float) -> str:
     return "—" if math.isnan(low) else f"[{low:.1f}, {high:.1f}]"
 
 
+def _env_label(row: Any) -> str:
+    """A summary row's setting: its env id, with its keywords unless they are the defaults (``{}``)."""
+    return row.env_id if row.env_settings == "{}" else f"{row.env_id} {row.env_settings}"
+
+
 def _oracle_caption(summary: pd.DataFrame, oracle: str) -> str:
     """`` Oracle: <setting> <sources> (proven gap ≤ g).`` per setting, from the oracle's summary rows ('' without)."""
     if "oracle_source" not in summary:
@@ -38,7 +44,7 @@ def _oracle_caption(summary: pd.DataFrame, oracle: str) -> str:
     for row in summary[summary["policy"] == oracle].itertuples(index=False):
         if not isinstance(row.oracle_source, str):
             continue
-        env = row.env_id if row.env_settings == "{}" else f"{row.env_id} {row.env_settings}"
+        env = _env_label(row)
         gap = "" if math.isnan(row.oracle_gap_max) else f" (proven gap ≤ {100 * row.oracle_gap_max:.2f} %)"
         parts.append(f"`{env}` {row.oracle_source}{gap}")
     return f" Oracle episodes: {'; '.join(parts)}." if parts else ""
@@ -52,7 +58,7 @@ def _unscored_caption(summary: pd.DataFrame, reference: str) -> str:
     parts = []
     for row in summary[summary["policy"] == reference].itertuples(index=False):
         if row.scored_episodes < row.episodes:
-            env = row.env_id if row.env_settings == "{}" else f"{row.env_id} {row.env_settings}"
+            env = _env_label(row)
             parts.append(f"`{env}` on {row.scored_episodes} of its {row.episodes} episodes")
     if not parts:
         return ""
@@ -92,7 +98,7 @@ def format_leaderboard(
         "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row in summary.itertuples(index=False):
-        env = row.env_id if row.env_settings == "{}" else f"{row.env_id} {row.env_settings}"
+        env = _env_label(row)
         lines.append(
             f"| `{env}` | `{row.policy}` | {row.kind} | {row.runs or '—'} | "
             f"{_number(row.score, 1)} | {_number(row.score_std, 1)} | {_number(row.score_seed_std, 1)} | "

@@ -823,7 +823,7 @@ class LocalSearch:
         target_cost = point.cost - _IMPROVEMENT * max(1.0, abs(point.cost))
         active = np.flatnonzero(n > 0)
         by_rental = active[np.argsort(-(n[active] * self._price[active]), kind="stable")][:_PRICED_REMOVALS]
-        error_slack = self._room(point).error_slack
+        error_slack = self._error_slack(point.plan.routing)
         for source in by_rental.tolist():
             for removed in sorted({int(n[source]), 1}, reverse=True):
                 if not self._priced_budget_left():
