@@ -37,7 +37,8 @@ def _env_label(row: Any) -> str:
 
 
 def _oracle_caption(summary: pd.DataFrame, oracle: str) -> str:
-    """`` Oracle: <setting> <sources> (proven gap ≤ g).`` per setting, from the oracle's summary rows ('' without)."""
+    """`` Oracle episodes: <setting> <sources> (≤ g above the proven bound).`` per setting, from the oracle's summary
+    rows ('' without)."""
     if "oracle_source" not in summary:
         return ""
     parts = []
@@ -45,7 +46,7 @@ def _oracle_caption(summary: pd.DataFrame, oracle: str) -> str:
         if not isinstance(row.oracle_source, str):
             continue
         env = _env_label(row)
-        gap = "" if math.isnan(row.oracle_gap_max) else f" (proven gap ≤ {100 * row.oracle_gap_max:.2f} %)"
+        gap = "" if math.isnan(row.oracle_gap_max) else f" (≤ {100 * row.oracle_gap_max:.2f} % above the proven bound)"
         parts.append(f"`{env}` {row.oracle_source}{gap}")
     return f" Oracle episodes: {'; '.join(parts)}." if parts else ""
 

@@ -17,17 +17,24 @@ shares, limits), so that a record is used only for the episode it was solved on.
 
 File format (JSON, :data:`REFERENCES_FORMAT`)::
 
-    {"format": "servegym-oracle-references/1",
+    {"format": "servegym-oracle-references/2",
      "servegym_version": "0.1.0", "provenance": {"date": …, "commit": …, "machine": {…}},
+     "polish_provenance": {"date": …, "commit": …, "machine": {…}},
      "solver": {"name": "highs", "version": "1.x.y", "threads": 1, "seed": 0},
      "stopping_rule": {"relative_gap": 0.005, "node_limit": 300, "time_limit_s": null},
      "episodes": [{"env_id": …, "env_settings": "{}", "day": "2024-05-16-thu" | null, "seed": 0,
-                   "fingerprint": "<sha256>", "oracle_cost": $, "milp_objective": $, "bound": $, "gap": …,
+                   "fingerprint": "<sha256>", "oracle_cost": $, "milp_schedule_cost": $, "polish_moves": k,
+                   "milp_objective": $, "bound": $, "gap": …,
                    "status": "optimal" | "feasible", "is_lower_bound": true, "solve_s": s,
-                   "schedule": {"configurations": [name, …], "replicas": [[n per configuration] per period]}}],
+                   "schedule": {"configurations": [name, …], "replicas": [[n per configuration] per period],
+                                "milp_replicas": [[n per configuration] per period]}}],
      "missing": [{"env_id": …, "day": … | null, "seed": …}]}
 
-``missing`` lists the protocol test episodes not solved yet; they fall back to a fresh solve.
+``missing`` lists the protocol test episodes not solved yet; they fall back to a fresh solve. ``replicas`` is the
+schedule scoring plays: the MILP's schedule ``milp_replicas`` polished in the environment
+(``servegym.baselines.milp.schedule_polish``, ``polish_moves`` moves); ``milp_schedule_cost`` is what the environment
+charges for the MILP's schedule. Format 2 (2026-12-04) added the polish; format 1 files (MILP schedule only) are
+refused with the format named.
 """
 
 from __future__ import annotations
@@ -46,12 +53,13 @@ import gymnasium as gym
 import numpy as np
 
 from servegym.baselines.milp.oracle import OracleResult, episode_factors, solve_oracle
+from servegym.baselines.milp.schedule_polish import POLISH_SWEEPS, polish_schedule
 from servegym.baselines.runner.episodes import run_episode
 from servegym.envs.export import instance_to_dict
 from servegym.envs.provisioning import ProvisioningEnv
 from servegym.errors import ServegymError
 
-REFERENCES_FORMAT = "servegym-oracle-references/1"
+REFERENCES_FORMAT = "servegym-oracle-references/2"
 """``format`` of the shipped references file."""
 REFERENCES_FILE = "oracle_references.json"
 """File name of the shipped references in ``servegym.agents``'s ``data`` folder."""
@@ -64,33 +72,46 @@ COST_TOLERANCE = 1e-6
 
 @dataclass(frozen=True)
 class StoppingRule:
-    """When an oracle reference solve stops: at a proven relative gap, or after a node limit per solve.
+    """When an oracle reference solve stops: at a proven relative gap, or after a node limit per solve; then how
+    long its schedule is polished in the environment.
 
     Attributes:
         relative_gap: Stop once (objective − bound)/objective is at most this.
         node_limit: Branch-and-bound nodes per solve (every window and the whole episode) after which the solve
             stops with its incumbent and bound.
+        polish_sweeps: Most sweeps of the polish of the MILP's schedule (``schedule_polish.polish_schedule``).
         solver: ``servegym.baselines.milp.oracle`` backend.
     """
 
     relative_gap: float = 5e-3
     node_limit: int = 300
+    polish_sweeps: int = POLISH_SWEEPS
     solver: str = "highs"
 
     def to_dict(self) -> dict[str, Any]:
         """The rule as the file records it (``time_limit_s`` is always null: no wall clock)."""
-        return {"relative_gap": self.relative_gap, "node_limit": self.node_limit, "time_limit_s": None}
+        return {
+            "relative_gap": self.relative_gap,
+            "node_limit": self.node_limit,
+            "polish_sweeps": self.polish_sweeps,
+            "time_limit_s": None,
+        }
 
     def solve(self, env: ProvisioningEnv) -> OracleResult:
         """:func:`solve_oracle` on the episode ``env`` was reset to, under this rule (single-threaded, seed 0)."""
         return solve_oracle(
-            env, time_limit_s=None, solver=self.solver, relative_gap=self.relative_gap, node_limit=self.node_limit
+            env,
+            time_limit_s=None,
+            solver=self.solver,
+            relative_gap=self.relative_gap,
+            node_limit=self.node_limit,
+            polish_sweeps=self.polish_sweeps,
         )
 
 
 REFERENCE_RULE = StoppingRule()
 """The stopping rule of the shipped references and of every fresh oracle solve in scoring: 0.5 % proven gap,
-300 nodes per solve, HiGHS single-threaded, seed 0, no time limit."""
+300 nodes per solve, HiGHS single-threaded, seed 0, no time limit; then at most 30 polish sweeps."""
 
 
 class ReferenceFileError(ServegymError, ValueError):
@@ -113,14 +134,17 @@ class OracleReference:
         seed: Episode seed.
         fingerprint: :func:`episode_fingerprint` of the episode.
         oracle_cost: The schedule's total cost played in the environment, $ per episode.
-        milp_objective: The schedule's MILP cost, $.
+        milp_schedule_cost: The MILP's own schedule's cost played in the environment, $ (≥ ``oracle_cost``).
+        polish_moves: Moves of the polish from the MILP's schedule to ``replicas``.
+        milp_objective: The MILP's objective for its own schedule, $.
         bound: Proven lower bound on the MILP optimum, $.
         gap: (milp_objective − bound) / milp_objective.
         status: ``optimal`` (gap within the rule's) or ``feasible`` (node limit first).
         is_lower_bound: Whether ``bound`` bounds every schedule's realised cost (``oracle.is_lower_bound``).
         solve_s: Wall-clock seconds of the solve on the machine that made the file (information only).
-        configurations: Names of the configurations the schedule rents.
-        replicas: (T, len(configurations)) replicas per period.
+        configurations: Names of the configurations either schedule rents.
+        replicas: (T, len(configurations)) replicas per period: the polished schedule, which scoring plays.
+        milp_replicas: (T, len(configurations)) the MILP's schedule.
         where: ``FILE: $.episodes[k]``, for error messages.
     """
 
@@ -130,6 +154,8 @@ class OracleReference:
     seed: int
     fingerprint: str
     oracle_cost: float
+    milp_schedule_cost: float
+    polish_moves: int
     milp_objective: float
     bound: float
     gap: float
@@ -138,6 +164,7 @@ class OracleReference:
     solve_s: float
     configurations: tuple[str, ...]
     replicas: np.ndarray
+    milp_replicas: np.ndarray
     where: str = ""
 
     @property
@@ -145,8 +172,9 @@ class OracleReference:
         """(env id, env settings, day, seed)."""
         return (self.env_id, self.env_settings, self.day, self.seed)
 
-    def schedule(self, env: ProvisioningEnv) -> np.ndarray:
-        """(T, C) replicas per period of every configuration of ``env.instance``.
+    def schedule(self, env: ProvisioningEnv, *, milp: bool = False) -> np.ndarray:
+        """(T, C) replicas per period of every configuration of ``env.instance``: the played schedule, or the MILP's
+        own with ``milp``.
 
         Raises:
             ReferenceFileError: a configuration name is not in the instance, or T is not the episode's length.
@@ -161,7 +189,7 @@ class OracleReference:
                 f"{self.where}.schedule.replicas: {self.replicas.shape[0]} periods, the episode has {num_periods}"
             )
         schedule = np.zeros((num_periods, env.instance.num_configurations), dtype=np.int64)
-        schedule[:, [names[name] for name in self.configurations]] = self.replicas
+        schedule[:, [names[name] for name in self.configurations]] = self.milp_replicas if milp else self.replicas
         return schedule
 
     def to_dict(self) -> dict[str, Any]:
@@ -173,13 +201,19 @@ class OracleReference:
             "seed": self.seed,
             "fingerprint": self.fingerprint,
             "oracle_cost": self.oracle_cost,
+            "milp_schedule_cost": self.milp_schedule_cost,
+            "polish_moves": self.polish_moves,
             "milp_objective": self.milp_objective,
             "bound": self.bound,
             "gap": self.gap,
             "status": self.status,
             "is_lower_bound": self.is_lower_bound,
             "solve_s": self.solve_s,
-            "schedule": {"configurations": list(self.configurations), "replicas": self.replicas.tolist()},
+            "schedule": {
+                "configurations": list(self.configurations),
+                "replicas": self.replicas.tolist(),
+                "milp_replicas": self.milp_replicas.tolist(),
+            },
         }
 
 
@@ -190,8 +224,8 @@ def reference_from_result(
     oracle_cost: float,
     solve_s: float,
 ) -> OracleReference:
-    """The record of a solved episode: ``result``'s schedule restricted to the configurations it rents."""
-    used = np.flatnonzero(result.replicas.any(axis=0))
+    """The record of a solved episode: ``result``'s two schedules restricted to the configurations they rent."""
+    used = np.flatnonzero(result.replicas.any(axis=0) | result.milp_replicas.any(axis=0))
     env_id, settings, day, seed = key
     return OracleReference(
         env_id=env_id,
@@ -200,6 +234,8 @@ def reference_from_result(
         seed=seed,
         fingerprint=episode_fingerprint(env),
         oracle_cost=float(oracle_cost),
+        milp_schedule_cost=float(result.milp_played_cost),
+        polish_moves=int(result.polish_moves),
         milp_objective=float(result.objective),
         bound=float(result.bound),
         gap=float(result.gap),
@@ -208,6 +244,7 @@ def reference_from_result(
         solve_s=float(solve_s),
         configurations=tuple(env.instance.configurations[c].name for c in used.tolist()),
         replicas=np.asarray(result.replicas[:, used], dtype=np.int64),
+        milp_replicas=np.asarray(result.milp_replicas[:, used], dtype=np.int64),
     )
 
 
@@ -220,7 +257,8 @@ class ReferenceSet:
         stopping_rule: The rule they were solved under (``StoppingRule.to_dict``).
         solver: Solver name, version, threads and seed.
         missing: (env id, day, seed) of protocol test episodes without a record.
-        header: ``servegym_version`` and ``provenance`` as the file records them.
+        header: ``servegym_version``, ``provenance`` (of the MILP solves) and ``polish_provenance`` (of the polish,
+            when a later run re-polished the schedules) as the file records them.
         path: The file read (empty for a set built in memory).
     """
 
@@ -339,6 +377,18 @@ def _cost(record: Mapping[str, Any], name: str, where: str) -> float:
     return value
 
 
+def _replica_rows(schedule: Mapping[str, Any], name: str, width: int, where: str) -> np.ndarray:
+    """(T, width) whole replica counts ≥ 0 of ``schedule[name]``."""
+    rows = _field(schedule, name, list, where)
+    try:
+        replicas = np.array(rows, dtype=float).reshape(len(rows), width)
+    except (TypeError, ValueError) as error:
+        raise ReferenceFileError(f"{where}.{name}: expected one list of {width} replica counts per period") from error
+    if np.any(replicas < 0) or np.any(replicas != np.round(replicas)):
+        raise ReferenceFileError(f"{where}.{name}: replica counts must be whole numbers ≥ 0")
+    return replicas.astype(np.int64)
+
+
 def _parse_episode(record: Any, where: str) -> OracleReference:
     day = _field(record, "day", (str, type(None)), where)
     seed = _field(record, "seed", int, where)
@@ -358,15 +408,21 @@ def _parse_episode(record: Any, where: str) -> OracleReference:
     configurations = _field(schedule, "configurations", list, f"{where}.schedule")
     if not all(isinstance(name, str) for name in configurations):
         raise ReferenceFileError(f"{where}.schedule.configurations: expected a list of configuration names")
-    rows = _field(schedule, "replicas", list, f"{where}.schedule")
-    try:
-        replicas = np.array(rows, dtype=float).reshape(len(rows), len(configurations))
-    except (TypeError, ValueError) as error:
+    replicas = _replica_rows(schedule, "replicas", len(configurations), f"{where}.schedule")
+    milp_replicas = _replica_rows(schedule, "milp_replicas", len(configurations), f"{where}.schedule")
+    if milp_replicas.shape != replicas.shape:
         raise ReferenceFileError(
-            f"{where}.schedule.replicas: expected one list of {len(configurations)} replica counts per period"
-        ) from error
-    if np.any(replicas < 0) or np.any(replicas != np.round(replicas)):
-        raise ReferenceFileError(f"{where}.schedule.replicas: replica counts must be whole numbers ≥ 0")
+            f"{where}.schedule.milp_replicas: {milp_replicas.shape[0]} periods, replicas has {replicas.shape[0]}"
+        )
+    milp_schedule_cost = _cost(record, "milp_schedule_cost", where)
+    if oracle_cost > milp_schedule_cost * (1.0 + COST_TOLERANCE) + COST_TOLERANCE:
+        raise ReferenceFileError(
+            f"{where}.oracle_cost: {oracle_cost} exceeds milp_schedule_cost {milp_schedule_cost} (the polish only "
+            "ever lowers the cost)"
+        )
+    polish_moves = _field(record, "polish_moves", int, where)
+    if polish_moves < 0:
+        raise ReferenceFileError(f"{where}.polish_moves: expected a count ≥ 0, got {polish_moves}")
     return OracleReference(
         env_id=_field(record, "env_id", str, where),
         env_settings=_field(record, "env_settings", str, where),
@@ -374,6 +430,8 @@ def _parse_episode(record: Any, where: str) -> OracleReference:
         seed=seed,
         fingerprint=fingerprint,
         oracle_cost=oracle_cost,
+        milp_schedule_cost=milp_schedule_cost,
+        polish_moves=polish_moves,
         milp_objective=objective,
         bound=bound,
         gap=gap,
@@ -381,7 +439,8 @@ def _parse_episode(record: Any, where: str) -> OracleReference:
         is_lower_bound=_field(record, "is_lower_bound", bool, where),
         solve_s=_cost(record, "solve_s", where),
         configurations=tuple(configurations),
-        replicas=replicas.astype(np.int64),
+        replicas=replicas,
+        milp_replicas=milp_replicas,
         where=where,
     )
 
@@ -398,7 +457,7 @@ def parse_references(payload: Any, label: str) -> ReferenceSet:
     if payload.get("format") != REFERENCES_FORMAT:
         raise ReferenceFileError(f"{where}.format: expected {REFERENCES_FORMAT!r}, got {payload.get('format')!r}")
     rule = _field(payload, "stopping_rule", Mapping, where)
-    for name in ("relative_gap", "node_limit"):
+    for name in ("relative_gap", "node_limit", "polish_sweeps"):
         _cost(rule, name, f"{where}.stopping_rule")
     solver = _field(payload, "solver", Mapping, where)
     _field(solver, "name", str, f"{where}.solver")
@@ -416,7 +475,9 @@ def parse_references(payload: Any, label: str) -> ReferenceSet:
         at = f"{where}.missing[{k}]"
         env_id, day = _field(record, "env_id", str, at), _field(record, "day", (str, type(None)), at)
         missing.append((env_id, day, _field(record, "seed", int, at)))
-    header = {name: payload[name] for name in ("servegym_version", "provenance") if name in payload}
+    header = {
+        name: payload[name] for name in ("servegym_version", "provenance", "polish_provenance") if name in payload
+    }
     return ReferenceSet(episodes, dict(rule), dict(solver), tuple(missing), header, label)
 
 
@@ -475,10 +536,19 @@ class EpisodeOracle:
 
     @property
     def gap(self) -> float:
-        """The proven gap of the schedule played."""
+        """The MILP's proven gap for its own schedule (the tolerance of ``check_fresh``)."""
         if self.result is not None:
             return float(self.result.gap)
         return self.reference.gap if self.reference is not None else math.nan
+
+    def played_gap(self, played_cost: float) -> float:
+        """(``played_cost`` − proven lower bound) / ``played_cost``: how far the schedule played, at that cost in $,
+        may lie above the cheapest schedule the environment can run; NaN where the bound does not bound every
+        schedule's realised cost (``oracle.is_lower_bound``)."""
+        source = self.result if self.result is not None else self.reference
+        if source is None or not source.is_lower_bound:
+            return math.nan
+        return max(0.0, (played_cost - source.bound) / max(abs(played_cost), 1e-9))
 
 
 class ReferenceOraclePolicy:
@@ -560,8 +630,45 @@ def build_reference(
         start = time.perf_counter()
         result = rule.solve(unwrapped)
         draft = reference_from_result(unwrapped, key, result, math.nan, time.perf_counter() - start)
-    record, _ = run_episode(env, ReferenceOraclePolicy(unwrapped, [draft]), seed, dict(options))
-    return replace(draft, oracle_cost=float(record["total_cost"]), where="")
+    return replay_reference(env, draft)
+
+
+def replay_reference(env: gym.Env, reference: OracleReference) -> OracleReference:
+    """``reference`` with ``oracle_cost`` what its schedule costs played in ``env`` on its episode."""
+    unwrapped: ProvisioningEnv = env.unwrapped  # type: ignore[assignment]
+    options = {"day": reference.day} if reference.day is not None else {}
+    record, _ = run_episode(env, ReferenceOraclePolicy(unwrapped, [reference]), reference.seed, options)
+    return replace(reference, oracle_cost=float(record["total_cost"]), where="")
+
+
+def repolish_reference(
+    env: gym.Env, reference: OracleReference, *, rule: StoppingRule = REFERENCE_RULE
+) -> OracleReference:
+    """``reference`` with its MILP schedule polished again under ``rule`` and played in ``env``, without solving:
+    for a change of the polish (or of what the environment charges) that leaves the MILP's inputs as they were.
+
+    Raises:
+        ReferenceMismatchError: the episode ``env`` builds now has another fingerprint (the MILP must be solved
+            again).
+    """
+    unwrapped: ProvisioningEnv = env.unwrapped  # type: ignore[assignment]
+    options = {"day": reference.day} if reference.day is not None else {}
+    env.reset(seed=reference.seed, options=options or None)
+    if episode_fingerprint(unwrapped) != reference.fingerprint:
+        raise ReferenceMismatchError(
+            f"{reference.where or reference.key}: the episode's inputs changed since it was solved; solve it again"
+        )
+    milp = reference.schedule(unwrapped, milp=True)
+    polished = polish_schedule(unwrapped, milp, max_sweeps=rule.polish_sweeps)
+    column = {config.name: c for c, config in enumerate(unwrapped.instance.configurations)}
+    columns = [column[name] for name in reference.configurations]  # the record's order
+    draft = replace(
+        reference,
+        milp_schedule_cost=polished.cost_before,
+        polish_moves=polished.moves,
+        replicas=np.asarray(polished.replicas[:, columns], dtype=np.int64),
+    )
+    return replay_reference(env, draft)
 
 
 __all__ = [
@@ -580,4 +687,6 @@ __all__ = [
     "load_references",
     "parse_references",
     "reference_from_result",
+    "replay_reference",
+    "repolish_reference",
 ]

@@ -7,9 +7,10 @@ and keywords the model was trained with. Each episode row gets the normalised sc
     100 · (C_ref − C_policy) / (C_ref − C_oracle)
 
 with the costs of the reference and the oracle *on the same episode*: 0 is the reference, 100 the oracle,
-negative is worse than the reference. Where the oracle is not cheaper than the reference (on Drift, whose oracle
-plans without the drift) the scale is undefined: the episode's score is NaN, and the summaries' scores are means
-over the other episodes (``scored_episodes``), their costs over all. :func:`summarise` aggregates over episodes
+negative is worse than the reference. Where the oracle is not cheaper than the reference (until its schedule was
+polished in the environment, Drift's 2024-05-16-thu/s2, where the environment's error-blind router filled the MILP's
+schedule badly) the scale is undefined: the episode's score is NaN, and the summaries' scores are means over the
+other episodes (``scored_episodes``), their costs over all. :func:`summarise` aggregates over episodes
 and over training seeds (runs that share a label).
 
 The oracle is the perfect-foresight MILP of ``servegym.baselines.milp.oracle``, machine-independent: an episode with a
@@ -18,7 +19,8 @@ limit) replays the shipped schedule, and the replay must cost what the file reco
 fresh under the same stopping rule, with an :class:`OracleNotice`. ``recompute_oracle`` solves every episode
 fresh and checks the fresh cost against the shipped reference within the proven gaps. Every row names the
 reference, the oracle, the oracle's source (``shipped``, ``fresh``, ``recomputed`` or ``baseline`` for another
-policy as the 100 point) and its proven gap. Without the oracle module scoring stops with an error naming it.
+policy as the 100 point) and how far it may lie above the MILP's proven lower bound (``oracle_gap``). Without the
+oracle module scoring stops with an error naming it.
 """
 
 from __future__ import annotations
@@ -90,7 +92,8 @@ SCORE_COLUMNS = (
 keywords and instance overrides the models were trained with (``{}`` for the id's defaults); costs in $ over the
 episode; ``reference`` and ``oracle`` name the policies scoring 0 and 100, ``oracle_source`` where the episode's
 oracle came from (``shipped``, ``fresh``, ``recomputed``, or ``baseline`` when another policy scores 100) and
-``oracle_gap`` its proven relative gap (NaN for a baseline)."""
+``oracle_gap`` how far the oracle played may lie above the cheapest schedule the environment can run,
+(oracle cost − the MILP's proven lower bound) / oracle cost (NaN for a baseline)."""
 SUMMARY_COLUMNS = (
     "policy",
     "kind",
@@ -123,7 +126,7 @@ standard deviation of the per-run mean scores over training seeds (NaN with fewe
 :data:`BOOTSTRAP_RESAMPLES` resamples, seeded) and ``score_iqm`` their interquartile mean (five or more runs, as
 rliable reports it); the violation rates are request-weighted means over episodes; ``reference`` and ``oracle``
 name the 0 and 100 policies, ``oracle_source`` the oracle sources of the episodes with their counts (e.g.
-``shipped×6`` or ``shipped×4+fresh×2``) and ``oracle_gap_max`` the largest proven gap among them."""
+``shipped×6`` or ``shipped×4+fresh×2``) and ``oracle_gap_max`` the largest ``oracle_gap`` among them."""
 BOOTSTRAP_RESAMPLES = 10_000
 """Resamples of the bootstrap interval over training seeds."""
 BOOTSTRAP_SEED = 0
@@ -166,8 +169,8 @@ class OracleNotice(UserWarning):
 def normalised_score(c_ref: float, c_agent: float, c_oracle: float) -> float:
     """``100 · (c_ref − c_agent) / (c_ref − c_oracle)``: 0 at the reference's cost, 100 at the oracle's; NaN where
     the oracle is not cheaper than the reference (``c_oracle ≥ c_ref``), where the scale is undefined or inverted
-    (on Drift the oracle plans without the drift and can cost more than static AGH: a score there would rank a
-    policy 20 times the reference's cost far above the oracle). Summaries leave such episodes out of the score and
+    (an oracle dearer than static AGH, as Drift's unpolished oracle once was, would rank a policy 20 times the
+    reference's cost far above the oracle). Summaries leave such episodes out of the score and
     keep them in the costs.
 
     Raises:
@@ -365,7 +368,8 @@ def _oracle_factory(
 def _oracle_sources(
     episodes: pd.DataFrame, oracle: str, records: list[EpisodeOracle] | None, recompute: bool
 ) -> dict[str, tuple[str, float]]:
-    """Episode label → (oracle source, proven gap), after checking every shipped replay and recomputed solve.
+    """Episode label → (oracle source, gap of the played oracle to the proven bound), after checking every shipped
+    replay and recomputed solve.
 
     Raises:
         ReferenceMismatchError: see :func:`score`.
@@ -381,7 +385,7 @@ def _oracle_sources(
             check_replay(record.reference, float(cost))
         elif record.source == "recomputed" and recompute:
             check_fresh(record.reference, float(cost), record.gap, REFERENCE_RULE.relative_gap)
-        sources[label] = (record.source, record.gap)
+        sources[label] = (record.source, record.played_gap(float(cost)))
     return sources
 
 

@@ -75,6 +75,13 @@ class StartingReplicas:
         """A new tracker with the same start-up times, period and initial fleet, and no replicas."""
         return StartingReplicas(self.startup_s, self.period_s, self.initial_fleet)
 
+    def copy(self) -> StartingReplicas:
+        """A tracker in the same state: the same cohorts, and the same answer to whether the episode has begun."""
+        twin = self.fresh()
+        twin.cohorts[:] = self.cohorts
+        twin._begun = self._begun
+        return twin
+
     @property
     def next_target_serves_at_once(self) -> bool:
         """True before an episode's first :meth:`advance` with a ``warm`` initial fleet: its target serves at once."""

@@ -456,20 +456,25 @@ class ProvisioningEnv(gym.Env):
         _, slowdown, error = self._factors
         return slowdown[period], error[period]
 
-    def step(self, action: Any):
-        state = self.state
-        if state.period >= self.num_periods:
-            raise RuntimeError("ProvisioningEnv: episode is over, call reset()")
-        replicas, removed = self.decode_action(action)
-        started = self.replicas.advance(replicas)
-        ready = self.replicas.ready()
-        slowdown, error_factor = self.realised_factors(state.period)
-        demand = state.demand.rates_per_hour[state.period]
+    def play_period(
+        self, period: int, replicas: np.ndarray, tracker: StartingReplicas, router: Router
+    ) -> tuple[Outcome, np.ndarray, np.ndarray]:
+        """What period ``period`` of the current episode costs with ``replicas`` (C,) rented (already repaired).
+
+        ``tracker`` holds the replicas by age before the period and is advanced to ``replicas``; ``router`` routes
+        the realised demand as the environment's router does (over the ready replicas at the realised speed, or
+        over the rented ones at catalog speed for ``router="nominal"``). :meth:`step` plays every period with the
+        environment's own tracker and router; a planner that replays candidate schedules passes copies, so the
+        episode is not touched. Returns the outcome, the (C,) replicas started and the (C,) ready replicas.
+        """
+        started = tracker.advance(replicas)
+        ready = tracker.ready()
+        slowdown, error_factor = self.realised_factors(period)
+        demand = self.state.demand.rates_per_hour[period]
         if self.router_kind == "realised":
-            routed = self.router.route(ready, demand, relax_unmet_cap=True, slowdown=slowdown)
+            routed = router.route(ready, demand, relax_unmet_cap=True, slowdown=slowdown)
         else:
-            routed = self.router.route(replicas, demand, relax_unmet_cap=True)
-        num_started = int(started.sum())
+            routed = router.route(replicas, demand, relax_unmet_cap=True)
         outcome = self._realise(
             replicas,
             routed.plan.routing,
@@ -479,8 +484,18 @@ class ProvisioningEnv(gym.Env):
             error_factor=error_factor,
             error_penalty_per_request=self.error_penalty_per_request,
             queueing=self.queueing,
-            start_fee=self.start_fee * float(num_started),
+            start_fee=self.start_fee * float(started.sum()),
         )
+        return outcome, started, ready
+
+    def step(self, action: Any):
+        state = self.state
+        if state.period >= self.num_periods:
+            raise RuntimeError("ProvisioningEnv: episode is over, call reset()")
+        replicas, removed = self.decode_action(action)
+        outcome, started, ready = self.play_period(state.period, replicas, self.replicas, self.router)
+        num_started = int(started.sum())
+        demand = state.demand.rates_per_hour[state.period]
         self.forecaster.observe(demand, self._profile_period(state.period))
         history = state.history
         history[:-1] = history[1:]

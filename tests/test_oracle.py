@@ -79,8 +79,13 @@ def test_oracle__holds_replicas_across_a_dip_when_starts_cost_more_than_they_sav
     env = toy_env(start_cost=1.0)
     result = solve_oracle(env, solver=solver, time_limit_s=None, relative_gap=EXACT)
     assert result.status == "optimal"
-    assert [toy_counts(env, n) for n in result.replicas] == [{"small": 0, "big": 1, "slow": 0}] * 3
+    assert [toy_counts(env, n) for n in result.milp_replicas] == [{"small": 0, "big": 1, "slow": 0}] * 3
     assert result.objective == pytest.approx(14.2, rel=1e-6)
+    # Queueing is on here and the MILP leaves it out: one big replica at full demand queues, and the environment
+    # charges $244.85 for the MILP's schedule. The polish adds a second big replica in both full periods: $41.65.
+    assert result.milp_played_cost == pytest.approx(244.85, abs=0.01)
+    assert [toy_counts(env, n)["big"] for n in result.replicas] == [2, 1, 2]
+    assert result.played_cost == pytest.approx(41.65, abs=0.01)
     assert result.bound <= result.objective + 1e-9
     # The per-period optima (big, small, big), run as the environment would, cost 6 + (1 + 0.08 + 16 + 1) + 6 =
     # $30.08 (its router keeps the nominal error SLO, so it drops A in the dip instead of serving it on small); the

@@ -19,6 +19,7 @@ from servegym.agents.oracle_references import (
     episode_fingerprint,
     load_references,
     parse_references,
+    repolish_reference,
 )
 from servegym.envs.protocol import PROTOCOL
 
@@ -70,6 +71,16 @@ def test_build_reference__the_toy_oracle_costs_its_proven_optimum_and_equal_epis
     assert other_seed.oracle_cost == pytest.approx(toy_reference.oracle_cost, rel=1e-12)
 
 
+def test_repolish_reference__reproduces_the_record_and_refuses_an_episode_whose_inputs_changed(toy_env, toy_reference):
+    again = repolish_reference(toy_env, toy_reference)
+    assert again.oracle_cost == pytest.approx(toy_reference.oracle_cost, rel=1e-12)
+    assert again.polish_moves == toy_reference.polish_moves and (again.replicas == toy_reference.replicas).all()
+    assert again.oracle_cost <= again.milp_schedule_cost * (1 + 1e-12)
+    other = gym.make(ENV_ID, **{**TOY, "reconfiguration_cost": 5.0})
+    with pytest.raises(ReferenceMismatchError, match="inputs changed since it was solved"):
+        repolish_reference(other, toy_reference)
+
+
 def test_fingerprint__changes_with_the_day_and_the_instance(toy_env, toy_reference):
     toy_env.reset(seed=0, options={"day": "2024-05-18-sat"})
     assert episode_fingerprint(toy_env.unwrapped) != toy_reference.fingerprint
@@ -98,6 +109,13 @@ def test_references__round_trip_through_the_file(tmp_path, payload, toy_referenc
         (lambda p: p["episodes"][0]["schedule"]["replicas"].append([1]), r"\$\.episodes\[0\]\.schedule\.replicas"),
         (lambda p: p["episodes"].append(copy.deepcopy(p["episodes"][0])), r"\$\.episodes\[1\]: the same episode"),
         (lambda p: p["stopping_rule"].pop("node_limit"), r"\$\.stopping_rule\.node_limit: missing"),
+        (lambda p: p["stopping_rule"].pop("polish_sweeps"), r"\$\.stopping_rule\.polish_sweeps: missing"),
+        (lambda p: p.update(format="servegym-oracle-references/1"), r"\$\.format: expected .*/2"),
+        (lambda p: p["episodes"][0]["schedule"].pop("milp_replicas"), r"\$\.episodes\[0\]\.schedule\.milp_replicas"),
+        (lambda p: p["episodes"][0]["schedule"]["milp_replicas"].pop(), r"\$\.episodes\[0\]\.schedule\.milp_replicas"),
+        (lambda p: p["episodes"][0].pop("milp_schedule_cost"), r"\$\.episodes\[0\]\.milp_schedule_cost: missing"),
+        (lambda p: p["episodes"][0].update(milp_schedule_cost=0.0), r"\$\.episodes\[0\]\.oracle_cost: .* exceeds"),
+        (lambda p: p["episodes"][0].update(polish_moves=-1), r"\$\.episodes\[0\]\.polish_moves"),
         (lambda p: p.update(missing=[{"env_id": ENV_ID, "seed": 0}]), r"\$\.missing\[0\]\.day: missing"),
     ],
 )

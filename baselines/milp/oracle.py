@@ -4,7 +4,8 @@
 will realise in every period: the demand (``env.state.demand.rates_per_hour``) and the service-time and error
 multipliers of stress inflation × latent drift (``env.realised_factors(t)``, from ``env.state.drift``), all drawn by
 ``env.reset``. It exists to score policies: its ``bound`` is a lower bound on the realised cost of every replica
-schedule the environment can run (conditions below), and its schedule is the best one the MILP found.
+schedule the environment can run (conditions below), and its schedule is the best one the MILP found, polished in
+the environment (last paragraph).
 
 **Model.** Periods t = 0..T−1 share one ``pywraplp`` model. Each period is a copy of the single-period MILP of
 MODEL.md §3 built with the ``add_*`` families of ``milp_model`` (names carry ``t=<t>``) on ``env.instance`` with
@@ -98,6 +99,14 @@ start-up losses are exact). The cheapest is the hint. If it is already within th
 otherwise the whole episode is solved from there on HiGHS (highspy, on the exported model data as in
 ``milp_backends``) or SCIP (pywraplp). The returned schedule is passed through :func:`cancel_unready_starts`
 (which only ever lowers its cost).
+
+**Polish in the environment.** The MILP routes its own traffic and sees the realised error rates; the environment's
+router sees neither and keeps only the nominal error SLO (MODEL.md §6). Where drift raises a model's errors, the
+router fills replicas the MILP used sparingly, and the MILP's schedule can cost the environment twice its objective
+(Drift's test episodes: up to 3.1×, docs/benchmark.md). Last, the schedule is therefore polished by local search on
+what the environment charges (``servegym.baselines.milp.schedule_polish``, a deterministic number of sweeps): the
+result keeps the MILP's schedule (``milp_replicas``, ``objective``, ``bound``, ``gap``) and plays the polished one
+(``replicas``, ``played_cost``). The bound is untouched: it holds for every schedule.
 """
 
 from __future__ import annotations
@@ -123,6 +132,7 @@ from servegym.baselines.milp.model import (
     add_variables,
     structured_name,
 )
+from servegym.baselines.milp.schedule_polish import POLISH_SWEEPS, polish_schedule
 from servegym.envs.evaluation import Plan
 from servegym.envs.limits import tolerance
 from servegym.envs.outcome import OVERLOAD_CAP
@@ -146,8 +156,14 @@ class OracleResult:
     """The oracle's schedule and its proof quality.
 
     Attributes:
-        replicas: (T, C) int replicas per period and candidate configuration.
-        objective: MILP cost of ``replicas`` over the episode, $ (with the realised router: the realised cost
+        replicas: (T, C) int replicas per period and candidate configuration: ``milp_replicas`` polished in the
+            environment (:func:`~servegym.baselines.milp.schedule_polish.polish_schedule`), the schedule the oracle
+            plays.
+        played_cost: What the environment charges for ``replicas`` over the episode, $ (queueing included).
+        milp_replicas: (T, C) the MILP's own schedule, before the polish.
+        milp_played_cost: What the environment charges for ``milp_replicas``, $.
+        polish_moves: Moves the polish accepted (0: ``replicas`` is ``milp_replicas``).
+        objective: MILP cost of ``milp_replicas`` over the episode, $ (with the realised router: the realised cost
             without queueing when the router routes it as cheaply as the MILP; see the module docstring).
         bound: Proven lower bound on the MILP optimum over the episode, $ (at least the sum of the period floors).
         gap: (objective − bound) / objective.
@@ -161,6 +177,10 @@ class OracleResult:
     """
 
     replicas: np.ndarray
+    played_cost: float
+    milp_replicas: np.ndarray
+    milp_played_cost: float
+    polish_moves: int
     objective: float
     bound: float
     gap: float
@@ -639,6 +659,7 @@ def solve_oracle(
     threads: int = 1,
     relative_gap: float = ORACLE_RELATIVE_GAP,
     node_limit: int | None = None,
+    polish_sweeps: int = POLISH_SWEEPS,
 ) -> OracleResult:
     """Solve the perfect-foresight MILP for the episode ``env`` has just been reset to. **Reads the true demand and
     the realised multipliers.**
@@ -656,13 +677,16 @@ def solve_oracle(
         relative_gap: Stop as ``optimal`` once (objective − bound)/objective is at most this.
         node_limit: Branch-and-bound nodes of each solve (every window and the whole episode) after which it stops
             with its incumbent and bound: a deterministic work limit, the same on every machine; None for none.
+        polish_sweeps: Most sweeps of the polish in the environment after the MILP (0: replay only, no polish;
+            the polish is outside ``time_limit_s``).
 
     Returns:
-        The schedule, its MILP objective and proven bound in $ over the episode, and the status.
+        The polished schedule and its cost in the environment, the MILP's schedule with its cost in the
+        environment, its MILP objective and proven bound in $ over the episode, and the status.
 
     Raises:
         OracleError: for a non-reset environment, an unknown solver, a non-positive time limit, a thread count
-            other than 1 for HiGHS, a negative gap or a node limit below 1.
+            other than 1 for HiGHS, a negative gap, a node limit below 1 or a negative number of polish sweeps.
         RuntimeError: if the solver declares the model infeasible (it never is: no replicas, everything dropped is
             always feasible).
     """
@@ -676,6 +700,8 @@ def solve_oracle(
         raise OracleError(f"relative_gap = {relative_gap} must be ≥ 0")
     if node_limit is not None and node_limit < 1:
         raise OracleError(f"node_limit = {node_limit} must be ≥ 1 or None")
+    if polish_sweeps < 0:
+        raise OracleError(f"polish_sweeps = {polish_sweeps} must be ≥ 0")
     backend = OracleBackend(solver.upper(), threads, node_limit)
     oracle = build_oracle_model(env)
     realised = env.router_kind == "realised"
@@ -715,8 +741,13 @@ def solve_oracle(
         replicas, objective, status = warm_replicas, warm_objective, "feasible"
     bound = float(floors.sum()) if math.isnan(solved.bound) else max(solved.bound, float(floors.sum()), 0.0)
     gap = max(0.0, (objective - bound) / max(abs(objective), 1e-9))
+    polished = polish_schedule(env, replicas, max_sweeps=polish_sweeps)
     return OracleResult(
-        replicas=replicas,
+        replicas=polished.replicas,
+        played_cost=polished.cost_after,
+        milp_replicas=replicas,
+        milp_played_cost=polished.cost_before,
+        polish_moves=polished.moves,
         objective=objective,
         bound=bound,
         gap=gap,
