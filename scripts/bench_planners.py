@@ -7,7 +7,7 @@ Usage (from the repository root)::
                                      [--out results/bench_planners] [--reuse-milp results/bench_planners.json]
 
 Grid: the ``paper`` instance and random instances of each size (I query types, J models, K tiers) for each seed.
-Per instance: GH (median of ``--gh-repeats`` runs), AGH (seed 0, with the MILP polish ``milp.polish.milp_polish``,
+Per instance: GH (median of ``--gh-repeats`` runs), AGH (seed 0, with the MILP polish ``milp.agh_polish.milp_polish``,
 median of ``--agh-repeats`` runs, wall and CPU time), and the MILP (default solver, one thread, warm-started from the
 AGH plan, ``--milp-time-limit`` for the whole call) with its time split (build, presolve, solve, post) and the peak
 resident memory it added. Gaps are (cost − bound) / cost against the MILP's best proven bound; where the MILP proved
@@ -54,7 +54,7 @@ import pandas as pd
 
 from servegym.baselines.heuristics.adaptive import solve_agh
 from servegym.baselines.heuristics.greedy import solve_gh
-from servegym.baselines.milp.polish import milp_polish
+from servegym.baselines.milp.agh_polish import milp_polish
 from servegym.baselines.milp.solver import DEFAULT_SOLVER, solve
 from servegym.baselines.result import PlanResult
 from servegym.envs.instance import Instance

@@ -10,7 +10,7 @@
    only if the LP re-route is feasible and cheaper (:func:`_search` says which search uses which moves).
    The best plan found is kept.
 3. Optionally a ``polish`` move on the best plan (:data:`PolishMove`; the MILP polish of
-   ``servegym.baselines.milp.polish`` outside the environment), followed by a full search if it is cheaper.
+   ``servegym.baselines.milp.agh_polish`` outside the environment), followed by a full search if it is cheaper.
 4. The final plan is the LP routing of the final replicas, judged by ``evaluate_plan`` through ``finish``.
 
 Everything after GH's own construction runs on the instance restricted to the configurations GH can open
@@ -50,7 +50,8 @@ alone stops in a worse local optimum on many instances)."""
 PolishMove = Callable[[LocalSearch, SearchPoint], SearchPoint | None]
 """A move AGH makes once on the best plan of its searches: given a ``LocalSearch`` (its instance, router and
 deadline) and that plan, a cheaper plan judged by ``evaluate_plan``, or None. The MILP polish
-(``servegym.baselines.milp.polish.milp_polish``) is one; it lives with the MILP, which the heuristics do not import."""
+(``servegym.baselines.milp.agh_polish.milp_polish``) is one; it lives with the MILP, which the heuristics do not
+import."""
 
 
 @dataclass(frozen=True)
@@ -130,7 +131,7 @@ def solve_agh(
             regroup and elastic relocations); the in-env AGH leaves them out.
         polish: A move made once on the best plan of the searches (:data:`PolishMove`), followed by a full search
             from its plan if it is cheaper; ``servegym solve`` and scripts/bench_planners.py pass the MILP polish
-            (``servegym.baselines.milp.polish.milp_polish``), the in-env AGH none. None: no such move.
+            (``servegym.baselines.milp.agh_polish.milp_polish``), the in-env AGH none. None: no such move.
 
     Returns:
         The best plan found, judged by ``evaluate_plan``: status ``feasible``, or ``infeasible`` with GH's

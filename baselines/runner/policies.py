@@ -107,7 +107,7 @@ performance model v2, warm start) the main-job day gives agh-rolling $2,097 and 
 AGH_IN_ENV: dict[str, bool | None] = {"priced_moves": False, "polish": None}
 """``solve_agh`` settings of AGH's full-search plans inside the environment: the ``static`` mode, the mix rule's
 reference plans (``mix_rule.reference_shares``) and the MILP policies' warm start. Every neighbourhood but the priced
-swaps (``LocalSearch.priced_swap``) and the MILP polish (``milp.polish``), both of issue #17 item 2, which came
+swaps (``LocalSearch.priced_swap``) and the MILP polish (``milp.agh_polish``), both of issue #17 item 2, which came
 after the environment results, the leaderboard (its reference ``agh-static`` and its bar ``agh-mix``) and the tuned
 mix were made: with them those numbers would move. Outside the environment (``servegym solve``,
 ``scripts/bench_planners.py``) AGH runs them. :data:`AGH_REPLANNING` leaves them out as well."""

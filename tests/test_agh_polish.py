@@ -1,4 +1,4 @@
-"""AGH's MILP polish (baselines/milp/polish.py): a hand-checkable swap of several replicas at once, the
+"""AGH's MILP polish (baselines/milp/agh_polish.py): a hand-checkable swap of several replicas at once, the
 neighbourhood, determinism, the switch, and the (20, 20, 24) instance where every other move is stuck."""
 
 import numpy as np
@@ -9,8 +9,8 @@ from servegym.baselines.heuristics.adaptive import MAX_SEARCH_SOLVES, relevant_c
 from servegym.baselines.heuristics.greedy_context import build_context
 from servegym.baselines.heuristics.local_search import LocalSearch
 from servegym.baselines.heuristics.mechanisms import ALL_MECHANISMS
-from servegym.baselines.milp import polish as polish_module
-from servegym.baselines.milp.polish import milp_polish, neighbourhood
+from servegym.baselines.milp import agh_polish as polish_module
+from servegym.baselines.milp.agh_polish import milp_polish, neighbourhood
 from servegym.baselines.runner.policies import AGH_IN_ENV, AGH_REPLANNING
 from servegym.envs.evaluation import evaluate_plan
 from servegym.envs.instance import Configuration, Instance, QueryType
