@@ -7,14 +7,15 @@ Usage (from the repository root)::
                                      [--out results/bench_planners] [--reuse-milp results/bench_planners.json]
 
 Grid: the ``paper`` instance and random instances of each size (I query types, J models, K tiers) for each seed.
-Per instance: GH (median of ``--gh-repeats`` runs), AGH (seed 0, median of ``--agh-repeats`` runs, wall and CPU
-time), and the MILP (default solver, one thread, warm-started from the AGH plan, ``--milp-time-limit`` for the
-whole call) with its time split (build, presolve, solve, post) and the peak resident memory it added. Gaps are
-(cost − bound) / cost against the MILP's best proven bound; where the MILP proved optimality that is the gap to the
-optimum, reported per size as median and worst. Every record carries the 1-minute load average before and after
-(``os.getloadavg``): the machine is shared, so wall times above its core count are inflated. Each finished instance
-is appended to ``OUT.partial.jsonl`` so an interrupted run resumes where it stopped; the end writes ``OUT.json``,
-``OUT.md`` and ``OUT.png`` (runtime vs size, log scale) atomically. The report states the machine and date.
+Per instance: GH (median of ``--gh-repeats`` runs), AGH (seed 0, with the MILP polish ``milp.agh_polish.milp_polish``,
+median of ``--agh-repeats`` runs, wall and CPU time), and the MILP (default solver, one thread, warm-started from the
+AGH plan, ``--milp-time-limit`` for the whole call) with its time split (build, presolve, solve, post) and the peak
+resident memory it added. Gaps are (cost − bound) / cost against the MILP's best proven bound; where the MILP proved
+optimality that is the gap to the optimum, reported per size as median and worst. Every record carries the 1-minute
+load average before and after (``os.getloadavg``): the machine is shared, so wall times above its core count are
+inflated. Each finished instance is appended to ``OUT.partial.jsonl`` so an interrupted run resumes where it stopped;
+the end writes ``OUT.json``, ``OUT.md`` and ``OUT.png`` (runtime vs size, log scale) atomically. The report states the
+machine and date.
 
 ``--reuse-milp PATH`` takes each instance's MILP outcome (status, cost, bound, time split, memory) from an earlier
 ``OUT.json`` instead of solving it again: a proven optimum and a proven bound do not depend on the heuristics, so a
@@ -53,6 +54,7 @@ import pandas as pd
 
 from servegym.baselines.heuristics.adaptive import solve_agh
 from servegym.baselines.heuristics.greedy import solve_gh
+from servegym.baselines.milp.agh_polish import milp_polish
 from servegym.baselines.milp.solver import DEFAULT_SOLVER, solve
 from servegym.baselines.result import PlanResult
 from servegym.envs.instance import Instance
@@ -189,7 +191,7 @@ def bench_instance(
     instance (``same_instance``), else solved."""
     load_before = os.getloadavg()[0]
     gh, gh_s, gh_cpu_s = timed(lambda: solve_gh(instance), args.gh_repeats)
-    agh, agh_s, agh_cpu_s = timed(lambda: solve_agh(instance, seed=0), args.agh_repeats)
+    agh, agh_s, agh_cpu_s = timed(lambda: solve_agh(instance, seed=0, polish=milp_polish), args.agh_repeats)
     record: dict[str, Any] = {
         "instance": label,
         "size": size,

@@ -9,7 +9,9 @@
    priced by the routing LP's duals (re-model, regroup and elastic relocations; ``priced_moves``), each accepted
    only if the LP re-route is feasible and cheaper (:func:`_search` says which search uses which moves).
    The best plan found is kept.
-3. The final plan is the LP routing of the final replicas, judged by ``evaluate_plan`` through ``finish``.
+3. Optionally a ``polish`` move on the best plan (:data:`PolishMove`; the MILP polish of
+   ``servegym.baselines.milp.agh_polish`` outside the environment), followed by a full search if it is cheaper.
+4. The final plan is the LP routing of the final replicas, judged by ``evaluate_plan`` through ``finish``.
 
 Everything after GH's own construction runs on the instance restricted to the configurations GH can open
 (:func:`relevant_configurations`, about a third of them on random instances), which the plan is lifted back from.
@@ -25,7 +27,7 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -44,6 +46,12 @@ MAX_SEARCH_SOLVES = 400
 SEARCH_STARTS = 3
 """Local searches per run, from the cheapest distinct starts (docs/heuristics.md: one search from the best start
 alone stops in a worse local optimum on many instances)."""
+
+PolishMove = Callable[[LocalSearch, SearchPoint], SearchPoint | None]
+"""A move AGH makes once on the best plan of its searches: given a ``LocalSearch`` (its instance, router and
+deadline) and that plan, a cheaper plan judged by ``evaluate_plan``, or None. The MILP polish
+(``servegym.baselines.milp.agh_polish.milp_polish``) is one; it lives with the MILP, which the heuristics do not
+import."""
 
 
 @dataclass(frozen=True)
@@ -100,6 +108,7 @@ def solve_agh(
     warm_start: np.ndarray | None = None,
     helpers: bool = True,
     priced_moves: bool = True,
+    polish: PolishMove | None = None,
 ) -> PlanResult:
     """The Adaptive Greedy Heuristic.
 
@@ -120,6 +129,9 @@ def solve_agh(
             (``LocalSearch.relocate_with_helper``); the in-env re-planning leaves them out.
         priced_moves: Use the swaps ranked by the routing LP's prices (``LocalSearch.priced_swap``: re-model,
             regroup and elastic relocations); the in-env AGH leaves them out.
+        polish: A move made once on the best plan of the searches (:data:`PolishMove`), followed by a full search
+            from its plan if it is cheaper; ``servegym solve`` and scripts/bench_planners.py pass the MILP polish
+            (``servegym.baselines.milp.agh_polish.milp_polish``), the in-env AGH none. None: no such move.
 
     Returns:
         The best plan found, judged by ``evaluate_plan``: status ``feasible``, or ``infeasible`` with GH's
@@ -181,7 +193,7 @@ def solve_agh(
         return finish("agh", instance, gh_construction.fleet.plan(), time.perf_counter() - start_time, message=message)
     points.sort(key=lambda point: point.cost)  # stable: ties keep the start order
     best, moves = _search(
-        context, router, deadline, points[:search_starts], max_solves, max_repairs, helpers, priced_moves
+        context, router, deadline, points[:search_starts], max_solves, max_repairs, helpers, priced_moves, polish
     )
     message = (
         f"{starts} starts ({len(seen)} distinct), local search from the {min(search_starts, len(points))} cheapest, "
@@ -199,6 +211,7 @@ def _search(
     max_repairs: int,
     helpers: bool,
     priced_moves: bool,
+    polish: PolishMove | None,
 ) -> tuple[SearchPoint, int]:
     """Local search from each start, the cheapest first; the best plan found and the improving moves made.
 
@@ -206,7 +219,8 @@ def _search(
     Unless the best plan ends a search that had rebuilds and repairs left (a local optimum of every neighbourhood),
     a last full search with a fresh repair budget continues from it (a search that spent its repairs early may end
     where rebuilds pay again). Searching from several starts is what most of the gain over a single search comes
-    from (docs/heuristics.md, "Cost against the exact MILP").
+    from (docs/heuristics.md, "Cost against the exact MILP"). A ``polish`` move is then made once on the best plan;
+    if it lowers the cost, a full search continues from its plan.
     """
     best: SearchPoint | None = None
     best_complete = False  # the best plan is a local optimum of every neighbourhood, rebuilds included
@@ -224,6 +238,12 @@ def _search(
         search = LocalSearch(context, router, deadline, max_solves, max_repairs, priced_record)
         best = search.run(best, helpers=helpers, priced=priced_moves)
         moves += search.accepted_moves
+    if polish is not None and (deadline is None or time.perf_counter() < deadline):
+        search = LocalSearch(context, router, deadline, max_solves, max_repairs, priced_record)
+        polished = polish(search, best)
+        if polished is not None:
+            best = search.run(polished, helpers=helpers, priced=priced_moves)
+            moves += search.accepted_moves
     return best, moves
 
 

@@ -96,6 +96,9 @@ class SolveSettings:
         node_limit: Branch-and-bound nodes after which the backend stops with its incumbent (HiGHS
             ``mip_max_nodes``, SCIP ``limits/nodes``; a deterministic work limit, unlike the time limit); None for
             none. The other backends ignore it.
+        restarts: Let HiGHS restart its root node after presolve fixes integer columns (``mip_allow_restart``);
+            False keeps one root node, which bounds the work of a root-only solve (AGH's MILP polish). The other
+            backends ignore it.
     """
 
     time_limit_s: float | None = None
@@ -104,6 +107,7 @@ class SolveSettings:
     presolve_rules_off: int = 0
     relative_gap: float = RELATIVE_MIP_GAP
     node_limit: int | None = None
+    restarts: bool = True
 
 
 class PywraplpModel(Protocol):
@@ -267,6 +271,7 @@ def run_highs(
     highs.setOptionValue("random_seed", settings.seed)
     highs.setOptionValue("mip_rel_gap", settings.relative_gap)
     highs.setOptionValue("presolve_rule_off", settings.presolve_rules_off)
+    highs.setOptionValue("mip_allow_restart", settings.restarts)
     if settings.node_limit is not None:
         highs.setOptionValue("mip_max_nodes", int(settings.node_limit))
     if settings.time_limit_s is not None:

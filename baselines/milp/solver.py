@@ -282,7 +282,7 @@ def _warm_start(
     warm_start: Plan | str | None,
     seed: int,
     clock: _Clock,
-    agh_settings: Mapping[str, bool] | None,
+    agh_settings: Mapping[str, bool | None] | None,
 ) -> tuple[Plan | None, str]:
     """The warm-start plan (None if there is none or it is infeasible) and its label for messages."""
     if warm_start is None:
@@ -319,7 +319,7 @@ def solve(
     export_mps: Path | None = None,
     threads: int = 1,
     seed: int = 0,
-    agh_settings: Mapping[str, bool] | None = None,
+    agh_settings: Mapping[str, bool | None] | None = None,
 ) -> MilpResult:
     """Solve MODEL.md §3 exactly (CP-SAT: an integer-rounded restriction, see :func:`_round_for_cp_sat`).
 

@@ -74,7 +74,7 @@ MILP_TIME_LIMIT_S = 10.0
 """Per-decision MILP time limit inside the environment; the best plan found by then is used."""
 HOLD_PAYBACK_PERIODS = 4.0
 """Periods within which a re-plan must pay back its start-up cost for the ``hold`` mode to switch (1 h at 15 min)."""
-AGH_REPLANNING: dict[str, int | bool] = {
+AGH_REPLANNING: dict[str, int | bool | None] = {
     "max_orders": 1,
     "random_starts": 0,
     "search_starts": 1,
@@ -82,6 +82,7 @@ AGH_REPLANNING: dict[str, int | bool] = {
     "max_repairs": 0,
     "helpers": False,
     "priced_moves": False,
+    "polish": None,
 }
 """``solve_agh`` settings of AGH's re-plans inside the environment (the policies and ``HeadroomAction``): two starts,
 GH's construction and the previous period's plan (``warm_start``), then one local search of at most 30 LP solves without
@@ -103,13 +104,13 @@ performance model v2, warm start) the main-job day gives agh-rolling $2,097 and 
 (results/evaluate)."""
 
 
-AGH_IN_ENV: dict[str, bool] = {"priced_moves": False}
+AGH_IN_ENV: dict[str, bool | None] = {"priced_moves": False, "polish": None}
 """``solve_agh`` settings of AGH's full-search plans inside the environment: the ``static`` mode, the mix rule's
 reference plans (``mix_rule.reference_shares``) and the MILP policies' warm start. Every neighbourhood but the priced
-swaps (``LocalSearch.priced_swap``, issue #17 item 2), which came after the environment results, the leaderboard (its
-reference ``agh-static`` and its bar ``agh-mix``) and the tuned mix were made: with them those numbers would move.
-Outside the environment (``servegym solve``, ``scripts/bench_planners.py``) AGH runs them. :data:`AGH_REPLANNING`
-leaves them out as well."""
+swaps (``LocalSearch.priced_swap``) and the MILP polish (``milp.agh_polish``), both of issue #17 item 2, which came
+after the environment results, the leaderboard (its reference ``agh-static`` and its bar ``agh-mix``) and the tuned
+mix were made: with them those numbers would move. Outside the environment (``servegym solve``,
+``scripts/bench_planners.py``) AGH runs them. :data:`AGH_REPLANNING` leaves them out as well."""
 
 
 class Policy(Protocol):
@@ -137,7 +138,7 @@ def run_planner(
     *,
     replanning: bool = False,
     warm_start: np.ndarray | None = None,
-    agh_settings: Mapping[str, int] | None = None,
+    agh_settings: Mapping[str, int | bool | None] | None = None,
 ) -> PlanResult:
     """Run one planner on one instance (imports lazily: the MILP pulls in OR-Tools' solvers).
 
@@ -386,7 +387,7 @@ class PlannerPolicy:
         planner: str,
         mode: str,
         seed: int = 0,
-        agh_settings: Mapping[str, int] | None = None,
+        agh_settings: Mapping[str, int | bool | None] | None = None,
     ) -> None:
         """``agh_settings``: ``solve_agh`` settings of AGH's re-plans (:func:`run_planner`); None:
         :data:`AGH_REPLANNING`, ``{}``: the full search."""

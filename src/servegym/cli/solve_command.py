@@ -41,8 +41,9 @@ def _solve(args: argparse.Namespace, instance: Instance):
         return solve_gh(instance)
     if args.method == "agh":
         from servegym.baselines.heuristics.adaptive import solve_agh
+        from servegym.baselines.milp.agh_polish import milp_polish
 
-        return solve_agh(instance, seed=args.seed)
+        return solve_agh(instance, seed=args.seed, polish=milp_polish)
     from servegym.baselines.milp.solver import DEFAULT_SOLVER, WARM_START_AGH, solve
 
     return solve(
