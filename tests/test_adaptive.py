@@ -46,6 +46,18 @@ def brute_force_optimum(instance) -> float:
     return best
 
 
+def unpriced_moves(search: LocalSearch) -> tuple:
+    """Every neighbourhood of ``search`` but the priced swaps, as bound methods (each returns a point or None)."""
+    return (
+        search.relocate,
+        search.consolidate,
+        search.rebuild,
+        search.merge,
+        search.sibling,
+        search.relocate_with_helper,
+    )
+
+
 def test_agh__finds_the_toy_hand_optimum():
     result = solve_agh(toy_instance())
     assert result.status == "feasible", result.message
@@ -299,14 +311,7 @@ def test_local_search__priced_swap_re_models_where_every_other_move_is_stuck():
     stuck = solve_agh(instance, priced_moves=False)
     search = LocalSearch(build_context(instance, ALL_MECHANISMS), ActiveRouter(instance), None, MAX_SEARCH_SOLVES)
     point = search.evaluate(stuck.plan.replicas)
-    for move in (
-        search.relocate,
-        search.consolidate,
-        search.rebuild,
-        search.merge,
-        search.sibling,
-        search.relocate_with_helper,
-    ):
+    for move in unpriced_moves(search):
         assert move(point) is None, move.__name__
     better = search.priced_swap(point)
     assert better is not None and better.cost < point.cost

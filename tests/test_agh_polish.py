@@ -15,6 +15,7 @@ from servegym.baselines.runner.policies import AGH_IN_ENV, AGH_REPLANNING
 from servegym.envs.evaluation import evaluate_plan
 from servegym.envs.instance import Configuration, Instance, QueryType
 from servegym.envs.scenarios import make_instance
+from tests.test_adaptive import unpriced_moves
 
 
 def _two_specialists_instance() -> Instance:
@@ -106,15 +107,7 @@ def test_agh__polish_reaches_the_optimum_where_every_other_move_is_stuck():
     stuck = solve_agh(instance)
     search = _search(instance)
     point = search.evaluate(stuck.plan.replicas)
-    for move in (
-        search.relocate,
-        search.consolidate,
-        search.rebuild,
-        search.merge,
-        search.sibling,
-        search.relocate_with_helper,
-        search.priced_swap,
-    ):
+    for move in (*unpriced_moves(search), search.priced_swap):
         assert move(point) is None, move.__name__
     polished = solve_agh(instance, polish=milp_polish)
     assert polished.status == "feasible"
