@@ -33,9 +33,9 @@ Candidates are the configurations the schedule being descended rents in some per
 book unchanged (``env.repair``: nothing removed). Its cost is what :meth:`ProvisioningEnv.play_period` charges,
 replayed from the period changed until the replicas by age are again those of the unchanged schedule (from there
 on every period is the same), with the demand, speeds and errors of the episode ``env`` was reset to; each
-(period, replicas by age, replicas) is played once. No clock decides anything, so the same episode gives the same
-schedule on every machine. Replays use a private router and tracker; the episode ``env`` was reset to is not
-touched.
+(period, replicas by age, replicas) is played once. No clock decides anything, so the schedule does not depend on
+the machine's speed or load (last-bit floating-point differences between CPUs can still tip a near-tie). Replays
+use a private router and tracker; the episode ``env`` was reset to is not touched.
 """
 
 from __future__ import annotations
