@@ -107,8 +107,11 @@ class _Replay:
             played = self._played[key] = (outcome.total_cost, tracker)
         return played
 
-    def _replay_from(self, period: int, replicas: np.ndarray, tracker: StartingReplicas, *, commit: bool) -> float:
-        """Cost of ``replicas`` from ``period`` on until the trackers meet the kept ones again; ``commit`` keeps it."""
+    def _replay_from(
+        self, period: int, replicas: np.ndarray, tracker: StartingReplicas, *, commit: bool, changed: int = 1
+    ) -> float:
+        """Cost of ``replicas`` from ``period`` on, whose first ``changed`` periods differ from the kept schedule,
+        until the trackers meet the kept ones again after them; ``commit`` keeps it (and replays to the end)."""
         periods = replicas.shape[0]
         total = 0.0
         for t in range(period, periods):
@@ -116,7 +119,7 @@ class _Replay:
             total += cost
             if commit:
                 self.costs[t] = cost
-            converged = t > period and np.array_equal(tracker.cohorts, self.before[t + 1].cohorts)
+            converged = t >= period + changed and np.array_equal(tracker.cohorts, self.before[t + 1].cohorts)
             if commit:
                 self.before[t + 1] = tracker
             tracker = tracker.copy()
@@ -128,7 +131,7 @@ class _Replay:
         """$ saved over the episode by replacing the replicas of periods ``period``.. with ``block`` (L, C)."""
         trial = self.replicas.copy()
         trial[period : period + block.shape[0]] = block
-        return -self._replay_from(period, trial, self.before[period].copy(), commit=False)
+        return -self._replay_from(period, trial, self.before[period].copy(), commit=False, changed=block.shape[0])
 
     def accept(self, period: int, block: np.ndarray) -> None:
         """Replace the replicas of periods ``period``.. with ``block`` and update the kept trackers and costs."""
