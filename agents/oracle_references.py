@@ -21,7 +21,7 @@ File format (JSON, :data:`REFERENCES_FORMAT`)::
      "servegym_version": "0.1.0", "provenance": {"date": …, "commit": …, "machine": {…}},
      "polish_provenance": {"date": …, "commit": …, "machine": {…}},
      "solver": {"name": "highs", "version": "1.x.y", "threads": 1, "seed": 0},
-     "stopping_rule": {"relative_gap": 0.005, "node_limit": 300, "time_limit_s": null},
+     "stopping_rule": {"relative_gap": 0.005, "node_limit": 300, "polish_sweeps": 100, "time_limit_s": null},
      "episodes": [{"env_id": …, "env_settings": "{}", "day": "2024-05-16-thu" | null, "seed": 0,
                    "fingerprint": "<sha256>", "oracle_cost": $, "milp_schedule_cost": $, "polish_moves": k,
                    "milp_objective": $, "bound": $, "gap": …,
@@ -111,7 +111,8 @@ class StoppingRule:
 
 REFERENCE_RULE = StoppingRule()
 """The stopping rule of the shipped references and of every fresh oracle solve in scoring: 0.5 % proven gap,
-300 nodes per solve, HiGHS single-threaded, seed 0, no time limit; then at most 30 polish sweeps."""
+300 nodes per solve, HiGHS single-threaded, seed 0, no time limit; then at most
+:data:`~servegym.baselines.milp.schedule_polish.POLISH_SWEEPS` (100) sweeps of polish per descent."""
 
 
 class ReferenceFileError(ServegymError, ValueError):
@@ -172,6 +173,18 @@ class OracleReference:
         """(env id, env settings, day, seed)."""
         return (self.env_id, self.env_settings, self.day, self.seed)
 
+    def columns(self, env: ProvisioningEnv) -> list[int]:
+        """Index in ``env.instance`` of each of :attr:`configurations`, in the record's order.
+
+        Raises:
+            ReferenceFileError: a configuration name is not in the instance.
+        """
+        names = {config.name: c for c, config in enumerate(env.instance.configurations)}
+        unknown = [name for name in self.configurations if name not in names]
+        if unknown:
+            raise ReferenceFileError(f"{self.where}.schedule.configurations: {unknown} not in the env's instance")
+        return [names[name] for name in self.configurations]
+
     def schedule(self, env: ProvisioningEnv, *, milp: bool = False) -> np.ndarray:
         """(T, C) replicas per period of every configuration of ``env.instance``: the played schedule, or the MILP's
         own with ``milp``.
@@ -179,17 +192,14 @@ class OracleReference:
         Raises:
             ReferenceFileError: a configuration name is not in the instance, or T is not the episode's length.
         """
-        names = {config.name: c for c, config in enumerate(env.instance.configurations)}
-        unknown = [name for name in self.configurations if name not in names]
-        if unknown:
-            raise ReferenceFileError(f"{self.where}.schedule.configurations: {unknown} not in the env's instance")
+        columns = self.columns(env)
         num_periods = env.state.demand.rates_per_hour.shape[0]
         if self.replicas.shape[0] != num_periods:
             raise ReferenceFileError(
                 f"{self.where}.schedule.replicas: {self.replicas.shape[0]} periods, the episode has {num_periods}"
             )
         schedule = np.zeros((num_periods, env.instance.num_configurations), dtype=np.int64)
-        schedule[:, [names[name] for name in self.configurations]] = self.milp_replicas if milp else self.replicas
+        schedule[:, columns] = self.milp_replicas if milp else self.replicas
         return schedule
 
     def to_dict(self) -> dict[str, Any]:
@@ -660,13 +670,11 @@ def repolish_reference(
         )
     milp = reference.schedule(unwrapped, milp=True)
     polished = polish_schedule(unwrapped, milp, max_sweeps=rule.polish_sweeps)
-    column = {config.name: c for c, config in enumerate(unwrapped.instance.configurations)}
-    columns = [column[name] for name in reference.configurations]  # the record's order
     draft = replace(
         reference,
         milp_schedule_cost=polished.cost_before,
         polish_moves=polished.moves,
-        replicas=np.asarray(polished.replicas[:, columns], dtype=np.int64),
+        replicas=np.asarray(polished.replicas[:, reference.columns(unwrapped)], dtype=np.int64),
     )
     return replay_reference(env, draft)
 

@@ -75,7 +75,7 @@ def markdown_table(references: ReferenceSet) -> str:
         f"{str(polished.get('date', ''))[:10]} at commit {polished.get('commit', 'unknown')}), "
         f"{references.solver.get('name')} {references.solver.get('version')} single-threaded, seed 0; stopping rule: "
         f"proven gap {100 * rule['relative_gap']:.1f} % or {rule['node_limit']:,} nodes per solve, no time limit; "
-        f"then at most {rule['polish_sweeps']} sweeps of polish in the environment. "
+        f"then a polish in the environment of at most {rule['polish_sweeps']} sweeps per descent. "
         "Costs in $ per episode; the oracle cost is the polished schedule played in the environment (queueing "
         "delay included), the MILP schedule's cost the MILP's own schedule played there, the objective, bound and "
         "gap are the MILP's; solve seconds on that machine, for information.",
