@@ -1,6 +1,7 @@
 """AGH (baselines/heuristics/adaptive.py): hand optimum on the toy, brute-force bounds on tiny instances,
 determinism."""
 
+import dataclasses
 import itertools
 
 import numpy as np
@@ -239,6 +240,38 @@ def test_local_search__relaxed_routing_bound_never_exceeds_the_relaxed_routing_l
     assert search._relaxed_routing_bound(np.zeros_like(plan)) == pytest.approx(
         instance.unmet_penalty_per_request @ instance.demand_per_hour
     )
+
+
+@pytest.mark.parametrize("relaxed", [False, True])
+def test_local_search__dual_routing_bound_is_the_lp_at_its_point_and_never_exceeds_it_nearby(relaxed):
+    # Moves as the search makes them: counts up and down, whole deployments removed, configurations the point has
+    # no replicas on opened (their capacity price comes from the line search, not from the point's duals).
+    instance = make_instance("random", size=(10, 10, 10), seed=1)
+    router = ActiveRouter(instance)
+    search = LocalSearch(build_context(instance, ALL_MECHANISMS), router, None, MAX_SEARCH_SOLVES)
+    plan = solve_agh(instance).plan.replicas
+    point = search.evaluate(plan)
+    assert point is not None and point.prices is not None
+    at_point = router.route(plan, relax_unmet_cap=relaxed)
+    assert search._dual_routing_bound(plan, point, relaxed=relaxed) == pytest.approx(
+        at_point.objective_per_hour, rel=1e-6
+    )
+    rng = np.random.default_rng(2)
+    tight = 0
+    for _ in range(60):
+        replicas = plan.copy()
+        replicas[rng.integers(instance.num_configurations, size=rng.integers(1, 3))] += 1
+        active = np.flatnonzero(replicas)
+        replicas[rng.choice(active, size=rng.integers(1, 3), replace=False)] = rng.integers(0, 2)
+        routed = router.route(replicas, relax_unmet_cap=relaxed)
+        bound = search._dual_routing_bound(replicas, point, relaxed=relaxed)
+        if routed.feasible:
+            assert bound <= routed.objective_per_hour * (1 + 1e-9) + 1e-9
+            tight += bound > search._relaxed_routing_bound(replicas) + 1e-9
+        else:
+            assert not relaxed
+    assert tight > 0  # the duals bound more than the cheapest-route bound does
+    assert search._dual_routing_bound(plan, dataclasses.replace(point, prices=None), relaxed=relaxed) == -np.inf
 
 
 def _one_type_instance(

@@ -47,7 +47,8 @@ class ActiveRouter:
         self.instance = instance
         self._routers: RouterCache = OrderedDict() if routers is None else routers
         self._used: set[tuple[int, ...]] = set()  # routers this object has solved with (their basis is its own)
-        self.solves = 0
+        self.solves = 0  # routes asked for: LP solves plus the routes settled by a bound (count_bounded)
+        self.bounded = 0
 
     def _router(self, active: np.ndarray) -> Router:
         key = tuple(active.tolist())
@@ -62,6 +63,12 @@ class ActiveRouter:
         self._used.add(key)
         self._routers[key] = router
         return router
+
+    def count_bounded(self) -> None:
+        """Count a route the caller settled by a lower bound instead of an LP (its cost could not beat the one to
+        beat) in ``solves``, as the LP it replaces, and in ``bounded``."""
+        self.solves += 1
+        self.bounded += 1
 
     def evaluate(self, plan: Plan) -> Evaluation:
         """``evaluate_plan(instance, plan)``, computed on the sub-instance of the plan's active configurations.

@@ -42,7 +42,8 @@ from servegym.envs.evaluation import Plan
 from servegym.envs.instance import Instance
 
 MAX_SEARCH_SOLVES = 400
-"""Most LP solves one local search may use (each takes about a millisecond on the active configurations)."""
+"""Most LP solves one local search may use (each takes about a millisecond on the active configurations; a move the
+dual routing bound rejects without its LP counts as one, ``LocalSearch._bounded_out``)."""
 SEARCH_STARTS = 3
 """Local searches per run, from the cheapest distinct starts (docs/heuristics.md: one search from the best start
 alone stops in a worse local optimum on many instances)."""
@@ -197,7 +198,8 @@ def solve_agh(
     )
     message = (
         f"{starts} starts ({len(seen)} distinct), local search from the {min(search_starts, len(points))} cheapest, "
-        f"{moves} improving moves, {router.solves} LP solves"
+        f"{moves} improving moves, {router.solves - router.bounded} LP solves ({router.bounded} more moves rejected by "
+        "the dual routing bound)"
     )
     return finish("agh", instance, _lift(instance, kept, best.plan), time.perf_counter() - start_time, message=message)
 

@@ -44,7 +44,9 @@ tried in this order until none improves:
 Each accepted move lowers the cost and is confirmed by ``evaluate_plan``; the number of LP solves is bounded by
 ``max_solves``. A candidate whose rental plus a lower bound on its routing cost is not below the current cost is
 rejected without its LP (:meth:`LocalSearch._routing_bound`, and :meth:`LocalSearch._relaxed_routing_bound` for the
-repairs routed with the unmet cap relaxed).
+repairs routed with the unmet cap relaxed), and then by the Lagrangian bound from the current point's LP duals
+(:meth:`LocalSearch._dual_routing_bound`), which settles most moves that do not pay; those rejections count against
+``max_solves`` as the LPs they replace, so the searches take the paths they took without it.
 """
 
 from __future__ import annotations
@@ -104,10 +106,12 @@ _IMPROVEMENT = 1e-9
 
 @dataclass(frozen=True)
 class SearchPoint:
-    """A replica vector with its optimal routing and evaluation."""
+    """A replica vector with its optimal routing and evaluation, and the routing LP's dual values there (None when
+    not known), which bound the routing cost of nearby replica vectors (:meth:`LocalSearch._dual_routing_bound`)."""
 
     plan: Plan
     evaluation: Evaluation
+    prices: RoutingPrices | None = None
 
     @property
     def cost(self) -> float:
@@ -185,7 +189,8 @@ class LocalSearch:
         context: GH's precomputation (the rebuild moves re-serve demand with GH).
         router: LP router shared with the caller (its cache and solve count carry over).
         deadline: ``time.perf_counter()`` value after which no new move is tried; None for no limit.
-        max_solves: Most LP solves the search may use.
+        max_solves: Most LP solves the search may use (a move the dual routing bound rejects counts as one,
+            :meth:`LocalSearch._bounded_out`).
         max_repairs: Most GH repairs its rebuild moves may make.
         priced_record: The priced swaps' budget and failures shared by the searches of one AGH run; None for a
             record of its own.
@@ -219,6 +224,7 @@ class LocalSearch:
             np.inf,
         )
         self._delay_penalty = instance.delay_penalty_per_request_s[:, None] * instance.delay_s
+        self._error_excess = instance.error_rate - instance.error_slo[:, None]  # (I, C) e_ic − ε_i
         self._storage_price_per_hour = instance.model_storage_gb * instance.storage_price_per_gb_hour
         # The largest totals within each limit (limits.ceiling), compared with whole arrays of moves in the screens.
         self._gpu_ceiling = limits.ceiling(instance.gpu_availability)
@@ -267,6 +273,73 @@ class LocalSearch:
         cheapest = self._cheapest_delay_penalty(replicas)
         return float(instance.demand_per_hour @ np.minimum(cheapest, instance.unmet_penalty_per_request))
 
+    def _dual_routing_bound(self, replicas: np.ndarray, point: SearchPoint, *, relaxed: bool) -> float:
+        """A lower bound on the routing LP's objective over ``replicas``, $/hour, from the LP duals at ``point`` (a
+        nearby replica vector): a move whose rental plus this bound is not below the cost to beat is rejected
+        without its LP.
+
+        Relaxing the capacity and error rows with multipliers w_c ≥ 0 and v_i ≥ 0 leaves one small problem per
+        type: for any such multipliers the LP's optimum is at least L(w, v) = −Σ_c w_c·ρ_max·n_c + Σ_i g_i(m_i),
+        where m_i is type i's cheapest ĉ_ic = ρ_i·D_ic + w_c/μ_ic + v_i·(e_ic − ε_i) over its allowed routes to
+        configurations with replicas and g_i(m) = (λ_i − U_i)·m + U_i·min(m, φ_i) routes its demand at m with up to
+        U_i of it unmet where φ_i is less (U_i = λ_i with ``relaxed``, else ζ_i·λ_i). At the LP's own duals L is its
+        optimum (strong duality); near them it stays close where a move only removes capacity or adds dear routes.
+
+        The point's capacity prices give w_c on the configurations it has replicas on, its error prices v_i; each
+        other configuration gets, one after another, the w_c that maximises L (concave and piecewise linear in w_c,
+        so the best value is 0 or a breakpoint, where one of its routes' ĉ meets m_i or φ_i). -inf when the point
+        has no prices, inf when a type must be served and has no route.
+        """
+        prices = point.prices
+        if prices is None:
+            return -np.inf
+        instance = self.instance
+        active = np.flatnonzero(replicas > 0)
+        count = replicas[active].astype(float)  # (A,)
+        is_known = point.replicas[active] > 0
+        allowed = instance.route_allowed[:, active]  # (I, A)
+        load_per_request = self._allowed_inverse_capacity[:, active]  # (I, A) 1/μ_ic, 0 off the allowed routes
+        delay_cost = np.where(allowed, self._delay_penalty[:, active], np.inf)  # (I, A) ρ_i·D_ic, inf off them
+        error_excess = np.where(allowed, self._error_excess[:, active], 0.0)  # (I, A) e_ic − ε_i
+        demand = instance.demand_per_hour
+        unmet_upper = demand if relaxed else instance.max_unmet_fraction * demand
+        must_route = demand - unmet_upper  # (I,) λ_i − U_i ≥ 0
+        penalty = instance.unmet_penalty_per_request
+        rho = instance.design_utilisation
+        if np.any((must_route > 0.0) & ~allowed.any(axis=1)):
+            return np.inf
+        error_price = np.maximum(prices.error_per_request, 0.0)  # (I,) v_i
+        capacity_price = np.where(is_known, np.maximum(prices.capacity_per_load[active], 0.0), 0.0)  # (A,) w_c
+        base_cost = delay_cost + error_price[:, None] * error_excess  # (I, A) ĉ at w = 0
+        cheapest = np.where(is_known, base_cost + capacity_price * load_per_request, np.inf).min(axis=1)  # (I,)
+        for column in np.flatnonzero(~is_known).tolist():
+            routes = allowed[:, column]
+            route_load = load_per_request[routes, column]  # (R,) 1/μ_ic
+            offset = base_cost[routes, column]  # (R,)
+            kinks = np.concatenate([cheapest[routes] - offset, penalty[routes] - offset]) / np.tile(route_load, 2)
+            prices_tried = np.concatenate([[0.0], kinks[np.isfinite(kinks) & (kinks > 0.0)]])  # (P,) w_c
+            tried_cheapest = np.repeat(cheapest[:, None], len(prices_tried), axis=1)  # (I, P)
+            tried_cheapest[routes] = np.minimum(
+                tried_cheapest[routes], offset[:, None] + route_load[:, None] * prices_tried
+            )
+            value = self._routed_value(tried_cheapest, must_route, unmet_upper, penalty)
+            best = int(np.argmax(value - rho * count[column] * prices_tried))
+            cheapest = tried_cheapest[:, best]
+            capacity_price[column] = prices_tried[best]
+        routed_value = float(self._routed_value(cheapest[:, None], must_route, unmet_upper, penalty)[0])
+        return routed_value - rho * float(capacity_price @ count)
+
+    @staticmethod
+    def _routed_value(
+        cheapest: np.ndarray, must_route: np.ndarray, unmet_upper: np.ndarray, penalty: np.ndarray
+    ) -> np.ndarray:
+        """(P,) Σ_i g_i(m_i) of :meth:`_dual_routing_bound` for P columns of m (I, P), $/hour: (λ_i − U_i)·m_i +
+        U_i·min(m_i, φ_i), a type's unmet share at φ_i where its routes cost more (inf where it must route and
+        cannot; a type without demand adds 0)."""
+        routed = np.where(must_route[:, None] > 0.0, must_route[:, None] * cheapest, 0.0)
+        unmet = np.where(unmet_upper[:, None] > 0.0, unmet_upper[:, None] * np.minimum(cheapest, penalty[:, None]), 0.0)
+        return (routed + unmet).sum(axis=0)
+
     def _cheapest_delay_penalty(self, replicas: np.ndarray) -> np.ndarray:
         """(I,) each type's cheapest delay penalty on an allowed route to a configuration with replicas, $ per
         request (inf where it has none)."""
@@ -291,13 +364,13 @@ class LocalSearch:
         spend = limits.spend_per_hour(instance, replicas)
         if np.isfinite(below_cost) and instance.period_hours * (spend + self._routing_bound(replicas)) >= below_cost:
             return None  # no routing makes it cheaper enough: skip the LP
-        routed = self.router.route(replicas)
+        routed = self.router.route(replicas, prices=True)
         if routed is None or not routed.feasible:
             return None
         if instance.period_hours * (spend + routed.objective_per_hour) >= below_cost:
             return None
         evaluation = self.router.evaluate(routed.plan)
-        return SearchPoint(routed.plan, evaluation) if evaluation.feasible else None
+        return SearchPoint(routed.plan, evaluation, routed.prices) if evaluation.feasible else None
 
     def _priced_budget_left(self) -> bool:
         return (
@@ -311,11 +384,35 @@ class LocalSearch:
         return self.deadline is None or time.perf_counter() < self.deadline
 
     def _accept(self, point: SearchPoint, replicas: np.ndarray) -> SearchPoint | None:
-        candidate = self.evaluate(replicas, below_cost=point.cost - _IMPROVEMENT * max(1.0, abs(point.cost)))
+        """``replicas`` judged as a move from ``point``: the new point if it costs less, else None (without its LP
+        where a lower bound on its routing says it cannot, :meth:`_bounded_out`)."""
+        threshold = point.cost - _IMPROVEMENT * max(1.0, abs(point.cost))
+        spend = limits.spend_per_hour(self.instance, replicas)
+        if self.instance.period_hours * (spend + self._routing_bound(replicas)) >= threshold:
+            return None
+        if self._bounded_out(replicas, spend, point, threshold, relaxed=False):
+            return None
+        candidate = self.evaluate(replicas, below_cost=threshold)
         if candidate is None or candidate.cost >= point.cost:
             return None
         self.accepted_moves += 1
         return candidate
+
+    def _bounded_out(
+        self, replicas: np.ndarray, spend_per_hour: float, point: SearchPoint, threshold: float, *, relaxed: bool
+    ) -> bool:
+        """Whether ``replicas`` (renting ``spend_per_hour``) cannot cost less than ``threshold`` ($ for the period)
+        by the routing bound from ``point``'s duals (:meth:`_dual_routing_bound`), so its LP is skipped.
+
+        A move rejected so counts against the LP budget as the solve it replaces (``ActiveRouter.count_bounded``):
+        the budgets bind where they did before the bound, so every search takes the same path, only faster (the
+        in-environment re-plans, with a budget of 30 solves, give the same plans).
+        """
+        bound = self._dual_routing_bound(replicas, point, relaxed=relaxed)
+        if self.instance.period_hours * (spend_per_hour + bound) < threshold:
+            return False
+        self.router.count_bounded()
+        return True
 
     def _error_slack(self, routing: np.ndarray) -> np.ndarray:
         """(I,) each type's error slack under ``routing`` (I, C): ε_i·Σ_c x_ic − Σ_c e_ic·x_ic, floored at 0,
@@ -466,11 +563,24 @@ class LocalSearch:
             error_gap = np.maximum(instance.error_rate[types, config, None] - error_rate[types], 0.0)
             error_room[types] += routed[types, column, None] * error_gap
         error_limit = room.error_slack[:, None] + error_room  # (I, T)
-        # (S, I, T) error change of moving the rank-th source of each target there (the same for every count added)
-        error_changes = [
-            routed[:, order[rank]] * (error_rate - instance.error_rate[:, sources[order[rank]]])
-            for rank in range(len(sources))
-        ]
+        # Per rank: the targets whose rank-th source may move there, that source, and the error change of moving it
+        # (the same for every count added) as entries (type, position among those targets, requests/hour) where
+        # the source carries the type. A source carries few types, and only a rise can break a type's error limit:
+        # each type's error added stays within its limit as sources are chosen (0 at the start, each addition
+        # checked), so the sparse check rejects exactly the sources the dense (I, T) check would.
+        carries = routed > 0.0  # (I, S)
+        ranked = []
+        for rank in range(len(sources)):
+            live = np.flatnonzero(candidate[order[rank], columns])
+            if len(live) > 0:
+                source = order[rank, live]
+                kinds, positions = np.nonzero(carries[:, source])
+                moved_source = source[positions]
+                change = routed[kinds, moved_source] * (
+                    error_rate[kinds, live[positions]] - instance.error_rate[kinds, sources[moved_source]]
+                )
+                rises = change > 0.0
+                ranked.append((live, source, kinds, positions, change, rises))
         for added in range(_MERGE_MAX_NEW + 1):
             capacity = room.spare[targets] + added * rho  # replicas' worth of load the target can take
             used = np.zeros(len(targets))
@@ -478,17 +588,20 @@ class LocalSearch:
             error_added = np.zeros((instance.num_query_types, len(targets)))
             chosen = np.zeros((len(sources), len(targets)), dtype=bool)
             lost_spare = np.zeros(len(targets))  # spare of the chosen sources, which leaves with them
-            for rank in range(len(sources)):
-                source = order[rank]
-                elastic = np.maximum(spare_elsewhere - lost_spare, 0.0)
-                fits = candidate[source, columns] & (used + needed_load[source, columns] <= capacity + elastic + 1e-9)
-                error_change = error_changes[rank]
-                fits &= (error_added + error_change <= error_limit).all(axis=0)
-                used += np.where(fits, needed_load[source, columns], 0.0)
-                lost_spare += np.where(fits, room.spare[sources[source]], 0.0)
-                gain += np.where(fits, saving[source, columns], 0.0)
-                error_added += np.where(fits, error_change, 0.0)
-                chosen[source[fits], columns[fits]] = True
+            for live, source, kinds, positions, change, rises in ranked:
+                elastic = np.maximum(spare_elsewhere[live] - lost_spare[live], 0.0)
+                fits = used[live] + needed_load[source, live] <= capacity[live] + elastic + 1e-9
+                rise_kinds, rise_positions = kinds[rises], positions[rises]
+                rise_targets = live[rise_positions]
+                over = error_added[rise_kinds, rise_targets] + change[rises] > error_limit[rise_kinds, rise_targets]
+                fits[rise_positions[over]] = False
+                taken, moved = live[fits], source[fits]
+                used[taken] += needed_load[moved, taken]
+                lost_spare[taken] += room.spare[sources[moved]]
+                gain[taken] += saving[moved, taken]
+                entries = fits[positions]
+                error_added[kinds[entries], live[positions[entries]]] += change[entries]
+                chosen[moved, taken] = True
             # Replicas per model and GPUs per type after the merge (T, J) and (T, G): whole numbers, so the
             # scattered sums are exact in any order.
             chosen_source, chosen_target = np.nonzero(chosen)
@@ -561,10 +674,10 @@ class LocalSearch:
     def _evaluate_relaxed(self, replicas: np.ndarray) -> SearchPoint | None:
         """Route ``replicas`` with the unmet cap relaxed (demand beyond it priced at φ_i) and evaluate the plan,
         feasible or not; None if the LP ends without a verdict."""
-        routed = self.router.route(replicas, relax_unmet_cap=True)
+        routed = self.router.route(replicas, relax_unmet_cap=True, prices=True)
         if routed is None or not routed.feasible:
             return None
-        return SearchPoint(routed.plan, self.router.evaluate(routed.plan))
+        return SearchPoint(routed.plan, self.router.evaluate(routed.plan), routed.prices)
 
     def _sibling_swaps(self, point: SearchPoint) -> list[np.ndarray]:
         """Replica vectors that move every replica of one active configuration to a sibling (same model and GPU
@@ -590,20 +703,25 @@ class LocalSearch:
     def _best_of(self, point: SearchPoint, vectors: list[np.ndarray], *, relaxed: bool) -> SearchPoint | None:
         """The cheapest of ``vectors`` that costs less than ``point`` (each routed by LP; ``relaxed`` as in
         :meth:`_evaluate_relaxed`, else feasible only), or None. A vector whose spend plus a lower bound on its
-        routing (:meth:`_relaxed_routing_bound`, :meth:`_routing_bound`) is not below the cheapest so far is passed
-        over without its LP."""
+        routing (:meth:`_relaxed_routing_bound`, :meth:`_routing_bound`, then :meth:`_bounded_out` from ``point``'s
+        duals) is not below the cheapest so far is passed over without its LP."""
         best: SearchPoint | None = None
         hours = self.instance.period_hours
         for replicas in vectors:
             if not self._budget_left():
                 break
             bar = point.cost if best is None else best.cost
+            threshold = bar - _IMPROVEMENT * max(1.0, abs(bar))
+            spend = limits.spend_per_hour(self.instance, replicas)
             if relaxed:
-                bound = hours * (limits.spend_per_hour(self.instance, replicas) + self._relaxed_routing_bound(replicas))
-                if bound >= bar - _IMPROVEMENT * max(1.0, abs(bar)):
+                if hours * (spend + self._relaxed_routing_bound(replicas)) >= threshold:
                     continue
+            elif hours * (spend + self._routing_bound(replicas)) >= bar:
+                continue  # what :meth:`evaluate` would decide without its LP
+            if self._bounded_out(replicas, spend, point, threshold, relaxed=relaxed):
+                continue
             candidate = self._evaluate_relaxed(replicas) if relaxed else self.evaluate(replicas, below_cost=bar)
-            if candidate is not None and candidate.cost < bar - _IMPROVEMENT * max(1.0, abs(bar)):
+            if candidate is not None and candidate.cost < threshold:
                 best = candidate
         return best
 
@@ -890,7 +1008,7 @@ class LocalSearch:
                 if not evaluation.feasible or evaluation.cost.total >= target_cost:
                     return None
                 self.accepted_moves += 1
-                return SearchPoint(state.plan, evaluation)
+                return SearchPoint(state.plan, evaluation, state.prices)
             if opened == _PRICED_MAX_ADDED or state.spend_per_hour * instance.period_hours >= target_cost:
                 return None
             dropped = np.maximum(state.plan.unserved - point.plan.unserved, 0.0)
