@@ -18,7 +18,8 @@ default: every setting of the protocol). The file also ships :data:`SHORT_CHECKS
 solve takes seconds: the default test suite re-solves them and checks the file against the fresh solve.
 ``--repolish`` solves nothing: it polishes the MILP schedule of every record of the file again under the current
 rule and replays it (for a change of the polish or of what the environment charges that leaves every episode's
-fingerprint as it was; a record whose fingerprint changed stops the run). After every episode it also replaces the
+fingerprint as it was; a record whose fingerprint changed stops the run); it checkpoints after every episode, and a
+killed ``--repolish`` run started again resumes where it stopped. After every episode it also replaces the
 table between the ``oracle-references`` markers of docs/benchmark.md
 (unless ``--no-docs``; ``--table-only`` rewrites the table from the file without solving).
 """
@@ -149,14 +150,44 @@ def write(
     return load_references(out)
 
 
+def progress_path(out: Path) -> Path:
+    """The ``--repolish`` run's progress file beside ``out``: the episodes it has polished so far."""
+    return out.with_name(out.name + ".repolish-progress.json")
+
+
 def repolish(
     args: argparse.Namespace, records: dict[Key, OracleReference], wanted: list[Key], solved: dict, provenance: dict
 ) -> int:
     """``--repolish``: every record's MILP schedule polished again and replayed, written after each episode; the
-    file keeps the provenance of the solves (``solved``) and records this run's as the polish's."""
+    file keeps the provenance of the solves (``solved``) and records this run's as the polish's.
+
+    The run checkpoints: after every episode, next to the file (``progress_path``), the episodes polished so far and
+    the run's provenance. A run killed part-way resumes there when started again with ``--repolish`` under the same
+    rule (the records it wrote are kept and its provenance stays the polish's); the progress file is removed once
+    every record is polished. Delete it to polish everything again.
+    """
+    progress_file = progress_path(args.out)
+    done: set[Key] = set()
+    if progress_file.exists():
+        try:
+            progress = json.loads(progress_file.read_text())
+            if progress["stopping_rule"] == REFERENCE_RULE.to_dict():
+                done = {(str(k[0]), str(k[1]), k[2], int(k[3])) for k in progress["done"]} & set(records)
+                provenance = dict(progress["provenance"])
+        except (OSError, ValueError, KeyError, TypeError, IndexError) as error:
+            print(f"{progress_file}: unreadable ({error!r}); polishing every record again", file=sys.stderr)
+            done = set()
+        if done:
+            print(
+                f"resuming the --repolish run of {provenance.get('date', '?')} (commit "
+                f"{provenance.get('commit', '?')}): {len(done)} episodes already polished",
+                file=sys.stderr,
+            )
     print(f"{'setting':38} {'episode':22} {'MILP schedule $':>15} {'oracle $':>10} {'moves':>6}")
-    polished: dict[tuple[str, str], OracleReference] = {}  # (env id, fingerprint) → its polished record
-    for key in [key for key in wanted if key in records]:
+    polished: dict[tuple[str, str], OracleReference] = {  # (env id, fingerprint) → its polished record
+        (key[0], records[key].fingerprint): records[key] for key in wanted if key in done
+    }
+    for key in [key for key in wanted if key in records and key not in done]:
         start = time.perf_counter()
         env = gym.make(key[0], **json.loads(key[1]))
         earlier = records[key]
@@ -168,6 +199,15 @@ def repolish(
         records[key] = reference
         env.close()
         written = write(args.out, records, wanted, solved, provenance)
+        done.add(key)
+        atomic_write_json(
+            progress_file,
+            {
+                "stopping_rule": REFERENCE_RULE.to_dict(),
+                "provenance": provenance,
+                "done": [list(k) for k in wanted if k in done],
+            },
+        )
         if not args.no_docs:
             replace_marked_block(DOC, BEGIN, END, markdown_table(written))
         episode = f"{key[2] or 'synthetic'}/s{key[3]}" + ("" if key[1] == SETTINGS else f" {key[1]}")
@@ -176,6 +216,8 @@ def repolish(
             f"{reference.polish_moves:6d}  [{time.perf_counter() - start:.0f} s]",
             flush=True,
         )
+    write(args.out, records, wanted, solved, provenance)
+    progress_file.unlink(missing_ok=True)
     print(f"wrote {args.out}: {len(records)} episodes re-polished")
     return 0
 

@@ -1,0 +1,57 @@
+"""scripts/solve_oracle_references.py --repolish: a killed run resumes where it stopped."""
+
+import dataclasses
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+from servegym.agents.oracle_references import load_references
+from servegym.io import atomic_write_json
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def script():
+    spec = importlib.util.spec_from_file_location(
+        "solve_oracle_references", ROOT / "scripts" / "solve_oracle_references.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+class Killed(Exception):
+    """Stands for the run being killed part-way."""
+
+
+def test_repolish__a_killed_run_resumes_with_the_episodes_left_and_removes_its_progress_file(
+    script, tmp_path, monkeypatch
+):
+    shipped = load_references(script.SHIPPED)
+    kept = tuple(shipped)[:2]  # the short check and the first protocol episode
+    out = tmp_path / "references.json"
+    atomic_write_json(out, dataclasses.replace(shipped, episodes=kept).to_dict())
+    polished: list[tuple] = []
+    kill_at = [2]
+
+    def fake_repolish(env, reference):  # the real polish takes a minute per protocol episode
+        if len(polished) + 1 == kill_at[0]:
+            raise Killed
+        polished.append(reference.key)
+        return dataclasses.replace(reference, polish_moves=reference.polish_moves + 1)
+
+    monkeypatch.setattr(script, "repolish_reference", fake_repolish)
+    with pytest.raises(Killed):
+        script.main(["--repolish", "--out", str(out), "--no-docs"])
+    progress = script.progress_path(out)
+    assert progress.exists() and polished == [kept[0].key]
+    assert load_references(out).find(*kept[0].key).polish_moves == kept[0].polish_moves + 1
+
+    kill_at[0] = 0
+    assert script.main(["--repolish", "--out", str(out), "--no-docs"]) == 0
+    assert polished == [kept[0].key, kept[1].key]  # the first is not polished again
+    assert not progress.exists()
+    again = load_references(out)
+    assert [r.polish_moves for r in again] == [r.polish_moves + 1 for r in kept]
