@@ -84,7 +84,7 @@ class _TypeServer:
         self.context, self.fleet, self.query_type = context, fleet, query_type
         self.rank_by_coverage = context.mechanisms.coverage_ranking
         self.capacity = instance.capacity_per_hour[query_type]
-        self.excess = instance.error_rate[query_type] - instance.error_slo[query_type]
+        self.excess = context.error_excess[query_type]
         self.penalty = context.delay_penalty_per_request[query_type]
         table = context.candidate_tables[query_type]
         if excluded.any():

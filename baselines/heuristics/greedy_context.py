@@ -127,6 +127,7 @@ class GreedyContext:
         upgradable: (I, C) bool configurations with an upgrade target the type may be routed to (M3).
         delay_penalty_per_request: (I, C) ρ_i·D_{i,c}, $ per request routed to c.
         inverse_capacity: (I, C) 1/μ_{i,c}, replica-loads per request/hour (0 where c cannot serve i).
+        error_excess: (I, C) e_{i,c} − ε_i, the error-budget slack a request routed to c spends (negative: builds).
     """
 
     instance: Instance
@@ -140,6 +141,7 @@ class GreedyContext:
     upgradable: np.ndarray
     delay_penalty_per_request: np.ndarray
     inverse_capacity: np.ndarray
+    error_excess: np.ndarray
 
 
 _CONTEXTS: DemandFreeCache[GreedyContext] = DemandFreeCache(8)
@@ -209,6 +211,7 @@ def _compute_context(instance: Instance, mechanisms: Mechanisms) -> GreedyContex
         upgradable=_read_only((targets >= 0) & usable[:, targets]),
         delay_penalty_per_request=_read_only(delay_penalty),
         inverse_capacity=_read_only(inverse_capacity_of(instance)),
+        error_excess=_read_only(instance.error_rate - instance.error_slo[:, None]),
     )
 
 

@@ -224,7 +224,7 @@ class LocalSearch:
             np.inf,
         )
         self._delay_penalty = instance.delay_penalty_per_request_s[:, None] * instance.delay_s
-        self._error_excess = instance.error_rate - instance.error_slo[:, None]  # (I, C) e_ic − ε_i
+        self._error_excess = context.error_excess  # (I, C) e_ic − ε_i
         self._storage_price_per_hour = instance.model_storage_gb * instance.storage_price_per_gb_hour
         # The largest totals within each limit (limits.ceiling), compared with whole arrays of moves in the screens.
         self._gpu_ceiling = limits.ceiling(instance.gpu_availability)
