@@ -39,7 +39,8 @@ EXAMPLES: dict[str, list[str]] = {
         "--env",
         "servegym/ProvisioningWeek-v3",
         "--policies",
-        "tuned-rule,gh-rolling,agh-rolling,gh-hold,agh-hold,gh-robust,gh-adaptive,agh-static,agh-quantile-hold",
+        "tuned-rule,tuned-mix,agh-mix,gh-rolling,agh-rolling,gh-hold,agh-hold,gh-robust,gh-adaptive,agh-static,"
+        "agh-quantile-hold",
     ],
 }
 """Example folder name → ``servegym`` arguments (``--out`` and ``--no-progress`` are added)."""
