@@ -254,24 +254,27 @@ class LocalSearch:
 
         Each type's demand beyond its unmet cap is served at least at its cheapest delay penalty on an active
         allowed route, the rest at the lower of that and its unmet penalty φ_i (inf when a type with demand beyond
-        its cap has no active allowed route: the LP is infeasible).
+        its cap has no active allowed route: the LP is infeasible). The dual bound at zero multipliers.
         """
-        instance = self.instance
-        cheapest = self._cheapest_delay_penalty(replicas)
-        demand = instance.demand_per_hour
-        droppable = instance.max_unmet_fraction * demand
-        must_serve = demand - droppable
-        if np.any((must_serve > 0.0) & ~np.isfinite(cheapest)):
-            return np.inf
-        served_cost = np.where(must_serve > 0.0, must_serve * np.where(np.isfinite(cheapest), cheapest, 0.0), 0.0)
-        return float(served_cost.sum() + (droppable * np.minimum(cheapest, instance.unmet_penalty_per_request)).sum())
+        return self._cheapest_route_bound(replicas, relaxed=False)
 
     def _relaxed_routing_bound(self, replicas: np.ndarray) -> float:
         """A lower bound on the routing LP's objective over ``replicas`` with the unmet cap relaxed, $/hour: each
         type's demand at the lower of its cheapest delay penalty on an active allowed route and its unmet penalty."""
-        instance = self.instance
-        cheapest = self._cheapest_delay_penalty(replicas)
-        return float(instance.demand_per_hour @ np.minimum(cheapest, instance.unmet_penalty_per_request))
+        return self._cheapest_route_bound(replicas, relaxed=True)
+
+    def _cheapest_route_bound(self, replicas: np.ndarray, *, relaxed: bool) -> float:
+        """:meth:`_routed_value` at each type's cheapest delay penalty on an active allowed route, $/hour."""
+        must_route, unmet_upper = self._unmet_bounds(relaxed=relaxed)
+        cheapest = self._cheapest_delay_penalty(replicas)[:, None]
+        return float(self._routed_value(cheapest, must_route, unmet_upper, self.instance.unmet_penalty_per_request)[0])
+
+    def _unmet_bounds(self, *, relaxed: bool) -> tuple[np.ndarray, np.ndarray]:
+        """(I,) λ_i − U_i, the demand a type must route, and (I,) U_i, the most it may leave unmet: U_i = λ_i with
+        the unmet cap relaxed, else ζ_i·λ_i."""
+        demand = self.instance.demand_per_hour
+        unmet_upper = demand if relaxed else self.instance.max_unmet_fraction * demand
+        return demand - unmet_upper, unmet_upper
 
     def _dual_routing_bound(self, replicas: np.ndarray, point: SearchPoint, *, relaxed: bool) -> float:
         """A lower bound on the routing LP's objective over ``replicas``, $/hour, from the LP duals at ``point`` (a
@@ -301,9 +304,7 @@ class LocalSearch:
         load_per_request = self._allowed_inverse_capacity[:, active]  # (I, A) 1/μ_ic, 0 off the allowed routes
         delay_cost = np.where(allowed, self._delay_penalty[:, active], np.inf)  # (I, A) ρ_i·D_ic, inf off them
         error_excess = np.where(allowed, self._error_excess[:, active], 0.0)  # (I, A) e_ic − ε_i
-        demand = instance.demand_per_hour
-        unmet_upper = demand if relaxed else instance.max_unmet_fraction * demand
-        must_route = demand - unmet_upper  # (I,) λ_i − U_i ≥ 0
+        must_route, unmet_upper = self._unmet_bounds(relaxed=relaxed)
         penalty = instance.unmet_penalty_per_request
         rho = instance.design_utilisation
         if np.any((must_route > 0.0) & ~allowed.any(axis=1)):
@@ -336,8 +337,10 @@ class LocalSearch:
         """(P,) Σ_i g_i(m_i) of :meth:`_dual_routing_bound` for P columns of m (I, P), $/hour: (λ_i − U_i)·m_i +
         U_i·min(m_i, φ_i), a type's unmet share at φ_i where its routes cost more (inf where it must route and
         cannot; a type without demand adds 0)."""
-        routed = np.where(must_route[:, None] > 0.0, must_route[:, None] * cheapest, 0.0)
-        unmet = np.where(unmet_upper[:, None] > 0.0, unmet_upper[:, None] * np.minimum(cheapest, penalty[:, None]), 0.0)
+        reachable = np.isfinite(cheapest)
+        routed = must_route[:, None] * np.where(reachable, cheapest, 0.0)
+        routed[(must_route[:, None] > 0.0) & ~reachable] = np.inf
+        unmet = unmet_upper[:, None] * np.minimum(cheapest, penalty[:, None])
         return (routed + unmet).sum(axis=0)
 
     def _cheapest_delay_penalty(self, replicas: np.ndarray) -> np.ndarray:
