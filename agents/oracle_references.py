@@ -173,6 +173,11 @@ class OracleReference:
         """(env id, env settings, day, seed)."""
         return (self.env_id, self.env_settings, self.day, self.seed)
 
+    @property
+    def reset_options(self) -> dict[str, str]:
+        """The ``env.reset`` options of its episode: ``{"day": day}``, empty for a synthetic episode."""
+        return {"day": self.day} if self.day is not None else {}
+
     def columns(self, env: ProvisioningEnv) -> list[int]:
         """Index in ``env.instance`` of each of :attr:`configurations`, in the record's order.
 
@@ -646,8 +651,8 @@ def build_reference(
 def replay_reference(env: gym.Env, reference: OracleReference) -> OracleReference:
     """``reference`` with ``oracle_cost`` what its schedule costs played in ``env`` on its episode."""
     unwrapped: ProvisioningEnv = env.unwrapped  # type: ignore[assignment]
-    options = {"day": reference.day} if reference.day is not None else {}
-    record, _ = run_episode(env, ReferenceOraclePolicy(unwrapped, [reference]), reference.seed, options)
+    policy = ReferenceOraclePolicy(unwrapped, [reference])
+    record, _ = run_episode(env, policy, reference.seed, reference.reset_options)
     return replace(reference, oracle_cost=float(record["total_cost"]), where="")
 
 
@@ -662,8 +667,7 @@ def repolish_reference(
             again).
     """
     unwrapped: ProvisioningEnv = env.unwrapped  # type: ignore[assignment]
-    options = {"day": reference.day} if reference.day is not None else {}
-    env.reset(seed=reference.seed, options=options or None)
+    env.reset(seed=reference.seed, options=reference.reset_options)
     if episode_fingerprint(unwrapped) != reference.fingerprint:
         raise ReferenceMismatchError(
             f"{reference.where or reference.key}: the episode's inputs changed since it was solved; solve it again"

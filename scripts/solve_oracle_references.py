@@ -114,8 +114,7 @@ def milp_rule(rule: Mapping[str, Any]) -> dict[str, Any]:
 def still_valid(reference: OracleReference) -> bool:
     """Whether a record of an earlier run fits the episode as the package builds it now (same fingerprint)."""
     env = gym.make(reference.env_id, **json.loads(reference.env_settings))
-    options = {"day": reference.day} if reference.day is not None else None
-    env.reset(seed=reference.seed, options=options)
+    env.reset(seed=reference.seed, options=reference.reset_options)
     valid = episode_fingerprint(env.unwrapped) == reference.fingerprint
     env.close()
     return valid
