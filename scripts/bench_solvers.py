@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +25,7 @@ from servegym.baselines.heuristics.adaptive import solve_agh
 from servegym.baselines.milp.solver import SOLVERS, solve
 from servegym.envs.instance import Instance
 from servegym.envs.scenarios import make_instance
-from servegym.io import atomic_write_json
+from servegym.io import atomic_write_json, machine_info, source_commit
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 RANDOM_SIZES = ((6, 6, 10), (10, 10, 10), (15, 15, 15), (20, 20, 20))
@@ -114,9 +116,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     time_limit_s = args.time_limit or (10.0 if args.quick else 60.0)
     start = time.perf_counter()
+    load_before = os.getloadavg()[0]
     records = bench(grid(args.quick, args.seeds), args.solvers, time_limit_s)
     print(markdown_table(records))
     payload = {
+        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "machine": machine_info(("highspy", "ortools")),
+        "commit": source_commit() or "unknown",
+        "load_average_before_after": [round(load_before, 2), round(os.getloadavg()[0], 2)],
         "time_limit_s": time_limit_s,
         "threads": 1,
         "seed": 0,
