@@ -195,11 +195,15 @@ def library_versions() -> dict[str, str]:
 
 
 def _monitored_env(config: TrainConfig, demand: str | None) -> gym.Env:
+    """A training or validation env: the run's env, its SLO price (if any) and action wrapper, monitored."""
     from stable_baselines3.common.monitor import Monitor
 
-    from servegym.envs.wrappers import EPISODE_INFO_KEYS
+    from servegym.envs.wrappers import EPISODE_INFO_KEYS, SLOPricedReward
 
-    return Monitor(wrap_action(make_base_env(config, demand), config), info_keywords=EPISODE_INFO_KEYS)
+    env = make_base_env(config, demand)
+    if config.slo_price_per_request > 0.0:
+        env = SLOPricedReward(env, config.slo_price_per_request)
+    return Monitor(wrap_action(env, config), info_keywords=EPISODE_INFO_KEYS)
 
 
 def _worker_env(config: TrainConfig, demand: str | None, driver_pid: int) -> gym.Env:

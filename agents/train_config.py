@@ -49,7 +49,7 @@ SCALED_MAX_KEEP_MARGIN = 0.5
 VEC_ENVS = ("subproc", "dummy")
 """How ``n_envs`` > 1 training envs run: ``SubprocVecEnv`` workers (one process each) or ``DummyVecEnv`` (all in the
 trainer's process, stepped one after another; pays off where an env step is cheap next to the IPC, ``scaled``)."""
-ADDED_FIELDS: Mapping[str, Any] = {"vec_env": "subproc"}
+ADDED_FIELDS: Mapping[str, Any] = {"vec_env": "subproc", "slo_price_per_request": 0.0}
 """Settings added after run folders were first written, with the value every run written before them used: a
 ``config.json`` without one is read with this value (it is what the run did, not today's default)."""
 MASK_KEY = "action_mask"
@@ -183,6 +183,9 @@ class TrainConfig:
             planner whose plans give the ``scaled`` action's configuration mixes (computed once per env).
         headroom_max_payback_periods: Largest payback horizon (periods) of the ``headroom`` action's switching
             patience dimension; 0 leaves the dimension out (the planner re-plans every period).
+        slo_price_per_request: $ the training reward charges per request that misses an SLO, on top of the cost
+            (``servegym.envs.wrappers.SLOPricedReward``; training and validation envs only, scores are unchanged);
+            0 for the cost alone.
         norm_obs: Normalise the Box observations (all but ``action_mask``) with running statistics.
         norm_reward: Scale rewards by a running estimate of the discounted return's standard deviation.
         eval_freq: Environment steps between evaluations on the validation day.
@@ -208,6 +211,7 @@ class TrainConfig:
     headroom_high: float = 1.3
     headroom_planner: str = "gh"
     headroom_max_payback_periods: float = 12.0
+    slo_price_per_request: float = 0.0
     norm_obs: bool = True
     norm_reward: bool = True
     eval_freq: int = 9_600
@@ -223,7 +227,7 @@ class TrainConfig:
         for key in ("norm_obs", "norm_reward"):
             if not isinstance(getattr(self, key), bool):
                 raise TrainConfigError(f"{key} = {getattr(self, key)!r} must be true or false")
-        for key in ("headroom_low", "headroom_high", "headroom_max_payback_periods"):
+        for key in ("headroom_low", "headroom_high", "headroom_max_payback_periods", "slo_price_per_request"):
             value = getattr(self, key)
             if isinstance(value, bool) or not isinstance(value, int | float):
                 raise TrainConfigError(f"{key} = {value!r} must be a number")
@@ -256,6 +260,10 @@ class TrainConfig:
         if not (math.isfinite(self.headroom_max_payback_periods) and self.headroom_max_payback_periods >= 0.0):
             raise TrainConfigError(
                 f"headroom_max_payback_periods = {self.headroom_max_payback_periods} outside allowed range [0, inf)"
+            )
+        if not (math.isfinite(self.slo_price_per_request) and self.slo_price_per_request >= 0.0):
+            raise TrainConfigError(
+                f"slo_price_per_request = {self.slo_price_per_request} outside allowed range [0, inf) $ per request"
             )
         for key in ("env_kwargs", "instance_overrides", "hyperparameters"):
             try:

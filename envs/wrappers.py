@@ -4,11 +4,14 @@
 flat scalar keys (:data:`EPISODE_INFO_KEYS`), which SB3's ``Monitor(info_keywords=...)`` copies into its episode
 record; every registered id applies it (``servegym.envs``). ``DeltaAction`` turns the absolute replica counts
 into small moves: per candidate configuration, remove one replica, keep, or add one. The policy then only has to
-learn changes, and its masks stay meaningful.
+learn changes, and its masks stay meaningful. ``SLOPricedReward`` charges a learner for every request that misses
+an SLO, on top of the cost (a fixed Lagrange price of the SLO-violation rate, for agents that must not buy their
+savings with violations).
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import gymnasium as gym
@@ -103,6 +106,40 @@ class EpisodeStatistics(gym.Wrapper, gym.utils.RecordConstructorArgs):
     def totals(self) -> dict[str, float]:
         """:data:`EPISODE_INFO_KEYS` of the periods played since the last ``reset``."""
         return {f"{EPISODE_PREFIX}{name}": float(value) for name, value in self._totals.totals().items()}
+
+
+class SLOPricedReward(gym.Wrapper, gym.utils.RecordConstructorArgs):
+    """Charge ``price_per_request`` $ for every request of a period that misses an SLO, on top of its cost.
+
+    ``reward = −(cost + price · m) / reward_scale``, with m = ``slo_violation_rate`` · Σ_i λ_i · Δt the period's
+    requests that miss any SLO (delay, error or unserved; each counted once, as ``info`` counts them). The env
+    already prices lateness and drops in its cost; this price is an extra term of a learner's objective only, the
+    Lagrange multiplier of a bound on the violation rate. Observation, action and ``info`` (its ``cost`` too) are
+    the wrapped env's, so scores and evaluations are unchanged. Wrap the env below any action wrapper that strips
+    ``info`` (it reads ``slo_violation_rate``, ``demand_per_hour`` and ``reward_scale``).
+
+    Args:
+        env: A ``ProvisioningEnv``, possibly wrapped.
+        price_per_request: $ per request that misses an SLO, finite and ≥ 0 (0 leaves the reward as it is).
+
+    Raises:
+        ValueError: ``price_per_request`` is not a finite number ≥ 0.
+    """
+
+    def __init__(self, env: gym.Env, price_per_request: float) -> None:
+        if isinstance(price_per_request, bool) or not isinstance(price_per_request, int | float):
+            raise ValueError(f"price_per_request = {price_per_request!r} must be a number ($ per request)")
+        if not (math.isfinite(price_per_request) and price_per_request >= 0.0):
+            raise ValueError(f"price_per_request = {price_per_request} outside allowed range [0, inf) $ per request")
+        gym.utils.RecordConstructorArgs.__init__(self, price_per_request=price_per_request)
+        gym.Wrapper.__init__(self, env)
+        self.price_per_request = float(price_per_request)
+        self._period_hours = float(env.unwrapped.instance.period_hours)  # type: ignore[attr-defined]
+
+    def step(self, action: Any):
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        missed = float(info["slo_violation_rate"]) * float(np.sum(info["demand_per_hour"])) * self._period_hours
+        return obs, reward - self.price_per_request * missed / info["reward_scale"], terminated, truncated, info
 
 
 class DeltaAction(gym.Wrapper, gym.utils.RecordConstructorArgs):

@@ -468,3 +468,20 @@ def test_cli__train_and_score_on_your_own_trace(tmp_path, capsys):
     capsys.readouterr()
     assert main([*argv, "--days", DAY, "--out", str(out)]) == 2
     assert "--demand and --days both given" in capsys.readouterr().err
+
+
+def test_agents__slo_price_enters_the_training_reward_below_the_action_wrapper(tmp_path):
+    from servegym.agents.train import _monitored_env
+
+    def rewards(price: float) -> list[float]:
+        env = _monitored_env(tiny_config(tmp_path, "ppo", "headroom", slo_price_per_request=price), None)
+        env.reset(seed=0)
+        action = np.zeros(env.action_space.shape, dtype=np.float32)
+        return [env.step(action)[1] for _ in range(4)]
+
+    free, priced, twice = rewards(0.0), rewards(0.01), rewards(0.02)
+    charge = np.subtract(free, priced)
+    assert np.all(charge > 0.0)  # the headroom action's plans miss some requests in every period
+    np.testing.assert_allclose(np.subtract(free, twice), 2 * charge, rtol=1e-9)  # linear in the price
+    config = tiny_config(tmp_path, slo_price_per_request=0.5)
+    assert TrainConfig.from_dict(config.to_dict()).slo_price_per_request == 0.5

@@ -13,7 +13,7 @@ import servegym.envs  # noqa: F401  (registers the ids)
 from servegym.agents.action_wrappers import HeadroomAction
 from servegym.baselines.runner.policies import AGH_REPLANNING, PlannerPolicy, make_policy
 from servegym.envs.provisioning import ProvisioningEnv
-from servegym.envs.wrappers import DeltaAction
+from servegym.envs.wrappers import DeltaAction, SLOPricedReward
 
 ENV_ID = "servegym/Provisioning-v3"
 REMOVE, KEEP, ADD = 0, 1, 2
@@ -116,6 +116,35 @@ def test_wrappers__headroom_action_rejects_bad_multipliers():
         env.step(np.ones(3))
     with pytest.raises(ValueError, match="0 < low ≤ high"):
         HeadroomAction(short_env(), low=2.0, high=1.0)
+
+
+def test_wrappers__slo_price_charges_each_missed_request_and_leaves_the_rest_alone():
+    base, priced = short_env(), SLOPricedReward(short_env(), 0.002)
+    observation, _ = base.reset(seed=3)
+    priced_observation, _ = priced.reset(seed=3)
+    action = base.unwrapped.action_space.sample()
+    action[:] = 1
+    missed_total = 0.0
+    for _ in range(4):
+        observation, reward, _, _, info = base.step(action)
+        priced_observation, priced_reward, _, _, priced_info = priced.step(action)
+        assert all(np.array_equal(observation[k], priced_observation[k]) for k in observation)
+        assert info["cost"] == priced_info["cost"] and info["total_cost"] == priced_info["total_cost"]
+        requests = np.sum(info["demand_per_hour"]) * base.unwrapped.instance.period_hours
+        missed = info["slo_violation_rate"] * requests
+        missed_total += missed
+        assert priced_reward == pytest.approx(reward - 0.002 * missed / info["reward_scale"], rel=1e-12)
+    assert missed_total > 0.0  # one replica per candidate misses some requests: the price is exercised
+    free = SLOPricedReward(short_env(), 0)
+    free.reset(seed=3)
+    base.reset(seed=3)
+    assert free.step(action)[1] == base.step(action)[1]
+
+
+@pytest.mark.parametrize("price", [-0.1, float("nan"), float("inf"), True, "1"])
+def test_wrappers__slo_price_rejects_what_is_not_a_finite_price(price):
+    with pytest.raises(ValueError, match="price_per_request"):
+        SLOPricedReward(short_env(), price)
 
 
 @pytest.mark.parametrize(

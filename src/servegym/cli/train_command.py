@@ -100,6 +100,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="PERIODS",
         help="largest switching payback horizon the agent may choose, periods (0: no patience dimension)",
     )
+    parser.add_argument(
+        "--slo-price",
+        type=float,
+        default=defaults.slo_price_per_request,
+        metavar="DOLLARS",
+        help="$ the training reward charges per request that misses an SLO, on top of the cost (default 0: cost only)",
+    )
     parser.add_argument("--no-norm-obs", action="store_true", help="do not normalise observations")
     parser.add_argument("--no-norm-reward", action="store_true", help="do not normalise rewards")
     parser.add_argument("--torch-threads", type=positive_int, default=defaults.torch_threads, help="torch threads")
@@ -160,6 +167,7 @@ def run(args: argparse.Namespace) -> int:
             headroom_high=args.headroom_high,
             headroom_planner=args.headroom_planner,
             headroom_max_payback_periods=args.headroom_max_payback,
+            slo_price_per_request=args.slo_price,
             norm_obs=not args.no_norm_obs,
             norm_reward=not args.no_norm_reward,
             eval_freq=args.eval_freq,
