@@ -100,8 +100,13 @@ PRICED_SOLVES = 120
 loses most of the gain at (30, 30, 30) (docs/heuristics.md, "Priced swap")."""
 _PRICED_REMOVALS = 4
 """Active configurations, most rental first, whose replicas the priced swaps remove per step."""
-_IMPROVEMENT = 1e-9
+IMPROVEMENT = 1e-9
 """Relative cost decrease a move must achieve (guards against cycling on floating-point noise)."""
+
+
+def improvement_margin(cost: float) -> float:
+    """The least decrease of ``cost`` ($) that counts as an improvement: :data:`IMPROVEMENT` × max(1, |cost|)."""
+    return IMPROVEMENT * max(1.0, abs(cost))
 
 
 @dataclass(frozen=True)
@@ -389,7 +394,7 @@ class LocalSearch:
     def _accept(self, point: SearchPoint, replicas: np.ndarray) -> SearchPoint | None:
         """``replicas`` judged as a move from ``point``: the new point if it costs less, else None (without its LP
         where a lower bound on its routing says it cannot, :meth:`_bounded_out`)."""
-        threshold = point.cost - _IMPROVEMENT * max(1.0, abs(point.cost))
+        threshold = point.cost - improvement_margin(point.cost)
         spend = limits.spend_per_hour(self.instance, replicas)
         if self.instance.period_hours * (spend + self._routing_bound(replicas)) >= threshold:
             return None
@@ -516,7 +521,7 @@ class LocalSearch:
                     valid &= (error_change <= error_slack[carried, None]).all(axis=0)
                 estimate = np.where(valid, cost_change + delay_change, np.inf)
                 for target in np.argsort(estimate, kind="stable")[:_TARGETS_PER_SOURCE].tolist():
-                    if estimate[target] < -_IMPROVEMENT * max(1.0, abs(point.cost)):
+                    if estimate[target] < -improvement_margin(point.cost):
                         moves.append(
                             _Relocation(float(estimate[target]), int(source), removed, target, int(added[target]))
                         )
@@ -625,7 +630,7 @@ class LocalSearch:
                 & (spend_change <= room.budget_left_per_hour)
                 & (gpus_after <= self._gpu_ceiling[None, :]).all(axis=1)
                 & (storage_after_gb <= self._storage_ceiling)
-                & (estimate < -_IMPROVEMENT * max(1.0, abs(point.cost)))
+                & (estimate < -improvement_margin(point.cost))
             )
             for column in np.flatnonzero(valid)[np.argsort(estimate[valid], kind="stable")][:_MERGES_VERIFIED]:
                 merges.append(
@@ -661,7 +666,7 @@ class LocalSearch:
             if accepted is not None:
                 return accepted
             failed.append(replicas)
-        target_cost = point.cost - _IMPROVEMENT * max(1.0, abs(point.cost))
+        target_cost = point.cost - improvement_margin(point.cost)
         for replicas in failed[:_REPAIRED_MERGES]:
             state = self._evaluate_relaxed(replicas)
             for _ in range(_REPAIR_STEPS):
@@ -714,7 +719,7 @@ class LocalSearch:
             if not self._budget_left():
                 break
             bar = point.cost if best is None else best.cost
-            threshold = bar - _IMPROVEMENT * max(1.0, abs(bar))
+            threshold = bar - improvement_margin(bar)
             spend = limits.spend_per_hour(self.instance, replicas)
             if relaxed:
                 if hours * (spend + self._relaxed_routing_bound(replicas)) >= threshold:
@@ -941,7 +946,7 @@ class LocalSearch:
         """
         instance = self.instance
         n = point.replicas
-        target_cost = point.cost - _IMPROVEMENT * max(1.0, abs(point.cost))
+        target_cost = point.cost - improvement_margin(point.cost)
         active = np.flatnonzero(n > 0)
         by_rental = active[np.argsort(-(n[active] * self._price[active]), kind="stable")][:_PRICED_REMOVALS]
         error_slack = self._error_slack(point.plan.routing)

@@ -34,7 +34,7 @@ import time
 
 import numpy as np
 
-from servegym.baselines.heuristics.local_search import LocalSearch, SearchPoint
+from servegym.baselines.heuristics.local_search import LocalSearch, SearchPoint, improvement_margin
 from servegym.baselines.milp.backends import SolveSettings, run
 from servegym.baselines.milp.model import build_highs_model
 from servegym.envs.evaluation import Plan
@@ -51,8 +51,6 @@ there (the (30, 30, 30) ones have 56,000-78,000)."""
 POLISH_NODES = 1
 """Branch-and-bound nodes of the polish's MILP: the root, where HiGHS's RINS/RENS sub-MIP heuristics find the plans
 that pay; the nodes after it mostly prove the bound."""
-_IMPROVEMENT = 1e-9
-"""Relative cost decrease a polished plan must achieve (as the local search's moves)."""
 
 
 def neighbourhood(instance: Instance, replicas: np.ndarray, max_routes: int = POLISH_MAX_ROUTES) -> np.ndarray:
@@ -124,7 +122,7 @@ def milp_polish(search: LocalSearch, point: SearchPoint, max_routes: int = POLIS
     replicas[kept] = model.solution_plan(outcome.values).replicas
     if np.array_equal(replicas, point.replicas):
         return None
-    target = point.cost - _IMPROVEMENT * max(1.0, abs(point.cost))
+    target = point.cost - improvement_margin(point.cost)
     better = search.evaluate(replicas, below_cost=target)
     if better is None or better.cost >= target:
         return None
