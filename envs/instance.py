@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -230,6 +231,19 @@ class Instance:
     @property
     def num_configurations(self) -> int:
         return len(self.configurations)
+
+    def digest(self) -> str:
+        """SHA-256 (hex) of every field: each array's name, dtype, shape and bytes, each other field's ``repr``
+        (exact for floats). Two instances with the same digest pose the same problem."""
+        digest = hashlib.sha256()
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            if isinstance(value, np.ndarray):
+                digest.update(f"{field.name}:{value.dtype}:{value.shape}".encode())
+                digest.update(np.ascontiguousarray(value).tobytes())
+            else:
+                digest.update(f"{field.name}:{value!r}".encode())
+        return digest.hexdigest()
 
     def with_demand(self, demand_per_hour: np.ndarray, period_hours: float | None = None) -> Instance:
         """A copy with new demand λ (requests/hour) and optionally a new period length Δt (hours)."""

@@ -30,8 +30,6 @@ recomputed for the new AGH plans.
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import hashlib
 import io
 import json
 import math
@@ -146,19 +144,6 @@ MILP_FIELDS = (
 """Fields of a record that come from the MILP call (with the ``milp_*_s`` time split), copied by ``--reuse-milp``."""
 
 
-def instance_digest(instance: Instance) -> str:
-    """SHA-256 of every field of ``instance`` (array bytes, dtypes and shapes; the other fields' reprs)."""
-    digest = hashlib.sha256()
-    for field in dataclasses.fields(instance):
-        value = getattr(instance, field.name)
-        if isinstance(value, np.ndarray):
-            digest.update(f"{field.name}:{value.dtype}:{value.shape}".encode())
-            digest.update(np.ascontiguousarray(value).tobytes())
-        else:
-            digest.update(f"{field.name}:{value!r}".encode())
-    return digest.hexdigest()
-
-
 def same_instance(record: dict[str, Any], earlier: dict[str, Any]) -> bool:
     """Whether ``earlier`` (a record of a previous run) was measured on the instance of ``record`` (module
     docstring: the digest, or for records without one the configuration and route counts and GH's cost)."""
@@ -195,7 +180,7 @@ def bench_instance(
     record: dict[str, Any] = {
         "instance": label,
         "size": size,
-        "instance_digest": instance_digest(instance),
+        "instance_digest": instance.digest(),
         "configurations": instance.num_configurations,
         "routes": int(instance.route_allowed.sum()),
         "gh_cpu_s": gh_cpu_s,

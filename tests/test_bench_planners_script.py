@@ -38,9 +38,9 @@ def test_bench_instance__reuses_the_milp_of_the_same_instance_and_recomputes_the
 def test_same_instance__digest_or_legacy_counts_and_gh_cost(bench):
     instance = make_instance("random", size=(6, 6, 10), seed=3)
     other = make_instance("random", size=(6, 6, 10), seed=0)
-    record = {"instance_digest": bench.instance_digest(instance), "configurations": 1, "routes": 2, "gh_cost": 3.0}
+    record = {"instance_digest": instance.digest(), "configurations": 1, "routes": 2, "gh_cost": 3.0}
     assert bench.same_instance(record, dict(record))
-    assert not bench.same_instance(record, dict(record, instance_digest=bench.instance_digest(other)))
+    assert not bench.same_instance(record, dict(record, instance_digest=other.digest()))
     legacy = {"configurations": 1, "routes": 2, "gh_cost": 3.0}
     assert bench.same_instance(record, legacy)
     assert not bench.same_instance(record, dict(legacy, gh_cost=3.1))

@@ -1,7 +1,5 @@
 """Scale: random instances beyond the catalog, dominance, AGH quality and determinism, the MILP's time limit."""
 
-import dataclasses
-import hashlib
 import json
 import time
 
@@ -27,29 +25,19 @@ TIME_MARGIN = 1.1
 # (issue 11), which moves every coefficient, and again for its sourced GPU memory (memory_mib) and the iteration
 # wait in the delay, and again for its FLOP count (causal attention, LM head per computed logit), and again for the
 # measured achievable matmul rate per GPU (gpus.csv matmul_bf16_tflops) and its refit; the builder itself is
-# unchanged.
+# unchanged. The first 16 hex digits of ``Instance.digest`` (the scale benchmark's digest), taken on 2026-12-06 from
+# the instances the test's earlier digest function had pinned.
 UNCHANGED_DIGESTS = {
-    ((3, 3, 4), 0): "f545c699d4cd74c5",
-    ((6, 6, 10), 1): "05ecbe18435db708",
-    ((15, 15, 15), 0): "0489c1bac2dc4804",
-    ((20, 20, 24), 3): "1c6326108d5fc6e9",
-    ((7, 13, 24), 5): "c0721f308b435d44",
+    ((3, 3, 4), 0): "9b0672f9abfbc7ba",
+    ((6, 6, 10), 1): "80e9f12b59c1a57e",
+    ((15, 15, 15), 0): "e80354557aa205fa",
+    ((20, 20, 24), 3): "5d2ada8338397d58",
+    ((7, 13, 24), 5): "bd8eca39d23f037a",
 }
 
 
 def instance_digest(instance: Instance) -> str:
-    """sha256 of every array (dtype, shape, bytes), every float field (hex) and the names of an instance."""
-    digest = hashlib.sha256()
-    for f in dataclasses.fields(instance):
-        value = getattr(instance, f.name)
-        if isinstance(value, np.ndarray):
-            digest.update(f"{f.name}:{value.dtype.str}:{value.shape}".encode())
-            digest.update(np.ascontiguousarray(value).tobytes())
-        elif isinstance(value, (float, np.floating)):
-            digest.update(f"{f.name}:{float(value).hex()}".encode())
-        elif f.name in ("query_types", "configurations", "models", "gpus", "name"):
-            digest.update(f"{f.name}:{value!r}".encode())
-    return digest.hexdigest()[:16]
+    return instance.digest()[:16]
 
 
 @pytest.mark.parametrize(("size", "seed"), list(UNCHANGED_DIGESTS))
