@@ -101,7 +101,8 @@ the others; the speed target is why these settings stay for now (an open choice,
 ``agh_settings={}`` to :class:`PlannerPolicy` for the full search. These settings use no random orders, so the seed does
 not change them. All dollar figures above are from env v2, when the settings were chosen; on v3 (world v1 with
 performance model v2, warm start) the main-job day gives agh-rolling $2,097 and agh-quantile-hold $1,803
-(results/evaluate)."""
+(results/evaluate); the full search makes agh-quantile-hold 5-10 % cheaper per group of scripts/bench_forecast.py's
+days but meets its target on 23 days of 25 against 24 (``--replanning full``, docs/results.md "Forecasts")."""
 
 
 AGH_IN_ENV: dict[str, bool | None] = {"priced_moves": False, "polish": None}
