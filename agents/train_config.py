@@ -257,14 +257,10 @@ class TrainConfig:
             raise TrainConfigError(
                 f"headroom_low, headroom_high = {self.headroom_low}, {self.headroom_high}: need 0 < low ≤ high < inf"
             )
-        if not (math.isfinite(self.headroom_max_payback_periods) and self.headroom_max_payback_periods >= 0.0):
-            raise TrainConfigError(
-                f"headroom_max_payback_periods = {self.headroom_max_payback_periods} outside allowed range [0, inf)"
-            )
-        if not (math.isfinite(self.slo_price_per_request) and self.slo_price_per_request >= 0.0):
-            raise TrainConfigError(
-                f"slo_price_per_request = {self.slo_price_per_request} outside allowed range [0, inf) $ per request"
-            )
+        for key, unit in (("headroom_max_payback_periods", "periods"), ("slo_price_per_request", "$ per request")):
+            value = getattr(self, key)
+            if not (math.isfinite(value) and value >= 0.0):
+                raise TrainConfigError(f"{key} = {value} outside allowed range [0, inf) {unit}")
         for key in ("env_kwargs", "instance_overrides", "hyperparameters"):
             try:
                 json.dumps(getattr(self, key), allow_nan=False)
