@@ -169,7 +169,7 @@ REPLANNING = ("light", "full")
 def _policy_spec(name: str, replanning: str) -> PolicySpec:
     """The policy ``name`` as the benchmark plays it: its registered form, or with the full AGH search in the loop
     for an AGH re-planner under ``--replanning full``."""
-    planner, mode = name.split("-", 1)
+    planner, _, mode = name.partition("-")  # as make_policy reads a baseline name
     if replanning == "light" or planner != "agh" or mode == "static":
         return name
     return lambda env: PlannerPolicy(env, "agh", mode, 0, agh_settings={})
