@@ -1,23 +1,16 @@
 """scripts/bench_forecast.py --replanning: which policies the full AGH search replaces."""
 
-import importlib.util
-from pathlib import Path
-
 import gymnasium as gym
 import pytest
+from script_modules import load_script
 
 import servegym.envs  # noqa: F401  (registers the ids)
 from servegym.baselines.runner.policies import AGH_REPLANNING, PlannerPolicy
 
-ROOT = Path(__file__).resolve().parent.parent
-
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("bench_forecast", ROOT / "scripts" / "bench_forecast.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("bench_forecast")
 
 
 def test_policy_spec__light_plays_every_registered_policy_as_named(bench):

@@ -1,22 +1,16 @@
 """scripts/bench_planners.py --reuse-milp: MILP results are reused only for the same instance."""
 
 import argparse
-import importlib.util
-from pathlib import Path
 
 import pytest
+from script_modules import load_script
 
 from servegym.envs.scenarios import make_instance
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("bench_planners", ROOT / "scripts" / "bench_planners.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("bench_planners")
 
 
 def _args() -> argparse.Namespace:

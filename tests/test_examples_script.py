@@ -1,22 +1,18 @@
 """scripts/regenerate_examples.py: a manifest beside the files, the results README block, the staleness check."""
 
-import importlib.util
 import json
 import shlex
-from pathlib import Path
 
 import pandas as pd
 import pytest
+from script_modules import load_script
 
-ROOT = Path(__file__).resolve().parents[1]
 TINY = ["evaluate", "--env-kwargs", '{"horizon_hours": 1}', "--policies", "gh-static,gh-rolling"]
 
 
 @pytest.fixture
 def script(monkeypatch):
-    spec = importlib.util.spec_from_file_location("regenerate_examples", ROOT / "scripts" / "regenerate_examples.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_script("regenerate_examples")
     monkeypatch.setattr(module, "EXAMPLES", {"tiny": TINY})
     return module
 
@@ -38,7 +34,5 @@ def test_regenerate_examples__writes_a_manifest_and_checks_staleness(script, tmp
 
 @pytest.mark.slow
 def test_regenerate_examples__the_committed_main_job_is_not_stale():
-    spec = importlib.util.spec_from_file_location("regenerate_examples", ROOT / "scripts" / "regenerate_examples.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_script("regenerate_examples")
     assert module.main(["--check", "--only", "evaluate"]) == 0

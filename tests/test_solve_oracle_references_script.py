@@ -1,26 +1,18 @@
 """scripts/solve_oracle_references.py --repolish: a killed run resumes where it stopped."""
 
 import dataclasses
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
+from script_modules import load_script
 
 from servegym.agents.oracle_references import load_references
 from servegym.io import atomic_write_json
 
-ROOT = Path(__file__).resolve().parent.parent
-
 
 @pytest.fixture(scope="module")
 def script():
-    spec = importlib.util.spec_from_file_location(
-        "solve_oracle_references", ROOT / "scripts" / "solve_oracle_references.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("solve_oracle_references")
 
 
 class Killed(Exception):
